@@ -1,0 +1,3 @@
+"""Dialects: importing this package registers every op."""
+
+from . import arith, builtin, func, linear, math, tree  # noqa: F401

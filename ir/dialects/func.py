@@ -1,0 +1,141 @@
+"""`func` dialect: functions and returns."""
+
+from __future__ import annotations
+
+from ..attributes import StringAttr, TypeAttr
+from ..core import Block, Region
+from ..opdef import AnyType, AttrDef, HasParent, IsolatedFromAbove, OpDef, OperandDef, RegionDef, Terminator, register
+from ..types import FunctionType
+
+
+@register
+class FuncOp(OpDef):
+    """`func.func @predict(%x: tensor<4xf32>) -> tensor<1xf32> { ... }`: one row in, one row out."""
+
+    name = "func.func"
+    attr_defs = (
+        AttrDef("sym_name", StringAttr),
+        AttrDef("function_type", TypeAttr),
+    )
+    region_defs = (RegionDef("body_region"),)
+    traits = (IsolatedFromAbove,)
+    custom_print = True
+
+    @classmethod
+    def build(cls, sym_name: str, inputs, results, arg_names=(), attributes=None) -> "FuncOp":
+        ftype = FunctionType(tuple(inputs), tuple(results))
+        attrs = {"sym_name": StringAttr(sym_name), "function_type": TypeAttr(ftype)}
+        attrs.update(attributes or {})
+        return cls(attributes=attrs, regions=[Region([Block(inputs, arg_names)])])
+
+    @property
+    def sym_name(self) -> str:
+        return self.attributes["sym_name"].value
+
+    @property
+    def function_type(self) -> FunctionType:
+        return self.attributes["function_type"].type
+
+    @property
+    def args(self):
+        return self.body.args
+
+    def verify_(self) -> None:
+        ft = self.attributes["function_type"].type
+        if not isinstance(ft, FunctionType):
+            self.error(f"function_type must be a function type, found {ft}")
+        if len(self.regions[0].blocks) != 1:
+            self.error("expects exactly one block")
+        args = self.body.args
+        if tuple(a.type for a in args) != ft.inputs:
+            found = ", ".join(str(a.type) for a in args)
+            self.error(f"entry block argument types ({found}) do not match the function type {ft}")
+        if not self.body.ops or not isinstance(self.body.ops[-1], ReturnOp):
+            self.error("body must end with 'func.return'")
+        ret = self.body.ops[-1]
+        got = tuple(v.type for v in ret.operands)
+        if got != ft.results:
+            self.error(f"returns ({', '.join(map(str, got))}) but the function type says {ft}")
+
+    def print_custom(self, p) -> None:
+        ft = self.function_type
+        p.write(f"func.func @{self.sym_name}(")
+        for i, a in enumerate(self.body.args):
+            if i:
+                p.write(", ")
+            p.write(f"{p.name_of(a)}: {a.type}")
+        p.write(")")
+        if ft.results:
+            outs = ", ".join(str(t) for t in ft.results)
+            p.write(f" -> {outs}" if len(ft.results) == 1 else f" -> ({outs})")
+        rest = {k: v for k, v in self.attributes.items() if k not in ("sym_name", "function_type")}
+        if rest:
+            p.write(" attributes ")
+            p.print_attr_dict(rest)
+        p.write(" ")
+        p.print_region(self.regions[0], print_block_args=False)
+
+    @classmethod
+    def parse_custom(cls, p, result_names, loc):
+        name = p.parse_symbol_name()
+        p.expect("(")
+        arg_names, arg_types = [], []
+        if not p.accept(")"):
+            while True:
+                arg_names.append(p.parse_value_def_name())
+                p.expect(":")
+                arg_types.append(p.parse_type())
+                if p.accept(")"):
+                    break
+                p.expect(",")
+        results = []
+        if p.accept("->"):
+            if p.accept("("):
+                if not p.accept(")"):
+                    results.append(p.parse_type())
+                    while p.accept(","):
+                        results.append(p.parse_type())
+                    p.expect(")")
+            else:
+                results.append(p.parse_type())
+        attrs = {}
+        if p.accept_keyword("attributes"):
+            attrs = p.parse_attr_dict()
+        attrs["sym_name"] = StringAttr(name)
+        attrs["function_type"] = TypeAttr(FunctionType(tuple(arg_types), tuple(results)))
+        region = p.parse_region(arg_types_known=list(zip(arg_names, arg_types)))
+        return cls(attributes=attrs, regions=[region], location=loc)
+
+
+@register
+class ReturnOp(OpDef):
+    """`func.return %p : tensor<1xf32>`."""
+
+    name = "func.return"
+    operand_defs = (OperandDef("values", AnyType, variadic=True),)
+    traits = (Terminator, HasParent("func.func"))
+    custom_print = True
+
+    def print_custom(self, p) -> None:
+        p.write("func.return")
+        if self.operands:
+            p.write(" " + ", ".join(p.name_of(v) for v in self.operands))
+            p.write(" : " + ", ".join(str(v.type) for v in self.operands))
+
+    @classmethod
+    def parse_custom(cls, p, result_names, loc):
+        names = []
+        if p.peek_kind() == "value":
+            names.append(p.parse_value_use_name())
+            while p.accept(","):
+                names.append(p.parse_value_use_name())
+            p.expect(":")
+            types = [p.parse_type()]
+            while p.accept(","):
+                types.append(p.parse_type())
+            if len(types) != len(names):
+                p.error(f"expected {len(names)} types, found {len(types)}")
+        else:
+            types = []
+        operands = [p.resolve(n, t) for n, t in zip(names, types)]
+        return cls(operands=operands, location=loc)

@@ -1,0 +1,85 @@
+"""`math` dialect: the output transforms of classical models, each with one exact formula.
+
+All ops compute in their operand's element type.  `exp` is Timber's own (the same bits in
+every back-end); see `backends/llvm` for the algorithm.
+"""
+
+from __future__ import annotations
+
+from ..attributes import TypeAttr
+from ..opdef import AttrDef, FloatTensor, OpDef, OperandDef, Pure, Rank1FloatTensor, ResultDef, SameOperandsAndResultType, register
+from ..types import FloatType, IntegerType, TensorType
+from .formats import SameTypeOp
+
+
+def _unary(op_name: str, doc: str, constraint=FloatTensor):
+    cls = type(
+        op_name.split(".")[1].title() + "Op",
+        (SameTypeOp,),
+        {
+            "__doc__": doc,
+            "name": op_name,
+            "operand_defs": (OperandDef("input", constraint),),
+            "result_defs": (ResultDef("out", constraint),),
+            "traits": (Pure, SameOperandsAndResultType),
+        },
+    )
+    return register(cls)
+
+
+ExpOp = _unary("math.exp", "`%r = math.exp %a : tensor<1xf64>`: e**a, elementwise.")
+LogOp = _unary("math.log", "`%r = math.log %a : tensor<1xf64>`: natural logarithm, elementwise.")
+SigmoidOp = _unary("math.sigmoid", "`%r = math.sigmoid %a : tensor<1xf32>`: `1 / (1 + exp(-a))`, elementwise, in the element type.")
+
+
+@register
+class SoftmaxOp(SameTypeOp):
+    """`%p = math.softmax %m {acc = f64} : tensor<3xf32>`.
+
+    Exactly: `m = max(a)` (left to right, NaN-propagating), `e_i = exp(a_i - m)` in the element
+    type, `s = e_0 + e_1 + ...` summed left to right in `acc` (default: the element type),
+    `p_i = e_i / s` with `s` rounded to the element type first."""
+
+    name = "math.softmax"
+    operand_defs = (OperandDef("input", Rank1FloatTensor),)
+    result_defs = (ResultDef("out", Rank1FloatTensor),)
+    attr_defs = (AttrDef("acc", TypeAttr, optional=True, doc="type the sum of exponentials is accumulated in"),)
+    traits = (Pure, SameOperandsAndResultType)
+
+    def verify_(self) -> None:
+        acc = self.attributes.get("acc")
+        if acc is not None and not (isinstance(acc.type, FloatType) and acc.type.width in (32, 64)):
+            self.error(f"acc must be f32 or f64, found {acc.type}")
+
+
+@register
+class ArgmaxOp(OpDef):
+    """`%i = math.argmax %a : tensor<3xf32> -> tensor<1xi64>`: the first index holding the largest
+    value, scanning left to right and replacing the best only when `a_i > best`."""
+
+    name = "math.argmax"
+    operand_defs = (OperandDef("input", Rank1FloatTensor),)
+    result_defs = (ResultDef("out"),)
+    traits = (Pure,)
+    custom_print = True
+
+    @classmethod
+    def build(cls, a, name=None) -> "ArgmaxOp":
+        return cls(operands=[a], result_types=[TensorType((1,), IntegerType(64))], result_names=[name])
+
+    def verify_(self) -> None:
+        if self.results[0].type != TensorType((1,), IntegerType(64)):
+            self.error(f"result must be tensor<1xi64>, found {self.results[0].type}")
+
+    def print_custom(self, p) -> None:
+        a = self.operands[0]
+        p.write(f"math.argmax {p.name_of(a)} : {a.type} -> {self.results[0].type}")
+
+    @classmethod
+    def parse_custom(cls, p, result_names, loc):
+        a = p.parse_value_use_name()
+        p.expect(":")
+        t = p.parse_type()
+        p.expect("->")
+        rt = p.parse_type()
+        return cls(operands=[p.resolve(a, t)], result_types=[rt], result_names=result_names, location=loc)
