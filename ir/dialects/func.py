@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..attributes import StringAttr, TypeAttr
+from ..attributes import StringAttr, SymbolRefAttr, TypeAttr
 from ..core import Block, Region
 from ..opdef import AnyType, AttrDef, HasParent, IsolatedFromAbove, OpDef, OperandDef, RegionDef, Terminator, register
 from ..types import FunctionType
@@ -139,3 +139,57 @@ class ReturnOp(OpDef):
             types = []
         operands = [p.resolve(n, t) for n, t in zip(names, types)]
         return cls(operands=operands, location=loc)
+
+
+@register
+class CallOp(OpDef):
+    """`%m = func.call @margin(%x) : (tensor<4xf32>) -> tensor<1xf32>`: calls a function of the module."""
+
+    name = "func.call"
+    operand_defs = (OperandDef("args", AnyType, variadic=True),)
+    attr_defs = (AttrDef("callee", SymbolRefAttr),)
+    custom_print = True
+
+    @classmethod
+    def build(cls, callee: "FuncOp", args, name: str | None = None) -> "CallOp":
+        ft = callee.function_type
+        return cls(operands=list(args), result_types=list(ft.results), attributes={"callee": SymbolRefAttr(callee.sym_name)}, result_names=[name])
+
+    @property
+    def callee(self) -> str:
+        return self.attributes["callee"].name
+
+    def verify_(self) -> None:
+        module = self.parent_op
+        while module is not None and module.name != "builtin.module":
+            module = module.parent_op
+        target = module.lookup(self.callee) if module is not None else None
+        if target is None:
+            self.error(f"calls @{self.callee}, which is not a function of the module")
+        ft = target.function_type
+        got = FunctionType(tuple(v.type for v in self.operands), tuple(r.type for r in self.results))
+        if got != ft:
+            self.error(f"has type {got} but @{self.callee} has type {ft}")
+
+    def print_custom(self, p) -> None:
+        args = ", ".join(p.name_of(v) for v in self.operands)
+        ft = FunctionType(tuple(v.type for v in self.operands), tuple(r.type for r in self.results))
+        p.write(f"func.call {self.attributes['callee']}({args}) : {ft}")
+
+    @classmethod
+    def parse_custom(cls, p, result_names, loc):
+        callee = p.parse_symbol_name()
+        p.expect("(")
+        names = []
+        if not p.accept(")"):
+            names.append(p.parse_value_use_name())
+            while p.accept(","):
+                names.append(p.parse_value_use_name())
+            p.expect(")")
+        p.expect(":")
+        pos = p.pos
+        ft = p.parse_type()
+        if not isinstance(ft, FunctionType) or len(ft.inputs) != len(names):
+            p.error(f"expected a function type with {len(names)} inputs", pos)
+        operands = [p.resolve(n, t) for n, t in zip(names, ft.inputs)]
+        return cls(operands=operands, result_types=list(ft.results), attributes={"callee": SymbolRefAttr(callee)}, result_names=result_names, location=loc)

@@ -1,0 +1,1 @@
+"""Back-ends: LLVM (JIT and objects), C99, WebAssembly text."""

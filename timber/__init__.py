@@ -1,0 +1,1 @@
+"""Timber: compile trained classical ML models to fast native inference code."""
