@@ -110,11 +110,35 @@ class NodeTable:
     (`Missing`), `default` int32 (child missing values go to, -1 when none), `cat_start`/`cat_len`
     int32 (slice of `cat_words`, the uint32 bitset of an `in` split), `cat_words` uint32, `leaf`
     (n, leaf_dim) in the leaf type (0 at split nodes).
+
+    Optional linear leaves (LightGBM `linear_tree`), all in the leaf type: `lin_const` (n,),
+    `lin_start`/`lin_len` (n,) slicing `lin_feature`/`lin_coeff`.  A linear tree's leaf i
+    outputs `acc = lin_const[i]`, then `acc = acc + coeff_j * x[feature_j]` for its terms in order
+    (x converted to the leaf type) — unless one of those x is NaN, in which case it outputs the
+    plain `leaf[i]`.  Leaf width must be 1.
     """
 
     COLUMNS = ("feature", "pred", "threshold", "yes", "no", "missing", "default", "cat_start", "cat_len", "leaf")
 
-    def __init__(self, feature, pred, threshold, yes, no, missing, default, leaf, cat_start=None, cat_len=None, cat_words=None):
+    def __init__(
+        self,
+        feature,
+        pred,
+        threshold,
+        yes,
+        no,
+        missing,
+        default,
+        leaf,
+        cat_start=None,
+        cat_len=None,
+        cat_words=None,
+        lin_const=None,
+        lin_start=None,
+        lin_len=None,
+        lin_feature=None,
+        lin_coeff=None,
+    ):
         n = len(feature)
         self.feature = np.ascontiguousarray(feature, np.int32)
         self.pred = np.ascontiguousarray(pred, np.uint8)
@@ -132,6 +156,25 @@ class NodeTable:
         self.cat_start = np.zeros(n, np.int32) if cat_start is None else np.ascontiguousarray(cat_start, np.int32)
         self.cat_len = np.zeros(n, np.int32) if cat_len is None else np.ascontiguousarray(cat_len, np.int32)
         self.cat_words = np.zeros(0, np.uint32) if cat_words is None else np.ascontiguousarray(cat_words, np.uint32)
+        # Linear leaves (LightGBM linear_tree): present iff lin_const is not None.
+        self.lin_const = None if lin_const is None else np.ascontiguousarray(lin_const, self.leaf.dtype)
+        if self.lin_const is not None:
+            self.lin_start = np.zeros(n, np.int32) if lin_start is None else np.ascontiguousarray(lin_start, np.int32)
+            self.lin_len = np.zeros(n, np.int32) if lin_len is None else np.ascontiguousarray(lin_len, np.int32)
+            self.lin_feature = np.zeros(0, np.int32) if lin_feature is None else np.ascontiguousarray(lin_feature, np.int32)
+            self.lin_coeff = np.zeros(0, self.leaf.dtype) if lin_coeff is None else np.ascontiguousarray(lin_coeff, self.leaf.dtype)
+        else:
+            self.lin_start = self.lin_len = self.lin_feature = self.lin_coeff = None
+
+    @property
+    def is_linear(self) -> bool:
+        """True when leaves are linear models (see `linear_terms`)."""
+        return self.lin_const is not None
+
+    def linear_terms(self, i: int) -> list[tuple[int, float]]:
+        """(feature, coefficient) pairs of leaf i's linear model, in evaluation order."""
+        s, n = int(self.lin_start[i]), int(self.lin_len[i])
+        return list(zip(self.lin_feature[s : s + n].tolist(), self.lin_coeff[s : s + n].tolist()))
 
     # ----- construction helpers ---------------------------------------------------------
     @classmethod
@@ -181,7 +224,12 @@ class NodeTable:
             getattr(self, c).dtype == getattr(other, c).dtype and np.array_equal(getattr(self, c), getattr(other, c), equal_nan=False)
             or getattr(self, c).tobytes() == getattr(other, c).tobytes()
             for c in self.COLUMNS + ("cat_words",)
-        )
+        ) and self._linear_key() == other._linear_key()
+
+    def _linear_key(self):
+        if self.lin_const is None:
+            return None
+        return tuple(a.tobytes() for a in (self.lin_const, self.lin_start, self.lin_len, self.lin_feature, self.lin_coeff))
 
     # ----- networkx view ---------------------------------------------------------------
     def as_graph(self):
@@ -193,6 +241,8 @@ class NodeTable:
             attrs = {c: getattr(self, c)[i] for c in ("feature", "pred", "threshold", "missing", "default")}
             attrs["leaf"] = self.leaf[i].copy()
             attrs["categories"] = self.category_set(i) if self.pred[i] == Pred.IN else None
+            if self.lin_const is not None and self.pred[i] == Pred.LEAF:
+                attrs["linear"] = (self.lin_const[i], self.linear_terms(i))
             g.add_node(i, **attrs)
         for i in np.flatnonzero(self.pred != Pred.LEAF).tolist():
             g.add_edge(i, int(self.yes[i]), branch="yes")
@@ -220,6 +270,8 @@ class NodeTable:
         pred, missing = np.zeros(n, np.uint8), np.zeros(n, np.uint8)
         thr, leaf, words = np.zeros(n, tdt), np.zeros((n, dim), ldt), []
         nwords = 0
+        linear = any(g.nodes[i].get("linear") is not None for i in order)
+        lin_const, lin_start, lin_len, lin_feature, lin_coeff = np.zeros(n, ldt), np.zeros(n, np.int32), np.zeros(n, np.int32), [], []
         for new, old in enumerate(order):
             d = g.nodes[old]
             pred[new], missing[new], thr[new] = d["pred"], d["missing"], d["threshold"]
@@ -227,6 +279,11 @@ class NodeTable:
             leaf[new] = d["leaf"]
             if d["pred"] == Pred.LEAF:
                 cols["yes"][new] = cols["no"][new] = cols["default"][new] = -1
+                if linear:
+                    const, terms = d["linear"]
+                    lin_const[new], lin_start[new], lin_len[new] = const, len(lin_feature), len(terms)
+                    lin_feature.extend(f for f, _ in terms)
+                    lin_coeff.extend(c for _, c in terms)
                 continue
             kids = {e["branch"]: j for _, j, e in g.out_edges(old, data=True)}
             cols["yes"][new], cols["no"][new] = index[kids["yes"]], index[kids["no"]]
@@ -237,8 +294,11 @@ class NodeTable:
                 words.append(w)
                 nwords += len(w)
         cat_words = np.concatenate(words) if words else np.zeros(0, np.uint32)
+        lin = {}
+        if linear:
+            lin = dict(lin_const=lin_const, lin_start=lin_start, lin_len=lin_len, lin_feature=lin_feature, lin_coeff=lin_coeff)
         return cls(
-            cols["feature"], pred, thr, cols["yes"], cols["no"], missing, cols["default"], leaf, cols["cat_start"], cols["cat_len"], cat_words
+            cols["feature"], pred, thr, cols["yes"], cols["no"], missing, cols["default"], leaf, cols["cat_start"], cols["cat_len"], cat_words, **lin
         )
 
     # ----- checks ------------------------------------------------------------------------
@@ -281,6 +341,19 @@ class NodeTable:
             return f"node {int(np.argmax(cat))}: category set outside the bitset pool"
         if np.any(split & ~cat & np.isnan(self.threshold)):
             return f"node {int(np.argmax(split & ~cat & np.isnan(self.threshold)))}: threshold is NaN"
+        if self.lin_const is not None:
+            if self.leaf_dim != 1:
+                return f"linear leaves need leaf width 1, found {self.leaf_dim}"
+            for c in ("lin_const", "lin_start", "lin_len"):
+                if len(getattr(self, c)) != n:
+                    return f"column '{c}' has {len(getattr(self, c))} rows, expected {n}"
+            if len(self.lin_feature) != len(self.lin_coeff):
+                return "lin_feature and lin_coeff differ in length"
+            if np.any((self.lin_start < 0) | (self.lin_len < 0) | (self.lin_start + self.lin_len > len(self.lin_feature))):
+                return "a linear leaf's terms lie outside the term arrays"
+            bad = (self.lin_feature < 0) | (self.lin_feature >= n_features)
+            if bad.any():
+                return f"linear leaf feature index {int(self.lin_feature[np.argmax(bad)])} out of range for input with {n_features} features"
         return None
 
 
@@ -352,7 +425,8 @@ _SPLIT_RE = re.compile(
     r"\s*(\d+): x\[(\d+)\] (lt|le|gt|ge|eq|ne) (\S+?) \? (\d+) : (\d+)(?: missing\((nan|zero|nan-as-zero)\)(?: -> (\d+))?)?\s*$"
 )
 _CAT_RE = re.compile(r"\s*(\d+): x\[(\d+)\] in \{([0-9, ]*)\} \? (\d+) : (\d+)(?: missing\((nan|zero|nan-as-zero)\)(?: -> (\d+))?)?\s*$")
-_LEAF_RE = re.compile(r"\s*(\d+): leaf (\[[^\]]*\]|\S+)\s*$")
+_LEAF_RE = re.compile(r"\s*(\d+): leaf (\[[^\]]*\]|\S+)(?: linear\((.*)\))?\s*$")
+_TERM_RE = re.compile(r"\s*(\S+) \* x\[(\d+)\]\s*$")
 _LEVEL_RE = re.compile(
     r"\s*level (\d+): x\[(\d+)\] (?:(lt|le|gt|ge|eq|ne) (\S+?)|in \{([0-9, ]*)\})(?: missing\((nan|zero|nan-as-zero)\)(?: -> (true|false))?)?\s*$"
 )
@@ -381,7 +455,11 @@ def format_node_table(t: NodeTable, indent: str) -> list[str]:
     for i in range(t.n_nodes):
         p = pred[i]
         if p == Pred.LEAF:
-            lines.append(f"{indent}{i}: leaf {_fmt_leaf(t.leaf[i], lw)}")
+            lin = ""
+            if t.lin_const is not None:
+                terms = [format_float(t.lin_const[i], lw)] + [f"{format_float(c, lw)} * x[{f}]" for f, c in t.linear_terms(i)]
+                lin = " linear(" + ", ".join(terms) + ")"
+            lines.append(f"{indent}{i}: leaf {_fmt_leaf(t.leaf[i], lw)}{lin}")
             continue
         if p == Pred.IN:
             test = "in {" + ", ".join(str(c) for c in t.category_set(i)) + "}"
@@ -427,6 +505,7 @@ def parse_node_table(lines: list[tuple[int, str]], tdt, ldt, err) -> NodeTable:
     leaves: list[list[float]] = [[0.0]] * n
     tw, lw = np.dtype(tdt).itemsize * 8, np.dtype(ldt).itemsize * 8
     dim = None
+    linear: dict[int, tuple[float, list[tuple[int, float]]]] = {}
     for row, (line_no, text) in enumerate(lines):
         m = _SPLIT_RE.match(text) or _CAT_RE.match(text) or _LEAF_RE.match(text)
         if m is None:
@@ -442,6 +521,15 @@ def parse_node_table(lines: list[tuple[int, str]], tdt, ldt, err) -> NodeTable:
                 elif len(vals) != dim:
                     err(line_no, text.index("leaf") + 6, f"leaf has {len(vals)} values, expected {dim}")
                 leaves[row] = vals
+                if m.group(3) is not None:
+                    parts = [q for q in m.group(3).split(",")]
+                    terms = []
+                    for q in parts[1:]:
+                        tm = _TERM_RE.match(q)
+                        if tm is None:
+                            err(line_no, text.index("linear") + 1, f"bad linear term '{q.strip()}'; expected 'COEFF * x[F]'")
+                        terms.append((int(tm.group(2)), parse_float(tm.group(1), lw)))
+                    linear[row] = (parse_float(parts[0].strip(), lw), terms)
                 continue
             feature[row] = int(m.group(2))
             if m.re is _CAT_RE:
@@ -470,7 +558,19 @@ def parse_node_table(lines: list[tuple[int, str]], tdt, ldt, err) -> NodeTable:
         if pred[row] == Pred.LEAF:
             leaf[row] = leaves[row]
     cat_words = np.concatenate(words) if words else np.zeros(0, np.uint32)
-    return NodeTable(feature, pred, thr, yes, no, missing, default, leaf, cat_start, cat_len, cat_words)
+    lin = {}
+    if linear:
+        if len(linear) != int(np.sum(pred == Pred.LEAF)):
+            err(lines[0][0], 1, "either every leaf of a tree is linear or none is")
+        lin_const, lin_start, lin_len = np.zeros(n, ldt), np.zeros(n, np.int32), np.zeros(n, np.int32)
+        feats, coeffs = [], []
+        for row in sorted(linear):
+            c, terms = linear[row]
+            lin_const[row], lin_start[row], lin_len[row] = c, len(feats), len(terms)
+            feats.extend(f for f, _ in terms)
+            coeffs.extend(v for _, v in terms)
+        lin = dict(lin_const=lin_const, lin_start=lin_start, lin_len=lin_len, lin_feature=np.array(feats, np.int32), lin_coeff=np.array(coeffs, ldt))
+    return NodeTable(feature, pred, thr, yes, no, missing, default, leaf, cat_start, cat_len, cat_words, **lin)
 
 
 def parse_oblivious_table(lines: list[tuple[int, str]], tdt, ldt, err) -> ObliviousTable:
@@ -531,8 +631,8 @@ class TableAttr(Attribute):
 
     def _key(self):
         t = self.table
-        cols = [getattr(t, c) for c in vars(t) if isinstance(getattr(t, c), np.ndarray)]
-        return tuple((c.dtype.str, c.shape, c.tobytes()) for c in cols)
+        cols = [(c, getattr(t, c)) for c in sorted(vars(t)) if isinstance(getattr(t, c), np.ndarray)]
+        return tuple((name, c.dtype.str, c.shape, c.tobytes()) for name, c in cols)
 
     def __str__(self) -> str:
         kind = "nodes" if isinstance(self.table, NodeTable) else "levels"
