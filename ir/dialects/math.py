@@ -28,7 +28,6 @@ def _unary(op_name: str, doc: str, constraint=FloatTensor):
 
 
 ExpOp = _unary("math.exp", "`%r = math.exp %a : tensor<1xf64>`: e**a, elementwise.")
-LogOp = _unary("math.log", "`%r = math.log %a : tensor<1xf64>`: natural logarithm, elementwise.")
 SigmoidOp = _unary("math.sigmoid", "`%r = math.sigmoid %a : tensor<1xf32>`: `1 / (1 + exp(-a))`, elementwise, in the element type.")
 
 
@@ -36,7 +35,7 @@ SigmoidOp = _unary("math.sigmoid", "`%r = math.sigmoid %a : tensor<1xf32>`: `1 /
 class SoftmaxOp(SameTypeOp):
     """`%p = math.softmax %m {acc = f64} : tensor<3xf32>`.
 
-    Exactly: `m = max(a)` (left to right, NaN-propagating), `e_i = exp(a_i - m)` in the element
+    Exactly: `m = a_0`, then `m = a_i if a_i > m` left to right; `e_i = exp(a_i - m)` in the element
     type, `s = e_0 + e_1 + ...` summed left to right in `acc` (default: the element type),
     `p_i = e_i / s` with `s` rounded to the element type first."""
 

@@ -21,8 +21,8 @@ Semantics (one row `x`):
   trees appear, each addition rounded to the result element type (the accumulation type).
   A tree with `out k` and leaf width `d` adds its leaf vector to outputs `k .. k+d-1`.
 * A split compares `v` (x[f] converted exactly or by rounding to the `compare` type) with its
-  threshold, held in the `compare` type: `lt le gt ge eq ne` are the IEEE ordered comparisons;
-  `in` is categorical set membership (below).  Predicate true → the `?` child ("yes"),
+  threshold, held in the `compare` type: `lt le gt ge eq` are C's `< <= > >= ==` (false when
+  v is NaN), `ne` is C's `!=` (true when v is NaN); `in` is categorical set membership (below).  Predicate true → the `?` child ("yes"),
   false → the `:` child ("no").
 * Missing values, per split (`missing(...)`):
     - absent (kind `none`): nothing special; NaN flows into the comparison (ordered → false);
@@ -32,8 +32,8 @@ Semantics (one row `x`):
     - `nan-as-zero`: NaN is replaced by 0.0, then compared (LightGBM's MissingType::None).
 * `in {c0, c1, ...}`: after missing handling, the row's category is `trunc(v)`; it is invalid,
   and takes the "no" child, if `v` is ±inf, if it is negative (the ensemble's `cat_negative`
-  says whether that means `v < 0` — "value" — or `trunc(v) < 0` — "code"), or if it is not
-  below 2^31.  A valid category in the set takes "yes", any other "no".
+  says whether that means `v < 0` — "value", the default — or `trunc(v) < 0` — "code"), or if
+  it is not below 2^31.  A valid category in the set takes "yes", any other "no".
 * `tree.oblivious`: level `d` computes bit_d = predicate true (missing handled as above, with
   `-> true/false` naming the bit); the leaf index is `sum(bit_d << d)`.
 
