@@ -253,5 +253,6 @@ def _ensemble(op: tree.EnsembleOp, x: np.ndarray) -> np.ndarray:
         else:
             vals = _oblivious_output(t, xs, cat_negative)
         k = t_op.out
-        out[:, k : k + vals.shape[1]] = out[:, k : k + vals.shape[1]] + vals.astype(acc)
+        with np.errstate(all="ignore"):
+            out[:, k : k + vals.shape[1]] = out[:, k : k + vals.shape[1]] + vals.astype(acc)
     return out

@@ -53,6 +53,7 @@ class OperandDef:
 class ResultDef:
     name: str
     constraint: Constraint = AnyType
+    variadic: bool = False
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,10 @@ def register(cls: type[OpDef]) -> type[OpDef]:
         elif not variadic:
             setattr(cls, d.name, property(lambda self, i=i: self.operands[i]))
     for i, d in enumerate(cls.result_defs):
-        setattr(cls, d.name, property(lambda self, i=i: self.results[i]))
+        if d.variadic:
+            setattr(cls, d.name, property(lambda self, i=i: self.results[i:]))
+        else:
+            setattr(cls, d.name, property(lambda self, i=i: self.results[i]))
     for i, d in enumerate(cls.region_defs):
         setattr(cls, d.name, property(lambda self, i=i: self.regions[i]))
     return cls

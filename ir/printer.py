@@ -10,6 +10,7 @@ import io
 
 from .attributes import Attribute, format_attr_dict, is_bare_identifier, quote
 from .core import Block, Operation, Region, Value
+from .opdef import IsolatedFromAbove
 
 
 class Printer:
@@ -89,10 +90,19 @@ class Printer:
     def print_op(self, op: Operation) -> None:
         if op.results:
             self.write(", ".join(self._assign(r) for r in op.results) + " = ")
+        # Names restart inside ops isolated from above (functions), as in MLIR.
+        isolated = getattr(op, "has_trait", None) is not None and op.has_trait(IsolatedFromAbove)
+        if isolated:
+            saved = (self.used, self.counter)
+            self.used, self.counter = set(), 0
         if not self.generic and getattr(op, "custom_print", False):
+            if op.regions and op.regions[0].blocks and op.name == "func.func":
+                self.print_block_arg_names(op.regions[0].blocks[0])
             op.print_custom(self)
         else:
             self.print_generic(op)
+        if isolated:
+            self.used, self.counter = saved
 
     def print_generic(self, op: Operation) -> None:
         self.write(quote(op.name) + "(" + ", ".join(self.name_of(v) for v in op.operands) + ")")
@@ -141,10 +151,6 @@ def _valid_hint(h: str) -> bool:
 def print_op(op: Operation, generic: bool = False) -> str:
     """The text of an op (usually a module), ending with a newline."""
     p = Printer(generic=generic)
-    # Function arguments are named before their bodies are printed.
-    for o in op.walk():
-        if o.name == "func.func" and not generic:
-            p.print_block_arg_names(o.body)
     p.print_op(op)
     p.write("\n")
     return p.out.getvalue()

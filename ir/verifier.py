@@ -34,9 +34,12 @@ def _verify_op(op: Operation, visible: set[int]) -> None:
         if id(v) not in visible:
             _err(op, f"operand #{i} does not dominate this use (defined later, in another function, or erased)")
     # Results.
-    if len(op.results) != len(cls.result_defs):
-        _err(op, f"expects {len(cls.result_defs)} results, found {len(op.results)}")
-    for i, (r, d) in enumerate(zip(op.results, cls.result_defs)):
+    rfixed = [d for d in cls.result_defs if not d.variadic]
+    rvariadic = any(d.variadic for d in cls.result_defs)
+    if (not rvariadic and len(op.results) != len(rfixed)) or (rvariadic and len(op.results) < len(rfixed)):
+        _err(op, f"expects {len(rfixed)}{' or more' if rvariadic else ''} results, found {len(op.results)}")
+    for i, r in enumerate(op.results):
+        d = cls.result_defs[min(i, len(cls.result_defs) - 1)]
         if not d.constraint(r.type):
             _err(op, f"result #{i} ('{d.name}') must be {d.constraint.description}, found {r.type}")
     # Attributes.

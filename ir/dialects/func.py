@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..attributes import StringAttr, SymbolRefAttr, TypeAttr
 from ..core import Block, Region
-from ..opdef import AnyType, AttrDef, HasParent, IsolatedFromAbove, OpDef, OperandDef, RegionDef, Terminator, register
+from ..opdef import AnyType, AttrDef, HasParent, IsolatedFromAbove, OpDef, OperandDef, RegionDef, ResultDef, Terminator, register
 from ..types import FunctionType
 
 
@@ -147,6 +147,7 @@ class CallOp(OpDef):
 
     name = "func.call"
     operand_defs = (OperandDef("args", AnyType, variadic=True),)
+    result_defs = (ResultDef("outs", AnyType, variadic=True),)
     attr_defs = (AttrDef("callee", SymbolRefAttr),)
     custom_print = True
 

@@ -605,7 +605,7 @@ def parse_oblivious_table(lines: list[tuple[int, str]], tdt, ldt, err) -> Oblivi
         if m is None:
             err(line_no, len(text) - len(text.lstrip()) + 1, "expected 'level D: x[F] PRED T [missing(...)]' or 'leaves [...]'")
         body = m.group(1)
-        rows = re.findall(r"\[([^\]]*)\]", body) if "[" in body else [s for s in body.split(",") if s.strip()]
+        rows = ["[" + r + "]" for r in re.findall(r"\[([^\]]*)\]", body)] if "[" in body else [s for s in body.split(",") if s.strip()]
         leaf = [_parse_leaf_values(r, lw) for r in rows]
     if leaf is None:
         err(lines[-1][0] if lines else 0, 1, "oblivious tree without 'leaves [...]'")
