@@ -6,7 +6,8 @@ traits (see `ir.opdef`); this module holds the generic structure they share.
 
 from __future__ import annotations
 
-from typing import ClassVar, Iterator
+from collections.abc import Iterator
+from typing import ClassVar
 
 from .attributes import Attribute, to_attr
 from .types import Type

@@ -75,7 +75,8 @@ def round_to_f32(v: float, text: str) -> np.float32:
     f64 → f32 is wrong only when the f64 landed exactly on an f32 rounding midpoint;
     then the exact decimal decides."""
     r = np.float32(v)
-    if not np.isfinite(r) or r == v:
+    # Compare as Python floats: numpy would round v to f32 first (NEP 50) and always agree.
+    if not np.isfinite(r) or float(r) == v:
         return r
     lo, hi = (np.nextafter(r, np.float32(-np.inf)), r) if float(r) > v else (r, np.nextafter(r, np.float32(np.inf)))
     mid = (float(lo) + float(hi)) / 2

@@ -97,7 +97,16 @@ def _eval(module, op: Operation, args: list[np.ndarray]) -> list[np.ndarray]:
 
 def _cmpf(pred: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     unordered = np.isnan(a) | np.isnan(b)
-    base = {"eq": a == b, "gt": a > b, "ge": a >= b, "lt": a < b, "le": a <= b, "ne": (a != b) & ~unordered, "rd": ~unordered, "no": unordered}
+    base = {
+        "eq": a == b,
+        "gt": a > b,
+        "ge": a >= b,
+        "lt": a < b,
+        "le": a <= b,
+        "ne": (a != b) & ~unordered,
+        "rd": ~unordered,
+        "no": unordered,
+    }
     kind, rel = pred[0], pred[1:]
     if rel == "rd":
         return ~unordered

@@ -4,8 +4,9 @@ declarations cannot say."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 from .attributes import Attribute
 from .core import Operation

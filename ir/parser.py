@@ -443,7 +443,7 @@ class Parser:
     # ----- ops, blocks, regions --------------------------------------------------------
     def parse_op(self) -> Operation:
         self.skip_ws()
-        op_pos = self.pos
+        op_pos = start = self.pos
         result_names: list[tuple[str, int]] = []
         if self.peek_kind() == "value":
             result_names.append(self.parse_value_use_name())
@@ -452,7 +452,7 @@ class Parser:
             self.expect("=")
             self.skip_ws()
             op_pos = self.pos
-        loc = self.location(op_pos)
+        loc = self.location(start)  # like MLIR: an op is located where its text starts
         hints = [n if not n.isdigit() else None for n, _ in result_names]
         if self.peek_kind() == "string":
             op = self._parse_generic(hints, loc)
@@ -463,7 +463,9 @@ class Parser:
             name = m.group(0)
             cls = lookup_op(name) or (lookup_op("builtin." + name) if "." not in name else None)
             if cls is None or not getattr(cls, "custom_print", False):
-                self.error(f"unregistered operation '{name}'" if cls is None else f"'{name}' has no custom form; write it as \"{name}\"(...)")
+                self.error(
+                    f"unregistered operation '{name}'" if cls is None else f"'{name}' has no custom form; write it as \"{name}\"(...)"
+                )
             self.pos = m.end()
             op = cls.parse_custom(self, hints, loc)
         if len(result_names) != len(op.results):

@@ -89,7 +89,13 @@ def random_table(
             lin_start[i], lin_len[i] = len(feats), k
             feats.extend(rng.integers(n_features, size=k).tolist())
             coeffs.extend(rng.normal(size=k).round(4).tolist())
-        lin = dict(lin_const=lin_const, lin_start=lin_start, lin_len=lin_len, lin_feature=np.array(feats, np.int32), lin_coeff=np.array(coeffs, ldt))
+        lin = dict(
+            lin_const=lin_const,
+            lin_start=lin_start,
+            lin_len=lin_len,
+            lin_feature=np.array(feats, np.int32),
+            lin_coeff=np.array(coeffs, ldt),
+        )
     return NodeTable(feature, pred, thr, yes, no, missing, default, leaf, cat_start, cat_len, cat_words, **lin)
 
 
@@ -188,7 +194,9 @@ def adversarial_rows(module, rng: np.random.Generator | None = None, n_random: i
                     per_feature[fi].extend(float(c) for c in t.category_set(i))
                     continue
                 th = t.threshold[i]
-                per_feature[fi].extend([float(th), float(np.nextafter(th, th.dtype.type(np.inf))), float(np.nextafter(th, th.dtype.type(-np.inf)))])
+                per_feature[fi].extend(
+                    [float(th), float(np.nextafter(th, th.dtype.type(np.inf))), float(np.nextafter(th, th.dtype.type(-np.inf)))]
+                )
     rows = []
     for _ in range(n_random * 4):
         rows.append([rng.choice(per_feature[j]) if rng.random() < 0.8 else rng.normal() for j in range(n_features)])

@@ -226,4 +226,10 @@ ExtFOp = _cast("arith.extf", "`%r = arith.extf %a : tensor<1xf32> to tensor<1xf6
 TruncFOp = _cast(
     "arith.truncf", "`%r = arith.truncf %a : tensor<1xf64> to tensor<1xf32>`: round to nearest even.", FloatTensor, FloatTensor, _narrow
 )
-SIToFPOp = _cast("arith.sitofp", "`%r = arith.sitofp %i : tensor<1xi64> to tensor<1xf32>`: signed int to float.", NumericTensor, FloatTensor, _int_to_float)
+SIToFPOp = _cast(
+    "arith.sitofp",
+    "`%r = arith.sitofp %i : tensor<1xi64> to tensor<1xf32>`: signed int to float.",
+    NumericTensor,
+    FloatTensor,
+    _int_to_float,
+)

@@ -87,7 +87,8 @@ class FuncOp(OpDef):
                 arg_types.append(p.parse_type())
                 if p.accept(")"):
                     break
-                p.expect(",")
+                if not p.accept(","):
+                    p.error(f"expected ',' or ')'{p._found()}")
         results = []
         if p.accept("->"):
             if p.accept("("):
@@ -154,7 +155,9 @@ class CallOp(OpDef):
     @classmethod
     def build(cls, callee: "FuncOp", args, name: str | None = None) -> "CallOp":
         ft = callee.function_type
-        return cls(operands=list(args), result_types=list(ft.results), attributes={"callee": SymbolRefAttr(callee.sym_name)}, result_names=[name])
+        return cls(
+            operands=list(args), result_types=list(ft.results), attributes={"callee": SymbolRefAttr(callee.sym_name)}, result_names=[name]
+        )
 
     @property
     def callee(self) -> str:
@@ -193,4 +196,10 @@ class CallOp(OpDef):
         if not isinstance(ft, FunctionType) or len(ft.inputs) != len(names):
             p.error(f"expected a function type with {len(names)} inputs", pos)
         operands = [p.resolve(n, t) for n, t in zip(names, ft.inputs)]
-        return cls(operands=operands, result_types=list(ft.results), attributes={"callee": SymbolRefAttr(callee)}, result_names=result_names, location=loc)
+        return cls(
+            operands=operands,
+            result_types=list(ft.results),
+            attributes={"callee": SymbolRefAttr(callee)},
+            result_names=result_names,
+            location=loc,
+        )

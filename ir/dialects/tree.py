@@ -220,11 +220,15 @@ class NodeTable:
         return out
 
     def equals(self, other: "NodeTable") -> bool:
-        return all(
-            getattr(self, c).dtype == getattr(other, c).dtype and np.array_equal(getattr(self, c), getattr(other, c), equal_nan=False)
-            or getattr(self, c).tobytes() == getattr(other, c).tobytes()
-            for c in self.COLUMNS + ("cat_words",)
-        ) and self._linear_key() == other._linear_key()
+        return (
+            all(
+                getattr(self, c).dtype == getattr(other, c).dtype
+                and np.array_equal(getattr(self, c), getattr(other, c), equal_nan=False)
+                or getattr(self, c).tobytes() == getattr(other, c).tobytes()
+                for c in self.COLUMNS + ("cat_words",)
+            )
+            and self._linear_key() == other._linear_key()
+        )
 
     def _linear_key(self):
         if self.lin_const is None:
@@ -298,7 +302,18 @@ class NodeTable:
         if linear:
             lin = dict(lin_const=lin_const, lin_start=lin_start, lin_len=lin_len, lin_feature=lin_feature, lin_coeff=lin_coeff)
         return cls(
-            cols["feature"], pred, thr, cols["yes"], cols["no"], missing, cols["default"], leaf, cols["cat_start"], cols["cat_len"], cat_words, **lin
+            cols["feature"],
+            pred,
+            thr,
+            cols["yes"],
+            cols["no"],
+            missing,
+            cols["default"],
+            leaf,
+            cols["cat_start"],
+            cols["cat_len"],
+            cat_words,
+            **lin,
         )
 
     # ----- checks ------------------------------------------------------------------------
@@ -353,7 +368,9 @@ class NodeTable:
                 return "a linear leaf's terms lie outside the term arrays"
             bad = (self.lin_feature < 0) | (self.lin_feature >= n_features)
             if bad.any():
-                return f"linear leaf feature index {int(self.lin_feature[np.argmax(bad)])} out of range for input with {n_features} features"
+                return (
+                    f"linear leaf feature index {int(self.lin_feature[np.argmax(bad)])} out of range for input with {n_features} features"
+                )
         return None
 
 
@@ -474,7 +491,11 @@ def format_oblivious_table(t: ObliviousTable, indent: str) -> list[str]:
     lines = []
     for d in range(t.depth):
         p = int(t.pred[d])
-        test = "in {" + ", ".join(map(str, t.category_set(d))) + "}" if p == Pred.IN else f"{PRED_NAMES[Pred(p)]} {format_float(t.threshold[d], tw)}"
+        test = (
+            "in {" + ", ".join(map(str, t.category_set(d))) + "}"
+            if p == Pred.IN
+            else f"{PRED_NAMES[Pred(p)]} {format_float(t.threshold[d], tw)}"
+        )
         miss = _missing_text(int(t.missing[d]), "true" if t.default_true[d] else "false")
         lines.append(f"{indent}level {d}: x[{int(t.feature[d])}] {test}{miss}")
     lines.append(f"{indent}leaves [" + ", ".join(_fmt_leaf(row, lw) for row in t.leaf) + "]")
@@ -569,7 +590,13 @@ def parse_node_table(lines: list[tuple[int, str]], tdt, ldt, err) -> NodeTable:
             lin_const[row], lin_start[row], lin_len[row] = c, len(feats), len(terms)
             feats.extend(f for f, _ in terms)
             coeffs.extend(v for _, v in terms)
-        lin = dict(lin_const=lin_const, lin_start=lin_start, lin_len=lin_len, lin_feature=np.array(feats, np.int32), lin_coeff=np.array(coeffs, ldt))
+        lin = dict(
+            lin_const=lin_const,
+            lin_start=lin_start,
+            lin_len=lin_len,
+            lin_feature=np.array(feats, np.int32),
+            lin_coeff=np.array(coeffs, ldt),
+        )
     return NodeTable(feature, pred, thr, yes, no, missing, default, leaf, cat_start, cat_len, cat_words, **lin)
 
 
@@ -710,7 +737,7 @@ class EnsembleOp(OpDef):
             self.error(f"init has type {init.type}, expected the result type {self.results[0].type}")
         neg = self.attributes.get("cat_negative")
         if neg is not None and neg.value not in ("value", "code"):
-            self.error(f"cat_negative must be \"value\" or \"code\", found \"{neg.value}\"")
+            self.error(f'cat_negative must be "value" or "code", found "{neg.value}"')
         if len(self.regions[0].blocks) != 1:
             self.error("expects one block of trees")
         tdt, ldt = np.dtype(_dtype_of(self.compare_type)), np.dtype(_dtype_of(self.leaf_type))
@@ -754,7 +781,9 @@ class EnsembleOp(OpDef):
             region = p.parse_region(arg_types_known=())
         if not region.blocks:
             region.add_block(Block())
-        return cls(operands=[p.resolve(x, t)], result_types=[rt], attributes=attrs, regions=[region], result_names=result_names, location=loc)
+        return cls(
+            operands=[p.resolve(x, t)], result_types=[rt], attributes=attrs, regions=[region], result_names=result_names, location=loc
+        )
 
 
 class _TableOp(OpDef):
