@@ -52,7 +52,7 @@ import numpy as np
 
 from ..attributes import Attribute, DenseElementsAttr, IntegerAttr, StringAttr, TypeAttr
 from ..core import Block, Region
-from ..floats import format_float, parse_float
+from ..floats import format_float, format_floats, parse_float, parse_floats
 from ..opdef import AttrDef, HasParent, NoTerminator, OpDef, OperandDef, Pure, Rank1FloatTensor, RegionDef, ResultDef, register
 from ..types import FloatType, TensorType, f32, f64
 
@@ -465,24 +465,36 @@ def _missing_text(kind: int, target: str | None) -> str:
 
 
 def format_node_table(t: NodeTable, indent: str) -> list[str]:
-    tw, lw = t.threshold.dtype.itemsize * 8, t.leaf.dtype.itemsize * 8
+    lw = t.leaf.dtype.itemsize * 8
     lines = []
     feature, pred, yes, no = t.feature.tolist(), t.pred.tolist(), t.yes.tolist(), t.no.tolist()
     missing, default = t.missing.tolist(), t.default.tolist()
+    split = (t.pred != Pred.LEAF) & (t.pred != Pred.IN)
+    thr_text = dict(zip(np.flatnonzero(split).tolist(), format_floats(t.threshold[split])))
+    leaf_rows = np.flatnonzero(t.pred == Pred.LEAF)
+    flat = format_floats(t.leaf[leaf_rows].reshape(-1))
+    d = t.leaf_dim
+    leaf_text = {
+        r: (flat[k] if d == 1 else "[" + ", ".join(flat[k * d : (k + 1) * d]) + "]") for k, r in enumerate(leaf_rows.tolist())
+    }
+    names = {int(k): v for k, v in PRED_NAMES.items()}
+    leaf_pred, in_pred = int(Pred.LEAF), int(Pred.IN)
     for i in range(t.n_nodes):
         p = pred[i]
-        if p == Pred.LEAF:
+        if p == leaf_pred:
             lin = ""
             if t.lin_const is not None:
                 terms = [format_float(t.lin_const[i], lw)] + [f"{format_float(c, lw)} * x[{f}]" for f, c in t.linear_terms(i)]
                 lin = " linear(" + ", ".join(terms) + ")"
-            lines.append(f"{indent}{i}: leaf {_fmt_leaf(t.leaf[i], lw)}{lin}")
+            lines.append(f"{indent}{i}: leaf {leaf_text[i]}{lin}")
             continue
-        if p == Pred.IN:
+        if p == in_pred:
             test = "in {" + ", ".join(str(c) for c in t.category_set(i)) + "}"
         else:
-            test = f"{PRED_NAMES[Pred(p)]} {format_float(t.threshold[i], tw)}"
-        lines.append(f"{indent}{i}: x[{feature[i]}] {test} ? {yes[i]} : {no[i]}{_missing_text(missing[i], str(default[i]))}")
+            test = f"{names[p]} {thr_text[i]}"
+        m = missing[i]
+        miss = "" if m == 0 else _missing_text(m, str(default[i]))
+        lines.append(f"{indent}{i}: x[{feature[i]}] {test} ? {yes[i]} : {no[i]}{miss}")
     return lines
 
 
@@ -514,74 +526,92 @@ def _parse_set(text: str) -> list[int]:
 
 
 def parse_node_table(lines: list[tuple[int, str]], tdt, ldt, err) -> NodeTable:
-    """Parse node lines (line number, text).  `err(line_no, col, message)` raises."""
+    """Parse node lines (line number, text).  `err(line_no, col, message)` raises.
+
+    Built for speed (a 1000-tree depth-8 forest is half a million lines): one regex per
+    line, columns collected as lists, numbers converted in bulk."""
     n = len(lines)
-    feature = np.full(n, -1, np.int32)
-    pred = np.zeros(n, np.uint8)
-    thr = np.zeros(n, tdt)
-    yes, no, default = np.full(n, -1, np.int32), np.full(n, -1, np.int32), np.full(n, -1, np.int32)
-    missing = np.zeros(n, np.uint8)
-    cat_start, cat_len, words = np.zeros(n, np.int32), np.zeros(n, np.int32), []
+    feature, pred, thr_text = [-1] * n, [0] * n, ["0"] * n
+    yes, no, default, missing = [-1] * n, [-1] * n, [-1] * n, [0] * n
+    cat_start, cat_len, words = [0] * n, [0] * n, []
     nwords = 0
-    leaves: list[list[float]] = [[0.0]] * n
+    leaf_rows: list[int] = []
+    leaf_text: list[str] = []
     tw, lw = np.dtype(tdt).itemsize * 8, np.dtype(ldt).itemsize * 8
     dim = None
     linear: dict[int, tuple[float, list[tuple[int, float]]]] = {}
+    pred_by_name = {k: int(v) for k, v in PRED_BY_NAME.items()}
+    missing_by_name = {k: int(v) for k, v in MISSING_BY_NAME.items()}
+    nan_as_zero, p_in = int(Missing.NAN_AS_ZERO), int(Pred.IN)
+    split_match, cat_match, leaf_match = _SPLIT_RE.match, _CAT_RE.match, _LEAF_RE.match
     for row, (line_no, text) in enumerate(lines):
-        m = _SPLIT_RE.match(text) or _CAT_RE.match(text) or _LEAF_RE.match(text)
+        is_leaf = ": leaf " in text
+        m = leaf_match(text) if is_leaf else (split_match(text) or cat_match(text))
         if m is None:
             err(line_no, len(text) - len(text.lstrip()) + 1, "expected a node: 'N: leaf V' or 'N: x[F] PRED T ? YES : NO [missing(...)]'")
-        idx = int(m.group(1))
-        if idx != row:
-            err(line_no, text.index(m.group(1)) + 1, f"node {idx} out of order; expected node {row}")
-        try:
-            if m.re is _LEAF_RE:
-                vals = _parse_leaf_values(m.group(2), lw)
-                if dim is None:
-                    dim = len(vals)
-                elif len(vals) != dim:
-                    err(line_no, text.index("leaf") + 6, f"leaf has {len(vals)} values, expected {dim}")
-                leaves[row] = vals
-                if m.group(3) is not None:
-                    parts = [q for q in m.group(3).split(",")]
-                    terms = []
-                    for q in parts[1:]:
-                        tm = _TERM_RE.match(q)
-                        if tm is None:
-                            err(line_no, text.index("linear") + 1, f"bad linear term '{q.strip()}'; expected 'COEFF * x[F]'")
-                        terms.append((int(tm.group(2)), parse_float(tm.group(1), lw)))
-                    linear[row] = (parse_float(parts[0].strip(), lw), terms)
-                continue
-            feature[row] = int(m.group(2))
-            if m.re is _CAT_RE:
-                pred[row] = Pred.IN
-                w = bitset_from_members(_parse_set(m.group(3)))
-                cat_start[row], cat_len[row] = nwords, len(w)
-                words.append(w)
-                nwords += len(w)
-                y, nn, mk, dflt = m.group(4), m.group(5), m.group(6), m.group(7)
+        if int(m.group(1)) != row:
+            err(line_no, text.index(m.group(1)) + 1, f"node {m.group(1)} out of order; expected node {row}")
+        if is_leaf:
+            vtext = m.group(2)
+            if vtext.startswith("["):
+                vals = [v.strip() for v in vtext[1:-1].split(",")]
             else:
-                pred[row] = PRED_BY_NAME[m.group(3)]
-                thr[row] = parse_float(m.group(4), tw)
-                y, nn, mk, dflt = m.group(5), m.group(6), m.group(7), m.group(8)
-        except ValueError as e:
-            err(line_no, len(text) - len(text.lstrip()) + 1, f"bad number in node: {e}")
+                vals = [vtext]
+            if dim is None:
+                dim = len(vals)
+            elif len(vals) != dim:
+                err(line_no, text.index("leaf") + 6, f"leaf has {len(vals)} values, expected {dim}")
+            leaf_rows.append(row)
+            leaf_text.extend(vals)
+            if m.group(3) is not None:
+                parts = m.group(3).split(",")
+                terms = []
+                for q in parts[1:]:
+                    tm = _TERM_RE.match(q)
+                    if tm is None:
+                        err(line_no, text.index("linear") + 1, f"bad linear term '{q.strip()}'; expected 'COEFF * x[F]'")
+                    terms.append((int(tm.group(2)), parse_float(tm.group(1), lw)))
+                linear[row] = (parse_float(parts[0].strip(), lw), terms)
+            continue
+        feature[row] = int(m.group(2))
+        if m.re is _CAT_RE:
+            pred[row] = p_in
+            w = bitset_from_members(_parse_set(m.group(3)))
+            cat_start[row], cat_len[row] = nwords, len(w)
+            words.append(w)
+            nwords += len(w)
+            y, nn, mk, dflt = m.group(4), m.group(5), m.group(6), m.group(7)
+        else:
+            pred[row] = pred_by_name[m.group(3)]
+            thr_text[row] = m.group(4)
+            y, nn, mk, dflt = m.group(5), m.group(6), m.group(7), m.group(8)
         yes[row], no[row] = int(y), int(nn)
         if mk is not None:
-            missing[row] = MISSING_BY_NAME[mk]
-            if (dflt is None) != (missing[row] == Missing.NAN_AS_ZERO):
+            kind = missing_by_name[mk]
+            missing[row] = kind
+            if (dflt is None) != (kind == nan_as_zero):
                 err(line_no, text.index("missing") + 1, f"missing({mk}) " + ("takes no '-> child'" if dflt else "needs '-> child'"))
             if dflt is not None:
                 default[row] = int(dflt)
+    try:
+        thr = parse_floats(thr_text, tw)
+    except ValueError as e:
+        bad = next(i for i, t in enumerate(thr_text) if not _is_float(t))
+        err(lines[bad][0], lines[bad][1].index(thr_text[bad]) + 1, f"bad threshold '{thr_text[bad]}': {e}")
+    try:
+        leaf_vals = parse_floats(leaf_text, lw)
+    except ValueError:
+        bad = next(i for i, t in enumerate(leaf_text) if not _is_float(t))
+        row = leaf_rows[bad // (dim or 1)]
+        err(lines[row][0], lines[row][1].index("leaf") + 6, f"bad leaf value '{leaf_text[bad]}'")
     dim = dim or 1
     leaf = np.zeros((n, dim), ldt)
-    for row in range(n):
-        if pred[row] == Pred.LEAF:
-            leaf[row] = leaves[row]
+    if leaf_rows:
+        leaf[np.array(leaf_rows)] = leaf_vals.reshape(-1, dim)
     cat_words = np.concatenate(words) if words else np.zeros(0, np.uint32)
     lin = {}
     if linear:
-        if len(linear) != int(np.sum(pred == Pred.LEAF)):
+        if len(linear) != len(leaf_rows):
             err(lines[0][0], 1, "either every leaf of a tree is linear or none is")
         lin_const, lin_start, lin_len = np.zeros(n, ldt), np.zeros(n, np.int32), np.zeros(n, np.int32)
         feats, coeffs = [], []
@@ -591,13 +621,30 @@ def parse_node_table(lines: list[tuple[int, str]], tdt, ldt, err) -> NodeTable:
             feats.extend(f for f, _ in terms)
             coeffs.extend(v for _, v in terms)
         lin = dict(
-            lin_const=lin_const,
-            lin_start=lin_start,
-            lin_len=lin_len,
-            lin_feature=np.array(feats, np.int32),
-            lin_coeff=np.array(coeffs, ldt),
+            lin_const=lin_const, lin_start=lin_start, lin_len=lin_len, lin_feature=np.array(feats, np.int32), lin_coeff=np.array(coeffs, ldt)
         )
-    return NodeTable(feature, pred, thr, yes, no, missing, default, leaf, cat_start, cat_len, cat_words, **lin)
+    return NodeTable(
+        np.array(feature, np.int32),
+        np.array(pred, np.uint8),
+        thr.astype(tdt),
+        np.array(yes, np.int32),
+        np.array(no, np.int32),
+        np.array(missing, np.uint8),
+        np.array(default, np.int32),
+        leaf,
+        np.array(cat_start, np.int32),
+        np.array(cat_len, np.int32),
+        cat_words,
+        **lin,
+    )
+
+
+def _is_float(t: str) -> bool:
+    try:
+        parse_float(t, 64)
+        return True
+    except ValueError:
+        return False
 
 
 def parse_oblivious_table(lines: list[tuple[int, str]], tdt, ldt, err) -> ObliviousTable:
