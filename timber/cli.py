@@ -1,0 +1,227 @@
+"""The `timber` command: compile, predict, demo.
+
+User errors (bad model, bad input, wrong shape) print one diagnostic and exit 1 with no
+traceback; a traceback means a bug in Timber.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ir.diagnostics import TimberError
+
+EXAMPLES = Path(__file__).parent / "examples"
+DEMO_MODEL = EXAMPLES / "breast_cancer_xgb.json"
+DEMO_ROWS = EXAMPLES / "breast_cancer_rows.csv"
+
+
+# ----- input and output files -------------------------------------------------------------
+
+
+def read_matrix(path: str) -> np.ndarray:
+    """Rows from `.npy` (any float dtype kept) or `.csv`/`.tsv` (float64; empty fields and
+    NaN/nan are missing; a non-numeric first line is a header)."""
+    p = Path(path)
+    if not p.exists():
+        raise TimberError(f"{path}: no such file")
+    if p.suffix == ".npy":
+        try:
+            X = np.load(p, allow_pickle=False)
+        except ValueError as e:
+            raise TimberError(f"{path}: not a readable .npy array ({e})") from None
+        if X.dtype.kind not in "fiub":
+            raise TimberError(f"{path}: expected a numeric array, found dtype {X.dtype}")
+        return X
+    if p.suffix not in (".csv", ".tsv", ".txt"):
+        raise TimberError(f"{path}: unknown input format '{p.suffix}'; expected .npy or .csv")
+    delim = "\t" if p.suffix == ".tsv" else ","
+    rows = []
+    with open(p, encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, 1):
+            line = line.strip()
+            if not line:
+                continue
+            fields = [f.strip() for f in line.split(delim)]
+            try:
+                rows.append([float(f) if f else np.nan for f in fields])
+            except ValueError:
+                if line_no == 1 and not rows:
+                    continue  # header
+                bad = next(f for f in fields if f and not _is_number(f))
+                raise TimberError(f"{path}:{line_no}: not a number: '{bad}'") from None
+    if not rows:
+        raise TimberError(f"{path}: no rows")
+    widths = {len(r) for r in rows}
+    if len(widths) != 1:
+        raise TimberError(f"{path}: rows have different numbers of columns ({sorted(widths)})")
+    return np.array(rows, dtype=np.float64)
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
+
+
+def write_matrix(Y: np.ndarray, path: str | None) -> None:
+    if path is None:
+        fmt = "%.9g" if Y.dtype == np.float32 else "%.17g"
+        np.savetxt(sys.stdout, Y.reshape(len(Y), -1), fmt=fmt, delimiter=",")
+        return
+    p = Path(path)
+    if p.suffix == ".npy":
+        np.save(p, Y)
+    elif p.suffix in (".csv", ".txt"):
+        fmt = "%.9g" if Y.dtype == np.float32 else "%.17g"
+        np.savetxt(p, Y.reshape(len(Y), -1), fmt=fmt, delimiter=",")
+    else:
+        raise TimberError(f"{path}: unknown output format '{p.suffix}'; expected .npy or .csv")
+
+
+def write_text(text: str, out: str | None, model_path: str) -> None:
+    """Write to `out` (or stdout).  Never over the model file itself."""
+    if out is None or out == "-":
+        sys.stdout.write(text)
+        return
+    if Path(model_path).exists() and Path(out).exists() and os.path.samefile(out, model_path):
+        raise TimberError(f"{out}: refusing to overwrite the input model")
+    tmp = Path(out).with_name(Path(out).name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, out)
+
+
+# ----- commands -----------------------------------------------------------------------------
+
+
+def cmd_compile(a) -> int:
+    from timber.detect import load_model
+
+    module = load_model(a.model)
+    if a.passes is not None:
+        module = _run_passes(module, a.passes)
+    if a.emit == "tir":
+        from ir.printer import print_op
+
+        write_text(print_op(module, generic=a.generic), a.output, a.model)
+    elif a.emit == "llvm":
+        from timber.api import compile as tcompile
+
+        write_text(tcompile(module, prefix=a.prefix).llvm_ir, a.output, a.model)
+    else:  # pragma: no cover - argparse restricts choices
+        raise TimberError(f"unknown --emit {a.emit}")
+    return 0
+
+
+def _run_passes(module, pipeline: str):
+    try:
+        from passes.manager import run_pipeline
+    except ImportError:
+        raise TimberError("passes are not available in this build") from None
+    return run_pipeline(module, pipeline)
+
+
+def cmd_predict(a) -> int:
+    from timber.api import compile as tcompile
+
+    X = read_matrix(a.input)
+    model = tcompile(a.model, n_jobs=a.n_jobs)
+    Y = model.predict(X, output_margin=a.margin)
+    write_matrix(Y, a.output)
+    return 0
+
+
+def cmd_demo(a) -> int:
+    """Compile the model that ships with Timber, predict, and time it."""
+    from timber.api import compile as tcompile
+
+    if not DEMO_MODEL.exists():
+        raise TimberError(f"the demo model is missing from this installation: {DEMO_MODEL}")
+    out = sys.stdout
+    t0 = time.perf_counter()
+    model = tcompile(str(DEMO_MODEL))
+    t_compile = time.perf_counter() - t0
+    X = read_matrix(str(DEMO_ROWS)) if DEMO_ROWS.exists() else _synthetic_rows(model, 100)
+    Xf = np.ascontiguousarray(X, dtype=np.float32)
+    out.write(f"model      {DEMO_MODEL.name}: XGBoost binary:logistic, 50 trees of depth 4, {model.n_features} features\n")
+    out.write(f"compiled   in {t_compile * 1000:.0f} ms (parse, verify, lower to LLVM, JIT for this CPU)\n")
+    p = model.predict(Xf)
+    out.write("predict    P(benign) for the first 5 rows: " + ", ".join(f"{v:.6f}" for v in p[:5]) + "\n")
+    big = np.ascontiguousarray(np.tile(Xf, (max(1, 100_000 // len(Xf)), 1)))
+    for n_jobs in (1, None):
+        m = model if n_jobs is None else tcompile(str(DEMO_MODEL), n_jobs=1)
+        m.predict(big)
+        reps, t = 0, time.perf_counter()
+        while time.perf_counter() - t < 0.5 or reps < 3:
+            m.predict(big)
+            reps += 1
+        rate = reps * len(big) / (time.perf_counter() - t)
+        label = "1 thread" if n_jobs == 1 else "all cores"
+        out.write(f"throughput {rate / 1e6:.1f} M rows/s ({label}, batches of {len(big)} rows)\n")
+    row = Xf[0]
+    reps, t = 0, time.perf_counter()
+    while time.perf_counter() - t < 0.3:
+        model.predict(row)
+        reps += 1
+    out.write(f"latency    {(time.perf_counter() - t) / reps * 1e6:.1f} us per single-row predict() call from Python\n")
+    return 0
+
+
+def _synthetic_rows(model, n: int) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(n, model.n_features))
+
+
+# ----- entry point --------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="timber", description="Compile trained classical ML models to fast native code.")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("compile", help="compile a model and write IR, LLVM IR, C99, WAT or object files")
+    c.add_argument("model", help="model file (.json/.ubj XGBoost, .txt LightGBM, .json/.cbm CatBoost, .onnx, .tir)")
+    c.add_argument("--emit", choices=["tir", "llvm"], default="tir", help="what to write (default: tir, the verified IR)")
+    c.add_argument("-o", "--output", help="output file (default: stdout)")
+    c.add_argument("-p", "--passes", help="pass pipeline, e.g. 'tree-fold-redundant-splits' (default: the exact default pipeline)")
+    c.add_argument("--prefix", default="timber_", help="symbol prefix of the exported functions (default: timber_)")
+    c.add_argument("--generic", action="store_true", help="print IR in the generic form")
+    c.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("predict", help="compile a model and predict rows from a .npy or .csv file")
+    p.add_argument("model")
+    p.add_argument("--input", "-i", required=True, help="rows: .npy, or .csv (header optional, empty = missing)")
+    p.add_argument("-o", "--output", help="predictions: .npy or .csv (default: CSV on stdout)")
+    p.add_argument("--margin", action="store_true", help="raw scores before the objective's transform")
+    p.add_argument("--n-jobs", type=int, default=None, help="threads (default: all cores)")
+    p.set_defaults(func=cmd_predict)
+
+    d = sub.add_parser("demo", help="compile the example model shipped with Timber, predict and time it")
+    d.set_defaults(func=cmd_demo)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = build_parser()
+    a = ap.parse_args(argv)
+    try:
+        return a.func(a)
+    except TimberError as e:
+        text = e.render()
+        sys.stderr.write(("timber: " if e.diagnostic.location is None else "") + text + "\n")
+        return 1
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
