@@ -49,13 +49,15 @@ class FloatAttr(Attribute):
 
     def __init__(self, value: float, type: FloatType = FloatType(64)):
         self.type = type
-        self.value = float(type.numpy.type(value))
+        # Held as a numpy scalar of its width: exact, signalling-NaN payloads included.
+        self.bits = np.array(value, type.numpy)
+        self.value = float(self.bits)
 
     def _key(self):
-        return (np.array(self.value, self.type.numpy).tobytes(), self.type)
+        return (self.bits.tobytes(), self.type)
 
     def __str__(self) -> str:
-        return f"{format_float(self.value, self.type.width)} : {self.type}"
+        return f"{format_float(self.bits[()], self.type.width)} : {self.type}"
 
 
 class BoolAttr(Attribute):

@@ -14,7 +14,7 @@ def format_float(value: float, width: int = 64) -> str:
     if width == 32:
         v = np.float32(value)
         if not np.isfinite(v):
-            return "0x%08X" % struct.unpack("<I", struct.pack("<f", v))[0]
+            return "0x%08X" % int(np.array(v, np.float32).view(np.uint32))
         text = np.format_float_positional(v, unique=True, trim="0") if 1e-4 <= abs(v) < 1e16 else str(v)
     elif width == 64:
         v = float(value)
@@ -62,12 +62,13 @@ def parse_float(text: str, width: int = 64) -> float:
     Decimal text is rounded once, correctly, into the target width (no double rounding
     through f64 for f32 values)."""
     if text.startswith(("0x", "0X", "-0x")):
+        # A bit pattern; returned as a numpy scalar of the width so signalling NaNs keep their bits.
         bits = int(text, 16)
         if width == 64:
-            return struct.unpack("<d", struct.pack("<Q", bits & (2**64 - 1)))[0]
+            return np.array(bits & (2**64 - 1), dtype=np.uint64).view(np.float64)[()]
         if width == 32:
-            return float(np.array(bits & 0xFFFFFFFF, dtype=np.uint32).view(np.float32))
-        return float(np.array(bits & 0xFFFF, dtype=np.uint16).view(np.float16))
+            return np.array(bits & 0xFFFFFFFF, dtype=np.uint32).view(np.float32)[()]
+        return np.array(bits & 0xFFFF, dtype=np.uint16).view(np.float16)[()]
     v = float(text)
     if width == 64:
         return v

@@ -84,5 +84,6 @@ def exp(x: np.ndarray) -> np.ndarray:
     """Timber's exp in the array's own precision (f32: the f64 result rounded once)."""
     x = np.asarray(x)
     if x.dtype == np.float32:
-        return exp_f64(x.astype(np.float64)).astype(np.float32)
+        with np.errstate(over="ignore"):
+            return exp_f64(x.astype(np.float64)).astype(np.float32)
     return exp_f64(x)

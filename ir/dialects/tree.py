@@ -474,9 +474,7 @@ def format_node_table(t: NodeTable, indent: str) -> list[str]:
     leaf_rows = np.flatnonzero(t.pred == Pred.LEAF)
     flat = format_floats(t.leaf[leaf_rows].reshape(-1))
     d = t.leaf_dim
-    leaf_text = {
-        r: (flat[k] if d == 1 else "[" + ", ".join(flat[k * d : (k + 1) * d]) + "]") for k, r in enumerate(leaf_rows.tolist())
-    }
+    leaf_text = {r: (flat[k] if d == 1 else "[" + ", ".join(flat[k * d : (k + 1) * d]) + "]") for k, r in enumerate(leaf_rows.tolist())}
     names = {int(k): v for k, v in PRED_NAMES.items()}
     leaf_pred, in_pred = int(Pred.LEAF), int(Pred.IN)
     for i in range(t.n_nodes):
@@ -621,7 +619,11 @@ def parse_node_table(lines: list[tuple[int, str]], tdt, ldt, err) -> NodeTable:
             feats.extend(f for f, _ in terms)
             coeffs.extend(v for _, v in terms)
         lin = dict(
-            lin_const=lin_const, lin_start=lin_start, lin_len=lin_len, lin_feature=np.array(feats, np.int32), lin_coeff=np.array(coeffs, ldt)
+            lin_const=lin_const,
+            lin_start=lin_start,
+            lin_len=lin_len,
+            lin_feature=np.array(feats, np.int32),
+            lin_coeff=np.array(coeffs, ldt),
         )
     return NodeTable(
         np.array(feature, np.int32),
