@@ -1,0 +1,688 @@
+"""XGBoost front-end: JSON and UBJSON model files → a verified Timber module.
+
+Reads the files XGBoost ≥ 1.0 writes with `Booster.save_model` (`.json`, `.ubj`) without
+importing xgboost, and states in IR exactly what XGBoost 3.2's CPU predictor computes:
+
+* The input row is float32 (XGBoost casts every input to float first); splits compare in
+  float32: `x < split_condition` → left child, so a numerical split is `lt` with yes = left.
+  NaN is the missing value and follows `default_left`; ±inf is an ordinary value.
+* Categorical splits (`split_type` 1): the category `(int)x` **in the node's set goes right**,
+  so the split is `in` with yes = right; negative, ≥ 2^24 (XGBoost's `InvalidCat`) and
+  past-the-set codes go left; NaN takes the default child (`src/common/categorical.h`).
+  In IR: `cat_negative = "value"` (a negative value, e.g. -0.5, is invalid; -0.0 is code 0).
+* Tree outputs are added to a float32 buffer that starts at the base margin, one tree at a
+  time in file order (`PredictByAllTrees` in `src/predictor/cpu_predictor.cc`): that is
+  `tree.ensemble` with compare = leaves = accumulation = f32 and `init` = base margin.
+  Tree k adds to output `tree_info[k]` (classes, or targets of one-tree-per-target models);
+  a vector-leaf tree (`size_leaf_vector` > 1) adds its whole leaf to outputs 0..K-1.
+* DART adds `leaf * weight_drop[k]` in float32 (`Dart::PredictBatchImpl`, `src/gbm/gbtree.cc`),
+  so each tree's leaves are replaced by that float32 product.
+* gblinear: `psum = bias[k] + base_margin[k]`, then `psum += x[j] * w[j][k]` over present
+  features in index order (`GBLinear::Pred`): `linear.affine` with bias = that first sum and
+  missing = "skip".
+* `base_score` is stored in the objective's output space, as a scalar string (`"5E-1"`,
+  1.x/2.x), a one-element list (`"[6.2857145E-1]"`, 3.0) or one value per output (3.1+).
+  XGBoost 3.2 converts it to a margin when it loads the file, whatever version wrote it:
+  logistic objectives clamp it to [1e-6, 1 - 1e-6] and take `-logf(1/p - 1)`; exp-link
+  objectives take `logf(p)`; all others use it as is.  It is computed here the same way in
+  float32, with the C library's `logf` (glibc's is not correctly rounded on ~0.6% of inputs).
+* `@predict` applies the objective's transform with XGBoost's formula and precision
+  (`src/common/math.h`, `src/objective/*`): sigmoid `1 / (1 + expf(min(-m, 88.7)))`,
+  `expf`, hinge `m > 0 ? 1 : 0`, softmax with the sum of exponentials in double, and the
+  first index of the largest margin as a float.
+
+Anything unsupported or malformed raises `TimberError` naming the file, the JSON path and
+what is supported.  Legacy binary models are rejected with a recipe to convert them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import json
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from ir.attributes import ArrayAttr, StringAttr
+from ir.diagnostics import NameLoc, TimberError
+from ir.dialects import arith, func
+from ir.dialects import math as mathd
+from ir.dialects.builtin import ModuleOp
+from ir.dialects.linear import AffineOp
+from ir.dialects.tree import EnsembleOp, Missing, NodeTable, Pred, bitset_from_members
+from ir.floats import round_to_f32
+from ir.types import TensorType, f32, f64
+from ir.verifier import verify
+
+from . import ubjson
+
+# objective -> (how base_score becomes a margin, output transform of @predict)
+OBJECTIVES: dict[str, tuple[str, str]] = {
+    "reg:squarederror": ("identity", "identity"),
+    "reg:linear": ("identity", "identity"),  # the pre-1.0 name of reg:squarederror, still accepted by XGBoost
+    "reg:squaredlogerror": ("identity", "identity"),
+    "reg:pseudohubererror": ("identity", "identity"),
+    "reg:absoluteerror": ("identity", "identity"),
+    "reg:quantileerror": ("identity", "identity"),
+    "reg:logistic": ("logit", "sigmoid"),
+    "binary:logistic": ("logit", "sigmoid"),
+    "binary:logitraw": ("identity", "identity"),
+    "binary:hinge": ("identity", "hinge"),
+    "count:poisson": ("log", "exp"),
+    "reg:gamma": ("log", "exp"),
+    "reg:tweedie": ("log", "exp"),
+    "survival:cox": ("log", "exp"),
+    "survival:aft": ("log", "exp"),
+    "rank:pairwise": ("identity", "identity"),
+    "rank:ndcg": ("identity", "identity"),
+    "rank:map": ("identity", "identity"),
+    "multi:softprob": ("identity", "softmax"),
+    "multi:softmax": ("identity", "argmax"),
+}
+BOOSTERS = ("gbtree", "dart", "gblinear")
+
+_RT_EPS = np.float32(1e-6)  # XGBoost's kRtEps: logistic base scores are clamped to [kRtEps, 1 - kRtEps]
+_SIGMOID_CLAMP = np.float32(88.7)  # common::Sigmoid computes expf(min(-x, 88.7f))
+_INVALID_NODE = -1
+
+
+def load(path_or_bytes, *, source_name: str | None = None) -> ModuleOp:
+    """Read an XGBoost JSON or UBJSON model (a path, or the file's bytes) into a verified module.
+
+    `source_name` names the model in diagnostics and in `timber.source` (default: the file
+    name, or `<bytes>`)."""
+    data, source, name = _read(path_or_bytes, source_name)
+    kind = _sniff(data, source)
+    if kind == "ubj":
+        return _Builder(ubjson.decode(data, source), source, name).build()
+    text = _decode_text(data, source)
+    doc = _parse_json(text, source, exact=False)
+    try:
+        return _Builder(doc, source, name).build()
+    except _NeedExactFloats:
+        # A float's nearest double sits exactly between two floats: re-read every number
+        # straight from its decimal text (XGBoost rounds decimal → float32 once, too).
+        return _Builder(_parse_json(text, source, exact=True), source, name).build()
+
+
+# ----- reading and sniffing ---------------------------------------------------------------
+
+
+def _read(path_or_bytes, source_name: str | None) -> tuple[bytes, str, str]:
+    """(the bytes, the name diagnostics use, the name `timber.source` records)."""
+    if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+        return bytes(path_or_bytes), source_name or "<bytes>", source_name or "<bytes>"
+    path = os.fspath(path_or_bytes)
+    source = source_name or path
+    if not os.path.exists(path):
+        raise TimberError(f"no such file: {path}", NameLoc(source, ""))
+    if os.path.isdir(path):
+        raise TimberError(f"{path} is a directory, not an XGBoost model file", NameLoc(source, ""))
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(), source, source_name or os.path.basename(path)
+    except OSError as e:
+        raise TimberError(f"cannot read {path}: {e.strerror}", NameLoc(source, "")) from None
+
+
+def _sniff(data: bytes, source: str) -> str:
+    """'json' or 'ubj'; anything else is rejected here with a reason."""
+    body = data.lstrip(b" \t\r\n")
+    if body.startswith(b"\xef\xbb\xbf"):
+        body = body[3:].lstrip(b" \t\r\n")
+    if not body:
+        raise TimberError("empty file: expected an XGBoost JSON or UBJSON model", NameLoc(source, ""))
+    if body[:1] == b"{":
+        if body[1:].lstrip(b" \t\r\n")[:1] in (b'"', b"}"):
+            return "json"
+        if body[1:2] in (b"i", b"U", b"I", b"l", b"L", b"$", b"#", b"N"):
+            return "ubj"  # an object key starts with its length's integer marker
+        return "json"  # let the JSON reader say what is wrong
+    if _looks_binary(data):
+        raise TimberError(
+            "this is a legacy binary XGBoost model (the format XGBoost wrote before 1.0 and with `.model`/`.bin` "
+            "before 2.1); XGBoost 3.2 cannot read it either. Timber reads JSON and UBJSON models: load it with an "
+            "older XGBoost (1.x or 2.0) as `xgboost.Booster(model_file='model.model')` and call "
+            "`save_model('model.json')`",
+            NameLoc(source, "byte 0"),
+        )
+    raise TimberError(
+        "not an XGBoost model: expected a JSON object (`{...}`) or UBJSON, as written by Booster.save_model", NameLoc(source, "byte 0")
+    )
+
+
+def _looks_binary(data: bytes) -> bool:
+    head = data[:4096]
+    if head.startswith(b"binf"):
+        return True
+    if b"\x00" in head:
+        return True
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return e.start < len(head) - 4  # a multi-byte character cut at the end is still text
+    return False
+
+
+def _decode_text(data: bytes, source: str) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise TimberError(f"the JSON model is not valid UTF-8 (byte 0x{data[e.start]:02X})", NameLoc(source, f"byte {e.start}")) from None
+
+
+def _exact_f32(text: str) -> float:
+    return float(round_to_f32(float(text), text))
+
+
+def _parse_json(text: str, source: str, exact: bool):
+    try:
+        if exact:
+            return json.loads(text, parse_float=_exact_f32)
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise TimberError(f"corrupt JSON: {e.msg}", NameLoc(source, f"line {e.lineno} column {e.colno}")) from None
+    except RecursionError:
+        raise TimberError("corrupt JSON: nested too deeply", NameLoc(source, "")) from None
+
+
+class _NeedExactFloats(Exception):
+    """Internal: a JSON float needs exact decimal → float32 rounding (see `load`)."""
+
+
+# ----- float32 math that matches XGBoost's C library ---------------------------------------
+
+
+def _find_logf():
+    """The C library's `logf`, so base-score margins get XGBoost's exact bits."""
+    names = [ctypes.util.find_library("m"), "libm.so.6", "ucrtbase", "msvcrt"]
+    for name in names:
+        if not name:
+            continue
+        try:
+            fn = ctypes.CDLL(name).logf
+        except (OSError, AttributeError):
+            continue
+        fn.restype, fn.argtypes = ctypes.c_float, [ctypes.c_float]
+        return fn
+    return None
+
+
+_LOGF = _find_logf()
+
+
+def logf(x: np.float32) -> np.float32:
+    """float32 natural log as XGBoost computes it (the platform's `logf`; correctly rounded otherwise)."""
+    x = np.float32(x)
+    if _LOGF is not None:
+        return np.float32(_LOGF(float(x)))
+    if x < 0 or np.isnan(x):
+        return np.float32(np.nan)
+    if x == 0:
+        return np.float32(-np.inf)
+    return np.float32(math.log(float(x)))
+
+
+def base_margin(objective: str, scores: np.ndarray) -> np.ndarray:
+    """XGBoost's `ProbToMargin` of each stored base score, in float32."""
+    link = OBJECTIVES[objective][0]
+    out = np.asarray(scores, np.float32).copy()
+    for i, p in enumerate(out):
+        if link == "logit":
+            p = min(max(p, _RT_EPS), np.float32(1) - _RT_EPS)
+            out[i] = -logf(np.float32(np.float32(1) / p) - np.float32(1))
+        elif link == "log":
+            out[i] = logf(p)
+    return out
+
+
+# ----- the document walker -----------------------------------------------------------------
+
+
+@dataclass
+class _Tree:
+    table: NodeTable
+    out: int
+    has_categorical: bool
+
+
+class _Builder:
+    """Walks the parsed document (dicts, lists, numpy arrays) and builds the module."""
+
+    def __init__(self, doc, source: str, name: str):
+        self.doc = doc
+        self.source = source
+        self.name = name
+
+    # -- diagnostics and typed access --
+    def fail(self, path: str, message: str):
+        raise TimberError(message, NameLoc(self.source, path))
+
+    def get(self, obj, key: str, path: str, kind=None, default=...):
+        if not isinstance(obj, dict):
+            self.fail(path, f"expected a JSON object at '{path}', found {_kind(obj)}")
+        where = f"{path}.{key}" if path else key
+        if key not in obj:
+            if default is not ...:
+                return default
+            self.fail(where, f"missing key '{key}' in '{path or 'the document'}'")
+        value = obj[key]
+        if kind == "object" and not isinstance(value, dict):
+            self.fail(where, f"expected a JSON object, found {_kind(value)}")
+        if kind == "string" and not isinstance(value, str):
+            self.fail(where, f"expected a string, found {_kind(value)}")
+        if kind == "array" and not isinstance(value, (list, np.ndarray)):
+            self.fail(where, f"expected an array, found {_kind(value)}")
+        return value
+
+    def int_param(self, obj, key: str, path: str, default: int | None = None) -> int:
+        """An integer stored as a string (XGBoost parameters) or a number."""
+        v = self.get(obj, key, path, default=None if default is not None else ...)
+        if v is None:
+            return default
+        try:
+            if isinstance(v, str):
+                return int(v.strip())
+            if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+                return int(v)
+            if isinstance(v, float) and v.is_integer():
+                return int(v)
+        except ValueError:
+            pass
+        self.fail(f"{path}.{key}", f"expected an integer, found {v!r}")
+
+    def numbers(self, value, path: str) -> np.ndarray:
+        """A numeric JSON array (or UBJ typed array) as a numpy array (ints stay ints)."""
+        if isinstance(value, np.ndarray):
+            return value
+        if not isinstance(value, list):
+            self.fail(path, f"expected an array of numbers, found {_kind(value)}")
+        try:
+            arr = np.asarray(value)
+        except (ValueError, TypeError):
+            arr = np.asarray(value, dtype=object)
+        if arr.ndim != 1 or arr.dtype.kind not in "biuf":
+            for i, v in enumerate(value):
+                if isinstance(v, bool) or not isinstance(v, (int, float)):
+                    self.fail(f"{path}[{i}]", f"expected a number, found {_kind(v)}")
+            self.fail(path, "expected a flat array of numbers")
+        return arr
+
+    def ints(self, value, path: str) -> np.ndarray:
+        arr = self.numbers(value, path)
+        if arr.dtype.kind == "f":
+            bad = ~np.isfinite(arr) | (arr != np.round(arr))
+            if bad.any():
+                i = int(np.argmax(bad))
+                self.fail(f"{path}[{i}]", f"expected an integer, found {arr[i]!r}")
+        return arr.astype(np.int64)
+
+    def floats(self, value, path: str) -> np.ndarray:
+        """A float array rounded to float32 exactly as XGBoost's JSON reader does."""
+        arr = self.numbers(value, path)
+        if arr.dtype == np.float32:
+            return arr
+        a64 = arr.astype(np.float64)
+        with np.errstate(over="ignore"):
+            r = a64.astype(np.float32)
+        _check_midpoints(a64, r)
+        return r
+
+    def float_scalars(self, text: str, path: str) -> np.ndarray:
+        """`"5E-1"`, `"[6.2857145E-1]"` or `"[a,b,c]"` → float32 values, correctly rounded."""
+        body = text.strip()
+        if body.startswith("[") and body.endswith("]"):
+            body = body[1:-1]
+        parts = [s.strip() for s in body.split(",")] if body.strip() else []
+        out = []
+        for i, s in enumerate(parts):
+            try:
+                out.append(round_to_f32(float(s), s))
+            except ValueError:
+                self.fail(path, f"base_score entry {i} is not a number: '{s}'")
+        if not out:
+            self.fail(path, f"base_score '{text}' holds no number")
+        return np.array(out, np.float32)
+
+    # -- the model --
+    def build(self) -> ModuleOp:
+        doc = self.doc
+        if not isinstance(doc, dict):
+            self.fail("", f"expected a JSON object at the top level, found {_kind(doc)}")
+        if "learner" not in doc:
+            self.fail(
+                "learner", "not an XGBoost model: the document has no 'learner' object (is it a model saved with Booster.save_model?)"
+            )
+        learner = self.get(doc, "learner", "", "object")
+        version = self.version()
+        lmp = self.get(learner, "learner_model_param", "learner", "object")
+        n_features = self.int_param(lmp, "num_feature", "learner.learner_model_param")
+        if n_features <= 0:
+            self.fail("learner.learner_model_param.num_feature", f"num_feature must be positive, found {n_features}")
+        num_class = self.int_param(lmp, "num_class", "learner.learner_model_param", default=0)
+        num_target = self.int_param(lmp, "num_target", "learner.learner_model_param", default=1)
+        if num_class < 0 or num_target < 1:
+            self.fail("learner.learner_model_param", f"invalid num_class {num_class} / num_target {num_target}")
+        n_outputs = num_class if num_class > 0 else num_target
+
+        objective = self.get(self.get(learner, "objective", "learner", "object"), "name", "learner.objective", "string")
+        if objective not in OBJECTIVES:
+            self.fail(
+                "learner.objective.name",
+                f"unsupported objective '{objective}'; supported: {', '.join(sorted(OBJECTIVES))}",
+            )
+        bs_path = "learner.learner_model_param.base_score"
+        scores = self.float_scalars(self.get(lmp, "base_score", "learner.learner_model_param", "string"), bs_path)
+        if len(scores) == 1:
+            scores = np.repeat(scores, n_outputs)
+        elif len(scores) != n_outputs:
+            self.fail(bs_path, f"base_score has {len(scores)} values but the model has {n_outputs} outputs")
+        init = base_margin(objective, scores)
+
+        attrs = {
+            "timber.format": StringAttr("xgboost"),
+            "timber.source": StringAttr(self.name),
+            "timber.objective": StringAttr(objective),
+        }
+        if version:
+            attrs["timber.xgboost_version"] = StringAttr(version)
+        for key in ("feature_names", "feature_types"):
+            names = learner.get(key)
+            if names is None:
+                continue
+            if not isinstance(names, list) or not all(isinstance(s, str) for s in names):
+                self.fail(f"learner.{key}", f"expected an array of strings, found {_kind(names)}")
+            if names and len(names) != n_features:
+                self.fail(f"learner.{key}", f"{len(names)} entries but the model has {n_features} features")
+            if names:
+                attrs[f"timber.{key}"] = ArrayAttr([StringAttr(s) for s in names])
+
+        gb = self.get(learner, "gradient_booster", "learner", "object")
+        booster = self.get(gb, "name", "learner.gradient_booster", "string")
+        if booster not in BOOSTERS:
+            self.fail("learner.gradient_booster.name", f"unsupported booster '{booster}'; supported: {', '.join(BOOSTERS)}")
+        attrs["timber.booster"] = StringAttr(booster)
+
+        module = ModuleOp.build(attrs)
+        xt = TensorType((n_features,), f32)
+        mt = TensorType((n_outputs,), f32)
+        margin = func.FuncOp.build("margin", [xt], [mt], arg_names=["x"])
+        module.body.add_op(margin)
+        if booster == "gblinear":
+            value = self.gblinear(gb, margin, n_features, n_outputs, init)
+        else:
+            value = self.gbtree(gb, booster, margin, n_features, n_outputs, init)
+        margin.body.add_op(func.ReturnOp(operands=[value]))
+        self.predict(module, margin, objective, n_outputs)
+        verify(module)
+        return module
+
+    def version(self) -> str | None:
+        v = self.doc.get("version")
+        if isinstance(v, (list, np.ndarray)) and len(v) == 3:
+            try:
+                return ".".join(str(int(x)) for x in v)
+            except (TypeError, ValueError):
+                return None
+        return None
+
+    # -- gbtree / dart --
+    def gbtree(self, gb, booster: str, margin: func.FuncOp, n_features: int, n_outputs: int, init: np.ndarray):
+        path = "learner.gradient_booster"
+        weights = None
+        if booster == "dart":
+            weights = self.floats(self.get(gb, "weight_drop", path, "array"), f"{path}.weight_drop")
+            gb = self.get(gb, "gbtree", path, "object")
+            path += ".gbtree"
+        model = self.get(gb, "model", path, "object")
+        path += ".model"
+        trees = self.get(model, "trees", path, "array")
+        n_trees = len(trees)
+        declared = self.int_param(self.get(model, "gbtree_model_param", path, "object"), "num_trees", f"{path}.gbtree_model_param")
+        if declared != n_trees:
+            self.fail(f"{path}.gbtree_model_param.num_trees", f"says {declared} trees but 'trees' holds {n_trees}")
+        tree_info = self.ints(self.get(model, "tree_info", path, "array"), f"{path}.tree_info")
+        if len(tree_info) != n_trees:
+            self.fail(f"{path}.tree_info", f"has {len(tree_info)} entries for {n_trees} trees")
+        if weights is not None and len(weights) != n_trees:
+            self.fail("learner.gradient_booster.weight_drop", f"has {len(weights)} weights for {n_trees} trees")
+        built = []
+        for k in range(n_trees):
+            tpath = f"{path}.trees[{k}]"
+            w = None if weights is None else weights[k]
+            built.append(self.tree(trees[k], tpath, int(tree_info[k]), n_features, n_outputs, w))
+        has_cat = any(t.has_categorical for t in built)
+        ens = EnsembleOp.build(
+            margin.args[0], n_outputs, f32, f32, f32, init=init, cat_negative="value" if has_cat else None, name="margin"
+        )
+        margin.body.add_op(ens)
+        for t in built:
+            ens.add_tree(t.table, t.out)
+        return ens.result
+
+    def tree(self, t, path: str, group: int, n_features: int, n_outputs: int, weight) -> _Tree:
+        if not isinstance(t, dict):
+            self.fail(path, f"expected a tree object, found {_kind(t)}")
+        tp = self.get(t, "tree_param", path, "object")
+        n = self.int_param(tp, "num_nodes", f"{path}.tree_param")
+        dim = max(self.int_param(tp, "size_leaf_vector", f"{path}.tree_param", default=1), 1)
+        if n <= 0:
+            self.fail(f"{path}.tree_param.num_nodes", f"a tree needs at least one node, found {n}")
+        left = self.column(t, "left_children", path, n, self.ints)
+        right = self.column(t, "right_children", path, n, self.ints)
+        fidx = self.column(t, "split_indices", path, n, self.ints)
+        cond = self.column(t, "split_conditions", path, n, self.floats)
+        dleft = self.column(t, "default_left", path, n, self.ints) != 0
+        stype = self.column(t, "split_type", path, n, self.ints) if "split_type" in t else np.zeros(n, np.int64)
+
+        is_leaf = left == _INVALID_NODE
+        split = ~is_leaf
+        for name, kids in (("left_children", left), ("right_children", right)):
+            bad = split & ((kids <= 0) | (kids >= n))
+            if bad.any():
+                i = int(np.argmax(bad))
+                self.fail(f"{path}.{name}[{i}]", f"child index {int(kids[i])} out of range for a tree of {n} nodes")
+        bad = split & ((fidx < 0) | (fidx >= n_features))
+        if bad.any():
+            i = int(np.argmax(bad))
+            self.fail(f"{path}.split_indices[{i}]", f"feature index {int(fidx[i])} out of range: the model has {n_features} features")
+        bad = split & ~np.isin(stype, (0, 1))
+        if bad.any():
+            i = int(np.argmax(bad))
+            self.fail(f"{path}.split_type[{i}]", f"unknown split type {int(stype[i])}; supported: 0 (numerical), 1 (categorical)")
+        cat = split & (stype == 1)
+        num = split & (stype == 0)
+        bad = num & np.isnan(cond)
+        if bad.any():
+            i = int(np.argmax(bad))
+            self.fail(f"{path}.split_conditions[{i}]", "a numerical split has a NaN threshold")
+
+        leaf = self.leaf_values(t, path, n, dim, cond, is_leaf, right, n_outputs)
+        if weight is not None:
+            leaf = (leaf * np.float32(weight)).astype(np.float32)  # Dart: out += leaf * w, in float
+        if dim == 1 and not 0 <= group < n_outputs:
+            self.fail(f"{path[: path.rfind('.trees')]}.tree_info", f"tree writes output {group}, but the model has {n_outputs} outputs")
+        if dim > 1 and dim != n_outputs:
+            self.fail(f"{path}.tree_param.size_leaf_vector", f"leaf vectors of {dim} values, but the model has {n_outputs} outputs")
+
+        keep = self.reachable(path, left, right, is_leaf)
+        feature = np.where(split, fidx, -1)
+        pred = np.where(is_leaf, Pred.LEAF, np.where(cat, Pred.IN, Pred.LT)).astype(np.uint8)
+        threshold = np.where(num, cond, np.float32(0)).astype(np.float32)
+        yes = np.where(is_leaf, -1, np.where(cat, right, left))
+        no = np.where(is_leaf, -1, np.where(cat, left, right))
+        missing = np.where(split, Missing.NAN, Missing.NONE).astype(np.uint8)
+        default = np.where(split, np.where(dleft, left, right), -1)
+        cat_start, cat_len, words = self.categories(t, path, n, cat)
+
+        if keep is not None:  # drop deleted (unreachable) nodes and renumber the rest in order
+            remap = np.full(n, -1, np.int64)
+            remap[keep] = np.arange(len(keep))
+            feature, pred, threshold, missing = feature[keep], pred[keep], threshold[keep], missing[keep]
+            yes, no, default = (np.where(c[keep] >= 0, remap[np.maximum(c[keep], 0)], -1) for c in (yes, no, default))
+            cat_start, cat_len, leaf = cat_start[keep], cat_len[keep], leaf[keep]
+        table = NodeTable(feature, pred, threshold, yes, no, missing, default, leaf, cat_start, cat_len, words)
+        return _Tree(table, 0 if dim > 1 else group, bool(cat.any()))
+
+    def column(self, t, key: str, path: str, n: int, conv) -> np.ndarray:
+        arr = conv(self.get(t, key, path, "array"), f"{path}.{key}")
+        if len(arr) != n:
+            self.fail(f"{path}.{key}", f"has {len(arr)} entries for a tree of {n} nodes (tree_param.num_nodes)")
+        return arr
+
+    def leaf_values(self, t, path, n, dim, cond, is_leaf, right, n_outputs) -> np.ndarray:
+        """(n, dim) float32 leaf values (zeros at split nodes)."""
+        if dim == 1:
+            return np.where(is_leaf, cond, np.float32(0)).astype(np.float32).reshape(n, 1)
+        # Vector leaves.  XGBoost ≥ 3.1 stores them in `leaf_weights`, one row per leaf, and
+        # reuses a leaf's right child as its row; 2.x keeps them in `base_weights`, one row per node.
+        out = np.zeros((n, dim), np.float32)
+        if "leaf_weights" in t:
+            lw = self.floats(self.get(t, "leaf_weights", path, "array"), f"{path}.leaf_weights")
+            if len(lw) % dim:
+                self.fail(f"{path}.leaf_weights", f"{len(lw)} values is not a multiple of size_leaf_vector {dim}")
+            rows = lw.reshape(-1, dim)
+            idx = right[is_leaf]
+            bad = (idx < 0) | (idx >= len(rows))
+            if bad.any():
+                i = int(np.flatnonzero(is_leaf)[np.argmax(bad)])
+                self.fail(f"{path}.right_children[{i}]", f"leaf {i} points at leaf_weights row {int(right[i])}, but there are {len(rows)}")
+            out[is_leaf] = rows[idx]
+            return out
+        bw = self.floats(self.get(t, "base_weights", path, "array"), f"{path}.base_weights")
+        if len(bw) != n * dim:
+            self.fail(f"{path}.base_weights", f"{len(bw)} values, expected num_nodes × size_leaf_vector = {n * dim}")
+        out[is_leaf] = bw.reshape(n, dim)[is_leaf]
+        return out
+
+    def categories(self, t, path: str, n: int, cat: np.ndarray):
+        """Per-node slices of one uint32 bitset pool for the categorical splits."""
+        cat_start, cat_len = np.zeros(n, np.int32), np.zeros(n, np.int32)
+        if not cat.any():
+            return cat_start, cat_len, np.zeros(0, np.uint32)
+        values = self.ints(self.get(t, "categories", path, "array"), f"{path}.categories")
+        nodes = self.ints(self.get(t, "categories_nodes", path, "array"), f"{path}.categories_nodes")
+        segs = self.ints(self.get(t, "categories_segments", path, "array"), f"{path}.categories_segments")
+        if "categories_sizes" in t:
+            sizes = self.ints(self.get(t, "categories_sizes", path, "array"), f"{path}.categories_sizes")
+        else:  # derive the sizes from consecutive segments
+            sizes = np.diff(np.append(segs, len(values)))
+        if not (len(nodes) == len(segs) == len(sizes)):
+            self.fail(f"{path}.categories_nodes", f"categories_nodes/segments/sizes have {len(nodes)}/{len(segs)}/{len(sizes)} entries")
+        members: dict[int, np.ndarray] = {}
+        for j, (node, s, m) in enumerate(zip(nodes.tolist(), segs.tolist(), sizes.tolist())):
+            if not (0 <= node < n and cat[node]):
+                self.fail(f"{path}.categories_nodes[{j}]", f"node {node} is not a categorical split of this tree")
+            if s < 0 or m < 0 or s + m > len(values):
+                self.fail(f"{path}.categories_segments[{j}]", f"segment [{s}, {s + m}) lies outside 'categories' ({len(values)} values)")
+            vals = values[s : s + m]
+            if (vals < 0).any():
+                self.fail(f"{path}.categories[{s + int(np.argmax(vals < 0))}]", "negative category in a split's set")
+            members[node] = vals
+        pool, used = [], 0
+        for node in np.flatnonzero(cat).tolist():
+            words = bitset_from_members(members.get(node, ()))  # a split without a set sends everything left
+            cat_start[node], cat_len[node] = used, len(words)
+            pool.append(words)
+            used += len(words)
+        return cat_start, cat_len, (np.concatenate(pool) if pool else np.zeros(0, np.uint32))
+
+    def reachable(self, path: str, left, right, is_leaf) -> np.ndarray | None:
+        """None when every node hangs off the root exactly once; else the reachable nodes.
+
+        Walks level by level with numpy; a node reached twice (a cycle or a shared child)
+        is a corrupt tree."""
+        n = len(left)
+        seen = np.zeros(n, bool)
+        seen[0] = True
+        frontier = np.zeros(1, np.int64)
+        while frontier.size:
+            inner = frontier[~is_leaf[frontier]]
+            kids = np.concatenate([left[inner], right[inner]])
+            dup = seen[kids] | (np.bincount(kids, minlength=n)[kids] > 1)
+            if dup.any():
+                self.fail(f"{path}.left_children", f"node {int(kids[np.argmax(dup)])} is reached twice: the nodes do not form a tree")
+            seen[kids] = True
+            frontier = kids
+        return None if seen.all() else np.flatnonzero(seen)
+
+    # -- gblinear --
+    def gblinear(self, gb, margin: func.FuncOp, n_features: int, n_outputs: int, init: np.ndarray):
+        path = "learner.gradient_booster.model"
+        model = self.get(gb, "model", "learner.gradient_booster", "object")
+        w = self.floats(self.get(model, "weights", path, "array"), f"{path}.weights")
+        if len(w) != (n_features + 1) * n_outputs:
+            self.fail(f"{path}.weights", f"{len(w)} weights, expected (num_feature + 1) × outputs = {(n_features + 1) * n_outputs}")
+        table = w.reshape(n_features + 1, n_outputs)  # row j = feature j, last row = bias
+        bias = (table[-1] + init).astype(np.float32)  # psum = bias + base margin, in float
+        op = AffineOp.build(margin.args[0], np.ascontiguousarray(table[:-1].T), bias, f32, missing="skip", name="margin")
+        margin.body.add_op(op)
+        return op.result
+
+    # -- @predict --
+    def predict(self, module: ModuleOp, margin: func.FuncOp, objective: str, k: int) -> None:
+        transform = OBJECTIVES[objective][1]
+        mt = TensorType((k,), f32)
+        out_t = TensorType((1,), f32) if transform == "argmax" else mt
+        fn = func.FuncOp.build("predict", [margin.function_type.inputs[0]], [out_t], arg_names=["x"])
+        module.body.add_op(fn)
+        body = fn.body
+        m = body.add_op(func.CallOp.build(margin, [fn.args[0]], name="margin")).result
+
+        def const(value, name):
+            return body.add_op(arith.ConstantOp.build(np.full(k, value, np.float32), mt, name=name)).result
+
+        if transform == "sigmoid":
+            lo = const(-_SIGMOID_CLAMP, "lo")
+            clamped = body.add_op(arith.MaximumFOp.build(m, lo, name="clamped")).result
+            v = body.add_op(mathd.SigmoidOp.build(clamped, name="proba")).result
+        elif transform == "exp":
+            v = body.add_op(mathd.ExpOp.build(m, name="pred")).result
+        elif transform == "hinge":
+            zero, one = const(0.0, "zero"), const(1.0, "one")
+            pos = body.add_op(arith.CmpFOp.build("ogt", m, zero, name="pos")).result
+            v = body.add_op(arith.SelectOp.build(pos, one, zero, name="label")).result
+        elif transform == "softmax":
+            v = body.add_op(mathd.SoftmaxOp.build(m, name="proba", acc=f64)).result
+        elif transform == "argmax":
+            i = body.add_op(mathd.ArgmaxOp.build(m, name="index")).result
+            v = body.add_op(arith.SIToFPOp.build(i, out_t, name="label")).result
+        else:
+            v = m
+        body.add_op(func.ReturnOp(operands=[v]))
+
+
+def _check_midpoints(a64: np.ndarray, r: np.ndarray) -> None:
+    """Raise `_NeedExactFloats` if a double lies exactly halfway between two float32s.
+
+    Only then can rounding the JSON text to double first and to float second differ from
+    rounding it to float once, as XGBoost's reader does."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        off = np.isfinite(a64) & np.isfinite(r) & (r.astype(np.float64) != a64)
+        if not off.any():
+            return
+        ro, ao = r[off], a64[off]
+        nb = np.nextafter(ro, np.where(ao > ro.astype(np.float64), np.float32(np.inf), np.float32(-np.inf)).astype(np.float32))
+        mid = (ro.astype(np.float64) + nb.astype(np.float64)) / 2
+    if np.any(mid == ao):
+        raise _NeedExactFloats
+
+
+def _kind(v) -> str:
+    if isinstance(v, dict):
+        return "an object"
+    if isinstance(v, (list, np.ndarray)):
+        return "an array"
+    if isinstance(v, str):
+        return f"the string {v!r}" if len(v) < 40 else "a string"
+    if isinstance(v, bool):
+        return f"the boolean {str(v).lower()}"
+    if v is None:
+        return "null"
+    return f"the number {v!r}"
+
+
+__all__ = ["BOOSTERS", "OBJECTIVES", "base_margin", "load", "logf"]
