@@ -1,0 +1,161 @@
+"""Which framework wrote a model file, and loading it with the matching front-end.
+
+`detect_format(path)` looks at the file's first bytes (content wins) and then at its extension;
+`load_model(path, **opts)` calls `timber.frontends.<format>.load(path, **opts)`.
+
+Each format is one `Format` row in `FORMATS`; a front-end for it is the module
+`timber/frontends/<name>.py` with a `load(path, **opts)` function, found by name.  Adding a
+format is one row here (and a sniffer if its content is recognisable); adding its front-end
+needs no edit here at all.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ir.diagnostics import NameLoc, TimberError
+
+_HEAD = 64 * 1024  # how much of the file the sniffers see
+
+
+@dataclass(frozen=True)
+class Format:
+    """A model format: its front-end module name, what to call it, its usual file
+    extensions, and a test on the file's first bytes (None: recognised by extension only)."""
+
+    name: str
+    title: str
+    extensions: tuple[str, ...]
+    sniff: Callable[[bytes], bool] | None
+
+
+def _text(head: bytes) -> str | None:
+    """The head as text if it looks like text (a cut multi-byte character at the end is fine)."""
+    if b"\x00" in head:
+        return None
+    try:
+        return head.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        if e.start >= len(head) - 4:
+            return head[: e.start].decode("utf-8-sig", errors="strict")
+        return None
+
+
+def _json_keys_head(head: bytes) -> str | None:
+    t = _text(head)
+    if t is None:
+        return None
+    t = t.lstrip()
+    return t if t.startswith("{") else None
+
+
+def _sniff_xgboost(head: bytes) -> bool:
+    if len(head) > 2 and head[:1] == b"{" and head[1:2] in (b"i", b"U", b"I", b"l", b"L") and b"learner" in head[:64]:
+        return True  # UBJSON: `{` then the length-prefixed key "learner"
+    if head.startswith(b"binf"):
+        return True  # a legacy binary model; the front-end explains how to convert it
+    t = _json_keys_head(head)
+    if t is None:
+        return False
+    first_key = t[1:].lstrip().startswith('"learner"')  # XGBoost writes its keys sorted: "learner", "version"
+    return first_key or ('"learner"' in t and ('"gradient_booster"' in t or '"learner_model_param"' in t))
+
+
+def _sniff_lightgbm(head: bytes) -> bool:
+    t = _text(head)
+    if t is None:
+        return False
+    lines = t.lstrip().splitlines()
+    return (
+        bool(lines)
+        and lines[0].strip() == "tree"
+        and any(ln.startswith(("version=", "num_class=", "max_feature_idx=")) for ln in lines[1:8])
+    )
+
+
+def _sniff_catboost(head: bytes) -> bool:
+    if head.startswith(b"CBM1"):
+        return True
+    t = _json_keys_head(head)
+    return t is not None and any(k in t for k in ('"oblivious_trees"', '"features_info"', '"model_info"', '"scale_and_bias"'))
+
+
+def _sniff_onnx(head: bytes) -> bool:
+    # ModelProto: field 1 (ir_version, varint) comes first, then producer/graph/opset fields.
+    return len(head) > 3 and head[0] == 0x08 and 1 <= head[1] <= 64 and head[2] in (0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42)
+
+
+def _sniff_sklearn(head: bytes) -> bool:
+    return len(head) > 2 and head[0] == 0x80 and 2 <= head[1] <= 5  # a pickle, protocol 2..5
+
+
+def _sniff_urdf(head: bytes) -> bool:
+    t = _text(head)
+    return t is not None and t.lstrip().startswith("<") and "<robot" in t
+
+
+FORMATS: tuple[Format, ...] = (
+    Format("xgboost", "XGBoost", (".json", ".ubj", ".model", ".bin", ".bst", ".xgb"), _sniff_xgboost),
+    Format("lightgbm", "LightGBM", (".txt", ".model", ".lgb", ".lgbm"), _sniff_lightgbm),
+    Format("catboost", "CatBoost", (".cbm", ".json"), _sniff_catboost),
+    Format("onnx", "ONNX", (".onnx",), _sniff_onnx),
+    Format("sklearn", "scikit-learn pickle", (".pkl", ".pickle", ".joblib"), _sniff_sklearn),
+    Format("urdf", "URDF", (".urdf",), _sniff_urdf),
+)
+
+
+def supported_formats() -> list[str]:
+    """Formats whose front-end module is present in this installation."""
+    return [f.name for f in FORMATS if importlib.util.find_spec(f"timber.frontends.{f.name}") is not None]
+
+
+def detect_format(path) -> str:
+    """The format name (`xgboost`, `lightgbm`, `catboost`, `onnx`, `sklearn`, `urdf`) of a model file.
+
+    The file's content decides; the extension only breaks ties and names binary files no
+    sniffer recognises (e.g. a legacy XGBoost `.model`).  Raises `TimberError` naming the file
+    when it is missing, unreadable, or matches no format or several."""
+    path = os.fspath(path)
+    where = NameLoc(path, "")
+    if not os.path.exists(path):
+        raise TimberError(f"no such file: {path}", where)
+    if os.path.isdir(path):
+        raise TimberError(f"{path} is a directory, not a model file", where)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_HEAD)
+    except OSError as e:
+        raise TimberError(f"cannot read {path}: {e.strerror}", where) from None
+    if not head.strip():
+        raise TimberError(f"{path} is empty", where)
+    ext = os.path.splitext(path)[1].lower()
+    hits = [f for f in FORMATS if f.sniff is not None and f.sniff(head)]
+    if len(hits) > 1:
+        by_ext = [f for f in hits if ext in f.extensions]
+        hits = by_ext if len(by_ext) == 1 else hits
+    if len(hits) == 1:
+        return hits[0].name
+    if len(hits) > 1:
+        raise TimberError(f"cannot tell the format of {path}: it looks like {' and '.join(f.title for f in hits)}", where)
+    if ext in (".model", ".bin", ".bst", ".xgb") and _text(head) is None:
+        return "xgboost"  # unrecognised binary with an XGBoost extension: legacy binary, rejected with advice
+    known = ", ".join(f"{f.title} ({' '.join(f.extensions)})" for f in FORMATS)
+    raise TimberError(f"cannot tell which framework wrote {path}; recognised formats: {known}", where)
+
+
+def load_model(path, **opts):
+    """Detect the format of `path` and load it with its front-end into a verified module."""
+    name = detect_format(path)
+    fmt = next(f for f in FORMATS if f.name == name)
+    if importlib.util.find_spec(f"timber.frontends.{name}") is None:
+        have = ", ".join(supported_formats()) or "none"
+        raise TimberError(f"{fmt.title} models are not supported yet; supported: {have}", NameLoc(os.fspath(path), ""))
+    module = importlib.import_module(f"timber.frontends.{name}")
+    return module.load(os.fspath(path), **opts)
+
+
+__all__ = ["FORMATS", "Format", "detect_format", "load_model", "supported_formats"]
