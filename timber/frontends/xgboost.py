@@ -143,10 +143,9 @@ def _sniff(data: bytes, source: str) -> str:
         return "json"  # let the JSON reader say what is wrong
     if _looks_binary(data):
         raise TimberError(
-            "this is a legacy binary XGBoost model (the format XGBoost wrote before 1.0 and with `.model`/`.bin` "
-            "before 2.1); XGBoost 3.2 cannot read it either. Timber reads JSON and UBJSON models: load it with an "
-            "older XGBoost (1.x or 2.0) as `xgboost.Booster(model_file='model.model')` and call "
-            "`save_model('model.json')`",
+            "this is a legacy binary XGBoost model (the format before JSON/UBJSON); XGBoost 3.2 cannot read it either. "
+            "Timber reads JSON and UBJSON models: load it with XGBoost 1.x or 2.x, "
+            "`xgboost.Booster(model_file='model.model')`, and convert it with `save_model('model.json')`",
             NameLoc(source, "byte 0"),
         )
     raise TimberError(
