@@ -528,17 +528,17 @@ def load(model, *, source_name: str | None = None, num_iteration: int | None = N
     for pos, (n, block) in enumerate(trees):
         if n != pos:
             src.error(f"trees are out of order: found Tree={n} where Tree={pos} was expected", block.line)
-    if "tree_sizes" in header.fields and len(header.fields["tree_sizes"][1].split()) != len(trees):
-        count = len(header.fields["tree_sizes"][1].split())
-        src.field_error(
-            header, "tree_sizes", f"tree_sizes lists {count} trees but the file holds {len(trees)} (LightGBM refuses such a file)"
-        )
     if len(trees) % k:
         src.error(f"{len(trees)} trees is not a whole number of iterations of {k} trees", trees[-1][1].line)
     total_iter = len(trees) // k
     n_iter = total_iter if num_iteration is None or num_iteration <= 0 else min(int(num_iteration), total_iter)
     used = trees[: n_iter * k]
     tables = [_tree_table(src, block, n, n_features) for n, block in used]
+    # Checked after the trees, so that a file cut short reports the tree it was cut in.
+    sizes = header.fields.get("tree_sizes", (0, None))[1]
+    if sizes is not None and len(sizes.split()) != len(trees):
+        msg = f"tree_sizes lists {len(sizes.split())} trees but the file holds {len(trees)} (LightGBM refuses such a file)"
+        src.field_error(header, "tree_sizes", msg)
     linear = any(t.is_linear for t in tables)
     module = _build_module(src, header, tables, n_features, k, n_iter, obj, alpha, "average_output" in header.flags, linear, pandas)
     verify(module)
