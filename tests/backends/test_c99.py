@@ -1,0 +1,429 @@
+"""The C99 back-end: generated C compiled with gcc (-Werror), called through ctypes, compared with the
+IR interpreter bit for bit on adversarial rows; the Makefile and CMake builds; ABI details."""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import importlib.util
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from backends.c99 import emit_c99, write_c99
+from backends.c99.plan import plan_module
+from ir.diagnostics import TimberError
+from ir.interpreter import run
+from ir.types import f32, f64, tensor
+
+_spec = importlib.util.spec_from_file_location("timber_backend_models", Path(__file__).with_name("test_c99_wat_models.py"))
+models = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(models)
+
+CC = shutil.which("gcc") or shutil.which("cc")
+pytestmark = pytest.mark.skipif(CC is None, reason="no C compiler (gcc/cc) on PATH")
+# Exactly the flags the Makefile uses (warnings as errors, no FMA contraction).
+CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-ffp-contract=off", "-O2"]
+
+
+# ----- building and calling ----------------------------------------------------------------------
+
+
+class CModel:
+    """A module's C99 output built as a shared library, callable per export."""
+
+    def __init__(self, module, workdir: Path, prefix: str = "timber_", cc: str | None = None):
+        self.module = module
+        self.files = emit_c99(module, prefix)
+        self.plan = plan_module(module, prefix, "c99")
+        key = hashlib.sha256("".join(self.files[k] for k in sorted(self.files)).encode()).hexdigest()[:16]
+        d = workdir / key
+        d.mkdir(parents=True, exist_ok=True)
+        for name, text in self.files.items():
+            (d / name).write_text(text)
+        so = d / "libmodel.so"
+        if not so.exists():
+            r = subprocess.run(
+                [cc or CC, *CFLAGS, "-fPIC", "-shared", "-o", str(so), "model.c", "model_data.c"], cwd=d, capture_output=True, text=True
+            )
+            assert r.returncode == 0 and not r.stderr.strip(), r.stderr
+        self.dir = d
+        self.lib = ctypes.CDLL(str(so))
+        self.exports = {ex.func.sym_name: ex for ex in self.plan.exports}
+
+    def fn(self, symbol: str, single: bool = False):
+        f = getattr(self.lib, symbol)
+        f.restype = ctypes.c_int
+        f.argtypes = (
+            [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+            if single
+            else [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+        )
+        return f
+
+    def __call__(self, X, name: str = "predict") -> np.ndarray:
+        ex = self.exports[name]
+        X = np.ascontiguousarray(X, ex.in_elem.numpy)
+        out = np.full((len(X), ex.n_out), 0x7B, ex.out_elem.numpy)  # a canary: every slot must be written
+        rc = self.fn(ex.batch_symbol)(X.ctypes.data, len(X), out.ctypes.data, None)
+        assert rc == 0
+        return out
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("c99")
+
+
+_built: dict[str, CModel] = {}
+
+
+def built(name: str, workdir: Path) -> CModel:
+    if name not in _built:
+        _built[name] = CModel(models.MODELS[name](), workdir)
+    return _built[name]
+
+
+# ----- parity with the interpreter ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(models.MODELS))
+def test_every_export_matches_the_interpreter(name, workdir):
+    cm = built(name, workdir)
+    for fname in cm.exports:
+        X = models.adversarial_rows(cm.module, func_name=fname)
+        want = run(cm.module, X, fname)
+        models.assert_same_bits(cm(X, fname), want)
+
+
+def test_single_row_entry_point_agrees_with_batch(workdir):
+    cm = built("multiclass_softmax", workdir)
+    ex = cm.exports["predict"]
+    X = models.adversarial_rows(cm.module, n_random=20)
+    batch = cm(X)
+    single = cm.fn(ex.single_symbol, single=True)
+    for i in range(len(X)):
+        row = np.ascontiguousarray(X[i])
+        out = np.zeros(ex.n_out, np.float32)
+        assert single(row.ctypes.data, out.ctypes.data, None) == 0
+        models.assert_same_bits(out, batch[i])
+
+
+def test_error_codes(workdir):
+    cm = built("xgb_binary", workdir)
+    ex = cm.exports["predict"]
+    infer, single = cm.fn(ex.batch_symbol), cm.fn(ex.single_symbol, single=True)
+    X = np.zeros((2, 4), np.float32)
+    out = np.zeros(2, np.float32)
+    assert infer(X.ctypes.data, -1, out.ctypes.data, None) == -3
+    assert infer(None, 2, out.ctypes.data, None) == -1
+    assert infer(X.ctypes.data, 2, None, None) == -1
+    assert infer(None, 0, None, None) == 0
+    assert single(None, out.ctypes.data, None) == -1
+    # ctx is ignored (any pointer, NULL included).
+    assert infer(X.ctypes.data, 2, out.ctypes.data, ctypes.c_void_p(12345)) == 0
+
+
+def _exp_module(el):
+    m = models.new_module(format="hand", source="hand/exp.tir")
+    f, x = models.add_func(m, "predict", tensor(1, el), tensor(1, el))
+    models.ret(f, models.add(f, models.math.ExpOp.build(x)))
+    return m
+
+
+def exp_inputs(dt) -> np.ndarray:
+    """Values across exp's whole domain: each range edge with its neighbours, subnormal results,
+    tiny arguments, huge ones, and random bit patterns."""
+    from ir import mathfn
+
+    rng = np.random.default_rng(7)
+    edges = [mathfn.OVERFLOW, mathfn.UNDERFLOW, -708.4, -709.1, 0.0, -0.0, 88.72, -87.33, -103.97, 709.0, -745.0]
+    near = [np.nextafter(np.array(e, dt), np.array(s, dt)) for e in edges for s in (-np.inf, np.inf)]
+    vals = [
+        np.array(edges, dt),
+        np.array(near, dt),
+        rng.uniform(-750, 712, 40000).astype(dt),
+        rng.uniform(-745.2, -708, 10000).astype(dt),
+        rng.uniform(-1, 1, 10000).astype(dt) * np.array(10.0, dt) ** rng.integers(-30, 1, 10000).astype(dt),
+        np.array([np.nan, np.inf, -np.inf, 1e-320, -1e-320, 1e300, -1e300]).astype(dt)
+        if dt == np.float64
+        else np.array([np.nan, 3e38, -3e38], dt),
+    ]
+    bits = rng.integers(0, 2**63, 20000, dtype=np.int64) * rng.choice([1, -1], 20000)
+    vals.append(bits.astype(np.int64).view(np.float64).astype(dt) if dt == np.float64 else bits.astype(np.int32).view(np.float32))
+    return np.concatenate(vals).reshape(-1, 1)
+
+
+@pytest.mark.parametrize("el", [f64, f32], ids=["f64", "f32"])
+def test_exp_is_timbers_exp_bit_for_bit(el, workdir):
+    m = _exp_module(el)
+    cm = CModel(m, workdir)
+    X = exp_inputs(el.numpy.type)
+    models.assert_same_bits(cm(X), run(m, X))
+
+
+# ----- build files ------------------------------------------------------------------------------
+
+
+def _nm(path: Path) -> list[tuple[str, str]]:
+    r = subprocess.run(["nm", str(path)], capture_output=True, text=True, check=True)
+    return [(parts[-2], parts[-1]) for parts in (line.split() for line in r.stdout.splitlines()) if len(parts) >= 2]
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make not installed")
+def test_makefile_builds_warning_free_without_libm_or_mutable_globals(tmp_path):
+    module = models.lgb_binary()  # exp, linear leaves, categorical splits, every missing kind
+    paths = write_c99(module, tmp_path, "lgb_")
+    assert sorted(os.path.basename(p) for p in paths) == ["CMakeLists.txt", "Makefile", "model.c", "model.h", "model_data.c"]
+    r = subprocess.run(["make", f"CC={CC}"], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "warning" not in (r.stdout + r.stderr).lower()
+    assert (tmp_path / "liblgb_model.a").exists()
+    syms = _nm(tmp_path / "model.o") + _nm(tmp_path / "model_data.o")
+    # The only undefined symbols are the tables model_data.o defines: no libm, no libc, no helper library.
+    defined = {s for t, s in syms if t != "U"}
+    assert [s for t, s in syms if t == "U" and s not in defined] == []
+    assert any(t == "U" for t, _ in syms)  # (the check above did look at model.c's references)
+    # Nothing writable: no .data/.bss symbols, only code and read-only data.
+    assert [s for t, s in syms if t in "DdBbCGgSs"] == []
+    r = subprocess.run(["make", f"CC={CC}", "shared"], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0 and "warning" not in (r.stdout + r.stderr).lower(), r.stderr
+    lib = ctypes.CDLL(str(tmp_path / "liblgb_model.so"))
+    f = lib.lgb_infer
+    f.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+    X = models.adversarial_rows(module, n_random=50)
+    out = np.zeros((len(X), 1), np.float64)
+    assert f(X.ctypes.data, len(X), out.ctypes.data, None) == 0
+    models.assert_same_bits(out, run(module, X))
+
+
+@pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake not installed")
+def test_cmake_builds_warning_free(tmp_path):
+    module = models.catboost_like()
+    write_c99(module, tmp_path / "src")
+    build = tmp_path / "build"
+    env = dict(os.environ, CC=CC)
+    r = subprocess.run(
+        ["cmake", "-S", str(tmp_path / "src"), "-B", str(build), "-DBUILD_SHARED_LIBS=ON"], capture_output=True, text=True, env=env
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = subprocess.run(["cmake", "--build", str(build)], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "warning" not in (r.stdout + r.stderr).lower()
+    cache = (build / "CMakeCache.txt").read_text()
+    assert "TIMBER_WERROR:BOOL=ON" in cache
+    so = next(build.glob("libtimber_model.so*"))
+    lib = ctypes.CDLL(str(so))
+    f = lib.timber_infer
+    f.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+    X = models.adversarial_rows(module, n_random=50)
+    out = np.zeros((len(X), 2), np.float64)
+    assert f(X.ctypes.data, len(X), out.ctypes.data, None) == 0
+    models.assert_same_bits(out, run(module, X))
+
+
+@pytest.mark.skipif(shutil.which("clang") is None, reason="clang not installed")
+def test_clang_builds_warning_free(tmp_path):
+    for name in ("lgb_binary", "catboost_like", "arith_zoo"):
+        cm = CModel(models.MODELS[name](), tmp_path / name, cc=shutil.which("clang"))
+        X = models.adversarial_rows(cm.module, n_random=30)
+        models.assert_same_bits(cm(X), run(cm.module, X))
+
+
+def test_two_models_link_into_one_library(tmp_path):
+    a, b = models.xgb_binary(), models.multiclass_softmax()
+    fa, fb = emit_c99(a, "fan_"), emit_c99(b, "pump_")
+    srcs = []
+    for tag, files in (("a", fa), ("b", fb)):
+        d = tmp_path / tag
+        d.mkdir()
+        for k, v in files.items():
+            (d / k).write_text(v)
+        srcs += [str(d / "model.c"), str(d / "model_data.c")]
+    so = tmp_path / "both.so"
+    r = subprocess.run([CC, *CFLAGS, "-fPIC", "-shared", "-o", str(so), *srcs], capture_output=True, text=True)
+    assert r.returncode == 0 and not r.stderr.strip(), r.stderr
+    lib = ctypes.CDLL(str(so))
+    for module, sym, k in ((a, "fan_infer", 1), (b, "pump_infer", 3)):
+        f = getattr(lib, sym)
+        f.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+        X = models.adversarial_rows(module, n_random=40)
+        out = np.zeros((len(X), k), np.float32)
+        assert f(X.ctypes.data, len(X), out.ctypes.data, None) == 0
+        models.assert_same_bits(out, run(module, X))
+
+
+# ----- the text itself ----------------------------------------------------------------------------
+
+
+def test_header_and_text_follow_the_abi():
+    files = emit_c99(models.lgb_binary(), "m2_")
+    h, c, data = files["model.h"], files["model.c"], files["model_data.c"]
+    assert "#define M2_N_FEATURES 5" in h and "#define M2_N_OUTPUTS 1" in h and "#define M2_ABI_VERSION 1" in h
+    assert "typedef double m2_input_t;" in h and "typedef double m2_output_t;" in h
+    assert "int m2_infer_single(const m2_input_t *inputs, m2_output_t *outputs, const void *ctx);" in h
+    assert "int m2_infer(const m2_input_t *inputs, int n_samples, m2_output_t *outputs, const void *ctx);" in h
+    assert "int m2_infer_margin(const double *inputs, int n_samples, double *outputs, const void *ctx);" in h
+    assert "malloc(" not in c and "alloca(" not in c and "0x1.6666666666666p-1" in c + data  # 0.7 as an exact hex literal
+    assert "-ffp-contract=off" in files["Makefile"] and "-ffp-contract=off" in files["CMakeLists.txt"]
+    # Deterministic: the same module gives the same text.
+    assert emit_c99(models.lgb_binary(), "m2_") == files
+
+
+def test_f32_literals_are_hex_with_suffix():
+    data = emit_c99(models.xgb_binary())["model_data.c"]
+    assert "0x1.39999ap+1f" in data  # 2.45f
+    assert "e+" not in data and "e-" not in data  # no decimal exponents anywhere
+
+
+# ----- what the back-end refuses ------------------------------------------------------------------
+
+
+def test_recursion_is_rejected():
+    from ir.dialects import func
+
+    m = models.new_module(source="hand/rec.tir")
+    t = tensor(1, f32)
+    fa = func.FuncOp.build("predict", [t], [t], arg_names=["x"])
+    fb = func.FuncOp.build("helper", [t], [t], arg_names=["x"])
+    m.body.add_op(fa)
+    m.body.add_op(fb)
+    models.ret(fa, models.add(fa, func.CallOp.build(fb, [fa.body.args[0]])))
+    models.ret(fb, models.add(fb, func.CallOp.build(fa, [fb.body.args[0]])))
+    with pytest.raises(TimberError, match="recursive"):
+        emit_c99(m)
+
+
+def test_unknown_op_is_named():
+    from ir.opdef import OpDef, ResultDef
+
+    class Mystery(OpDef):
+        name = "test.mystery"
+        result_defs = (ResultDef("out"),)
+
+    m = models.new_module(source="hand/mystery.tir")
+    f, x = models.add_func(m, "predict", tensor(1, f32), tensor(1, f32))
+    v = models.add(f, Mystery(result_types=[tensor(1, f32)]))
+    models.ret(f, v)
+    with pytest.raises(TimberError, match=r"test\.mystery.*not supported") as e:
+        emit_c99(m)
+    assert "hand/mystery.tir" in str(e.value) and "@predict" in str(e.value)
+
+
+def test_missing_predict_and_bad_prefix_and_bad_signature():
+    m = models.new_module(source="hand/none.tir")
+    models.ensemble_func(m, "margin", 2, 1, [])
+    with pytest.raises(TimberError, match="no @predict"):
+        emit_c99(m)
+    with pytest.raises(TimberError, match="not a C identifier"):
+        emit_c99(models.xgb_binary(), prefix="9lives")
+    m = models.new_module(source="hand/sig.tir")
+    f, x = models.add_func(m, "predict", tensor(2, 2, f32), tensor(1, f32))
+    models.ret(f, models.add(f, models.arith.ConstantOp.build([1.0], tensor(1, f32))))
+    with pytest.raises(TimberError, match="1-D tensor"):
+        emit_c99(m)
+
+
+def test_write_refuses_to_overwrite_a_different_file(tmp_path):
+    a = write_c99(models.xgb_binary(), tmp_path)
+    assert write_c99(models.xgb_binary(), tmp_path) == a  # identical content: fine
+    with pytest.raises(TimberError, match=r"model\.h"):
+        write_c99(models.lgb_binary(), tmp_path)
+    assert "N_FEATURES 4" in (tmp_path / "model.h").read_text()  # nothing was written
+    write_c99(models.lgb_binary(), tmp_path, force=True)
+    assert "N_FEATURES 5" in (tmp_path / "model.h").read_text()
+
+
+# ----- models from the real front-ends (when they exist) -----------------------------------------
+
+
+def _frontend(name: str):
+    mod = pytest.importorskip(f"timber.frontends.{name}")
+    if not hasattr(mod, "load"):
+        pytest.skip(f"timber.frontends.{name} has no load() yet")
+    return mod.load
+
+
+def test_xgboost_frontend_model(tmp_path, workdir):
+    load = _frontend("xgboost")
+    xgb = pytest.importorskip("xgboost")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 5)).astype(np.float32)
+    X[rng.random(X.shape) < 0.1] = np.nan
+    y = (np.nan_to_num(X[:, 0]) + rng.normal(size=300) > 0).astype(int)
+    booster = xgb.train({"objective": "binary:logistic", "max_depth": 3, "seed": 0}, xgb.DMatrix(X, y), 8)
+    path = tmp_path / "model.json"
+    booster.save_model(str(path))
+    module = load(str(path))
+    cm = CModel(module, workdir)
+    rows = models.adversarial_rows(module)
+    models.assert_same_bits(cm(rows), run(module, rows))
+    finite = rows[~np.isinf(rows).any(axis=1)]  # DMatrix refuses inf unless it is the missing value
+    want = booster.predict(xgb.DMatrix(finite, missing=np.nan)).reshape(-1, 1)
+    np.testing.assert_array_equal(cm(finite), want)
+
+
+def test_lightgbm_frontend_model(tmp_path, workdir):
+    load = _frontend("lightgbm")
+    lgb = pytest.importorskip("lightgbm")
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(400, 4))
+    X[rng.random(X.shape) < 0.1] = np.nan
+    y = np.nan_to_num(X[:, 0]) * 2 + rng.normal(size=400)
+    booster = lgb.train({"objective": "regression", "num_leaves": 7, "verbose": -1, "seed": 0}, lgb.Dataset(X, y), 6)
+    path = tmp_path / "model.txt"
+    booster.save_model(str(path))
+    module = load(str(path))
+    cm = CModel(module, workdir)
+    rows = models.adversarial_rows(module)
+    models.assert_same_bits(cm(rows), run(module, rows))
+    np.testing.assert_array_equal(cm(rows).reshape(-1), booster.predict(rows))
+
+
+def test_catboost_frontend_model(tmp_path, workdir):
+    load = _frontend("catboost")
+    catboost = pytest.importorskip("catboost")
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(300, 4)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    model = catboost.CatBoostClassifier(iterations=10, depth=3, verbose=False, random_seed=0, thread_count=1)
+    model.fit(X, y)
+    path = tmp_path / "model.cbm"
+    model.save_model(str(path))
+    module = load(str(path))
+    cm = CModel(module, workdir)
+    rows = models.adversarial_rows(module)
+    models.assert_same_bits(cm(rows), run(module, rows))
+
+
+def test_corpus_xgboost_model(workdir):
+    load = _frontend("xgboost")
+    corpus = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus"
+    path = corpus / "timber" / "breast_cancer_model.json"
+    if not path.exists():
+        pytest.skip("../shared/corpus is not present")
+    module = load(str(path))
+    cm = CModel(module, workdir)
+    rows = models.adversarial_rows(module, n_random=200)
+    models.assert_same_bits(cm(rows), run(module, rows))
+
+
+# ----- scale ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_large_multiclass_model(workdir):
+    """500 trees of depth 7 over 5 classes, softmax: table sizes, index widths and time stay sane."""
+    import time
+
+    module = models.random_forest(500, 20, 5, 7, seed=11, missings=("nan", None), cat_p=0.05)
+    t0 = time.perf_counter()
+    cm = CModel(module, workdir)
+    elapsed = time.perf_counter() - t0
+    X = models.adversarial_rows(module, n_random=2000)
+    models.assert_same_bits(cm(X), run(module, X))
+    assert elapsed < 60, f"emit + gcc took {elapsed:.1f} s"

@@ -1,0 +1,608 @@
+"""Hand-built modules and adversarial rows shared by the C99 and WAT back-end tests.
+
+test_c99.py and test_wat.py load this file by path (it is not a package import, so it works
+whether or not tests/ is a package).  The tests at the bottom check that every model here is a
+valid module that prints and parses back identically, and that the row generator really hits
+thresholds, NaN and the categorical edge cases.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ir.attributes import TypeAttr
+from ir.dialects import arith, func, linear, math, tree
+from ir.dialects.builtin import ModuleOp
+from ir.dialects.tree import CAT_LIMIT, ZERO_THRESHOLD, Missing, NodeTable, ObliviousTable, Pred, bitset_from_members
+from ir.types import IntegerType, f32, f64, tensor
+
+i64 = IntegerType(64)
+PRED = {"lt": Pred.LT, "le": Pred.LE, "gt": Pred.GT, "ge": Pred.GE, "eq": Pred.EQ, "ne": Pred.NE}
+MISS = {None: Missing.NONE, "nan": Missing.NAN, "zero": Missing.ZERO, "nan-as-zero": Missing.NAN_AS_ZERO}
+
+
+# ----- building blocks --------------------------------------------------------------------------
+
+
+def node_table(rows, tdt=np.float32, ldt=np.float32) -> NodeTable:
+    """A NodeTable from node specs in node order:
+    ("leaf", v) / ("leaf", [v0, v1]) / ("leaf", v, const, [(feature, coeff), ...]) for a linear leaf;
+    ("split", feature, "lt", threshold, yes, no[, missing[, default]]);
+    ("in", feature, members, yes, no[, missing[, default]])."""
+    n = len(rows)
+    dim = max(len(np.atleast_1d(r[1])) for r in rows if r[0] == "leaf")
+    feature, pred, thr = np.full(n, -1), np.zeros(n, np.uint8), np.zeros(n, tdt)
+    yes, no, missing, default = np.full(n, -1), np.full(n, -1), np.zeros(n, np.uint8), np.full(n, -1)
+    leaf = np.zeros((n, dim), ldt)
+    cat_start, cat_len, words = np.zeros(n, np.int32), np.zeros(n, np.int32), []
+    linear = any(r[0] == "leaf" and len(r) > 2 for r in rows)
+    lin_const, lin_start, lin_len, lin_feature, lin_coeff = np.zeros(n, ldt), np.zeros(n), np.zeros(n), [], []
+    nwords = 0
+    for i, r in enumerate(rows):
+        if r[0] == "leaf":
+            leaf[i] = np.atleast_1d(r[1])
+            if linear:
+                lin_const[i], lin_start[i], lin_len[i] = r[2], len(lin_feature), len(r[3])
+                lin_feature += [f for f, _ in r[3]]
+                lin_coeff += [c for _, c in r[3]]
+            continue
+        if r[0] == "split":
+            _, f, p, t, y, nn, *rest = r
+            pred[i], thr[i] = PRED[p], t
+        else:
+            _, f, members, y, nn, *rest = r
+            pred[i] = Pred.IN
+            w = bitset_from_members(members)
+            cat_start[i], cat_len[i] = nwords, len(w)
+            words.append(w)
+            nwords += len(w)
+        feature[i], yes[i], no[i] = f, y, nn
+        m = rest[0] if rest else None
+        missing[i] = MISS[m]
+        if m in ("nan", "zero"):
+            default[i] = rest[1]
+    lin = {}
+    if linear:
+        lin = dict(lin_const=lin_const, lin_start=lin_start, lin_len=lin_len, lin_feature=lin_feature, lin_coeff=np.array(lin_coeff, ldt))
+    cat_words = np.concatenate(words) if words else None
+    return NodeTable(feature, pred, thr, yes, no, missing, default, leaf, cat_start, cat_len, cat_words, **lin)
+
+
+def oblivious_table(levels, leaves, tdt=np.float32, ldt=np.float32) -> ObliviousTable:
+    """levels: (feature, "gt", threshold[, missing[, default_true]]) or (feature, "in", members[, ...])."""
+    feats, preds, thrs, miss, dflt, cs, cl, words = [], [], [], [], [], [], [], []
+    nwords = 0
+    for lv in levels:
+        f, p, t, *rest = lv
+        feats.append(f)
+        if p == "in":
+            preds.append(Pred.IN)
+            thrs.append(0.0)
+            w = bitset_from_members(t)
+            cs.append(nwords)
+            cl.append(len(w))
+            words.append(w)
+            nwords += len(w)
+        else:
+            preds.append(PRED[p])
+            thrs.append(t)
+            cs.append(0)
+            cl.append(0)
+        miss.append(MISS[rest[0] if rest else None])
+        dflt.append(bool(rest[1]) if len(rest) > 1 else False)
+    return ObliviousTable(
+        np.array(feats, np.int32),
+        np.array(preds, np.uint8),
+        np.array(thrs, tdt),
+        np.array(miss, np.uint8),
+        np.array(dflt, bool),
+        np.asarray(leaves, ldt),
+        np.array(cs, np.int32),
+        np.array(cl, np.int32),
+        np.concatenate(words) if words else None,
+    )
+
+
+def new_module(**attrs) -> ModuleOp:
+    from ir.attributes import StringAttr
+
+    return ModuleOp.build({f"timber.{k}": StringAttr(v) for k, v in attrs.items()})
+
+
+def add_func(m: ModuleOp, name: str, in_t, out_t):
+    f = func.FuncOp.build(name, [in_t], [out_t], arg_names=["x"])
+    m.body.add_op(f)
+    return f, f.body.args[0]
+
+
+def ret(f, v) -> None:
+    f.body.add_op(func.ReturnOp(operands=[v]))
+
+
+def add(f, op):
+    f.body.add_op(op)
+    return op.results[0]
+
+
+def ensemble_func(m, name, n_features, n_out, tables, acc=f32, compare=f32, leaves=f32, init=None, in_el=None, cat_negative=None):
+    """`@name(x) = tree.ensemble x` with the given (table, out) pairs."""
+    in_el = in_el or compare
+    f, x = add_func(m, name, tensor(n_features, in_el), tensor(n_out, acc))
+    ens = tree.EnsembleOp.build(x, n_out, acc, compare, leaves, init=init, cat_negative=cat_negative, name="margin")
+    f.body.add_op(ens)
+    for t, out in tables:
+        ens.add_tree(t, out)
+    ret(f, ens.results[0])
+    return f
+
+
+def predict_from(m, margin_f, transform):
+    """`@predict(x) = transform(call @margin(x))`; transform(f, v) returns the result value."""
+    t_in = margin_f.function_type.inputs[0]
+    t_out = None
+    f = func.FuncOp.build("predict", [t_in], [margin_f.function_type.results[0]], arg_names=["x"])
+    m.body.add_op(f)
+    v = add(f, func.CallOp.build(margin_f, [f.body.args[0]], name="margin"))
+    r = transform(f, v)
+    t_out = r.type
+    if t_out != margin_f.function_type.results[0]:
+        from ir.types import FunctionType
+
+        f.attributes["function_type"] = TypeAttr(FunctionType((t_in,), (t_out,)))
+    ret(f, r)
+    return f
+
+
+def sigmoid(f, v):
+    return add(f, math.SigmoidOp.build(v, name="proba"))
+
+
+def identity(f, v):
+    return v
+
+
+# ----- the models ---------------------------------------------------------------------------------
+
+
+def xgb_binary():
+    """XGBoost-like: f32 everywhere, `lt` with learned NaN direction, a categorical split, sigmoid."""
+    m = new_module(format="xgboost", source="hand/xgb_binary.json")
+    t0 = node_table(
+        [
+            ("split", 2, "lt", 2.45, 1, 2, "nan", 1),
+            ("leaf", 0.43),
+            ("in", 3, [1, 4, 40], 3, 4, "nan", 4),
+            ("leaf", -0.2),
+            ("split", 0, "lt", -1.5, 5, 6, "nan", 6),
+            ("leaf", 0.1),
+            ("leaf", -0.375),
+        ]
+    )
+    t1 = node_table([("split", 1, "lt", 0.0, 1, 2, "nan", 2), ("leaf", -0.0625), ("leaf", 0.03125)])
+    t2 = node_table([("leaf", 0.0078125)])
+    margin = ensemble_func(m, "margin", 4, 1, [(t0, 0), (t1, 0), (t2, 0)], init=[-0.25])
+    predict_from(m, margin, sigmoid)
+    return m
+
+
+def lgb_binary():
+    """LightGBM-like: f64 input/compare/leaves, `le`, the three missing types, categorical "code"
+    negatives with in-set going "yes", a linear-leaf tree, sigmoid with a scale (arith.mulf)."""
+    m = new_module(format="lightgbm", source="hand/lgb_binary.txt")
+    d = np.float64
+    t0 = node_table(
+        [
+            ("split", 0, "le", 0.5, 1, 2, "nan-as-zero"),
+            ("split", 1, "le", 1e-35, 3, 4, "zero", 4),
+            ("in", 2, [0, 2, 3, 33, 70], 5, 6),
+            ("leaf", 0.1),
+            ("leaf", -0.2),
+            ("leaf", 0.3),
+            ("split", 3, "le", 1.0000000000000002, 7, 8, "nan", 7),
+            ("leaf", -0.4),
+            ("leaf", 0.5),
+        ],
+        d,
+        d,
+    )
+    t1 = node_table(
+        [
+            ("split", 4, "le", -0.25, 1, 2, "nan", 2),
+            ("leaf", 0.25, 0.125, [(0, 0.5), (4, -1.25)]),
+            ("leaf", -0.125, 0.0625, [(1, 2.0)]),
+        ],
+        d,
+        d,
+    )
+    margin = ensemble_func(m, "margin", 5, 1, [(t0, 0), (t1, 0)], acc=f64, compare=f64, leaves=f64, cat_negative="code")
+
+    def scaled_sigmoid(f, v):
+        c = add(f, arith.ConstantOp.build([0.7], tensor(1, f64), name="alpha"))
+        s = add(f, arith.MulFOp.build(c, v, name="scaled"))
+        return add(f, math.SigmoidOp.build(s, name="proba"))
+
+    predict_from(m, margin, scaled_sigmoid)
+    return m
+
+
+def multiclass_softmax():
+    """3 classes, trees round-robin, f32 softmax summed in f64 (multi:softprob)."""
+    m = new_module(format="xgboost", source="hand/multiclass.json")
+    tables = []
+    rng = np.random.default_rng(3)
+    for r in range(4):
+        for k in range(3):
+            a, b, c = (float(np.float32(v)) for v in rng.normal(size=3))
+            t = node_table(
+                [
+                    ("split", (r + k) % 4, "lt", a, 1, 2, "nan", 2 if k else 1),
+                    ("split", (r + 2 * k + 1) % 4, "lt", b, 3, 4, "nan", 3),
+                    ("leaf", c),
+                    ("leaf", -c / 2),
+                    ("leaf", c / 4),
+                ]
+            )
+            tables.append((t, k))
+    margin = ensemble_func(m, "margin", 4, 3, tables, init=[0.5, -0.5, 0.25])
+    predict_from(m, margin, lambda f, v: add(f, math.SoftmaxOp.build(v, name="proba", acc=TypeAttr(f64))))
+    return m
+
+
+def multiclass_argmax():
+    """multi:softmax: the class index as a float, through math.argmax and arith.sitofp."""
+    m = multiclass_softmax()
+    pred = m.lookup("predict")
+    m.body.remove_op(pred)
+    margin = m.lookup("margin")
+
+    def argmax(f, v):
+        i = add(f, math.ArgmaxOp.build(v, name="class"))
+        return add(f, arith.SIToFPOp.build(i, tensor(1, f32), name="label"))
+
+    predict_from(m, margin, argmax)
+    return m
+
+
+def catboost_like():
+    """Oblivious trees (f32 compare, f64 leaves and sums), vector leaves leaf-major, a depth-0 tree,
+    one-hot `eq` and a categorical level, NaN as -inf/+inf (missing -> false/true); node trees
+    interleaved so that the accumulation order crosses the two kinds."""
+    m = new_module(format="catboost", source="hand/catboost.cbm")
+    d = np.float64
+    o1 = oblivious_table(
+        [(0, "gt", 0.5, "nan", False), (1, "gt", -1.25, "nan", True)], [[0.1, -0.1], [0.2, -0.2], [0.3, -0.3], [0.4, -0.4]], ldt=d
+    )
+    o2 = oblivious_table([], [[0.015625, 0.03125]], ldt=d)
+    o3 = oblivious_table(
+        [(2, "eq", 3.0), (3, "in", [0, 5, 64]), (0, "gt", 1e-20, "nan", False)],
+        [[float(i) / 8, -float(i) / 16] for i in range(8)],
+        ldt=d,
+    )
+    n1 = node_table([("split", 1, "gt", 0.75, 1, 2, "nan", 1), ("leaf", [0.5, 0.25]), ("leaf", [-0.5, 0.125])], ldt=d)
+    margin = ensemble_func(m, "margin", 4, 2, [(o1, 0), (n1, 0), (o2, 0), (o3, 0)], acc=f64, compare=f32, leaves=f64, init=[0.125, -0.125])
+    predict_from(m, margin, lambda f, v: add(f, math.SoftmaxOp.build(v, name="proba")))
+    return m
+
+
+def predicate_zoo():
+    """Every predicate and missing kind in one ensemble (the back-ends dispatch on the op byte),
+    f64 input rounded to an f32 compare, f32 leaves summed into f64, per-tree outputs."""
+    m = new_module(format="hand", source="hand/zoo.tir")
+    tables = []
+    for i, (p, miss) in enumerate(
+        [
+            ("lt", "nan"),
+            ("le", "zero"),
+            ("gt", None),
+            ("ge", "nan-as-zero"),
+            ("eq", "nan"),
+            ("ne", None),
+            ("ne", "zero"),
+            ("eq", "nan-as-zero"),
+        ]
+    ):
+        f = i % 4
+        thr = [0.5, -0.0, 1e-35, 3.0000001][i % 4]
+        rest = (miss, 2 if i % 2 else 1) if miss in ("nan", "zero") else ((miss,) if miss else ())
+        t = node_table([("split", f, p, thr, 1, 2, *rest), ("leaf", 0.25 * (i + 1)), ("leaf", -0.125 * (i + 1))])
+        tables.append((t, i % 2))
+    cat = node_table(
+        [("in", 1, [0, 1, 31, 32, 95], 1, 2, "nan-as-zero"), ("in", 2, [], 3, 4, "nan", 3), ("leaf", 1.5), ("leaf", 2.5), ("leaf", -3.5)]
+    )
+    tables.append((cat, 1))
+    obl = oblivious_table([(0, "le", 0.5, "zero", True), (3, "ne", 2.0), (1, "in", [2, 7], "nan-as-zero")], np.arange(8) / 64)
+    tables.append((obl, 0))
+    margin = ensemble_func(m, "margin", 4, 2, tables, acc=f64, compare=f32, leaves=f32, in_el=f64, init=[1.0, -1.0])
+    predict_from(m, margin, identity)
+    return m
+
+
+def arith_zoo():
+    """Every arith/math op and linear.affine outside trees, in f32 and f64, each in its own exported
+    function (`@<name>`), so one failing op is named by the test; @predict is one of them."""
+    m = new_module(format="hand", source="hand/arith.tir")
+    t3, d3 = tensor(3, f32), tensor(3, f64)
+
+    def fn(name, build, out_t=t3):
+        f, x = add_func(m, name, t3, out_t)
+        ret(f, build(f, x))
+
+    def const(f, vals, t=t3):
+        return add(f, arith.ConstantOp.build(vals, t))
+
+    c_vals = [0.5, -0.0, np.inf]
+    for cls in (arith.AddFOp, arith.SubFOp, arith.MulFOp, arith.DivFOp, arith.MaximumFOp, arith.MinimumFOp):
+        short = cls.name.split(".")[1]
+        fn(f"{short}_xc", lambda f, x, cls=cls: add(f, cls.build(x, const(f, c_vals))))
+        fn(f"{short}_cx", lambda f, x, cls=cls: add(f, cls.build(const(f, c_vals), x)))
+        fn(
+            f"{short}_f64",
+            lambda f, x, cls=cls: add(f, cls.build(add(f, arith.ExtFOp.build(x, d3)), const(f, [1e300, -1e-320, 0.1], d3))),
+            d3,
+        )
+    fn("negf", lambda f, x: add(f, arith.NegFOp.build(x)))
+    fn("exp", lambda f, x: add(f, math.ExpOp.build(x)))
+    fn("sigmoid", lambda f, x: add(f, math.SigmoidOp.build(x)))
+    fn("exp_f64", lambda f, x: add(f, math.ExpOp.build(add(f, arith.ExtFOp.build(x, d3)))), d3)
+    fn("sigmoid_f64", lambda f, x: add(f, math.SigmoidOp.build(add(f, arith.ExtFOp.build(x, d3)))), d3)
+    fn(
+        "truncf",
+        lambda f, x: add(
+            f, arith.TruncFOp.build(add(f, arith.MulFOp.build(add(f, arith.ExtFOp.build(x, d3)), const(f, [1e300, -1e-320, 0.1], d3))), t3)
+        ),
+    )
+    for p in arith.CMPF_PREDICATES:
+
+        def cmp(f, x, p=p):
+            cond = add(f, arith.CmpFOp.build(p, x, const(f, [0.5, -0.0, np.nan])))
+            return add(f, arith.SelectOp.build(cond, x, const(f, [7.0, 8.0, 9.0])))
+
+        fn(f"cmp_{p}", cmp)
+    fn("sitofp_i1", lambda f, x: add(f, arith.SIToFPOp.build(add(f, arith.CmpFOp.build("uno", x, x)), t3)))
+    fn("softmax", lambda f, x: add(f, math.SoftmaxOp.build(x)))
+    fn("softmax_f64_acc32", lambda f, x: add(f, math.SoftmaxOp.build(add(f, arith.ExtFOp.build(x, d3)), acc=TypeAttr(f32))), d3)
+    fn("argmax", lambda f, x: add(f, math.ArgmaxOp.build(x)), tensor(1, i64))
+    fn("argmax_f", lambda f, x: add(f, arith.SIToFPOp.build(add(f, math.ArgmaxOp.build(x)), tensor(1, f32))), tensor(1, f32))
+    w = np.array([[0.5, -2.0, 0.25], [1e30, 1e30, -1e30]], np.float32)
+    b = np.array([0.125, -3.0], np.float32)
+    fn("affine_skip", lambda f, x: add(f, linear.AffineOp.build(x, w, b, f32, "skip")), tensor(2, f32))
+    fn("affine_propagate", lambda f, x: add(f, linear.AffineOp.build(x, w, b, f32, "propagate")), tensor(2, f32))
+    fn(
+        "affine_f64",
+        lambda f, x: add(f, linear.AffineOp.build(x, np.array([[0.1, 0.2, 0.3]]), np.array([0.7]), f64, "skip")),
+        tensor(1, f64),
+    )
+    big = np.arange(12 * 3, dtype=np.float32).reshape(12, 3) / 7
+    fn("affine_wide", lambda f, x: add(f, linear.AffineOp.build(x, big, np.zeros(12, np.float32), f32, "skip")), tensor(12, f32))
+    # Long elementwise chains (looped rather than unrolled code in the back-ends).
+    fn(
+        "wide_chain",
+        lambda f, x: add(
+            f,
+            math.SoftmaxOp.build(
+                add(
+                    f,
+                    arith.MaximumFOp.build(
+                        add(f, linear.AffineOp.build(x, big, np.zeros(12, np.float32), f32, "propagate")),
+                        const(f, np.linspace(-3, 3, 12), tensor(12, f32)),
+                    ),
+                )
+            ),
+        ),
+        tensor(12, f32),
+    )
+    fn("predict", lambda f, x: add(f, math.SigmoidOp.build(add(f, arith.AddFOp.build(x, const(f, c_vals))))))
+    return m
+
+
+def arith_functions(module) -> list[str]:
+    """Names of the functions of a module (each exported by the back-ends)."""
+    return [op.sym_name for op in module.body.ops if isinstance(op, func.FuncOp)]
+
+
+def empty_and_constant():
+    """An ensemble without trees (just init) and one of single-leaf trees; an extra exported function."""
+    m = new_module(format="hand", source="hand/empty.tir")
+    margin = ensemble_func(m, "margin", 2, 2, [], init=[0.5, -1.5])
+    ensemble_func(m, "leaves", 2, 1, [(node_table([("leaf", 0.25)]), 0), (node_table([("leaf", -1.0)]), 0)])
+    predict_from(m, margin, identity)
+    return m
+
+
+# ----- random forests ------------------------------------------------------------------------------
+
+
+def random_tree(rng, n_features, depth, tdt, ldt, dim=1, preds=("lt",), missings=("nan",), cat_p=0.0, thresholds=None):
+    """A random (not necessarily full) tree; thresholds come from `thresholds[f]` so rows can hit them."""
+    rows: list = []
+
+    def grow(d):
+        i = len(rows)
+        rows.append(None)
+        if d == depth or (d > 1 and rng.random() < 0.15):
+            v = rng.normal(size=dim).astype(ldt)
+            rows[i] = ("leaf", v.tolist() if dim > 1 else float(v[0]))
+            return i
+        f = int(rng.integers(n_features))
+        y = grow(d + 1)
+        n = grow(d + 1)
+        m = missings[int(rng.integers(len(missings)))]
+        rest = (m, y if rng.random() < 0.5 else n) if m in ("nan", "zero") else ((m,) if m else ())
+        if rng.random() < cat_p:
+            members = sorted(set(int(c) for c in rng.integers(0, 70, size=int(rng.integers(0, 6)))))
+            rows[i] = ("in", f, members, y, n, *rest)
+        else:
+            thr = thresholds[f][int(rng.integers(len(thresholds[f])))] if thresholds else float(rng.normal())
+            rows[i] = ("split", f, preds[int(rng.integers(len(preds)))], thr, y, n, *rest)
+        return i
+
+    grow(0)
+    return node_table(rows, tdt, ldt)
+
+
+def random_forest(n_trees=20, n_features=6, n_classes=1, depth=4, seed=0, compare=f32, leaves=f32, acc=f32, in_el=None, **kw):
+    """A random ensemble (round-robin classes) with sigmoid (1 class) or softmax (several) on top."""
+    rng = np.random.default_rng(seed)
+    tdt = compare.numpy.type
+    thresholds = [np.unique(rng.normal(size=5).astype(tdt)).tolist() for _ in range(n_features)]
+    m = new_module(format="hand", source=f"hand/forest_{n_trees}x{n_classes}.json")
+    tables = [
+        (random_tree(rng, n_features, depth, tdt, leaves.numpy.type, thresholds=thresholds, **kw), t % n_classes) for t in range(n_trees)
+    ]
+    init = rng.normal(size=n_classes)
+    margin = ensemble_func(m, "margin", n_features, n_classes, tables, acc=acc, compare=compare, leaves=leaves, init=init, in_el=in_el)
+    if n_classes == 1:
+        predict_from(m, margin, sigmoid)
+    else:
+        predict_from(m, margin, lambda f, v: add(f, math.SoftmaxOp.build(v, name="proba")))
+    return m
+
+
+MODELS = {
+    "xgb_binary": xgb_binary,
+    "lgb_binary": lgb_binary,
+    "multiclass_softmax": multiclass_softmax,
+    "multiclass_argmax": multiclass_argmax,
+    "catboost_like": catboost_like,
+    "predicate_zoo": predicate_zoo,
+    "arith_zoo": arith_zoo,
+    "empty_and_constant": empty_and_constant,
+    "forest_mixed": lambda: random_forest(
+        30,
+        6,
+        3,
+        5,
+        seed=1,
+        compare=f64,
+        leaves=f64,
+        acc=f64,
+        preds=("le", "lt", "ge"),
+        missings=("nan", "zero", "nan-as-zero", None),
+        cat_p=0.2,
+    ),
+    "forest_f32_from_f64": lambda: random_forest(25, 5, 1, 5, seed=2, in_el=f64, missings=("nan", None), cat_p=0.1),
+}
+
+
+# ----- rows ---------------------------------------------------------------------------------------
+
+
+def _neighbours(v: float, dt) -> list[float]:
+    x = dt(v)
+    return [float(np.nextafter(x, dt(-np.inf))), float(x), float(np.nextafter(x, dt(np.inf)))]
+
+
+def special_values(module) -> dict[int, list[float]]:
+    """Per feature: every threshold and its neighbours in the compare type and in f32/f64, category
+    members and their neighbours, plus the values every model must survive."""
+    base = [np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 2.5, 1e-36, -1e-36, 1e30, -1e30, 3e-39, -3e-39]
+    base += _neighbours(ZERO_THRESHOLD, np.float32) + _neighbours(-ZERO_THRESHOLD, np.float32) + _neighbours(ZERO_THRESHOLD, np.float64)
+    base += [
+        float(CAT_LIMIT),
+        float(CAT_LIMIT - 1),
+        float(CAT_LIMIT) + 0.5,
+        float(CAT_LIMIT - 128),
+        2.0**32,
+        -(2.0**31),
+        1e10,
+        -0.999,
+        -1.0000001,
+    ]
+    vals: dict[int, list[float]] = {}
+    for op in module.walk():
+        if not isinstance(op, tree.EnsembleOp):
+            continue
+        for t_op in op.trees:
+            t = t_op.table
+            n = t.n_nodes if isinstance(t, NodeTable) else t.depth
+            for i in range(n):
+                p = int(t.pred[i])
+                if p == Pred.LEAF:
+                    continue
+                f = int(t.feature[i])
+                out = vals.setdefault(f, [])
+                if p == Pred.IN:
+                    for c in t.category_set(i):
+                        out += [c, c + 0.5, c - 0.5, c + 1, c - 1, -c]
+                    out += [31, 32, 33, 63, 64, 95, 96, 127, 128]
+                else:
+                    thr = float(t.threshold[i])
+                    for dt in (np.float32, np.float64):
+                        out += _neighbours(thr, dt)
+    return {f: base + v for f, v in vals.items()} | {"*": base}
+
+
+def adversarial_rows(module, n_random=300, seed=0, func_name="predict") -> np.ndarray:
+    """Rows in the function's input dtype mixing special values per feature with random ones."""
+    f = module.lookup(func_name)
+    t = f.function_type.inputs[0]
+    n_features, dt = t.shape[0], t.element.numpy
+    sv = special_values(module)
+    rng = np.random.default_rng(seed)
+    rows = [np.full(n_features, v) for v in (np.nan, 0.0, -0.0, np.inf, -np.inf)]
+    for _ in range(n_random):
+        row = np.empty(n_features)
+        for j in range(n_features):
+            pool = sv.get(j, sv["*"])
+            row[j] = pool[int(rng.integers(len(pool)))] if rng.random() < 0.8 else rng.normal() * 3
+        rows.append(row)
+    # Each feature alone through its whole pool, others random: every special value is seen.
+    for j in range(n_features):
+        for v in sv.get(j, sv["*"]):
+            row = rng.normal(size=n_features)
+            row[j] = v
+            rows.append(row)
+    return np.array(rows).astype(dt)
+
+
+def assert_same_bits(got: np.ndarray, want: np.ndarray) -> None:
+    """Equal bit for bit, with every NaN equal to every NaN (payloads are not part of the semantics).
+
+    Unlike `assert_array_equal` this tells -0.0 from +0.0."""
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.shape == want.shape, (got.shape, want.shape)
+    assert got.dtype == want.dtype, (got.dtype, want.dtype)
+    if got.dtype.kind == "f":
+        both_nan = np.isnan(got) & np.isnan(want)
+        ui = np.uint32 if got.dtype == np.float32 else np.uint64
+        bad = ~both_nan & (got.view(ui) != want.view(ui))
+    else:
+        bad = got != want
+    if bad.any():
+        idx = np.argwhere(bad)[:5]
+        lines = [f"  at {tuple(int(i) for i in ix)}: got {got[tuple(ix)]!r}, want {want[tuple(ix)]!r}" for ix in idx]
+        raise AssertionError(f"{int(bad.sum())} of {bad.size} values differ:\n" + "\n".join(lines))
+
+
+# ----- the models themselves are valid -----------------------------------------------------------
+
+
+def test_models_verify_and_round_trip():
+    from ir.parser import parse_module
+    from ir.printer import print_op
+    from ir.verifier import verify
+
+    for name, build in MODELS.items():
+        m = build()
+        verify(m)
+        text = print_op(m)
+        assert print_op(parse_module(text)) == text, name
+
+
+def test_rows_hit_the_edges():
+    m = xgb_binary()
+    X = adversarial_rows(m)
+    assert X.dtype == np.float32
+    col2 = X[:, 2]
+    assert (col2 == np.float32(2.45)).any() and (col2 == np.nextafter(np.float32(2.45), np.float32(3))).any()
+    assert np.isnan(X).any() and np.isinf(X).any() and (np.signbit(X) & (X == 0)).any()
+    col3 = X[:, 3]
+    assert (col3 == 40).any() and (col3 == 40.5).any() and (col3 == -1).any() and (col3 == 2.0**31).any()
+
+
+def test_assert_same_bits_tells_zeros_apart():
+    import pytest
+
+    assert_same_bits(np.array([np.nan, 1.0]), np.array([-np.nan, 1.0]))
+    with pytest.raises(AssertionError):
+        assert_same_bits(np.array([0.0]), np.array([-0.0]))
