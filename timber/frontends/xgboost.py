@@ -17,9 +17,9 @@ importing xgboost, and states in IR exactly what XGBoost 3.2's CPU predictor com
   a vector-leaf tree (`size_leaf_vector` > 1) adds its whole leaf to outputs 0..K-1.
 * DART adds `leaf * weight_drop[k]` in float32 (`Dart::PredictBatchImpl`, `src/gbm/gbtree.cc`),
   so each tree's leaves are replaced by that float32 product.
-* gblinear: `psum = bias[k] + base_margin[k]`, then `psum += x[j] * w[j][k]` over present
-  features in index order (`GBLinear::Pred`): `linear.affine` with bias = that first sum and
-  missing = "skip".
+* gblinear: `psum = bias[k] + base_margin[0]` (the first base margin for every output, even
+  when 3.1+ stores one per class), then `psum += x[j] * w[j][k]` over present features in
+  index order (`GBLinear::Pred`): `linear.affine` with bias = that first sum, missing = "skip".
 * `base_score` is stored in the objective's output space, as a scalar string (`"5E-1"`,
   1.x/2.x), a one-element list (`"[6.2857145E-1]"`, 3.0) or one value per output (3.1+).
   XGBoost 3.2 converts it to a margin when it loads the file, whatever version wrote it:
@@ -87,6 +87,8 @@ BOOSTERS = ("gbtree", "dart", "gblinear")
 _RT_EPS = np.float32(1e-6)  # XGBoost's kRtEps: logistic base scores are clamped to [kRtEps, 1 - kRtEps]
 _SIGMOID_CLAMP = np.float32(88.7)  # common::Sigmoid computes expf(min(-x, 88.7f))
 _INVALID_NODE = -1
+_LEAF, _LT, _IN = int(Pred.LEAF), int(Pred.LT), int(Pred.IN)  # plain ints: enum lookups cost per tree
+_NAN, _NONE = int(Missing.NAN), int(Missing.NONE)
 
 
 def load(path_or_bytes, *, source_name: str | None = None) -> ModuleOp:
@@ -138,7 +140,7 @@ def _sniff(data: bytes, source: str) -> str:
     if body[:1] == b"{":
         if body[1:].lstrip(b" \t\r\n")[:1] in (b'"', b"}"):
             return "json"
-        if body[1:2] in (b"i", b"U", b"I", b"l", b"L", b"$", b"#", b"N"):
+        if body[1:2] in (b"i", b"U", b"I", b"l", b"L", b"$", b"#", b"N") or source.lower().endswith(".ubj"):
             return "ubj"  # an object key starts with its length's integer marker
         return "json"  # let the JSON reader say what is wrong
     if _looks_binary(data):
@@ -488,7 +490,7 @@ class _Builder:
         if bad.any():
             i = int(np.argmax(bad))
             self.fail(f"{path}.split_indices[{i}]", f"feature index {int(fidx[i])} out of range: the model has {n_features} features")
-        bad = split & ~np.isin(stype, (0, 1))
+        bad = split & (stype != 0) & (stype != 1)
         if bad.any():
             i = int(np.argmax(bad))
             self.fail(f"{path}.split_type[{i}]", f"unknown split type {int(stype[i])}; supported: 0 (numerical), 1 (categorical)")
@@ -509,11 +511,11 @@ class _Builder:
 
         keep = self.reachable(path, left, right, is_leaf)
         feature = np.where(split, fidx, -1)
-        pred = np.where(is_leaf, Pred.LEAF, np.where(cat, Pred.IN, Pred.LT)).astype(np.uint8)
+        pred = np.where(is_leaf, _LEAF, np.where(cat, _IN, _LT)).astype(np.uint8)
         threshold = np.where(num, cond, np.float32(0)).astype(np.float32)
         yes = np.where(is_leaf, -1, np.where(cat, right, left))
         no = np.where(is_leaf, -1, np.where(cat, left, right))
-        missing = np.where(split, Missing.NAN, Missing.NONE).astype(np.uint8)
+        missing = np.where(split, _NAN, _NONE).astype(np.uint8)
         default = np.where(split, np.where(dleft, left, right), -1)
         cat_start, cat_len, words = self.categories(t, path, n, cat)
 
@@ -616,7 +618,9 @@ class _Builder:
         if len(w) != (n_features + 1) * n_outputs:
             self.fail(f"{path}.weights", f"{len(w)} weights, expected (num_feature + 1) × outputs = {(n_features + 1) * n_outputs}")
         table = w.reshape(n_features + 1, n_outputs)  # row j = feature j, last row = bias
-        bias = (table[-1] + init).astype(np.float32)  # psum = bias + base margin, in float
+        # psum = bias[k] + base margin, in float; GBLinear takes base_score(0) for every output
+        # (a per-class base_score vector is used by gbtree only).
+        bias = (table[-1] + init[0]).astype(np.float32)
         op = AffineOp.build(margin.args[0], np.ascontiguousarray(table[:-1].T), bias, f32, missing="skip", name="margin")
         margin.body.add_op(op)
         return op.result
@@ -660,7 +664,10 @@ def _check_midpoints(a64: np.ndarray, r: np.ndarray) -> None:
     Only then can rounding the JSON text to double first and to float second differ from
     rounding it to float once, as XGBoost's reader does."""
     with np.errstate(invalid="ignore", over="ignore"):
-        off = np.isfinite(a64) & np.isfinite(r) & (r.astype(np.float64) != a64)
+        back = r.astype(np.float64)
+        if (back == a64).all():  # the common case: every value is a float32 already
+            return
+        off = np.isfinite(a64) & np.isfinite(r) & (back != a64)
         if not off.any():
             return
         ro, ao = r[off], a64[off]
