@@ -27,18 +27,20 @@ def load_bench():
     return mod
 
 
-def run_bench(*args, timeout=300):
-    return subprocess.run([sys.executable, str(BENCH), *args], capture_output=True, text=True, timeout=timeout, cwd=REPO)
+def run_bench(capsys, *args):
+    """Run the bench's main() in this process (an interpreter start plus imports cost seconds on a busy machine)."""
+    rc = load_bench().main(list(args))
+    return rc, capsys.readouterr()
 
 
-def test_quick_run_end_to_end(tmp_path):
+def test_quick_run_end_to_end(tmp_path, capsys):
     pytest.importorskip("xgboost")
     out = tmp_path / "res.json"
     args = ["--quick", "--models", "demo", "--peers", "timber,framework", "--rows", "50,200", "--threads", "1",
             "--no-install", "--cache", str(tmp_path / "cache"), "--json", str(out)]
-    proc = run_bench(*args)
-    assert proc.returncode == 0, proc.stderr
-    assert "== demo" in proc.stdout and "machine:" in proc.stdout and "command: python tools/bench.py --quick" in proc.stdout
+    rc, cap = run_bench(capsys, *args)
+    assert rc == 0, cap.err
+    assert "== demo" in cap.out and "machine:" in cap.out and "command: python tools/bench.py --quick" in cap.out
     results = {r["engine"]: r for r in json.loads(out.read_text())["models"]["demo"]}
     assert set(results) == {"timber", "xgboost DMatrix predict", "xgboost inplace_predict"}
     for name in ("xgboost DMatrix predict", "xgboost inplace_predict"):
@@ -51,23 +53,25 @@ def test_quick_run_end_to_end(tmp_path):
     # Until timber.compile lands the row must say why; once it does, it must match XGBoost bit for bit.
     if timber["error"] is not None:
         assert timber["error"].startswith("not available:")
-        assert "n/a: not available" in proc.stdout
+        assert "n/a: not available" in cap.out
     else:
         assert timber["check"] == "exact", timber
-        assert "x" in proc.stdout.split("xgboost inplace_predict", 1)[1].splitlines()[0]  # ratio column is filled
+        assert "x" in cap.out.split("xgboost inplace_predict", 1)[1].splitlines()[0]  # ratio column is filled
+
+    # The same run as Markdown, for the README: the command line and a pipe table.
+    rc, cap = run_bench(capsys, *args[:-2], "--markdown")
+    assert rc == 0, cap.err
+    assert "Command: `python tools/bench.py --quick --models demo --peers timber,framework" in cap.out
+    assert "| engine | compile | latency 1 row | vs | rows/s 50 1T | vs | rows/s 200 1T | vs |" in cap.out
 
 
-def test_markdown_and_bad_arguments(tmp_path):
-    pytest.importorskip("xgboost")
-    proc = run_bench("--quick", "--peers", "framework", "--rows", "20", "--threads", "1", "--no-install",
-                     "--cache", str(tmp_path), "--markdown")
-    assert proc.returncode == 0, proc.stderr
-    assert "Command: `python tools/bench.py --quick --peers framework" in proc.stdout
-    assert "| engine | compile | latency 1 row | vs | rows/s 20 1T | vs |" in proc.stdout
-    bad = run_bench("--models", "nosuch", "--no-install")
-    assert bad.returncode == 2 and "unknown model 'nosuch'" in bad.stderr
-    bad = run_bench("--threads", "x")
-    assert bad.returncode == 2 and "--threads/--rows" in bad.stderr
+def test_bad_arguments(capsys):
+    bench = load_bench()
+    for argv, msg in ((["--models", "nosuch"], "unknown model 'nosuch'"), (["--threads", "x"], "--threads/--rows"),
+                      (["--peers", "framework,bogus"], "unknown engine 'bogus'"), (["--rows", "0"], "must be positive")):
+        with pytest.raises(SystemExit) as exc:
+            bench.parse_args(argv)
+        assert exc.value.code == 2 and msg in capsys.readouterr().err
 
 
 def test_measure_batches_fast_calls_and_takes_the_median():
@@ -133,7 +137,8 @@ def test_full_quick_run_every_model_and_peer(tmp_path):
         pytest.importorskip(mod)
     out = tmp_path / "res.json"
     models = "demo,xgb1000,xgb10class,lgb500,lgbcat,cb500"
-    proc = run_bench("--quick", "--models", models, "--json", str(out), timeout=5400)
+    proc = subprocess.run([sys.executable, str(BENCH), "--quick", "--models", models, "--json", str(out)],
+                          capture_output=True, text=True, timeout=5400, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(out.read_text())["models"]
     for name in models.split(","):

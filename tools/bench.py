@@ -345,6 +345,7 @@ class Bench:
             so = ort.SessionOptions()
             so.intra_op_num_threads = t
             so.inter_op_num_threads = 1
+            so.log_severity_level = 3  # CatBoost's export declares a 1-D output and ORT warns on every call
             sessions[t] = ort.InferenceSession(str(onx), so, providers=["CPUExecutionProvider"])
         res.compile_s = convert_s + (time.perf_counter() - t0) / len(sessions)
         name = sessions[1].get_inputs()[0].name
@@ -521,12 +522,17 @@ def machine_lines(bench: Bench, load_start: tuple, load_end: tuple) -> list[str]
     """CPU model, cores, load, versions: what a reader needs to judge the numbers."""
     cpu = platform.processor() or platform.machine()
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+        info = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
-        pass
+        info = []
+    for line in info:
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    flags = next((line.split(":", 1)[1].split() for line in info if line.startswith("flags")), [])
+    isa = [f for f in ("avx2", "fma", "avx512f", "avx512bw", "avx512vl") if f in flags]
+    if isa:
+        cpu += f" ({' '.join(isa)})"
     versions = []
     for dist in ("numpy", "xgboost", "lightgbm", "catboost", "onnxruntime", "llvmlite"):
         # Package metadata, not imports: importing catboost alone takes a second.

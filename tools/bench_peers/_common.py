@@ -122,9 +122,11 @@ def measure_engine(
 
 
 def error_text(exc: BaseException) -> str:
-    """One short line describing an exception, for the table's n/a column."""
+    """One short line describing an exception, for the table's n/a column, with the file:line that raised it."""
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:280] + where
 
 
 def run_helper(body: Callable[[dict, Result], Callable[[np.ndarray, int], np.ndarray]], job_path: str) -> None:
