@@ -27,7 +27,7 @@ _NUMERIC = {
 }
 _INT_MARKERS = (b"i", b"U", b"I", b"l", b"L")
 _NO_PAYLOAD = {b"Z": None, b"T": True, b"F": False}
-_MAX_DEPTH = 512  # XGBoost documents nest ~6 deep; a deeper one is corrupt, not a model
+_MAX_DEPTH = 128  # XGBoost documents nest ~6 deep; a deeper one is corrupt, not a model
 
 
 def decode(data: bytes, source: str = "<bytes>"):
@@ -84,7 +84,7 @@ class _Reader:
         at = self.pos
         n = self.integer(what)
         if n < 0:
-            self.fail(at, f"negative {what} {n}")
+            self.fail(at, f"{what} is negative ({n})")
         return n
 
     def string_body(self, what: str) -> str:
