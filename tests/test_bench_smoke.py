@@ -129,6 +129,16 @@ def test_table_ratios_are_timber_over_engine():
     text = bench_mod.render_text(header, cells)
     assert "gone" in text and "n/a: pip install failed" in text and "[separate process: reason]" in text
 
+    # The issues' targets are evaluated from the same numbers: 4x inplace_predict is met at exactly 4x,
+    # a peer with lower latency means the latency goal is not met.
+    bench.results["demo"][1].engine = "xgboost inplace_predict"
+    bench.results["demo"].append(R("timber-compiler", latency_s=0.5e-6, throughput={"1000@1": 1e5}))
+    goals = bench_mod.goal_lines(bench)
+    assert goals == [
+        "demo: timber vs xgboost inplace_predict rows/s: 1k 1T 4x (goal >= 4x, issue 2): met",
+        "demo: timber vs timber-compiler latency: 1 row 0.5x (goal >= 1x, issue 2): NOT met",
+    ]
+
 
 @pytest.mark.slow
 def test_full_quick_run_every_model_and_peer(tmp_path):

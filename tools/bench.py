@@ -586,6 +586,63 @@ def render_markdown(header: list[str], cells: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+@dataclass
+class Goal:
+    """A target from the issues' "Done when": Timber's rows/s (or latency) against one engine's, per model."""
+
+    model: str
+    engine: str
+    min_ratio: float  # Timber must be at least this many times faster
+    what: str  # "rows/s" or "latency" or "compile"
+    source: str
+
+
+GOALS = [
+    Goal("demo", "xgboost inplace_predict", 4.0, "rows/s", "issue 2"),
+    Goal("demo", "timber-compiler", 1.0, "latency", "issue 2"),
+    Goal("xgb1000", "xgboost inplace_predict", 1.0, "rows/s", "issue 2"),
+    Goal("xgb10class", "xgboost inplace_predict", 1.0, "rows/s", "issue 2"),
+    Goal("lgb500", "lightgbm predict", 4.5, "rows/s 1T", "issue 3 (lleaves' published 4.5x)"),
+    Goal("lgb500", "lleaves", 1.0, "rows/s 1T", "issue 3"),
+    Goal("lgbcat", "lleaves", 1.0, "rows/s 1T", "issue 3"),
+    Goal("cb500", "catboost predict", 1.0, "rows/s", "issue 3"),
+]
+COMPILE_LIMITS = {"xgb1000": 10.0}  # issue 2: a 1000-tree depth-8 model must JIT in under 10 s here
+
+
+def goal_lines(bench: Bench) -> list[str]:
+    """Each applicable goal with its measured ratios and whether it is met (only for models and engines that ran)."""
+    lines = []
+    for g in GOALS:
+        results = {r.engine: r for r in bench.results.get(g.model, []) if not r.error}
+        timber, other = results.get("timber"), results.get(g.engine)
+        if timber is None or other is None:
+            continue
+        if g.what == "latency":
+            if not (timber.latency_s and other.latency_s):
+                continue
+            ratios = {"1 row": other.latency_s / timber.latency_s}
+        else:
+            keys = [(n, t) for t in bench.threads for n in bench.args.rows if g.what == "rows/s" or t == 1]
+            ratios = {}
+            for n, t in keys:
+                a, b = timber.throughput.get(throughput_key(n, t)), other.throughput.get(throughput_key(n, t))
+                if a and b:
+                    ratios[f"{fmt_rows(n)} {fmt_threads(t)}"] = a / b
+        if not ratios:
+            continue
+        met = all(v >= g.min_ratio for v in ratios.values())
+        shown = ", ".join(f"{k} {v:.3g}x" for k, v in ratios.items())
+        lines.append(f"{g.model}: timber vs {g.engine} {g.what.split()[0]}: {shown} (goal >= {g.min_ratio:g}x, {g.source}): "
+                     + ("met" if met else "NOT met"))
+    for model, limit in COMPILE_LIMITS.items():
+        timber = next((r for r in bench.results.get(model, []) if r.engine == "timber" and not r.error), None)
+        if timber and timber.compile_s is not None:
+            lines.append(f"{model}: timber compile {timber.compile_s:.3g} s (goal < {limit:g} s): "
+                         + ("met" if timber.compile_s < limit else "NOT met"))
+    return lines
+
+
 def report(bench: Bench, command: str, load_start: tuple, load_end: tuple) -> str:
     """The whole printed report: machine, method, command, one table per model."""
     md = bench.args.markdown
@@ -604,6 +661,10 @@ def report(bench: Bench, command: str, load_start: tuple, load_end: tuple) -> st
         out.append(f"### {name}: {bm.description}" if md else f"== {name}: {bm.description}")
         out.append("")
         out.append(render_markdown(header, cells) if md else render_text(header, cells))
+    goals = goal_lines(bench)
+    if goals:
+        out += ["", "### Goals", ""] if md else ["", "goals:"]
+        out += [f"- {g}" if md else f"  {g}" for g in goals]
     return "\n".join(out) + "\n"
 
 
