@@ -342,18 +342,22 @@ def test_gblinear(objective, k, tmp_path):
     check_parity(m, b, np.concatenate([X[:150], rows_for(m, rng)]))
 
 
-@pytest.mark.parametrize("strategy", ["multi_output_tree", "one_output_per_tree"])
+@pytest.mark.parametrize("strategy", ["multi_output_tree", "one_output_per_tree", "multi_label_logistic"])
 def test_multi_target(strategy, tmp_path):
     rng, X = _data(7)
     s = _signal(X)
     Y = np.stack([s, np.nan_to_num(X[:, 3]) * 2, s * s], 1).astype(F32)
-    b = xgb.train({"tree_method": "hist", "multi_strategy": strategy, "max_depth": 3, "nthread": 1}, xgb.DMatrix(X, Y), 8)
+    params = {"tree_method": "hist", "multi_strategy": strategy, "max_depth": 3, "nthread": 1}
+    if strategy == "multi_label_logistic":  # three sigmoid outputs, one tree per label
+        params.update(multi_strategy="one_output_per_tree", objective="binary:logistic")
+        Y = (Y > np.median(Y, axis=0)).astype(F32)
+    b = xgb.train(params, xgb.DMatrix(X, Y), 8)
     m = load_both(b, tmp_path)
     dims = {t.table.leaf_dim for t in trees_of(m)}
     outs = {t.out for t in trees_of(m)}
     if strategy == "multi_output_tree":
         assert dims == {3} and outs == {0}
-    else:
+    else:  # one tree per target, in round-robin order
         assert dims == {1} and outs == {0, 1, 2}
     check_parity(m, b, np.concatenate([X[:100], rows_for(m, rng)]))
 
@@ -513,6 +517,50 @@ def test_loads_from_bytes_and_path_alike(nan_model, tmp_path):
     from_path = xf.load(p)
     assert from_path.attributes["timber.source"].value == "m.json"
     assert print_op(xf.load(p.read_bytes(), source_name="m.json")) == print_op(from_path)
+
+
+@pytest.mark.parametrize("compare", ["f32", "f64"])
+def test_adversarial_rows_cover_every_split(compare):
+    """tests/rows.py puts every threshold and its float32/float64 neighbours, every category
+    edge and the special values into rows, whatever the ensemble's compare type."""
+    from ir.types import f32, f64
+    from tests.irgen import random_module
+    from tests.rows import SPECIALS
+
+    t = f32 if compare == "f32" else f64
+    m = random_module(3, compare=t, leaves=t, acc=t, input_type=t, categorical=True)
+    X = adversarial_rows(m)
+    assert X.dtype == np.float64 and np.isnan(X).all(axis=1).any() and (X == 0).all(axis=1).any()
+    col_bits = [set(X[:, j].view(np.uint64).tolist()) for j in range(X.shape[1])]
+
+    def has(j, v):
+        return np.float64(v).view(np.uint64) in col_bits[j] or (np.isnan(v) and np.isnan(X[:, j]).any())
+
+    for tr in trees_of(m):
+        tab = tr.table
+        for i in np.flatnonzero(tab.pred != Pred.LEAF).tolist():
+            j = int(tab.feature[i])
+            if tab.pred[i] == Pred.IN:
+                cats = tab.category_set(i)
+                assert all(has(j, c) for c in cats) and has(j, max(cats, default=0) + 1) and has(j, -0.5) and has(j, 2.0**31)
+                continue
+            th = tab.threshold[i]
+            for v in (th, np.nextafter(th, th.dtype.type(np.inf)), np.nextafter(th, th.dtype.type(-np.inf))):
+                assert has(j, v), (j, v)
+            t64 = np.float64(th)
+            assert has(j, np.nextafter(t64, np.inf)) and has(j, np.nextafter(t64, -np.inf))
+    assert all(has(j, v) for j in range(X.shape[1]) for v in SPECIALS)
+    assert np.isinf(adversarial_rows(m, dtype=F32)).any()  # 1e300 overflows to inf in float32
+
+
+@settings(max_examples=10, deadline=None)
+@given(data=__import__("hypothesis").strategies.data())
+def test_rows_strategy_shapes(data):
+    from tests.irgen import random_module
+
+    m = random_module(5)
+    X = data.draw(rows_strategy(m, dtype=F32, min_rows=2, max_rows=5))
+    assert X.dtype == F32 and X.shape[1] == 5 and 2 <= len(X) <= 5
 
 
 # ----- errors ------------------------------------------------------------------------------
