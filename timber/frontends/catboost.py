@@ -234,10 +234,11 @@ def decimal_preimages(targets, bound: int) -> dict[int, list[int]]:
     b4 = t4[lo]
     top = bound // 10**4
     with np.errstate(over="ignore"):
+        blocks = []
         for nh in range(1, len(str(max(top, 1))) + 1):
-            hi = np.arange(10 ** (nh - 1), min(top, 10**nh - 1) + 1, dtype=np.int64)[:, None]
-            if hi.size == 0:
-                continue
+            his = np.arange(10 ** (nh - 1), min(top, 10**nh - 1) + 1, dtype=np.int64)
+            blocks += [(nh, his[k : k + 32, None]) for k in range(0, len(his), 32)]  # 32×10^4 codes: cache-sized
+        for nh, hi in blocks:
             nd = nh + 4  # digits of c
             # c >= 10^4: the first 4 and the last 4 characters are digits (4 <= nd <= 8).
             first4 = hi if nh == 4 else hi * 10 ** (4 - nh) + lo // 10**nh
@@ -361,6 +362,18 @@ def rapidjson_number(s: str) -> float:
     return -d if minus else d
 
 
+def _rapidjson_integer(s: str):
+    """A JSON integer: beyond 64 bits RapidJSON makes a double of it; within, it stays an integer
+    (CatBoost turns it into a double only when it is exact, see `_Model.num`)."""
+    v = int(s)
+    return v if -(2**63) <= v < 2**64 else rapidjson_number(s)
+
+
+def parse_json(text: str):
+    """Parse a CatBoost JSON model with CatBoost's own number semantics (see above)."""
+    return json.loads(text, parse_float=rapidjson_number, parse_int=_rapidjson_integer)
+
+
 # ----- reading the model -------------------------------------------------------------------
 
 
@@ -424,7 +437,7 @@ def _read(model, source_name: str | None) -> tuple[dict, str]:
     if _is_cbm(data):
         return _from_cbm(data, name), name
     try:
-        doc = json.loads(data.decode("utf-8"), parse_float=rapidjson_number)
+        doc = parse_json(data.decode("utf-8"))
     except json.JSONDecodeError as e:
         raise TimberError(
             f"not a CatBoost model: neither a .cbm file nor valid JSON ({e.msg})", NameLoc(name, f"line {e.lineno} column {e.colno}")
@@ -445,6 +458,14 @@ class _Model:
 
     def fail(self, path: str, message: str, notes=()):
         raise TimberError(message, NameLoc(self.name, path), notes=notes)
+
+    def num(self, v, path: str) -> float:
+        """A model number as a double, as CatBoost's JSON value gives it."""
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            self.fail(path, f"expected a number, found {type(v).__name__}")
+        if isinstance(v, int) and abs(v) > 2**53:
+            self.fail(path, f"integer {v} has no exact double; CatBoost does not read it as a number")
+        return float(v)
 
     def get(self, obj, key: str, path: str, kind, default=...):
         if not isinstance(obj, dict) or key not in obj:
@@ -604,7 +625,7 @@ def _split(m: _Model, feats: _Features, cats: _Categories, s, path: str) -> _Spl
         idx = m.get(s, "float_feature_index", path, int)
         if idx not in feats.float_flat:
             m.fail(f"{path}.float_feature_index", f"float_feature_index {idx} names no float feature")
-        border = m.get(s, "border", path, (int, float))
+        border = m.num(m.get(s, "border", path, (int, float)), f"{path}.border")
         treat = feats.nan_treatment[idx]
         missing = Missing.NONE if treat == "AsIs" else Missing.NAN  # AsIs: NaN > border is false anyway
         return _Split([(feats.float_flat[idx], Pred.GT, np.float32(border), missing, treat == "AsTrue")])
@@ -655,10 +676,7 @@ def _leaf_matrix(m: _Model, values, n_leaves: int, dim: int, path: str) -> np.nd
     if not isinstance(values, list) or len(values) != n_leaves * dim:
         found = len(values) if isinstance(values, list) else type(values).__name__
         m.fail(path, f"expected {n_leaves} leaves × {dim} outputs = {n_leaves * dim} leaf values, found {found}")
-    try:
-        return np.array(values, np.float64).reshape(n_leaves, dim)
-    except (TypeError, ValueError):
-        m.fail(path, "leaf values must be numbers")
+    return np.array([m.num(v, f"{path}[{i}]") for i, v in enumerate(values)], np.float64).reshape(n_leaves, dim)
 
 
 def _oblivious(m, feats, cats, tree, t: int, dim: int):
@@ -787,12 +805,12 @@ def _scale_and_bias(m: _Model, dim: int) -> tuple[float, np.ndarray]:
         return 1.0, np.zeros(dim)  # the 2019 layout: no scale_and_bias, the identity
     if not (isinstance(sb, list) and len(sb) == 2 and isinstance(sb[0], (int, float)) and isinstance(sb[1], list)):
         m.fail("scale_and_bias", "expected [scale, [bias, ...]]")
-    bias = np.array(sb[1], np.float64).reshape(-1)
+    bias = np.array([m.num(v, f"scale_and_bias[1][{i}]") for i, v in enumerate(sb[1])], np.float64)
     if len(bias) == 1 and dim > 1 and bias[0] == 0:
         bias = np.zeros(dim)
     if len(bias) != dim:
         m.fail("scale_and_bias", f"{len(bias)} bias values for a model with {dim} outputs")
-    return float(sb[0]), bias
+    return m.num(sb[0], "scale_and_bias[0]"), bias
 
 
 def _dimension(m: _Model, kind: str, items) -> int:
