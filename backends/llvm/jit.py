@@ -1,0 +1,67 @@
+"""The host JIT: parse the lowered text, verify, optimise with the new pass manager, MCJIT,
+and hand out ctypes entry points (which release the GIL while they run)."""
+
+from __future__ import annotations
+
+import ctypes
+import time
+from dataclasses import dataclass, field
+
+import llvmlite.binding as llvm
+
+from .lower import Export, Lowered
+from .target import TargetInfo, host_target, target_machine
+
+BATCH_PROTO = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p)
+SINGLE_PROTO = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
+
+
+@dataclass
+class JitModule:
+    """Machine code for a lowered module, loaded in this process."""
+
+    lowered: Lowered
+    target: TargetInfo
+    engine: object
+    functions: dict[str, object]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def function(self, symbol: str):
+        return self.functions[symbol]
+
+    def assembly(self) -> str:
+        """The host assembly of the optimised module (for `--print-asm` style debugging and tests)."""
+        tm = target_machine(self.target)
+        return tm.emit_assembly(llvm.parse_assembly(self.optimized_ir))
+
+    optimized_ir: str = ""
+
+
+def compile_lowered(lowered: Lowered, target: TargetInfo | None = None, opt: int = 3) -> JitModule:
+    """JIT-compile `lowered` for the host.  `timings` records each phase in seconds."""
+    target = target or host_target()
+    timings = {}
+    t = time.perf_counter()
+    text = lowered.text
+    timings["text"] = time.perf_counter() - t
+    t = time.perf_counter()
+    mod = llvm.parse_assembly(text)
+    mod.verify()
+    timings["parse"] = time.perf_counter() - t
+    t = time.perf_counter()
+    tm = target_machine(target, opt)
+    pto = llvm.create_pipeline_tuning_options(speed_level=opt)
+    pb = llvm.create_pass_builder(tm, pto)
+    pb.getModulePassManager().run(mod, pb)
+    timings["optimize"] = time.perf_counter() - t
+    t = time.perf_counter()
+    optimized = str(mod)
+    engine = llvm.create_mcjit_compiler(mod, tm)
+    engine.finalize_object()
+    timings["codegen"] = time.perf_counter() - t
+    functions = {e.symbol: _prototype(e)(engine.get_function_address(e.symbol)) for e in lowered.exports}
+    return JitModule(lowered, target, engine, functions, timings, optimized)
+
+
+def _prototype(e: Export):
+    return SINGLE_PROTO if e.single else BATCH_PROTO

@@ -1,0 +1,792 @@
+"""`tree.ensemble` → data tables + a few specialised, data-driven kernels.
+
+Code size does not grow with the model: trees live in constant tables and a handful of kernel
+functions loop over them, so a 3000-tree forest compiles as fast as a 3-tree one.
+
+Rows are processed in blocks of B (64) held feature-major (`xt[f*B + row]`, in the compare
+type).  Trees are visited in model order and each tree is applied to the whole block before
+the next one (tree-major), so every row still accumulates its trees in model order, as
+`tree.ensemble` requires, while the tree's tables stay in L1.
+
+Two kernels:
+
+* **heap**: a tree whose splits are all `lt/le/gt/ge` and whose depth is at most
+  `MAX_HEAP_DEPTH` is padded to a complete binary tree of its depth and stored in heap order
+  (node h has children 2h+1, 2h+2).  Every split is rewritten to one canonical form,
+  "go right iff v >= t'" (`le t` is `ge nextup(t)`; `yes` and `no` are swapped as needed), so a
+  level is one compare and `idx = 2*idx + 1 + right`, branch-free.  With SIMD, one vector of
+  rows walks a tree together: the first levels' node words and thresholds are permuted out of
+  registers, deeper ones and the row values are gathered.  Where a missing value must go is
+  one bit per node (`nr`, plus `zk` for LightGBM's zero-as-missing); a "plain" variant that
+  ignores them runs on blocks with no NaN (or near-zero, if needed), an "aware" one otherwise.
+* **general**: everything else (categorical sets, `eq`/`ne`, linear leaves, deep trees):
+  a scalar node-table walk per row that implements the op semantics literally.
+
+Consecutive trees are grouped into segments that share one kernel (`plan`); shallower trees
+in a segment are padded to its depth when that is cheaper than starting a new segment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ir.dialects import tree
+from ir.dialects.tree import CAT_LIMIT, ZERO_THRESHOLD, Missing, NodeTable, ObliviousTable, Pred
+
+from .emit import Function, Module, const, gather, iota, numpy_scalar_type, splat, vec, vector_const
+from .target import TargetInfo
+
+MAX_HEAP_DEPTH = 10  # 2**10 slots per tree; deeper trees use the node-table kernel
+SEGMENT_COST = 2  # a new segment costs about as much as this many tree levels
+NR_BIT, ZK_BIT, FEATURE_SHIFT = 1, 2, 2  # heap node word: feature << 2 | zk << 1 | nr
+HEAP_PREDS = (Pred.LT, Pred.LE, Pred.GT, Pred.GE)
+
+
+# ----- planning ---------------------------------------------------------------------------
+
+
+def oblivious_as_nodes(t: ObliviousTable) -> NodeTable:
+    """The complete tree an oblivious table stands for.  Nodes are numbered in heap order;
+    the `yes` child sets the level's bit, so heap leaf p (path bits MSB first) holds the
+    oblivious leaf whose index is p with its bits reversed."""
+    d = t.depth
+    n_inner, n_leaves = 2**d - 1, 2**d
+    lvl = np.repeat(np.arange(d), 2 ** np.arange(d)) if d else np.zeros(0, np.int64)
+    h = np.arange(n_inner)
+    n = n_inner + n_leaves
+    feature = np.full(n, -1, np.int32)
+    pred = np.zeros(n, np.uint8)
+    thr = np.zeros(n, t.threshold.dtype)
+    yes, no, default = (np.full(n, -1, np.int32) for _ in range(3))
+    missing = np.zeros(n, np.uint8)
+    cat_start, cat_len = np.zeros(n, np.int32), np.zeros(n, np.int32)
+    feature[:n_inner], pred[:n_inner], thr[:n_inner] = t.feature[lvl], t.pred[lvl], t.threshold[lvl]
+    missing[:n_inner], cat_start[:n_inner], cat_len[:n_inner] = t.missing[lvl], t.cat_start[lvl], t.cat_len[lvl]
+    no[:n_inner], yes[:n_inner] = 2 * h + 1, 2 * h + 2
+    has_default = (t.missing[lvl] == Missing.NAN) | (t.missing[lvl] == Missing.ZERO)
+    default[:n_inner] = np.where(has_default, np.where(t.default_true[lvl], yes[:n_inner], no[:n_inner]), -1)
+    p = np.arange(n_leaves)
+    rev = np.zeros(n_leaves, np.int64)
+    for b in range(d):
+        rev |= ((p >> (d - 1 - b)) & 1) << b
+    leaf = np.zeros((n, t.leaf_dim), t.leaf.dtype)
+    leaf[n_inner:] = t.leaf[rev]
+    return NodeTable(feature, pred, thr, yes, no, missing, default, leaf, cat_start, cat_len, t.cat_words)
+
+
+@dataclass
+class TreeInfo:
+    table: NodeTable
+    out: int
+    dim: int
+    depth: int
+    heap: bool
+
+
+@dataclass
+class HeapSegment:
+    """Consecutive trees run by one heap kernel, all padded to `depth`."""
+
+    depth: int
+    dim: int
+    trees: list[TreeInfo]
+    words: np.ndarray = None  # (n, 2**depth) int32
+    thresholds: np.ndarray = None  # (n, 2**depth) compare type
+    leaves: np.ndarray = None  # (n, dim, 2**depth) accumulation type
+    outs: np.ndarray = None
+    needs_nr: bool = False
+    needs_zero: bool = False
+
+
+@dataclass
+class GeneralSegment:
+    """Consecutive trees run by the node-table kernel."""
+
+    dim: int
+    trees: list[TreeInfo]
+    linear: bool = False
+    arrays: dict = field(default_factory=dict)
+
+
+@dataclass
+class EnsemblePlan:
+    compare: str
+    acc: str
+    leaf: str
+    n_features: int
+    n_outputs: int
+    init: np.ndarray
+    cat_negative: str
+    segments: list
+    kernels: dict = field(default_factory=dict)
+
+    @property
+    def aware(self) -> bool:
+        """Whether blocks holding NaN (or near-zero values) need the missing-aware heap kernels."""
+        return any(isinstance(s, HeapSegment) and (s.needs_nr or s.needs_zero) for s in self.segments)
+
+    @property
+    def zero(self) -> bool:
+        return any(isinstance(s, HeapSegment) and s.needs_zero for s in self.segments)
+
+    @property
+    def cost_per_row(self) -> int:
+        """Tree levels visited per row (a rough work estimate for threading decisions)."""
+        return sum(
+            len(s.trees) * (s.depth + 1) if isinstance(s, HeapSegment) else sum(t.depth + 1 for t in s.trees) * 4 for s in self.segments
+        )
+
+
+def plan(op: tree.EnsembleOp) -> EnsemblePlan:
+    """Tables and segments for one ensemble op (independent of block size and target)."""
+    infos = []
+    for t_op in op.trees:
+        table = t_op.table
+        if isinstance(table, ObliviousTable):
+            table = oblivious_as_nodes(table)
+        split = table.pred != Pred.LEAF
+        depth = table.depth()
+        heap = bool(np.all(np.isin(table.pred[split], HEAP_PREDS))) and not table.is_linear and depth <= MAX_HEAP_DEPTH
+        infos.append(TreeInfo(table, t_op.out, table.leaf_dim, depth, heap))
+    neg = op.attributes.get("cat_negative")
+    p = EnsemblePlan(
+        compare=numpy_scalar_type(op.compare_type.numpy),
+        acc=numpy_scalar_type(op.results[0].type.element.numpy),
+        leaf=numpy_scalar_type(op.leaf_type.numpy),
+        n_features=op.n_features,
+        n_outputs=op.n_outputs,
+        init=np.asarray(op.attributes["init"].values),
+        cat_negative=neg.value if neg is not None else "value",
+        segments=_segment(infos),
+    )
+    cdt, adt = op.compare_type.numpy, op.results[0].type.element.numpy
+    for s in p.segments:
+        if isinstance(s, HeapSegment):
+            _heap_tables(s, cdt, adt)
+        else:
+            _general_tables(s, cdt)
+    return p
+
+
+def _segment(infos: list[TreeInfo]) -> list:
+    """Split the tree sequence into segments.  General trees group by leaf width; each run of
+    heap trees of one leaf width is split by a small dynamic program over the segment depth
+    (cost: padded levels per tree plus SEGMENT_COST per segment)."""
+    segments: list = []
+    i = 0
+    while i < len(infos):
+        j = i
+        heap, dim = infos[i].heap, infos[i].dim
+        while j < len(infos) and infos[j].heap == heap and infos[j].dim == dim:
+            j += 1
+        run = infos[i:j]
+        if heap:
+            for lo, hi, depth in _split_heap_run([t.depth for t in run]):
+                segments.append(HeapSegment(depth, dim, run[lo:hi]))
+        else:
+            segments.append(GeneralSegment(dim, run, linear=any(t.table.is_linear for t in run)))
+        i = j
+    return segments
+
+
+def _split_heap_run(depths: list[int]) -> list[tuple[int, int, int]]:
+    """[(start, end, depth)] minimising sum(trees * (depth + 1)) + SEGMENT_COST * segments.
+
+    Dynamic program over trees with state "depth of the open segment" (one of the distinct
+    tree depths): a tree either joins the open segment (if not deeper than it) or opens one."""
+    levels = sorted(set(depths))
+    inf = float("inf")
+    cost = {d: inf for d in levels}
+    started: list[dict[int, bool]] = []
+    prev_best: list[int | None] = []
+    for i, di in enumerate(depths):
+        best_d = min(cost, key=lambda k: (cost[k], k)) if i else None
+        best = cost[best_d] if i else 0.0
+        new, st = {}, {}
+        for d in levels:
+            if d < di:
+                new[d], st[d] = inf, False
+                continue
+            cont, start = cost[d] + d + 1, best + SEGMENT_COST + d + 1
+            new[d], st[d] = (cont, False) if cont <= start else (start, True)
+        cost = new
+        started.append(st)
+        prev_best.append(best_d)
+    d = min(cost, key=lambda k: (cost[k], k))
+    out, end = [], len(depths)
+    for i in range(len(depths) - 1, -1, -1):
+        if started[i][d]:
+            out.append((i, end, d))
+            end, d = i, prev_best[i]
+    return out[::-1]
+
+
+def _canonical(t: NodeTable, cdt):
+    """Per node: left child A, right child B, threshold t' with "right iff v >= t'", and the
+    nr (missing goes right) and zk (zero counts as missing) bits."""
+    cdt = np.dtype(cdt).type
+    p, thr = t.pred, t.threshold.astype(cdt)
+    inf = cdt(np.inf)
+    with np.errstate(invalid="ignore"):
+        strict = (p == Pred.LE) | (p == Pred.GT)
+        # v > t  <=>  v >= nextup(t) for every non-NaN v; nothing is above +inf (t' = NaN: never).
+        tp = np.where(strict, np.where(thr < inf, np.nextafter(thr, inf), cdt(np.nan)), thr).astype(cdt)
+        flip = (p == Pred.GE) | (p == Pred.GT)
+        a_child = np.where(flip, t.no, t.yes)
+        b_child = np.where(flip, t.yes, t.no)
+        zero = cdt(0)
+        zero_yes = np.select(
+            [p == Pred.LT, p == Pred.LE, p == Pred.GT, p == Pred.GE], [zero < thr, zero <= thr, zero > thr, zero >= thr], False
+        )
+    m = t.missing
+    nan_child = np.where(
+        (m == Missing.NAN) | (m == Missing.ZERO), t.default, np.where(m == Missing.NAN_AS_ZERO, np.where(zero_yes, t.yes, t.no), t.no)
+    )
+    nr = nan_child == b_child
+    zk = m == Missing.ZERO
+    return a_child, b_child, tp, nr, zk
+
+
+def _heap_tables(s: HeapSegment, cdt, adt) -> None:
+    size = 2**s.depth
+    n = len(s.trees)
+    words = np.zeros((n, size), np.int32)
+    thresholds = np.full((n, size), np.nan, cdt)  # padding nodes: never right
+    leaves = np.zeros((n, s.dim, size), adt)
+    for i, info in enumerate(s.trees):
+        t = info.table
+        a_child, b_child, tp, nr, zk = _canonical(t, cdt)
+        split = t.pred != Pred.LEAF
+        s.needs_nr |= bool(np.any(nr & split))
+        s.needs_zero |= bool(np.any(zk & split))
+        word = (t.feature.astype(np.int64) << FEATURE_SHIFT) | (zk.astype(np.int64) * ZK_BIT) | nr.astype(np.int64)
+        frontier, pos = np.array([0]), np.array([0])
+        for level in range(s.depth + 1):
+            is_split = split[frontier]
+            sn, sp = frontier[is_split], pos[is_split]
+            ln, lp = frontier[~is_split], pos[~is_split]
+            if len(ln):
+                # a leaf at this level covers 2**k heap leaves below it
+                k = s.depth - level
+                first = (lp + 1) * 2**k - size
+                span = np.repeat(first, 2**k) + np.tile(np.arange(2**k), len(lp))
+                leaves[i][:, span] = np.repeat(t.leaf[ln].astype(adt), 2**k, axis=0).T
+            if len(sn):
+                words[i, sp] = word[sn]
+                thresholds[i, sp] = tp[sn]
+            frontier = np.concatenate([a_child[sn], b_child[sn]])
+            pos = np.concatenate([2 * sp + 1, 2 * sp + 2])
+    s.words, s.thresholds, s.leaves = words, thresholds, leaves
+    s.outs = np.array([t.out for t in s.trees], np.int32)
+
+
+def _general_tables(s: GeneralSegment, cdt) -> None:
+    """Concatenate node tables; child indices and bitset offsets become segment-global."""
+    tables = [t.table for t in s.trees]
+    sizes = np.array([t.n_nodes for t in tables])
+    offs = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int32)
+    woffs = np.concatenate([[0], np.cumsum([len(t.cat_words) for t in tables])[:-1]]).astype(np.int32)
+
+    a = s.arrays
+    a["feature"] = np.concatenate([np.maximum(t.feature, 0) for t in tables]).astype(np.int32)
+    a["pred"] = np.concatenate([t.pred for t in tables]).astype(np.int8)
+    a["missing"] = np.concatenate([t.missing for t in tables]).astype(np.int8)
+    a["threshold"] = np.concatenate([t.threshold for t in tables]).astype(cdt)
+    for col in ("yes", "no", "default"):
+        a[col] = np.concatenate([np.where(getattr(t, col) >= 0, getattr(t, col) + o, 0) for t, o in zip(tables, offs)]).astype(np.int32)
+    a["cat_start"] = np.concatenate([t.cat_start + o for t, o in zip(tables, woffs)]).astype(np.int32)
+    a["cat_len"] = np.concatenate([t.cat_len for t in tables]).astype(np.int32)
+    words = [t.cat_words for t in tables] + [np.zeros(1, np.uint32)]  # index 0 must exist
+    a["words"] = np.concatenate(words).astype(np.uint32)
+    ldt = tables[0].leaf.dtype
+    a["leaf"] = np.concatenate([t.leaf for t in tables]).astype(ldt).reshape(-1)
+    a["root"] = offs
+    a["out"] = np.array([t.out for t in s.trees], np.int32)
+    if s.linear:
+        # a plain tree in a linear segment: every leaf is "const = leaf value, no terms"
+        consts, starts, lens, feats, coeffs = [], [], [], [], []
+        nterms = 0
+        for t in tables:
+            if t.is_linear:
+                consts.append(t.lin_const)
+                starts.append(t.lin_start + nterms)
+                lens.append(t.lin_len)
+                feats.append(t.lin_feature)
+                coeffs.append(t.lin_coeff)
+                nterms += len(t.lin_feature)
+            else:
+                consts.append(t.leaf[:, 0])
+                starts.append(np.zeros(t.n_nodes, np.int32))
+                lens.append(np.zeros(t.n_nodes, np.int32))
+        a["lin_const"] = np.concatenate(consts).astype(ldt)
+        a["lin_start"] = np.concatenate(starts).astype(np.int32)
+        a["lin_len"] = np.concatenate(lens).astype(np.int32)
+        a["lin_feature"] = np.concatenate(feats + [np.zeros(1, np.int32)]).astype(np.int32)
+        a["lin_coeff"] = np.concatenate(coeffs + [np.zeros(1, ldt)]).astype(ldt)
+
+
+# ----- code generation --------------------------------------------------------------------
+
+
+@dataclass
+class KernelContext:
+    """What a kernel is generated for: the module, the block size, and the target."""
+
+    mod: Module
+    rows: int  # B: rows per block
+    target: TargetInfo
+
+    @property
+    def lanes(self) -> int:
+        """SIMD lanes of the heap kernel (0: scalar code with a loop over rows)."""
+        w = self.target.lanes
+        return w if w > 1 and self.rows % w == 0 else 0
+
+
+def declare_unary(mod: Module, name: str, t: str, lanes: int) -> str:
+    """Declare the intrinsic `llvm.<name>` for scalar or vector `t` and return its full name."""
+    suffix = {"float": "f32", "double": "f64"}[t]
+    full = f"llvm.{name}.{suffix}" if lanes == 0 else f"llvm.{name}.v{lanes}{suffix}"
+    vt = vec(lanes, t)
+    mod.declare(full, f"declare {vt} {{name}}({vt})")
+    return full
+
+
+def _broadcast(fn: Function, t: str, lanes: int, scalar: str, hint: str) -> str:
+    vt = vec(lanes, t)
+    ins = fn.op(hint + "i", f"insertelement {vt} poison, {t} {scalar}, i64 0")
+    return fn.op(hint + "v", f"shufflevector {vt} {ins}, {vt} poison, {vec(lanes, 'i32')} zeroinitializer")
+
+
+def _register_capacity(kc: KernelContext, t: str) -> tuple[int, int]:
+    """(entries per register, registers) usable for in-register lookups of `t`, or (0, 0)."""
+    if kc.target.permute == "avx512" and kc.lanes == 16:
+        return (16, 2) if t in ("float", "i32") else (8, 2)
+    if kc.target.permute == "avx2" and kc.lanes == 8 and t in ("float", "i32"):
+        return 8, 1
+    return 0, 0
+
+
+class _Lookup:
+    """A per-tree table (`entries` long at `base`) read at per-lane indices.  Its first entries
+    (as many as fit in registers) are loaded once per tree; a read whose indices all fall
+    among them is a permute, any other read a gather."""
+
+    def __init__(self, fn: Function, kc: KernelContext, t: str, base: str, entries: int, hint: str):
+        self.fn, self.kc, self.t, self.base, self.hint = fn, kc, t, base, hint
+        per, nregs = _register_capacity(kc, t)
+        self.per = per
+        self.regs: list[str] = []
+        for r in range(min(nregs, (entries + per - 1) // per) if per else 0):
+            p = fn.op(hint + "p", f"getelementptr {t}, ptr {base}, i64 {r * per}")
+            self.regs.append(fn.op(hint + "r", f"load {vec(per, t)}, ptr {p}, align 4"))
+
+    def __call__(self, idx: str, bound: int) -> str:
+        """The entries at `idx`, all of which are below `bound`."""
+        if bound <= self.per * len(self.regs):
+            return self._permute(idx, (bound + self.per - 1) // self.per)
+        return gather(self.fn, self.kc.mod, self.t, self.base, idx, self.kc.lanes, hint=self.hint)
+
+    def _permute(self, idx: str, nregs: int) -> str:
+        fn, mod, t, regs = self.fn, self.kc.mod, self.t, self.regs[:nregs]
+        if self.kc.target.permute == "avx2":
+            name = "llvm.x86.avx2.permps" if t == "float" else "llvm.x86.avx2.permd"
+            vt = vec(8, t)
+            mod.declare(name, f"declare {vt} {{name}}({vt}, <8 x i32>)")
+            return fn.op(self.hint, f"call {vt} @{name}({vt} {regs[0]}, <8 x i32> {idx})")
+        if t != "double":
+            vt = vec(16, t)
+            if len(regs) == 1:
+                name = f"llvm.x86.avx512.permvar.{'sf' if t == 'float' else 'si'}.512"
+                mod.declare(name, f"declare {vt} {{name}}({vt}, <16 x i32>)")
+                return fn.op(self.hint, f"call {vt} @{name}({vt} {regs[0]}, <16 x i32> {idx})")
+            name = f"llvm.x86.avx512.vpermi2var.{'ps' if t == 'float' else 'd'}.512"
+            mod.declare(name, f"declare {vt} {{name}}({vt}, <16 x i32>, {vt})")
+            return fn.op(self.hint, f"call {vt} @{name}({vt} {regs[0]}, <16 x i32> {idx}, {vt} {regs[1]})")
+        # 16 lanes of doubles: permute each half of 8 lanes with 64-bit indices, then join
+        halves = []
+        for h in range(2):
+            sel = vector_const(range(8 * h, 8 * h + 8), "i32")
+            ih = fn.op("ih", f"shufflevector <16 x i32> {idx}, <16 x i32> poison, <8 x i32> {sel}")
+            iq = fn.op("iq", f"zext <8 x i32> {ih} to <8 x i64>")
+            if len(regs) == 1:
+                name = "llvm.x86.avx512.permvar.df.512"
+                mod.declare(name, "declare <8 x double> {name}(<8 x double>, <8 x i64>)")
+                halves.append(fn.op(self.hint, f"call <8 x double> @{name}(<8 x double> {regs[0]}, <8 x i64> {iq})"))
+            else:
+                name = "llvm.x86.avx512.vpermi2var.pd.512"
+                mod.declare(name, "declare <8 x double> {name}(<8 x double>, <8 x i64>, <8 x double>)")
+                halves.append(
+                    fn.op(self.hint, f"call <8 x double> @{name}(<8 x double> {regs[0]}, <8 x i64> {iq}, <8 x double> {regs[1]})")
+                )
+        return fn.op(self.hint, f"shufflevector <8 x double> {halves[0]}, <8 x double> {halves[1]}, <16 x i32> {iota(16)}")
+
+
+def _aware_right(fn: Function, mod: Module, C: str, lanes: int, x: str, word: str, right: str, zero: bool) -> str:
+    """The aware variant's decision: a missing value (NaN; or |v| <= 1e-35 at zk nodes) goes
+    right iff the node's nr bit is set; anything else follows the compare."""
+    vc, vb, vi = vec(lanes, C), vec(lanes, "i1"), vec(lanes, "i32")
+    miss = fn.op("miss", f"fcmp uno {vc} {x}, {x}")
+    if zero:
+        fabs = declare_unary(mod, "fabs", C, lanes)
+        ax = fn.op("ax", f"call {vc} @{fabs}({vc} {x})")
+        small = fn.op("small", f"fcmp ole {vc} {ax}, {splat(ZERO_THRESHOLD, C, lanes)}")
+        zb = fn.op("zb", f"lshr {vi} {word}, {splat(1, 'i32', lanes)}")
+        zk = fn.op("zk", f"trunc {vi} {zb} to {vb}")
+        zs = fn.op("zs", f"and {vb} {small}, {zk}")
+        miss = fn.op("miss", f"or {vb} {miss}, {zs}")
+    nr = fn.op("nr", f"trunc {vi} {word} to {vb}")
+    return fn.op("right", f"select {vb} {miss}, {vb} {nr}, {vb} {right}")
+
+
+def heap_kernel(kc: KernelContext, p: EnsemblePlan, depth: int, dim: int, aware: bool) -> str:
+    """Define (once) the heap kernel for (depth, leaf width, variant) and return its name.
+
+    Signature: (xt, acc, words, thresholds, leaves, outs, ntrees); `acc` is the [K][B] block of
+    accumulators, `xt` the [N][B] block of row values in the compare type."""
+    name = f"heap_d{depth}_k{dim}_{'aware' if aware else 'plain'}_{p.compare}_{p.acc}_b{kc.rows}_w{kc.lanes}"
+    if kc.mod.has(name):
+        return name
+    mod, B, w = kc.mod, kc.rows, kc.lanes
+    C, A = p.compare, p.acc
+    size = 2**depth
+    params = [
+        ("ptr noalias", "%xt"),
+        ("ptr noalias", "%acc"),
+        ("ptr", "%F"),
+        ("ptr", "%T"),
+        ("ptr", "%L"),
+        ("ptr", "%O"),
+        ("i64", "%ntrees"),
+    ]
+    fn = mod.add(Function(name, "void", params))
+    tree_l, exit_l = fn.label("tree"), fn.label("exit")
+    t, t_next = fn.tmp("t"), fn.tmp("t.next")
+    fn.emit(f"br label %{tree_l}")
+    fn.block(tree_l)
+    tree_end_l = fn.label("tree_end")
+    fn.emit(f"{t} = phi i64 [0, %entry], [{t_next}, %{tree_end_l}]")
+    nb = fn.op("nb", f"mul i64 {t}, {size}")
+    fp = fn.op("fp", f"getelementptr i32, ptr %F, i64 {nb}")
+    tp = fn.op("tp", f"getelementptr {C}, ptr %T, i64 {nb}")
+    lb = fn.op("lb", f"mul i64 {t}, {size * dim}")
+    lp = fn.op("lp", f"getelementptr {A}, ptr %L, i64 {lb}")
+    opp = fn.op("op", f"getelementptr i32, ptr %O, i64 {t}")
+    o = fn.op("o", f"load i32, ptr {opp}, align 4")
+    o64 = fn.op("o64", f"sext i32 {o} to i64")
+    ob = fn.op("ob", f"mul i64 {o64}, {B}")
+    accb = fn.op("accb", f"getelementptr {A}, ptr %acc, i64 {ob}")
+    root = None
+    if depth:
+        # level 0 is the same node for every row: its word and threshold are scalars
+        w0 = fn.op("w0", f"load i32, ptr {fp}, align 4")
+        t0 = fn.op("t0", f"load {C}, ptr {tp}, align 4")
+        f0 = fn.op("f0", f"lshr i32 {w0}, {FEATURE_SHIFT}")
+        f0 = fn.op("f0", f"zext i32 {f0} to i64")
+        root = (w0, t0, fn.op("x0off", f"mul i64 {f0}, {B}"))
+    if w:
+        inner = size - 1
+        words = _Lookup(fn, kc, "i32", fp, inner, "wd") if depth > 1 else None
+        thrs = _Lookup(fn, kc, C, tp, inner, "th") if depth > 1 else None
+        leaf_tabs = []
+        for j in range(dim):
+            base = fn.op("lj", f"getelementptr {A}, ptr {lp}, i64 {j * size}")
+            leaf_tabs.append(_Lookup(fn, kc, A, base, size, "lf") if depth else base)
+        for v in range(B // w):
+            _walk_vector(fn, kc, p, depth, dim, aware, v, words, thrs, leaf_tabs, root, accb)
+        fn.emit(f"br label %{tree_end_l}")
+    else:
+        _walk_rows(fn, kc, p, depth, dim, aware, fp, tp, lp, root, accb, tree_l, tree_end_l)
+    fn.block(tree_end_l)
+    fn.emit(f"{t_next} = add i64 {t}, 1")
+    more = fn.op("more", f"icmp ult i64 {t_next}, %ntrees")
+    fn.emit(f"br i1 {more}, label %{tree_l}, label %{exit_l}")
+    fn.block(exit_l)
+    fn.emit("ret void")
+    return name
+
+
+def _walk_vector(fn, kc: KernelContext, p: EnsemblePlan, depth, dim, aware, v, words, thrs, leaf_tabs, root, accb) -> None:
+    """Lanes v*W .. v*W+W-1 of the block walk the tree together and add their leaves."""
+    mod, B, w = kc.mod, kc.rows, kc.lanes
+    C, A = p.compare, p.acc
+    vc, vi, vb, va = vec(w, C), vec(w, "i32"), vec(w, "i1"), vec(w, A)
+    lane_off = iota(w, 1, v * w)
+    idx = None
+    if depth:
+        w0, t0, x0off = root
+        # every lane is at the root: the row values are one contiguous load
+        xp = fn.op("x0p", f"getelementptr {C}, ptr %xt, i64 {x0off}")
+        xp = fn.op("x0p", f"getelementptr {C}, ptr {xp}, i64 {v * w}")
+        x = fn.op("x0", f"load {vc}, ptr {xp}, align 4")
+        right = fn.op("right", f"fcmp oge {vc} {x}, {_broadcast(fn, C, w, t0, 't0')}")
+        if aware:
+            right = _aware_right(fn, mod, C, w, x, _broadcast(fn, "i32", w, w0, "w0"), right, p.zero)
+        rz = fn.op("rz", f"zext {vb} {right} to {vi}")
+        idx = fn.op("idx", f"add {vi} {rz}, {splat(1, 'i32', w)}")
+    for level in range(1, depth):
+        bound = 2 ** (level + 1) - 1  # heap indices on this level are below this
+        wd, th = words(idx, bound), thrs(idx, bound)
+        fi = fn.op("fi", f"lshr {vi} {wd}, {splat(FEATURE_SHIFT, 'i32', w)}")
+        fo = fn.op("fo", f"mul {vi} {fi}, {splat(B, 'i32', w)}")
+        xo = fn.op("xo", f"add {vi} {fo}, {lane_off}")
+        x = gather(fn, mod, C, "%xt", xo, w, hint="x")
+        right = fn.op("right", f"fcmp oge {vc} {x}, {th}")
+        if aware:
+            right = _aware_right(fn, mod, C, w, x, wd, right, p.zero)
+        rz = fn.op("rz", f"zext {vb} {right} to {vi}")
+        i2 = fn.op("i2", f"shl {vi} {idx}, {splat(1, 'i32', w)}")
+        i2 = fn.op("i2", f"or {vi} {i2}, {splat(1, 'i32', w)}")
+        idx = fn.op("idx", f"add {vi} {i2}, {rz}")
+    li = fn.op("li", f"sub {vi} {idx}, {splat(2**depth - 1, 'i32', w)}") if depth else None
+    for j in range(dim):
+        if depth:
+            val = leaf_tabs[j](li, 2**depth)
+        else:
+            s = fn.op("lv", f"load {A}, ptr {leaf_tabs[j]}, align 4")
+            val = _broadcast(fn, A, w, s, "lv")
+        ap = fn.op("ap", f"getelementptr {A}, ptr {accb}, i64 {j * B + v * w}")
+        old = fn.op("acc", f"load {va}, ptr {ap}, align 4")
+        new = fn.op("acc", f"fadd {va} {old}, {val}")
+        fn.emit(f"store {va} {new}, ptr {ap}, align 4")
+
+
+def _walk_rows(fn, kc: KernelContext, p: EnsemblePlan, depth, dim, aware, fp, tp, lp, root, accb, entry_l, exit_l) -> None:
+    """Scalar heap kernel body: a loop over the block's rows, each walking the tree with loads."""
+    mod, B = kc.mod, kc.rows
+    C, A = p.compare, p.acc
+    size = 2**depth
+    row_l = fn.label("row")
+    r, r_next = fn.tmp("r"), fn.tmp("r.next")
+    fn.emit(f"br label %{row_l}")
+    fn.block(row_l)
+    fn.emit(f"{r} = phi i64 [0, %{entry_l}], [{r_next}, %{row_l}]")
+    idx = "0"
+    if depth:
+        w0, t0, x0off = root
+        xo = fn.op("xo", f"add i64 {x0off}, {r}")
+        x = gather(fn, mod, C, "%xt", xo, 0, "i64", hint="x")
+        right = fn.op("right", f"fcmp oge {C} {x}, {t0}")
+        if aware:
+            right = _aware_right(fn, mod, C, 0, x, w0, right, p.zero)
+        rz = fn.op("rz", f"zext i1 {right} to i32")
+        idx = fn.op("idx", f"add i32 {rz}, 1")
+    for _level in range(1, depth):
+        wd = gather(fn, mod, "i32", fp, idx, 0, hint="wd")
+        th = gather(fn, mod, C, tp, idx, 0, hint="th")
+        fi = fn.op("fi", f"lshr i32 {wd}, {FEATURE_SHIFT}")
+        fi = fn.op("fi", f"zext i32 {fi} to i64")
+        fo = fn.op("fo", f"mul i64 {fi}, {B}")
+        xo = fn.op("xo", f"add i64 {fo}, {r}")
+        x = gather(fn, mod, C, "%xt", xo, 0, "i64", hint="x")
+        right = fn.op("right", f"fcmp oge {C} {x}, {th}")
+        if aware:
+            right = _aware_right(fn, mod, C, 0, x, wd, right, p.zero)
+        rz = fn.op("rz", f"zext i1 {right} to i32")
+        i2 = fn.op("i2", f"shl i32 {idx}, 1")
+        i2 = fn.op("i2", f"or i32 {i2}, 1")
+        idx = fn.op("idx", f"add i32 {i2}, {rz}")
+    li = fn.op("li", f"sub i32 {idx}, {size - 1}")
+    for j in range(dim):
+        lj = fn.op("lj", f"add i32 {li}, {j * size}")
+        val = gather(fn, mod, A, lp, lj, 0, hint="leaf")
+        ao = fn.op("ao", f"add i64 {r}, {j * B}")
+        ap = fn.op("ap", f"getelementptr {A}, ptr {accb}, i64 {ao}")
+        old = fn.op("acc", f"load {A}, ptr {ap}")
+        new = fn.op("acc", f"fadd {A} {old}, {val}")
+        fn.emit(f"store {A} {new}, ptr {ap}")
+    fn.emit(f"{r_next} = add i64 {r}, 1")
+    more = fn.op("more", f"icmp ult i64 {r_next}, {B}")
+    fn.emit(f"br i1 {more}, label %{row_l}, label %{exit_l}")
+
+
+def general_kernel(kc: KernelContext, p: EnsemblePlan, dim: int, linear: bool, in_type: str) -> str:
+    """Define (once) the node-table kernel and return its name.
+
+    Scalar, one row at a time, the op semantics written out literally: missing handling per
+    kind, the six ordered compares, categorical membership in double, linear leaves.
+    Signature: (xt, xr, acc, <columns of `node_columns(linear)`>, ntrees); `xr` is the block of
+    raw input values (linear leaves read those, converted to the leaf type)."""
+    name = f"nodes_k{dim}_{'lin' if linear else 'const'}_{p.compare}_{p.leaf}_{p.acc}_{in_type}_{p.cat_negative}_b{kc.rows}"
+    if kc.mod.has(name):
+        return name
+    mod, B = kc.mod, kc.rows
+    C, A, Lt = p.compare, p.acc, p.leaf
+    cols = node_columns(linear)
+    params = (
+        [("ptr noalias", "%xt"), ("ptr noalias", "%xr"), ("ptr noalias", "%acc")] + [("ptr", f"%{c}") for c in cols] + [("i64", "%ntrees")]
+    )
+    fn = mod.add(Function(name, "void", params))
+    L = {k: fn.label(k) for k in ("tree", "row", "node", "split", "cat", "step", "leaf", "leaf_done", "row_end", "exit")}
+    t, t_next, r, r_next = fn.tmp("t"), fn.tmp("t.next"), fn.tmp("r"), fn.tmp("r.next")
+    n, nxt, c_all, c_cat, missing = fn.tmp("n"), fn.tmp("next"), fn.tmp("c"), fn.tmp("c.cat"), fn.tmp("missing")
+
+    def load(ty: str, col: str, i: str, hint: str, ity: str = "i32") -> str:
+        ptr = fn.op(hint + "p", f"getelementptr {ty}, ptr %{col}, {ity} {i}")
+        return fn.op(hint, f"load {ty}, ptr {ptr}")
+
+    fn.emit(f"br label %{L['tree']}")
+    fn.block(L["tree"])
+    fn.emit(f"{t} = phi i64 [0, %entry], [{t_next}, %{L['row_end']}]")
+    root = load("i32", "root", t, "root", "i64")
+    o = load("i32", "out", t, "o", "i64")
+    o64 = fn.op("o64", f"sext i32 {o} to i64")
+    fn.emit(f"br label %{L['row']}")
+    fn.block(L["row"])
+    fn.emit(f"{r} = phi i64 [0, %{L['tree']}], [{r_next}, %{L['leaf_done']}]")
+    fn.emit(f"br label %{L['node']}")
+    fn.block(L["node"])
+    fn.emit(f"{n} = phi i32 [{root}, %{L['row']}], [{nxt}, %{L['step']}]")
+    pr = load("i8", "pred", n, "pred")
+    is_leaf = fn.op("is.leaf", f"icmp eq i8 {pr}, {int(Pred.LEAF)}")
+    fn.emit(f"br i1 {is_leaf}, label %{L['leaf']}, label %{L['split']}")
+
+    fn.block(L["split"])
+    f = load("i32", "feature", n, "f")
+    f64 = fn.op("f64", f"zext i32 {f} to i64")
+    fo = fn.op("fo", f"mul i64 {f64}, {B}")
+    xo = fn.op("xo", f"add i64 {fo}, {r}")
+    v = load(C, "xt", xo, "v", "i64")
+    m = load("i8", "missing", n, "m")
+    th = load(C, "threshold", n, "th")
+    isnan = fn.op("isnan", f"fcmp uno {C} {v}, {v}")
+    # nan-as-zero: NaN becomes 0.0 before the compare
+    as_zero = fn.op("as.zero", f"icmp eq i8 {m}, {int(Missing.NAN_AS_ZERO)}")
+    z = fn.op("z", f"and i1 {isnan}, {as_zero}")
+    v2 = fn.op("v2", f"select i1 {z}, {C} {const(0.0, C)}, {C} {v}")
+    # nan / zero: the value is missing and takes the default child
+    fabs = declare_unary(mod, "fabs", C, 0)
+    av = fn.op("av", f"call {C} @{fabs}({C} {v})")
+    small = fn.op("small", f"fcmp ole {C} {av}, {const(ZERO_THRESHOLD, C)}")
+    nan_or_small = fn.op("nan.or.small", f"or i1 {isnan}, {small}")
+    k_nan = fn.op("k.nan", f"icmp eq i8 {m}, {int(Missing.NAN)}")
+    k_zero = fn.op("k.zero", f"icmp eq i8 {m}, {int(Missing.ZERO)}")
+    m_nan = fn.op("m.nan", f"and i1 {k_nan}, {isnan}")
+    m_zero = fn.op("m.zero", f"and i1 {k_zero}, {nan_or_small}")
+    fn.emit(f"{missing} = or i1 {m_nan}, {m_zero}")
+    c = "false"
+    # ne is C's `!=` (true when v is NaN), as the interpreter defines it; the others are ordered
+    for pk, pred in ((Pred.LT, "olt"), (Pred.LE, "ole"), (Pred.GT, "ogt"), (Pred.GE, "oge"), (Pred.EQ, "oeq"), (Pred.NE, "une")):
+        cv = fn.op(pred, f"fcmp {pred} {C} {v2}, {th}")
+        is_p = fn.op("is", f"icmp eq i8 {pr}, {int(pk)}")
+        c = fn.op("sel", f"select i1 {is_p}, i1 {cv}, i1 {c}")
+    is_cat = fn.op("is.cat", f"icmp eq i8 {pr}, {int(Pred.IN)}")
+    fn.emit(f"br i1 {is_cat}, label %{L['cat']}, label %{L['step']}")
+
+    fn.block(L["cat"])
+    _category_test(fn, mod, p, C, v2, n, load, c_cat)
+    fn.emit(f"br label %{L['step']}")
+
+    fn.block(L["step"])
+    fn.emit(f"{c_all} = phi i1 [{c}, %{L['split']}], [{c_cat}, %{L['cat']}]")
+    y, no_, d = load("i32", "yes", n, "y"), load("i32", "no", n, "no"), load("i32", "default", n, "d")
+    yn = fn.op("yn", f"select i1 {c_all}, i32 {y}, i32 {no_}")
+    fn.emit(f"{nxt} = select i1 {missing}, i32 {d}, i32 {yn}")
+    fn.emit(f"br label %{L['node']}")
+
+    fn.block(L["leaf"])
+    if linear:
+        vals = [_linear_leaf(fn, p, in_type, B, n, r, load, L["leaf"])]
+    else:
+        base = fn.op("lbase", f"mul i32 {n}, {dim}")
+        vals = [load(Lt, "leaf", fn.op("lj", f"add i32 {base}, {j}"), "lv") for j in range(dim)]
+    for j, val in enumerate(vals):
+        if Lt != A:
+            val = fn.op("lc", f"{'fpext' if A == 'double' else 'fptrunc'} {Lt} {val} to {A}")
+        k = fn.op("k", f"add i64 {o64}, {j}")
+        kb = fn.op("kb", f"mul i64 {k}, {B}")
+        ai = fn.op("ai", f"add i64 {kb}, {r}")
+        ap = fn.op("ap", f"getelementptr {A}, ptr %acc, i64 {ai}")
+        old = fn.op("acc", f"load {A}, ptr {ap}")
+        new = fn.op("acc", f"fadd {A} {old}, {val}")
+        fn.emit(f"store {A} {new}, ptr {ap}")
+    fn.emit(f"br label %{L['leaf_done']}")
+    fn.block(L["leaf_done"])
+    fn.emit(f"{r_next} = add i64 {r}, 1")
+    rm = fn.op("r.more", f"icmp ult i64 {r_next}, {B}")
+    fn.emit(f"br i1 {rm}, label %{L['row']}, label %{L['row_end']}")
+    fn.block(L["row_end"])
+    fn.emit(f"{t_next} = add i64 {t}, 1")
+    tm = fn.op("t.more", f"icmp ult i64 {t_next}, %ntrees")
+    fn.emit(f"br i1 {tm}, label %{L['tree']}, label %{L['exit']}")
+    fn.block(L["exit"])
+    fn.emit("ret void")
+    return name
+
+
+def node_columns(linear: bool) -> list[str]:
+    """The table columns the node-table kernel takes, in parameter order."""
+    cols = ["feature", "pred", "missing", "threshold", "yes", "no", "default", "cat_start", "cat_len", "words", "leaf", "root", "out"]
+    return cols + (["lin_const", "lin_start", "lin_len", "lin_feature", "lin_coeff"] if linear else [])
+
+
+def _category_test(fn: Function, mod: Module, p: EnsemblePlan, C: str, v: str, n: str, load, result: str) -> None:
+    """`result` = v's category is in node n's set (see the tree dialect: computed in double;
+    ±inf, negative and >= 2^31 are invalid and never in the set)."""
+    vd = v if C == "double" else fn.op("vd", f"fpext float {v} to double")
+    if p.cat_negative == "value":
+        neg = fn.op("neg", f"fcmp olt double {vd}, {const(0.0, 'double')}")
+    else:
+        trunc = declare_unary(mod, "trunc", "double", 0)
+        tv = fn.op("tv", f"call double @{trunc}(double {vd})")
+        neg = fn.op("neg", f"fcmp olt double {tv}, {const(0.0, 'double')}")
+    fabs = declare_unary(mod, "fabs", "double", 0)
+    ad = fn.op("ad", f"call double @{fabs}(double {vd})")
+    finite = fn.op("finite", f"fcmp one double {ad}, {const(float('inf'), 'double')}")
+    below = fn.op("below", f"fcmp olt double {vd}, {const(float(CAT_LIMIT), 'double')}")
+    nonneg = fn.op("nonneg", f"xor i1 {neg}, true")
+    valid = fn.op("valid", f"and i1 {finite}, {nonneg}")
+    valid = fn.op("valid", f"and i1 {valid}, {below}")
+    safe = fn.op("safe", f"select i1 {valid}, double {vd}, double {const(0.0, 'double')}")
+    code = fn.op("code", f"fptosi double {safe} to i64")
+    clen = fn.op("clen", f"zext i32 {load('i32', 'cat_len', n, 'cl')} to i64")
+    cap = fn.op("cap", f"shl i64 {clen}, 5")
+    within = fn.op("within", f"icmp slt i64 {code}, {cap}")
+    inside = fn.op("inside", f"and i1 {valid}, {within}")
+    cs = fn.op("cs", f"zext i32 {load('i32', 'cat_start', n, 'cst')} to i64")
+    wq = fn.op("wq", f"lshr i64 {code}, 5")
+    wi = fn.op("wi", f"add i64 {cs}, {wq}")
+    wi = fn.op("wi", f"select i1 {inside}, i64 {wi}, i64 0")  # word 0 always exists
+    word = load("i32", "words", wi, "word", "i64")
+    sh = fn.op("sh", f"and i64 {code}, 31")
+    sh = fn.op("sh", f"trunc i64 {sh} to i32")
+    bits = fn.op("bits", f"lshr i32 {word}, {sh}")
+    bit = fn.op("bit", f"trunc i32 {bits} to i1")
+    fn.emit(f"{result} = and i1 {inside}, {bit}")
+
+
+def _linear_leaf(fn: Function, p: EnsemblePlan, in_type: str, B: int, n: str, r: str, load, leaf_l: str) -> str:
+    """Leaf n's linear model on row r (in the leaf type), or its plain value if a term's x is NaN."""
+    Lt = p.leaf
+    head, body, done = fn.label("lin_head"), fn.label("lin_body"), fn.label("lin_done")
+    lc = load(Lt, "lin_const", n, "lc")
+    ls = load("i32", "lin_start", n, "ls")
+    ll = load("i32", "lin_len", n, "ll")
+    lend = fn.op("lend", f"add i32 {ls}, {ll}")
+    i, i_next, a, a_next, nan, nan_next = (fn.tmp(h) for h in ("li", "li.next", "la", "la.next", "lnan", "lnan.next"))
+    fn.emit(f"br label %{head}")
+    fn.block(head)
+    fn.emit(f"{i} = phi i32 [{ls}, %{leaf_l}], [{i_next}, %{body}]")
+    fn.emit(f"{a} = phi {Lt} [{lc}, %{leaf_l}], [{a_next}, %{body}]")
+    fn.emit(f"{nan} = phi i1 [false, %{leaf_l}], [{nan_next}, %{body}]")
+    more = fn.op("lmore", f"icmp slt i32 {i}, {lend}")
+    fn.emit(f"br i1 {more}, label %{body}, label %{done}")
+    fn.block(body)
+    f = fn.op("lf64", f"zext i32 {load('i32', 'lin_feature', i, 'lf')} to i64")
+    fo = fn.op("lfo", f"mul i64 {f}, {B}")
+    xo = fn.op("lxo", f"add i64 {fo}, {r}")
+    xv = load(in_type, "xr", xo, "lx", "i64")
+    if in_type != Lt:
+        xv = fn.op("lxc", f"{'fpext' if Lt == 'double' else 'fptrunc'} {in_type} {xv} to {Lt}")
+    isn = fn.op("lisn", f"fcmp uno {Lt} {xv}, {xv}")
+    fn.emit(f"{nan_next} = or i1 {nan}, {isn}")
+    cf = load(Lt, "lin_coeff", i, "lcf")
+    term = fn.op("lterm", f"fmul {Lt} {cf}, {xv}")
+    fn.emit(f"{a_next} = fadd {Lt} {a}, {term}")
+    fn.emit(f"{i_next} = add i32 {i}, 1")
+    fn.emit(f"br label %{head}")
+    fn.block(done)
+    plain = load(Lt, "leaf", n, "lplain")
+    return fn.op("lval", f"select i1 {nan}, {Lt} {plain}, {Lt} {a}")

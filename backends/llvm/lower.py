@@ -1,0 +1,681 @@
+"""Lowering a verified Timber module to LLVM IR text.
+
+IR functions describe one row; the back-end adds the batch.  Each `func.func @f` becomes
+block functions `@f_b{B}` that compute B rows at once: a tensor<K x T> value is K LLVM
+vectors of B lanes (or a [K][B] buffer in memory), so elementwise ops are plain vector
+instructions and `tree.ensemble` calls the table-driven kernels of `kernels.py`.  Two block
+sizes are emitted: B = 64 for batches and B = 1 for single rows and short tails.
+
+Exported, per DESIGN.md section 4 (prefix default `timber_`):
+
+    int <prefix>infer(const T *X, int n, OUT *out, const void *ctx)       @predict, n rows
+    int <prefix>infer_single(const T *x, OUT *out, const void *ctx)       @predict, one row
+    int <prefix>infer_<name>(const T *X, int n, OUT *out, const void *ctx) every other public function
+
+Lowering reads only the module and a `TargetInfo`; it knows nothing of the JIT, so objects
+for other targets can be emitted from the same text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ir.core import Operation, Value
+from ir.diagnostics import TimberError
+from ir.dialects import arith, builtin, func, linear, math, tree
+from ir.types import FloatType, IntegerType, TensorType
+
+from . import kernels, mathlib
+from .emit import Function, Module, byte_size, gather, iota, scalar_type, scatter, splat, vec
+from .kernels import EnsemblePlan, GeneralSegment, HeapSegment, KernelContext
+from .target import TargetInfo
+
+BLOCK_ROWS = 64
+BLOCK_BYTES = 256 * 1024  # largest [N][B] row block kept on the stack
+PARTIAL_MIN = 8  # a tail of at least this many rows runs as a masked block, shorter ones row by row
+AFFINE_UNROLL = 64  # linear.affine with more inputs than this loops over them
+
+
+@dataclass
+class Export:
+    """One exported entry point and the shapes/types its caller must use."""
+
+    symbol: str
+    func: str
+    n_inputs: int
+    n_outputs: int
+    in_dtype: np.dtype
+    out_dtype: np.dtype
+    single: bool = False
+
+
+@dataclass
+class Lowered:
+    """A lowered module: LLVM text plus what the JIT and the API need to call it."""
+
+    module: Module
+    exports: list[Export]
+    block_rows: int
+    plans: list[EnsemblePlan] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return self.module.text()
+
+    def export(self, symbol: str) -> Export | None:
+        return next((e for e in self.exports if e.symbol == symbol), None)
+
+    @property
+    def cost_per_row(self) -> int:
+        """Tree levels visited per row over all ensembles (a work estimate for threading)."""
+        return sum(p.cost_per_row for p in self.plans)
+
+
+@dataclass
+class Val:
+    """A block value: `n` components of B lanes each, held in registers (`regs`, one LLVM
+    value or constant per component) or in memory (`ptr` to a [n][B] buffer)."""
+
+    elem: str
+    n: int
+    ptr: str | None = None
+    regs: list[str] | None = None
+
+
+def _elem(t) -> str:
+    return scalar_type(t.element if isinstance(t, TensorType) else t)
+
+
+def _is_public(f: func.FuncOp) -> bool:
+    vis = f.attributes.get("sym_visibility")
+    return vis is None or vis.value != "private"
+
+
+def lower_module(module: builtin.ModuleOp, target: TargetInfo, prefix: str = "timber_") -> Lowered:
+    """Lower a verified module for `target`; exported symbols start with `prefix`."""
+    return ModuleLowering(module, target, prefix).run()
+
+
+class ModuleLowering:
+    """Lowers every function of a module at each block size, then the exported wrappers."""
+
+    def __init__(self, module: builtin.ModuleOp, target: TargetInfo, prefix: str):
+        if not prefix.replace("_", "a").isalnum():
+            raise TimberError(f"symbol prefix '{prefix}' must contain only letters, digits and '_'")
+        self.module = module
+        self.target = target
+        self.prefix = prefix
+        self.mod = Module("timber", f"{prefix}tbl_")
+        self.funcs = [op for op in module.body.ops if isinstance(op, func.FuncOp)]
+        self._plans: dict[int, EnsemblePlan] = {}
+        self._tables: dict[tuple[int, int], dict[str, str]] = {}
+        self.block_rows = self._choose_block_rows()
+
+    def _choose_block_rows(self) -> int:
+        """B for batches: 64 rows, fewer when a row is very wide (the [N][B] blocks live on the
+        stack), 1 (row by row) for extremely wide inputs."""
+        widest = 1
+        for f in self.funcs:
+            for op in f.walk():
+                for v in list(op.operands) + list(op.results):
+                    if isinstance(v.type, TensorType) and v.type.element in (FloatType(32), FloatType(64), IntegerType(64)):
+                        widest = max(widest, v.type.size * 8)
+        for rows in (BLOCK_ROWS, 16):
+            if widest * rows <= BLOCK_BYTES and rows % max(self.target.lanes, 1) == 0:
+                return rows
+        return 1
+
+    def plan(self, op: tree.EnsembleOp) -> EnsemblePlan:
+        p = self._plans.get(id(op))
+        if p is None:
+            p = self._plans[id(op)] = kernels.plan(op)
+        return p
+
+    def tables(self, p: EnsemblePlan, i: int) -> dict[str, str]:
+        """Global names of segment i's tables (added to the module once, shared by all B)."""
+        key = (id(p), i)
+        if key not in self._tables:
+            s = p.segments[i]
+            pool = self.mod.pool
+            if isinstance(s, HeapSegment):
+                self._tables[key] = {
+                    "F": pool.add("words", s.words),
+                    "T": pool.add("thresholds", s.thresholds),
+                    "L": pool.add("leaves", s.leaves),
+                    "O": pool.add("outs", s.outs),
+                }
+            else:
+                self._tables[key] = {c: pool.add(c, s.arrays[c]) for c in kernels.node_columns(s.linear)}
+        return self._tables[key]
+
+    def run(self) -> Lowered:
+        sizes = [1] if self.block_rows == 1 else [self.block_rows, 1]
+        for f in self.funcs:
+            for b in sizes:
+                FunctionLowering(self, f, b).run()
+        exports = []
+        for f in self.funcs:
+            if not _is_public(f):
+                continue
+            exports.extend(self._export(f))
+        plans = list(self._plans.values())
+        return Lowered(self.mod, exports, self.block_rows, plans)
+
+    def _export(self, f: func.FuncOp) -> list[Export]:
+        ft = f.function_type
+        ok = len(ft.inputs) == 1 and len(ft.results) == 1
+        ok = ok and all(isinstance(t, TensorType) and len(t.shape) == 1 for t in (*ft.inputs, *ft.results))
+        if not ok:
+            raise TimberError(
+                f"cannot export @{f.sym_name}: the ABI needs one rank-1 tensor in and one out, found {ft}",
+                f.location,
+            )
+        tin, tout = ft.inputs[0], ft.results[0]
+        name = f.sym_name
+        n_in, n_out = tin.shape[0], tout.shape[0]
+        in_t, out_t = _elem(tin), _elem(tout)
+        symbol = f"{self.prefix}infer" if name == "predict" else f"{self.prefix}infer_{name}"
+        self._batch_wrapper(symbol, name, n_in, n_out, in_t, out_t)
+        exports = [Export(symbol, name, n_in, n_out, tin.element.numpy, tout.element.numpy)]
+        if name == "predict":
+            single = f"{self.prefix}infer_single"
+            fn = self.mod.add(
+                Function(single, "i32", [("ptr noalias", "%x"), ("ptr noalias", "%out"), ("ptr", "%ctx")], linkage="external")
+            )
+            fn.emit(f"call void @{_block_name(name, 1)}(ptr %x, ptr %out)")
+            fn.emit("ret i32 0")
+            exports.append(Export(single, name, n_in, n_out, tin.element.numpy, tout.element.numpy, single=True))
+        return exports
+
+    def _batch_wrapper(self, symbol: str, name: str, N: int, K: int, T: str, R: str) -> None:
+        """`symbol(X, n, out, ctx)`: full blocks of B rows (transposed to [N][B], computed,
+        written back row-major), then the tail as one masked block or row by row."""
+        B = self.block_rows
+        fn = self.mod.add(
+            Function(symbol, "i32", [("ptr noalias", "%X"), ("i32", "%n"), ("ptr noalias", "%out"), ("ptr", "%ctx")], linkage="external")
+        )
+        n64 = fn.op("n64", "sext i32 %n to i64")
+        pos = fn.op("pos", f"icmp sgt i64 {n64}, 0")
+        n64 = fn.op("rows", f"select i1 {pos}, i64 {n64}, i64 0")
+        L = {k: fn.label(k) for k in ("blocks", "block", "tail", "partial", "singles", "single", "single_body", "done")}
+        if B == 1:
+            fn.emit(f"br label %{L['singles']}")
+            self._single_rows(fn, L, name, N, K, T, R, n64, "0")
+            return
+        xb = fn.alloca("xb", T, N * B)
+        ob = fn.alloca("ob", R, K * B)
+        nfull = fn.op("nfull", f"udiv i64 {n64}, {B}")
+        fn.emit(f"br label %{L['blocks']}")
+        fn.block(L["blocks"])
+        b, b_next = fn.tmp("b"), fn.tmp("b.next")
+        fn.emit(f"{b} = phi i64 [0, %entry], [{b_next}, %{L['block']}]")
+        more = fn.op("more", f"icmp ult i64 {b}, {nfull}")
+        fn.emit(f"br i1 {more}, label %{L['block']}, label %{L['tail']}")
+        fn.block(L["block"])
+        r0 = fn.op("r0", f"mul i64 {b}, {B}")
+        self._transpose(fn, xb, r0, N, T, B, None)
+        fn.emit(f"call void @{_block_name(name, B)}(ptr {xb}, ptr {ob})")
+        self._write_back(fn, ob, r0, K, R, B, None)
+        fn.emit(f"{b_next} = add i64 {b}, 1")
+        fn.emit(f"br label %{L['blocks']}")
+        fn.block(L["tail"])
+        start = fn.op("tail.start", f"mul i64 {nfull}, {B}")
+        rem = fn.op("rem", f"sub i64 {n64}, {start}")
+        big = fn.op("big", f"icmp uge i64 {rem}, {PARTIAL_MIN}")
+        fn.emit(f"br i1 {big}, label %{L['partial']}, label %{L['singles']}")
+        fn.block(L["partial"])
+        remv = fn.op("remv", f"trunc i64 {rem} to i32")
+        remi = fn.op("remi", f"insertelement <{B} x i32> poison, i32 {remv}, i64 0")
+        rems = fn.op("rems", f"shufflevector <{B} x i32> {remi}, <{B} x i32> poison, <{B} x i32> zeroinitializer")
+        mask = fn.op("mask", f"icmp ult <{B} x i32> {iota(B)}, {rems}")
+        self._transpose(fn, xb, start, N, T, B, mask)
+        fn.emit(f"call void @{_block_name(name, B)}(ptr {xb}, ptr {ob})")
+        self._write_back(fn, ob, start, K, R, B, mask)
+        fn.emit(f"br label %{L['done']}")
+        self._single_rows(fn, L, name, N, K, T, R, n64, start)
+
+    def _single_rows(self, fn: Function, L: dict, name: str, N: int, K: int, T: str, R: str, end: str, start: str) -> None:
+        fn.block(L["singles"])
+        fn.emit(f"br label %{L['single']}")
+        fn.block(L["single"])
+        i, i_next = fn.tmp("i"), fn.tmp("i.next")
+        fn.emit(f"{i} = phi i64 [{start}, %{L['singles']}], [{i_next}, %{L['single_body']}]")
+        more = fn.op("more", f"icmp ult i64 {i}, {end}")
+        fn.emit(f"br i1 {more}, label %{L['single_body']}, label %{L['done']}")
+        fn.block(L["single_body"])
+        xo = fn.op("xo", f"mul i64 {i}, {N}")
+        xp = fn.op("xp", f"getelementptr {T}, ptr %X, i64 {xo}")
+        oo = fn.op("oo", f"mul i64 {i}, {K}")
+        op = fn.op("outp", f"getelementptr {R}, ptr %out, i64 {oo}")
+        fn.emit(f"call void @{_block_name(name, 1)}(ptr {xp}, ptr {op})")
+        fn.emit(f"{i_next} = add i64 {i}, 1")
+        fn.emit(f"br label %{L['single']}")
+        fn.block(L["done"])
+        fn.emit("ret i32 0")
+
+    def _transpose(self, fn: Function, xb: str, r0: str, N: int, T: str, B: int, mask: str | None) -> None:
+        """xb[k*B + r] = X[(r0 + r)*N + k]: one strided gather per feature (masked rows read as 0)."""
+        base = fn.op("xrow", f"mul i64 {r0}, {N}")
+        base = fn.op("xbase", f"getelementptr {T}, ptr %X, i64 {base}")
+        offsets = iota(B, N)
+
+        def one(k: str) -> None:
+            col = fn.op("xk", f"getelementptr {T}, ptr {base}, i64 {k}")
+            v = gather(fn, self.mod, T, col, offsets, B, mask=mask, hint="col")
+            dst = fn.op("dst", f"getelementptr {T}, ptr {xb}, i64 {fn.op('dk', f'mul i64 {k}, {B}')}")
+            fn.emit(f"store {vec(B, T)} {v}, ptr {dst}, align 4")
+
+        for_each(fn, N, "tk", one)
+
+    def _write_back(self, fn: Function, ob: str, r0: str, K: int, R: str, B: int, mask: str | None) -> None:
+        """out[(r0 + r)*K + k] = ob[k*B + r] for the rows in `mask` (all when None)."""
+        base = fn.op("orow", f"mul i64 {r0}, {K}")
+        base = fn.op("obase", f"getelementptr {R}, ptr %out, i64 {base}")
+        offsets = iota(B, K)
+
+        def one(k: str) -> None:
+            src = fn.op("src", f"getelementptr {R}, ptr {ob}, i64 {fn.op('ok', f'mul i64 {k}, {B}')}")
+            v = fn.op("ov", f"load {vec(B, R)}, ptr {src}, align 4")
+            dst = fn.op("okp", f"getelementptr {R}, ptr {base}, i64 {k}")
+            if K == 1 and mask is None:
+                fn.emit(f"store {vec(B, R)} {v}, ptr {dst}, align 4")
+            else:
+                scatter(fn, self.mod, R, v, dst, offsets, B, mask=mask)
+
+        for_each(fn, K, "ok", one)
+
+
+def for_each(fn: Function, n: int, hint: str, body) -> None:
+    """Run `body(k)` for k in 0..n-1: unrolled for a few, as a loop otherwise (k is an i64 value)."""
+    if n <= 8:
+        for k in range(n):
+            body(str(k))
+        return
+    head, loop, latch, done = (fn.label(hint + s) for s in ("_head", "_loop", "_latch", "_done"))
+    pre = _current_block(fn)
+    k, k_next = fn.tmp(hint), fn.tmp(hint + ".next")
+    fn.emit(f"br label %{head}")
+    fn.block(head)
+    fn.emit(f"{k} = phi i64 [0, %{pre}], [{k_next}, %{latch}]")
+    fn.emit(f"br label %{loop}")
+    fn.block(loop)
+    body(k)  # may open blocks of its own: the latch is a separate block
+    fn.emit(f"br label %{latch}")
+    fn.block(latch)
+    fn.emit(f"{k_next} = add i64 {k}, 1")
+    more = fn.op(hint + ".more", f"icmp ult i64 {k_next}, {n}")
+    fn.emit(f"br i1 {more}, label %{head}, label %{done}")
+    fn.block(done)
+
+
+def _current_block(fn: Function) -> str:
+    for line in reversed(fn.lines):
+        if not line.startswith("  "):
+            return line[:-1]
+    return "entry"
+
+
+def _block_name(func_name: str, rows: int) -> str:
+    return f"f_{func_name}_b{rows}"
+
+
+class FunctionLowering:
+    """Lowers one `func.func` for one block size B."""
+
+    def __init__(self, ml: ModuleLowering, f: func.FuncOp, rows: int):
+        self.ml, self.f, self.B = ml, f, rows
+        self.mod = ml.mod
+        ft = f.function_type
+        params = [("ptr noalias", f"%arg{i}") for i in range(len(ft.inputs))] + [
+            ("ptr noalias", f"%res{i}") for i in range(len(ft.results))
+        ]
+        self.fn = self.mod.add(Function(_block_name(f.sym_name, rows), "void", params))
+        self.env: dict[int, Val] = {}
+        for i, a in enumerate(f.body.args):
+            self.env[id(a)] = Val(_elem(a.type), a.type.shape[0] if isinstance(a.type, TensorType) else 1, ptr=f"%arg{i}")
+
+    # ----- values --------------------------------------------------------------------------
+    def vt(self, t: str) -> str:
+        return vec(self.B, t)
+
+    def value(self, v: Value) -> Val:
+        return self.env[id(v)]
+
+    def component(self, v: Val, k: int) -> str:
+        if v.regs is not None:
+            return v.regs[k]
+        p = self.fn.op("cp", f"getelementptr {v.elem}, ptr {v.ptr}, i64 {k * self.B}")
+        return self.fn.op("c", f"load {self.vt(v.elem)}, ptr {p}, align 4")
+
+    def components(self, v: Val) -> list[str]:
+        return [self.component(v, k) for k in range(v.n)]
+
+    def convert(self, x: str, src: str, dst: str, hint: str = "cv") -> str:
+        if src == dst:
+            return x
+        s, d = self.vt(src), self.vt(dst)
+        if src in ("float", "double") and dst in ("float", "double"):
+            return self.fn.op(hint, f"{'fpext' if dst == 'double' else 'fptrunc'} {s} {x} to {d}")
+        if dst in ("float", "double"):
+            return self.fn.op(hint, f"{'uitofp' if src == 'i1' else 'sitofp'} {s} {x} to {d}")
+        raise TimberError(f"cannot convert {src} to {dst} in the LLVM back-end")
+
+    def in_memory(self, v: Val, elem: str) -> str:
+        """A [n][B] buffer of `elem` holding v (v's own buffer when it already is one)."""
+        if v.ptr is not None and v.elem == elem:
+            return v.ptr
+        fn, B = self.fn, self.B
+        buf = fn.alloca("buf", elem, v.n * B)
+        if v.regs is not None:
+            for k, r in enumerate(v.regs):
+                p = fn.op("bp", f"getelementptr {elem}, ptr {buf}, i64 {k * B}")
+                fn.emit(f"store {self.vt(elem)} {self.convert(r, v.elem, elem)}, ptr {p}, align 4")
+            return buf
+
+        def one(k: str) -> None:
+            off = fn.op("bo", f"mul i64 {k}, {B}")
+            src = fn.op("bs", f"getelementptr {v.elem}, ptr {v.ptr}, i64 {off}")
+            x = fn.op("bx", f"load {self.vt(v.elem)}, ptr {src}, align 4")
+            dst = fn.op("bd", f"getelementptr {elem}, ptr {buf}, i64 {off}")
+            fn.emit(f"store {self.vt(elem)} {self.convert(x, v.elem, elem)}, ptr {dst}, align 4")
+
+        for_each(fn, v.n, "bk", one)
+        return buf
+
+    # ----- driver ------------------------------------------------------------------------------
+    def run(self) -> None:
+        for op in self.f.body.ops:
+            if isinstance(op, func.ReturnOp):
+                for i, v in enumerate(op.operands):
+                    self._store_result(self.value(v), f"%res{i}")
+                self.fn.emit("ret void")
+                return
+            lower = LOWERINGS.get(type(op))
+            if lower is None:
+                raise TimberError(f"the LLVM back-end cannot lower '{op.name}'", op.location)
+            outs = lower(self, op)
+            for r, val in zip(op.results, outs):
+                self.env[id(r)] = val
+
+    def _store_result(self, v: Val, dst: str) -> None:
+        fn, B = self.fn, self.B
+        if v.regs is None:
+            src = v.ptr
+            nbytes = v.n * B * byte_size(v.elem)
+            fn.emit(f"call void @llvm.memcpy.p0.p0.i64(ptr align 4 {dst}, ptr align 4 {src}, i64 {nbytes}, i1 false)")
+            self.mod.declare("llvm.memcpy.p0.p0.i64", "declare void {name}(ptr, ptr, i64, i1)")
+            return
+        for k, r in enumerate(v.regs):
+            p = fn.op("rp", f"getelementptr {v.elem}, ptr {dst}, i64 {k * B}")
+            fn.emit(f"store {self.vt(v.elem)} {r}, ptr {p}, align 4")
+
+    # ----- elementwise ops -----------------------------------------------------------------------
+    def binary(self, op: Operation, instr: str) -> list[Val]:
+        a, b = self.value(op.operands[0]), self.value(op.operands[1])
+        t = self.vt(a.elem)
+        regs = [self.fn.op(op.results[0].name_hint or "v", f"{instr} {t} {x}, {y}") for x, y in zip(self.components(a), self.components(b))]
+        return [Val(a.elem, a.n, regs=regs)]
+
+    def extremum(self, op: Operation) -> list[Val]:
+        """maximumf/minimumf as numpy computes them: `a` if a is NaN or beats b, else b."""
+        a, b = self.value(op.operands[0]), self.value(op.operands[1])
+        cmp = "ogt" if isinstance(op, arith.MaximumFOp) else "olt"
+        t, tb = self.vt(a.elem), self.vt("i1")
+        regs = []
+        for x, y in zip(self.components(a), self.components(b)):
+            nan = self.fn.op("nan", f"fcmp uno {t} {x}, {x}")
+            wins = self.fn.op("wins", f"fcmp {cmp} {t} {x}, {y}")
+            take = self.fn.op("take", f"or {tb} {nan}, {wins}")
+            regs.append(self.fn.op(op.results[0].name_hint or "m", f"select {tb} {take}, {t} {x}, {t} {y}"))
+        return [Val(a.elem, a.n, regs=regs)]
+
+    def negf(self, op: Operation) -> list[Val]:
+        a = self.value(op.operands[0])
+        t = self.vt(a.elem)
+        return [Val(a.elem, a.n, regs=[self.fn.op("neg", f"fneg {t} {x}") for x in self.components(a)])]
+
+    def cmpf(self, op: Operation) -> list[Val]:
+        a, b = self.value(op.operands[0]), self.value(op.operands[1])
+        pred = op.attributes["predicate"].value
+        t = self.vt(a.elem)
+        regs = [self.fn.op("cmp", f"fcmp {pred} {t} {x}, {y}") for x, y in zip(self.components(a), self.components(b))]
+        return [Val("i1", a.n, regs=regs)]
+
+    def select(self, op: Operation) -> list[Val]:
+        c, a, b = (self.value(v) for v in op.operands)
+        t, tb = self.vt(a.elem), self.vt("i1")
+        regs = [
+            self.fn.op("sel", f"select {tb} {x}, {t} {y}, {t} {z}")
+            for x, y, z in zip(self.components(c), self.components(a), self.components(b))
+        ]
+        return [Val(a.elem, a.n, regs=regs)]
+
+    def cast(self, op: Operation) -> list[Val]:
+        a = self.value(op.operands[0])
+        dst = _elem(op.results[0].type)
+        return [Val(dst, a.n, regs=[self.convert(x, a.elem, dst) for x in self.components(a)])]
+
+    def constant(self, op: arith.ConstantOp) -> list[Val]:
+        t = _elem(op.results[0].type)
+        values = np.asarray(op.value).reshape(-1)
+        return [Val(t, len(values), regs=[splat(v, t, self.B) for v in values.tolist()])]
+
+    def exp(self, op: Operation) -> list[Val]:
+        a = self.value(op.operands[0])
+        return [Val(a.elem, a.n, regs=[mathlib.exp(self.fn, self.mod, x, a.elem, self.B) for x in self.components(a)])]
+
+    def sigmoid(self, op: Operation) -> list[Val]:
+        """1 / (1 + exp(-a)), each step in the element type."""
+        a = self.value(op.operands[0])
+        t = self.vt(a.elem)
+        one = splat(1.0, a.elem, self.B)
+        regs = []
+        for x in self.components(a):
+            e = mathlib.exp(self.fn, self.mod, self.fn.op("negx", f"fneg {t} {x}"), a.elem, self.B)
+            d = self.fn.op("den", f"fadd {t} {one}, {e}")
+            regs.append(self.fn.op(op.results[0].name_hint or "sig", f"fdiv {t} {one}, {d}"))
+        return [Val(a.elem, a.n, regs=regs)]
+
+    def softmax(self, op: math.SoftmaxOp) -> list[Val]:
+        """max by `a_i > m` from the left; e_i = exp(a_i - m); s summed left to right in `acc`
+        from 0; p_i = e_i / s (s rounded to the element type first)."""
+        a = self.value(op.operands[0])
+        acc_attr = op.attributes.get("acc")
+        acc = scalar_type(acc_attr.type) if acc_attr is not None else a.elem
+        fn, t, ta, tb = self.fn, self.vt(a.elem), self.vt(acc), self.vt("i1")
+        xs = self.components(a)
+        m = xs[0]
+        for x in xs[1:]:
+            gt = fn.op("gt", f"fcmp ogt {t} {x}, {m}")
+            m = fn.op("max", f"select {tb} {gt}, {t} {x}, {t} {m}")
+        es = [mathlib.exp(fn, self.mod, fn.op("d", f"fsub {t} {x}, {m}"), a.elem, self.B) for x in xs]
+        s = splat(0.0, acc, self.B)
+        for e in es:
+            s = fn.op("sum", f"fadd {ta} {s}, {self.convert(e, a.elem, acc)}")
+        s = self.convert(s, acc, a.elem, "sum")
+        return [Val(a.elem, a.n, regs=[fn.op("p", f"fdiv {t} {e}, {s}") for e in es])]
+
+    def argmax(self, op: Operation) -> list[Val]:
+        """First index of the largest value: replace the best only when `a_i > best`."""
+        a = self.value(op.operands[0])
+        fn, t, ti, tb = self.fn, self.vt(a.elem), self.vt("i64"), self.vt("i1")
+        xs = self.components(a)
+        best, idx = xs[0], splat(0, "i64", self.B)
+        for i, x in enumerate(xs[1:], start=1):
+            upd = fn.op("upd", f"fcmp ogt {t} {x}, {best}")
+            best = fn.op("best", f"select {tb} {upd}, {t} {x}, {t} {best}")
+            idx = fn.op("idx", f"select {tb} {upd}, {ti} {splat(i, 'i64', self.B)}, {ti} {idx}")
+        return [Val("i64", 1, regs=[idx])]
+
+    def call(self, op: func.CallOp) -> list[Val]:
+        callee = self.ml.module.lookup(op.callee)
+        args = [self.in_memory(self.value(v), _elem(v.type)) for v in op.operands]
+        outs = []
+        for r in op.results:
+            n = r.type.shape[0] if isinstance(r.type, TensorType) else 1
+            outs.append(Val(_elem(r.type), n, ptr=self.fn.alloca(r.name_hint or "res", _elem(r.type), n * self.B)))
+        params = ", ".join(f"ptr {p}" for p in args + [o.ptr for o in outs])
+        self.fn.emit(f"call void @{_block_name(callee.sym_name, self.B)}({params})")
+        return outs
+
+    # ----- linear ------------------------------------------------------------------------------
+    def affine(self, op: linear.AffineOp) -> list[Val]:
+        """acc_k = bias_k, then acc_k += x_j * w_kj for j in order (a NaN x_j adds nothing
+        with missing = "skip")."""
+        x = self.value(op.operands[0])
+        w = np.asarray(op.attributes["weights"].values)
+        bias = np.asarray(op.attributes["bias"].values)
+        skip = op.attributes["missing"].value == "skip"
+        et = _elem(op.results[0].type)
+        fn, t, tb = self.fn, self.vt(et), self.vt("i1")
+        K, N = w.shape
+
+        def step(accs: list[str], xj: str, wj: list[str]) -> list[str]:
+            xv = self.convert(xj, x.elem, et, "xv")
+            nan = fn.op("nan", f"fcmp uno {t} {xv}, {xv}") if skip else None
+            out = []
+            for a, wk in zip(accs, wj):
+                term = fn.op("term", f"fmul {t} {xv}, {wk}")
+                s = fn.op("acc", f"fadd {t} {a}, {term}")
+                out.append(fn.op("acc", f"select {tb} {nan}, {t} {a}, {t} {s}") if skip else s)
+            return out
+
+        accs = [splat(b, et, self.B) for b in bias.tolist()]
+        if N <= AFFINE_UNROLL:
+            for j in range(N):
+                accs = step(accs, self.component(x, j), [splat(w[k, j], et, self.B) for k in range(K)])
+            return [Val(et, K, regs=accs)]
+        # many inputs: loop over j with the weights in a table [N][K]
+        table = self.mod.pool.add("affine", np.ascontiguousarray(w.T))
+        xp = self.in_memory(x, x.elem)
+        pre = _current_block(fn)
+        head, body, done = fn.label("aff_head"), fn.label("aff_body"), fn.label("aff_done")
+        j, j_next = fn.tmp("j"), fn.tmp("j.next")
+        phis = [fn.tmp("acc") for _ in range(K)]
+        fn.emit(f"br label %{head}")
+        fn.block(head)
+        fn.emit(f"{j} = phi i64 [0, %{pre}], [{j_next}, %{body}]")
+        phi_lines = []
+        for _ in phis:
+            phi_lines.append(len(fn.lines))
+            fn.emit("")  # filled in below, once the loop body's values exist
+        more = fn.op("more", f"icmp ult i64 {j}, {N}")
+        fn.emit(f"br i1 {more}, label %{body}, label %{done}")
+        fn.block(body)
+        off = fn.op("xo", f"mul i64 {j}, {self.B}")
+        xj = fn.op("xj", f"load {self.vt(x.elem)}, ptr {fn.op('xjp', f'getelementptr {x.elem}, ptr {xp}, i64 {off}')}, align 4")
+        wrow = fn.op("wrow", f"mul i64 {j}, {K}")
+        wj = []
+        for k in range(K):
+            wi = fn.op("wi", f"add i64 {wrow}, {k}")
+            ws = fn.op("w", f"load {et}, ptr {fn.op('wp', f'getelementptr {et}, ptr {table}, i64 {wi}')}")
+            ins = fn.op("wv", f"insertelement {t} poison, {et} {ws}, i64 0")
+            wj.append(fn.op("wv", f"shufflevector {t} {ins}, {t} poison, {self.vt('i32')} zeroinitializer"))
+        new = step(phis, xj, wj)
+        for line, a, a0, an in zip(phi_lines, phis, accs, new):
+            fn.lines[line] = f"  {a} = phi {t} [{a0}, %{pre}], [{an}, %{body}]"
+        fn.emit(f"{j_next} = add i64 {j}, 1")
+        fn.emit(f"br label %{head}")
+        fn.block(done)
+        return [Val(et, K, regs=phis)]
+
+    # ----- trees ---------------------------------------------------------------------------------
+    def ensemble(self, op: tree.EnsembleOp) -> list[Val]:
+        p = self.ml.plan(op)
+        fn, B = self.fn, self.B
+        x = self.value(op.operands[0])
+        xt = self.in_memory(x, p.compare)
+        xr = self.in_memory(x, x.elem) if any(isinstance(s, GeneralSegment) and s.linear for s in p.segments) else xt
+        acc = fn.alloca(op.results[0].name_hint or "acc", p.acc, p.n_outputs * B)
+        for k, v in enumerate(p.init.tolist()):
+            ptr = fn.op("ip", f"getelementptr {p.acc}, ptr {acc}, i64 {k * B}")
+            fn.emit(f"store {self.vt(p.acc)} {splat(v, p.acc, B)}, ptr {ptr}, align 4")
+        kc = KernelContext(self.mod, B, self.ml.target)
+        raw = x.elem if xr != xt else p.compare
+        if not p.aware:
+            self._segments(kc, p, xt, xr, raw, acc, aware=False)
+            return [Val(p.acc, p.n_outputs, ptr=acc)]
+        # blocks with a missing value anywhere need the aware heap kernels
+        anymiss = self._scan_missing(p, xt)
+        L = {k: fn.label(k) for k in ("aware", "plain", "trees_done")}
+        fn.emit(f"br i1 {anymiss}, label %{L['aware']}, label %{L['plain']}")
+        for variant in ("aware", "plain"):
+            fn.block(L[variant])
+            self._segments(kc, p, xt, xr, raw, acc, aware=variant == "aware")
+            fn.emit(f"br label %{L['trees_done']}")
+        fn.block(L["trees_done"])
+        return [Val(p.acc, p.n_outputs, ptr=acc)]
+
+    def _segments(self, kc: KernelContext, p: EnsemblePlan, xt: str, xr: str, raw: str, acc: str, aware: bool) -> None:
+        """Call the kernels of every segment, in tree order (`raw`: element type of `xr`)."""
+        for i, s in enumerate(p.segments):
+            tabs = self.ml.tables(p, i)
+            n = len(s.trees)
+            if isinstance(s, HeapSegment):
+                name = kernels.heap_kernel(kc, p, s.depth, s.dim, aware and (s.needs_nr or s.needs_zero))
+                args = [xt, acc, tabs["F"], tabs["T"], tabs["L"], tabs["O"]]
+            else:
+                name = kernels.general_kernel(kc, p, s.dim, s.linear, raw)
+                args = [xt, xr, acc] + [tabs[c] for c in kernels.node_columns(s.linear)]
+            self.fn.emit(f"call void @{name}(" + ", ".join(f"ptr {a}" for a in args) + f", i64 {n})")
+
+    def _scan_missing(self, p: EnsemblePlan, xt: str) -> str:
+        """i1: does the block hold a NaN (or, with zero-as-missing splits, a |v| <= 1e-35)?"""
+        fn, B = self.fn, self.B
+        t, tb = self.vt(p.compare), self.vt("i1")
+        pre = _current_block(fn)
+        head, body, done = fn.label("scan_head"), fn.label("scan_body"), fn.label("scan_done")
+        k, k_next, seen, seen_next = fn.tmp("sk"), fn.tmp("sk.next"), fn.tmp("seen"), fn.tmp("seen.next")
+        fn.emit(f"br label %{head}")
+        fn.block(head)
+        fn.emit(f"{k} = phi i64 [0, %{pre}], [{k_next}, %{body}]")
+        fn.emit(f"{seen} = phi {tb} [zeroinitializer, %{pre}], [{seen_next}, %{body}]")
+        more = fn.op("more", f"icmp ult i64 {k}, {p.n_features}")
+        fn.emit(f"br i1 {more}, label %{body}, label %{done}")
+        fn.block(body)
+        off = fn.op("so", f"mul i64 {k}, {B}")
+        x = fn.op("sx", f"load {t}, ptr {fn.op('sp', f'getelementptr {p.compare}, ptr {xt}, i64 {off}')}, align 4")
+        m = fn.op("nan", f"fcmp uno {t} {x}, {x}")
+        if p.zero:
+            fabs = kernels.declare_unary(self.mod, "fabs", p.compare, B)
+            ax = fn.op("ax", f"call {t} @{fabs}({t} {x})")
+            small = fn.op("small", f"fcmp ole {t} {ax}, {splat(kernels.ZERO_THRESHOLD, p.compare, B)}")
+            m = fn.op("m", f"or {tb} {m}, {small}")
+        fn.emit(f"{seen_next} = or {tb} {seen}, {m}")
+        fn.emit(f"{k_next} = add i64 {k}, 1")
+        fn.emit(f"br label %{head}")
+        fn.block(done)
+        red = f"llvm.vector.reduce.or.v{B}i1"
+        self.mod.declare(red, f"declare i1 {{name}}({tb})")
+        return fn.op("anymiss", f"call i1 @{red}({tb} {seen})")
+
+
+def _binary(instr: str):
+    return lambda fl, op: fl.binary(op, instr)
+
+
+# The dispatch table: one entry per op the back-end lowers.
+LOWERINGS = {
+    arith.ConstantOp: FunctionLowering.constant,
+    arith.AddFOp: _binary("fadd"),
+    arith.SubFOp: _binary("fsub"),
+    arith.MulFOp: _binary("fmul"),
+    arith.DivFOp: _binary("fdiv"),
+    arith.MaximumFOp: FunctionLowering.extremum,
+    arith.MinimumFOp: FunctionLowering.extremum,
+    arith.NegFOp: FunctionLowering.negf,
+    arith.CmpFOp: FunctionLowering.cmpf,
+    arith.SelectOp: FunctionLowering.select,
+    arith.ExtFOp: FunctionLowering.cast,
+    arith.TruncFOp: FunctionLowering.cast,
+    arith.SIToFPOp: FunctionLowering.cast,
+    math.ExpOp: FunctionLowering.exp,
+    math.SigmoidOp: FunctionLowering.sigmoid,
+    math.SoftmaxOp: FunctionLowering.softmax,
+    math.ArgmaxOp: FunctionLowering.argmax,
+    linear.AffineOp: FunctionLowering.affine,
+    func.CallOp: FunctionLowering.call,
+    tree.EnsembleOp: FunctionLowering.ensemble,
+}

@@ -1,0 +1,71 @@
+"""Targets: what the kernels may use (vector width, in-register table permutes) and the LLVM
+target machine that compiles for it.
+
+Lowering reads only a `TargetInfo`, so the same lowering serves the host JIT and, later,
+object files for other triples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import llvmlite.binding as llvm
+
+
+@dataclass(frozen=True)
+class TargetInfo:
+    """What generated code may assume about the machine.
+
+    `lanes`: rows per SIMD vector in the tree kernels (1 = scalar code).  `permute`: which
+    in-register table lookups exist: "avx512" (vpermps/vpermi2ps on 16 lanes), "avx2"
+    (vpermps on 8 lanes) or None (tables are read with gathers or loads)."""
+
+    triple: str
+    cpu: str
+    features: str
+    lanes: int
+    permute: str | None
+
+    @property
+    def is_x86(self) -> bool:
+        return self.triple.startswith(("x86_64", "i386", "i686"))
+
+
+@cache
+def init_llvm() -> None:
+    """Initialise LLVM's native target once (`llvm.initialize()` raises in llvmlite 0.50)."""
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+
+
+def _capabilities(triple: str, features: str) -> tuple[int, str | None]:
+    flags = set(features.split(","))
+    if triple.startswith("x86_64"):
+        if "+avx512f" in flags:
+            return 16, "avx512"
+        if "+avx2" in flags:
+            return 8, "avx2"
+        return 4, None
+    if triple.startswith("aarch64"):
+        return 4, None
+    return 1, None
+
+
+@cache
+def host_target() -> TargetInfo:
+    """The machine this process runs on: its triple, CPU name and feature string."""
+    init_llvm()
+    triple = llvm.get_process_triple()
+    cpu = llvm.get_host_cpu_name()
+    features = llvm.get_host_cpu_features().flatten()
+    lanes, permute = _capabilities(triple, features)
+    return TargetInfo(triple, cpu, features, lanes, permute)
+
+
+def target_machine(info: TargetInfo, opt: int = 3, jit: bool = True):
+    """An LLVM TargetMachine for `info`.  The JIT uses the default JIT code model (large on
+    x86-64), so big forests' tables can never be out of reach of a 32-bit relocation."""
+    init_llvm()
+    target = llvm.Target.from_triple(info.triple)
+    return target.create_target_machine(cpu=info.cpu, features=info.features, opt=opt, codemodel="jitdefault" if jit else "small", jit=jit)
