@@ -355,7 +355,7 @@ def test_xgboost_frontend_model(tmp_path, workdir):
     X = rng.normal(size=(300, 5)).astype(np.float32)
     X[rng.random(X.shape) < 0.1] = np.nan
     y = (np.nan_to_num(X[:, 0]) + rng.normal(size=300) > 0).astype(int)
-    booster = xgb.train({"objective": "binary:logistic", "max_depth": 3, "seed": 0}, xgb.DMatrix(X, y), 8)
+    booster = xgb.train({"objective": "binary:logistic", "max_depth": 3, "seed": 0, "nthread": 1}, xgb.DMatrix(X, y), 8)
     path = tmp_path / "model.json"
     booster.save_model(str(path))
     module = load(str(path))
@@ -374,7 +374,7 @@ def test_lightgbm_frontend_model(tmp_path, workdir):
     X = rng.normal(size=(400, 4))
     X[rng.random(X.shape) < 0.1] = np.nan
     y = np.nan_to_num(X[:, 0]) * 2 + rng.normal(size=400)
-    booster = lgb.train({"objective": "regression", "num_leaves": 7, "verbose": -1, "seed": 0}, lgb.Dataset(X, y), 6)
+    booster = lgb.train({"objective": "regression", "num_leaves": 7, "verbose": -1, "seed": 0, "num_threads": 1}, lgb.Dataset(X, y), 6)
     path = tmp_path / "model.txt"
     booster.save_model(str(path))
     module = load(str(path))
@@ -400,16 +400,23 @@ def test_catboost_frontend_model(tmp_path, workdir):
     models.assert_same_bits(cm(rows), run(module, rows))
 
 
-def test_corpus_xgboost_model(workdir):
-    load = _frontend("xgboost")
-    corpus = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus"
-    path = corpus / "timber" / "breast_cancer_model.json"
-    if not path.exists():
-        pytest.skip("../shared/corpus is not present")
-    module = load(str(path))
+@pytest.mark.parametrize("rel", models.CORPUS_FAST)
+def test_corpus_model(rel, workdir):
+    module = models.corpus_module(rel)
     cm = CModel(module, workdir)
-    rows = models.adversarial_rows(module, n_random=200)
-    models.assert_same_bits(cm(rows), run(module, rows))
+    for fname in cm.exports:
+        X = models.adversarial_rows(module, func_name=fname, max_rows=3000)
+        models.assert_same_bits(cm(X, fname), run(module, X, fname))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rel", models.corpus_files())
+def test_corpus_sweep(rel, workdir):
+    """Every XGBoost/LightGBM file of the corpus (the large ones too)."""
+    module = models.corpus_module(rel)
+    cm = CModel(module, workdir)
+    X = models.adversarial_rows(module, max_rows=20000)
+    models.assert_same_bits(cm(X), run(module, X))
 
 
 # ----- scale ----------------------------------------------------------------------------------------

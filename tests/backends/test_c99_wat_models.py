@@ -8,6 +8,8 @@ thresholds, NaN and the categorical edge cases.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from ir.attributes import TypeAttr
@@ -484,6 +486,57 @@ MODELS = {
 }
 
 
+# ----- real model files ----------------------------------------------------------------------------
+
+CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus"
+# Small corpus files covering both front-ends: categorical sets, linear leaves, dart, gblinear,
+# missing types, multiclass, a constant tree, rf averaging.
+CORPUS_FAST = [
+    "timber/breast_cancer_model.json",
+    "tl2cgen/xgb_toy_categorical/xgb_toy_categorical_model.json",
+    "boosters/xgboost/dart_regression.model.json",
+    "boosters/xgboost/gblinear_multiclass.model.json",
+    "boosters/xgboost/gbtree_multiclass_missing.model.json",
+    "timber/lgb_breast_cancer.txt",
+    "treelite/toy_categorical/toy_categorical_model.txt",
+    "boosters/lightgbm/linear_tree/model.txt",
+    "lleaves/mixed_categorical/model.txt",
+    "tl2cgen/lightgbm_constant_tree/model_with_constant_tree.txt",
+    "leaves/lg_rf_iris.model",
+    "boosters/lightgbm/multiclass/model.txt",
+]
+
+
+def corpus_files() -> list[str]:
+    """Every XGBoost/LightGBM model file of the corpus (relative paths), for the slow sweep."""
+    if not CORPUS.is_dir():
+        return []
+    skip = ("expected", "input", "pred", "_data", "features", "test", "README", "legacy")
+    out = []
+    for p in sorted(CORPUS.rglob("*")):
+        if p.suffix in (".json", ".txt", ".model", ".ubj") and not any(s in str(p.relative_to(CORPUS)) for s in skip):
+            out.append(str(p.relative_to(CORPUS)))
+    return out
+
+
+def corpus_module(rel: str):
+    """Load a corpus model with Timber's own front-ends; skip when the corpus or the front-end is absent."""
+    import pytest
+
+    path = CORPUS / rel
+    if not path.exists():
+        pytest.skip(f"{rel}: ../shared/corpus is not present")
+    detect = pytest.importorskip("timber.detect")
+    from ir.diagnostics import TimberError
+
+    try:
+        return detect.load_model(str(path))
+    except TimberError as e:
+        if "not supported yet" in str(e) or "cannot tell" in str(e):
+            pytest.skip(f"{rel}: {e}")
+        raise
+
+
 # ----- rows ---------------------------------------------------------------------------------------
 
 
@@ -532,8 +585,9 @@ def special_values(module) -> dict[int, list[float]]:
     return {f: base + v for f, v in vals.items()} | {"*": base}
 
 
-def adversarial_rows(module, n_random=300, seed=0, func_name="predict") -> np.ndarray:
-    """Rows in the function's input dtype mixing special values per feature with random ones."""
+def adversarial_rows(module, n_random=300, seed=0, func_name="predict", max_rows=None) -> np.ndarray:
+    """Rows in the function's input dtype mixing special values per feature with random ones
+    (at most `max_rows`, sampled, when given)."""
     f = module.lookup(func_name)
     t = f.function_type.inputs[0]
     n_features, dt = t.shape[0], t.element.numpy
@@ -552,7 +606,10 @@ def adversarial_rows(module, n_random=300, seed=0, func_name="predict") -> np.nd
             row = rng.normal(size=n_features)
             row[j] = v
             rows.append(row)
-    return np.array(rows).astype(dt)
+    X = np.array(rows)
+    if max_rows is not None and len(X) > max_rows:
+        X = np.concatenate([X[:5], X[5:][np.sort(rng.choice(len(X) - 5, max_rows - 5, replace=False))]])
+    return X.astype(dt)
 
 
 def assert_same_bits(got: np.ndarray, want: np.ndarray) -> None:

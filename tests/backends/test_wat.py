@@ -239,6 +239,25 @@ const { load } = require("./model.js");
         models.assert_same_bits(got, run(module, X, e.func.sym_name))
 
 
+@pytest.mark.parametrize("rel", models.CORPUS_FAST)
+def test_corpus_model(rel):
+    module = models.corpus_module(rel)
+    wm = WasmModel(module)
+    for fname in wm.exports:
+        X = models.adversarial_rows(module, func_name=fname, max_rows=3000)
+        models.assert_same_bits(wm(X, fname), run(module, X, fname))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rel", models.corpus_files())
+def test_corpus_sweep(rel):
+    """Every XGBoost/LightGBM file of the corpus (the large ones too)."""
+    module = models.corpus_module(rel)
+    wm = WasmModel(module)
+    X = models.adversarial_rows(module, max_rows=20000)
+    models.assert_same_bits(wm(X), run(module, X))
+
+
 def test_frontend_models_when_available(tmp_path):
     xgbfe = pytest.importorskip("timber.frontends.xgboost")
     xgb = pytest.importorskip("xgboost")
@@ -247,7 +266,7 @@ def test_frontend_models_when_available(tmp_path):
     rng = np.random.default_rng(4)
     X = rng.normal(size=(300, 5)).astype(np.float32)
     y = rng.integers(0, 3, 300)
-    booster = xgb.train({"objective": "multi:softprob", "num_class": 3, "max_depth": 3, "seed": 0}, xgb.DMatrix(X, y), 5)
+    booster = xgb.train({"objective": "multi:softprob", "num_class": 3, "max_depth": 3, "seed": 0, "nthread": 1}, xgb.DMatrix(X, y), 5)
     path = tmp_path / "m.json"
     booster.save_model(str(path))
     module = xgbfe.load(str(path))
