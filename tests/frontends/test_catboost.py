@@ -140,6 +140,7 @@ def test_loss(loss, cls, target, extra, rng):
     module = tc.load(model)
     assert module.attributes["timber.loss"].value == loss.split(":")[0]
     check(module, model, edge_rows(module, rng.normal(size=(150, X.shape[1])) * 2, rng))
+    roundtrip(module)
 
 
 def test_binary_predict_is_one_minus_p_then_p(rng):
@@ -391,6 +392,7 @@ def test_hash_collision_compiles_to_a_decision_tree():
     raw = model.predict(catboost.Pool(probe, cat_features=[0]), prediction_type="RawFormulaVal")
     np.testing.assert_array_equal(run(module, tc.encode_rows(module, probe), "margin").ravel(), raw)
     assert raw[0] == raw[1] != raw[3]
+    roundtrip(module)
     # with a bound that excludes 111524 it is simply an unseen code
     small = tc.load(model, cat_code_bound=100_000)
     assert run(small, np.array([[111524, 0.3]], np.float32), "margin")[0, 0] == raw[3]
