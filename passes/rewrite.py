@@ -1,0 +1,450 @@
+"""The one rewrite toolkit every pass shares: a rewriter that records changes, guard-first
+patterns, and a deterministic worklist driver that runs patterns to a fixpoint under a bound.
+
+Two kinds of things get rewritten:
+
+* ops in a block (dataflow rewrites: folding, CSE, fusing a scaler into an ensemble) —
+  `OpPattern` + `Rewriter` + `apply_patterns`;
+* nodes of one tree, on its networkx view (`TreeGraph`) — `TreePattern` + `TreeRewriter` +
+  `apply_tree_patterns`.
+
+All mutation goes through a rewriter, so the audit log, `--print-ir-after-change` and the worklist
+(and any `OpGraph` view listening) all see the same changes.  A pattern's `match_and_rewrite`
+returns False without touching anything when it does not match.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from ir.attributes import Attribute
+from ir.core import Operation, Value
+from ir.diagnostics import TimberError
+from ir.dialects.tree import Missing, NodeTable, Pred
+
+
+@dataclass
+class Change:
+    """One recorded mutation: what kind, on which op, in words, and tree nodes removed (if any)."""
+
+    kind: str  # insert | erase | replace | modify | tree
+    op: str
+    detail: str
+    nodes_removed: int = 0
+
+
+class RewriteListener:
+    """Receives every mutation a `Rewriter` makes (the worklist driver and graph views listen)."""
+
+    def op_inserted(self, op: Operation) -> None: ...
+    def op_erased(self, op: Operation) -> None: ...
+    def op_modified(self, op: Operation) -> None: ...
+    def uses_replaced(self, old: Value, new: Value) -> None: ...
+
+
+class Rewriter:
+    """Mutates the IR and records what changed."""
+
+    def __init__(self):
+        self.changes: list[Change] = []
+        self.listeners: list[RewriteListener] = []
+
+    def _record(self, kind: str, op: Operation, detail: str = "", nodes_removed: int = 0) -> None:
+        self.changes.append(Change(kind, op.name, detail, nodes_removed))
+
+    # ----- ops --------------------------------------------------------------------------
+    def insert_before(self, anchor: Operation, op: Operation) -> Operation:
+        block = anchor.parent
+        block.insert_op(block.ops.index(anchor), op)
+        self._record("insert", op)
+        for listener in self.listeners:
+            listener.op_inserted(op)
+        return op
+
+    def erase_op(self, op: Operation, detail: str = "") -> None:
+        """Erase an op whose results are unused."""
+        for listener in self.listeners:
+            listener.op_erased(op)
+        producers = [v for v in op.operands]
+        op.erase()
+        self._record("erase", op, detail)
+        for listener in self.listeners:
+            for v in producers:
+                if isinstance(v.owner, Operation):
+                    listener.op_modified(v.owner)
+
+    def replace_all_uses(self, old: Value, new: Value) -> None:
+        if old is new or not old.uses:
+            return
+        old.replace_all_uses_with(new)
+        for listener in self.listeners:
+            listener.uses_replaced(old, new)
+
+    def replace_op(self, op: Operation, new_values: Sequence[Value], detail: str = "") -> None:
+        """Replace every use of `op`'s results by `new_values`, then erase `op`."""
+        if len(new_values) != len(op.results):
+            raise ValueError(f"replacing {op.name}: {len(op.results)} results, {len(new_values)} new values")
+        for r, v in zip(op.results, new_values):
+            if r.type != v.type:
+                raise ValueError(f"replacing {op.name}: type {r.type} by {v.type}")
+            self.replace_all_uses(r, v)
+        self._record("replace", op, detail)
+        for listener in self.listeners:
+            listener.op_erased(op)
+        producers = list(op.operands)
+        op.erase()
+        for listener in self.listeners:
+            for v in producers:
+                if isinstance(v.owner, Operation):
+                    listener.op_modified(v.owner)
+
+    def set_operand(self, op: Operation, i: int, v: Value, detail: str = "") -> None:
+        old = op.operands[i]
+        if old is v:
+            return
+        op.set_operand(i, v)
+        self._record("modify", op, detail or f"operand #{i}")
+        for listener in self.listeners:
+            listener.op_modified(op)
+            if isinstance(old.owner, Operation):
+                listener.op_modified(old.owner)
+
+    def set_attr(self, op: Operation, key: str, value: Attribute, detail: str = "") -> None:
+        """Set an attribute; setting an equal value is not a change."""
+        if op.attributes.get(key) == value:
+            return
+        op.attributes[key] = value
+        self._record("modify", op, detail or f"set {key}")
+        for listener in self.listeners:
+            listener.op_modified(op)
+
+    def remove_attr(self, op: Operation, key: str, detail: str = "") -> None:
+        if key not in op.attributes:
+            return
+        del op.attributes[key]
+        self._record("modify", op, detail or f"removed {key}")
+        for listener in self.listeners:
+            listener.op_modified(op)
+
+    def set_table(self, tree_op: Operation, table, detail: str, nodes_removed: int = 0) -> None:
+        """Replace a tree op's node table (the result of a `TreeGraph` rewrite)."""
+        tree_op.table = table
+        self._record("tree", tree_op, detail, nodes_removed)
+        for listener in self.listeners:
+            listener.op_modified(tree_op)
+
+    # ----- summaries ----------------------------------------------------------------------
+    def summary(self) -> str:
+        """`3 tree, 1 erase` — the kinds of change, for the audit log."""
+        counts: dict[str, int] = {}
+        for c in self.changes:
+            counts[c.kind] = counts.get(c.kind, 0) + 1
+        return ", ".join(f"{n} {k}" for k, n in counts.items()) or "no change"
+
+
+# ----- op patterns and the worklist driver ---------------------------------------------------
+
+
+class OpPattern:
+    """A guard-first rewrite of one op.  `root` restricts it to ops of that name (None: any op)."""
+
+    root: ClassVar[str | None] = None
+
+    def match_and_rewrite(self, op: Operation, rewriter: Rewriter) -> bool:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def label(self) -> str:
+        return type(self).__name__
+
+
+class _Worklist(RewriteListener):
+    """Deterministic FIFO of ops: initial ops in pre-order, then ops touched by rewrites in the
+    order they were touched.  Erased ops leave it."""
+
+    def __init__(self, ops: Iterable[Operation]):
+        self.queue: deque[Operation] = deque()
+        self.members: set[int] = set()
+        self.erased: set[int] = set()
+        for op in ops:
+            self.push(op)
+
+    def push(self, op: Operation) -> None:
+        if id(op) not in self.members and id(op) not in self.erased:
+            self.members.add(id(op))
+            self.queue.append(op)
+
+    def pop(self) -> Operation | None:
+        while self.queue:
+            op = self.queue.popleft()
+            self.members.discard(id(op))
+            if id(op) not in self.erased:
+                return op
+        return None
+
+    def op_inserted(self, op):
+        self.erased.discard(id(op))
+        self.push(op)
+
+    def op_erased(self, op):
+        for o in op.walk():
+            self.erased.add(id(o))
+
+    def op_modified(self, op):
+        self.push(op)
+        for r in op.results:
+            for user, _ in r.uses:
+                self.push(user)
+
+    def uses_replaced(self, old, new):
+        for user, _ in new.uses:
+            self.push(user)
+
+
+def apply_patterns(
+    ops: Iterable[Operation], patterns: Sequence[OpPattern], rewriter: Rewriter, *, max_rewrites: int | None = None, what: str = "patterns"
+) -> int:
+    """Apply `patterns` to `ops` (and whatever the rewrites touch) until none matches.
+
+    Patterns are tried in the order given; the first that matches wins and its op's neighbours
+    go back on the worklist.  More than `max_rewrites` rewrites (default: 10 per op + 100) means
+    the patterns oscillate: that is a bug, reported as a diagnostic rather than a hang."""
+    ops = list(ops)
+    bound = max_rewrites if max_rewrites is not None else 10 * len(ops) + 100
+    by_root: dict[str | None, list[OpPattern]] = {}
+    for p in patterns:
+        by_root.setdefault(p.root, []).append(p)
+    work = _Worklist(ops)
+    rewriter.listeners.append(work)
+    count = 0
+    try:
+        while (op := work.pop()) is not None:
+            for p in by_root.get(op.name, []) + by_root.get(None, []):
+                if p.match_and_rewrite(op, rewriter):
+                    count += 1
+                    if count > bound:
+                        raise TimberError(f"{what} did not converge after {bound} rewrites (last: {p.label} on '{op.name}')")
+                    break
+    finally:
+        rewriter.listeners.remove(work)
+    return count
+
+
+# ----- trees --------------------------------------------------------------------------------
+
+
+class TreeGraph:
+    """A networkx DiGraph view of one `tree.tree` table (`NodeTable.as_graph()`), with its root,
+    the branch missing values take (`default_branch`: "yes"/"no"/None) and, when the op carries
+    `tree.hits`, each node's calibration hit count.  `to_table()` rebuilds a table in pre-order."""
+
+    def __init__(self, table: NodeTable, hits: np.ndarray | None = None):
+        self.g = table.as_graph()
+        self.root = 0
+        self.threshold_dtype = table.threshold.dtype
+        self.leaf_dtype = table.leaf.dtype
+        self.has_hits = hits is not None
+        for i in range(table.n_nodes):
+            d = self.g.nodes[i]
+            d["default_branch"] = _default_branch(table, i)
+            if hits is not None:
+                d["hits"] = int(hits[i])
+
+    def kids(self, n: int) -> tuple[int, int] | None:
+        """(yes, no) children of a split, None for a leaf."""
+        if self.g.nodes[n]["pred"] == Pred.LEAF:
+            return None
+        k = {d["branch"]: j for _, j, d in self.g.out_edges(n, data=True)}
+        return k["yes"], k["no"]
+
+    def parent(self, n: int) -> tuple[int, str] | None:
+        """(parent, branch label) or None for the root."""
+        for p, _, d in self.g.in_edges(n, data=True):
+            return p, d["branch"]
+        return None
+
+    def subtree(self, n: int) -> list[int]:
+        """Nodes of the subtree rooted at n, in pre-order (yes before no)."""
+        out, stack = [], [n]
+        while stack:
+            i = stack.pop()
+            out.append(i)
+            k = self.kids(i)
+            if k is not None:
+                stack.append(k[1])
+                stack.append(k[0])
+        return out
+
+    def postorder(self) -> list[int]:
+        return list(reversed(self._reverse_postorder()))
+
+    def _reverse_postorder(self) -> list[int]:
+        # Pre-order with the no child first, reversed, is a post-order with yes before no.
+        out, stack = [], [self.root]
+        while stack:
+            i = stack.pop()
+            out.append(i)
+            k = self.kids(i)
+            if k is not None:
+                stack.append(k[0])
+                stack.append(k[1])
+        return out
+
+    def to_table(self) -> tuple[NodeTable, np.ndarray | None]:
+        """The rebuilt table and, if hits are tracked, the hit counts in its node order."""
+        for n in self.g.nodes:
+            d = self.g.nodes[n]
+            if d["pred"] != Pred.LEAF and d["default_branch"] is not None:
+                d["default"] = dict(zip(("yes", "no"), self.kids(n)))[d["default_branch"]]
+        table = NodeTable.from_graph(self.g, self.root, self.threshold_dtype, self.leaf_dtype)
+        hits = np.array([self.g.nodes[i]["hits"] for i in self.subtree(self.root)], np.int64) if self.has_hits else None
+        return table, hits
+
+
+HITS = "tree.hits"  # per-node calibration hit counts (array<i64>), set by tree-sort-branches
+
+
+def tree_graph_of(op: Operation) -> TreeGraph:
+    """The `TreeGraph` of a `tree.tree` op, carrying its `tree.hits` if it has them."""
+    hits = op.attributes.get(HITS)
+    return TreeGraph(op.table, None if hits is None else hits.values)
+
+
+def commit_tree_graph(rewriter: Rewriter, op: Operation, tg: TreeGraph, detail: str, nodes_removed: int) -> None:
+    """Write a rewritten `TreeGraph` back into its op (table, and hit counts renumbered alike)."""
+    from ir.attributes import DenseArrayAttr
+    from ir.types import i64
+
+    table, hits = tg.to_table()
+    rewriter.set_table(op, table, detail, nodes_removed)
+    if hits is not None:
+        rewriter.set_attr(op, HITS, DenseArrayAttr(hits, i64))
+
+
+def _default_branch(table: NodeTable, i: int) -> str | None:
+    if table.pred[i] == Pred.LEAF or table.missing[i] not in (Missing.NAN, Missing.ZERO):
+        return None
+    return "yes" if table.default[i] == table.yes[i] else "no"
+
+
+class TreeRewriter:
+    """Mutates a `TreeGraph`, counting removed nodes and notifying the tree worklist."""
+
+    def __init__(self, tg: TreeGraph):
+        self.tg = tg
+        self.nodes_removed = 0
+        self.rewrites = 0
+        self.on_change: Callable[[int], None] | None = None
+
+    def _notify(self, n: int) -> None:
+        self.rewrites += 1
+        if self.on_change is not None:
+            self.on_change(n)
+
+    def replace_node(self, n: int, m: int, merge: dict[int, int] | None = None) -> None:
+        """Put the subtree rooted at m (a descendant of n) where the subtree rooted at n was.
+
+        `merge` maps nodes of a discarded subtree onto nodes of m's subtree, whose hit counts
+        they are added to (when both subtrees were identical, rows of either now reach m's)."""
+        g = self.tg.g
+        keep = set(self.tg.subtree(m))
+        gone = [i for i in self.tg.subtree(n) if i not in keep]
+        if self.tg.has_hits and merge:
+            for src, dst in merge.items():
+                g.nodes[dst]["hits"] += g.nodes[src]["hits"]
+        up = self.tg.parent(n)
+        if self.tg.has_hits:
+            g.nodes[m]["hits"] = g.nodes[n]["hits"]
+        g.remove_nodes_from(gone)
+        if up is None:
+            self.tg.root = m
+        else:
+            g.add_edge(up[0], m, branch=up[1])
+        self.nodes_removed += len(gone)
+        self._notify(m)
+
+    def make_leaf(self, n: int, value: np.ndarray) -> None:
+        """Turn the subtree rooted at n into a single leaf with `value` (a row of the leaf type)."""
+        g = self.tg.g
+        gone = self.tg.subtree(n)[1:]
+        g.remove_nodes_from(gone)
+        d = g.nodes[n]
+        d.update(feature=np.int32(-1), pred=np.uint8(Pred.LEAF), threshold=self.tg.threshold_dtype.type(0), missing=np.uint8(0))
+        d.update(default=np.int32(-1), default_branch=None, categories=None, leaf=np.asarray(value, self.tg.leaf_dtype).reshape(-1))
+        self.nodes_removed += len(gone)
+        self._notify(n)
+
+    def set_split(self, n: int, *, pred: int, threshold, missing: int, default_branch: str | None, swap: bool) -> None:
+        """Rewrite a split's test; with `swap` its yes and no subtrees trade places."""
+        g = self.tg.g
+        d = g.nodes[n]
+        d.update(pred=np.uint8(pred), threshold=self.tg.threshold_dtype.type(threshold), missing=np.uint8(missing))
+        d["default_branch"] = default_branch
+        if swap:
+            y, no = self.tg.kids(n)
+            g[n][y]["branch"], g[n][no]["branch"] = "no", "yes"
+        self._notify(n)
+
+
+class TreePattern:
+    """A guard-first rewrite at one node of a `TreeGraph`."""
+
+    def match_and_rewrite(self, tg: TreeGraph, n: int, rewriter: TreeRewriter) -> bool:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def label(self) -> str:
+        return type(self).__name__
+
+
+def apply_tree_patterns(
+    tg: TreeGraph,
+    patterns: Sequence[TreePattern],
+    rewriter: TreeRewriter,
+    *,
+    nodes: Iterable[int] | None = None,
+    max_rewrites: int | None = None,
+) -> int:
+    """Apply tree patterns to a fixpoint.  The worklist starts with `nodes` (default: every node,
+    children before parents); after a rewrite at n the node now in n's place and its parent are
+    revisited.  The bound (default: one rewrite per node + 10) turns a loop into a diagnostic."""
+    start = list(tg.postorder() if nodes is None else nodes)
+    bound = max_rewrites if max_rewrites is not None else tg.g.number_of_nodes() + 10
+    queue, members = deque(), set()
+
+    def push(n: int) -> None:
+        if n not in members:
+            members.add(n)
+            queue.append(n)
+
+    for n in start:
+        push(n)
+
+    def touched(n: int) -> None:
+        push(n)
+        up = tg.parent(n)
+        if up is not None:
+            push(up[0])
+
+    rewriter.on_change = touched
+    count = 0
+    try:
+        while queue:
+            n = queue.popleft()
+            members.discard(n)
+            if n not in tg.g:
+                continue
+            for p in patterns:
+                if p.match_and_rewrite(tg, n, rewriter):
+                    count += 1
+                    if count > bound:
+                        raise TimberError(f"tree patterns did not converge after {bound} rewrites (last: {p.label} at node {n})")
+                    break
+    finally:
+        rewriter.on_change = None
+    return count

@@ -1,0 +1,143 @@
+"""`tree-remove-unreachable`: a split whose outcome its ancestors' splits on the same feature
+have already decided goes away (replaced by the child every reaching row takes).  Exact.
+
+The analysis tracks, for the feature a node tests, the set of values `v` (the row's feature in
+the compare type) that can reach the node: an interval of compare-type floats plus "NaN
+possible".  Each split's yes and no sets are over-approximated by such a set (exact for
+`lt le gt ge` with any missing kind; `eq`/`ne` and the zero band of `missing(zero)` widen to
+their hull; `in` splits constrain nothing and are never removed), so "the reaching set misses
+one side" is a proof that no row takes that side.  Removing a decided split leaves every other
+node's reaching set unchanged, so one analysis of the original tree finds the whole fixpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ir.dialects.tree import ZERO_THRESHOLD, Missing, Pred
+
+from .base import Pass, PassContext
+from .forest import Forest, default_is_yes, ensembles
+from .registry import register_pass
+from .rewrite import TreeGraph, TreePattern, TreeRewriter, apply_tree_patterns, commit_tree_graph, tree_graph_of
+
+NUMERIC = (Pred.LT, Pred.LE, Pred.GT, Pred.GE, Pred.EQ, Pred.NE)
+
+
+def branch_sets(f: Forest):
+    """Over-approximate value sets (lo, hi, nan) of the yes and no side of every node.
+
+    Leaves and `in` splits get the full set on both sides (they constrain nothing)."""
+    dt = f.threshold.dtype.type
+    inf = dt(np.inf)
+    t = np.where(f.threshold == 0, dt(0), f.threshold)  # -0.0 and 0.0 compare alike
+    with np.errstate(invalid="ignore"):
+        prev = np.nextafter(t, -inf)
+        nxt = np.nextafter(t, inf)
+    n = f.n
+    full_lo, full_hi = np.full(n, -inf), np.full(n, inf)
+    # below(t) = values < t, above(t) = values > t; empty when t is -inf / +inf.
+    below_lo = np.where(t > -inf, -inf, inf)
+    below_hi = np.where(t > -inf, prev, -inf)
+    above_lo = np.where(t < inf, nxt, inf)
+    above_hi = np.where(t < inf, inf, -inf)
+    p = f.pred
+    sel = [p == Pred.LT, p == Pred.LE, p == Pred.GT, p == Pred.GE, p == Pred.EQ, p == Pred.NE]
+    y_lo = np.select(sel, [below_lo, full_lo, above_lo, t, t, full_lo], full_lo)
+    y_hi = np.select(sel, [below_hi, t, above_hi, full_hi, t, full_hi], full_hi)
+    n_lo = np.select(sel, [t, above_lo, full_lo, below_lo, full_lo, t], full_lo)
+    n_hi = np.select(sel, [full_hi, above_hi, t, below_hi, full_hi, t], full_hi)
+    # Where NaN goes.
+    numeric = np.isin(p, NUMERIC)
+    miss = f.missing
+    dyes = default_is_yes(f)
+    zero = dt(0)
+    with np.errstate(invalid="ignore"):
+        cmp0 = np.select(sel, [zero < t, zero <= t, zero > t, zero >= t, zero == t, zero != t], False)
+    nan_yes = np.select([miss == Missing.NAN, miss == Missing.ZERO, miss == Missing.NAN_AS_ZERO], [dyes, dyes, cmp0], p == Pred.NE)
+    y_nan = np.where(numeric, nan_yes, True)
+    n_nan = np.where(numeric, ~nan_yes, True)
+    # missing(zero): the band |v| <= 1e-35 joins the default side (hull), leaves the other as is.
+    z = dt(ZERO_THRESHOLD)
+    zy = numeric & (miss == Missing.ZERO) & dyes
+    zn = numeric & (miss == Missing.ZERO) & ~dyes
+    y_lo = np.where(zy, np.minimum(y_lo, -z), y_lo)
+    y_hi = np.where(zy, np.maximum(y_hi, z), y_hi)
+    n_lo = np.where(zn, np.minimum(n_lo, -z), n_lo)
+    n_hi = np.where(zn, np.maximum(n_hi, z), n_hi)
+    return (y_lo, y_hi, y_nan), (n_lo, n_hi, n_nan)
+
+
+def decided_splits(f: Forest) -> np.ndarray:
+    """Per node: 0 = not decided, 1 = every reaching row goes yes, 2 = every reaching row goes no."""
+    n = f.n
+    if n == 0:
+        return np.zeros(0, np.int8)
+    (y_lo, y_hi, y_nan), (n_lo, n_hi, n_nan) = branch_sets(f)
+    dt = f.threshold.dtype.type
+    lo, hi, nan = np.full(n, dt(-np.inf)), np.full(n, dt(np.inf)), np.ones(n, bool)
+    numeric = np.isin(f.pred, NUMERIC)
+    # Walk up from every node: child-on-path c, ancestor a.
+    c = np.arange(n)
+    a = f.parent.copy()
+    while True:
+        live = a >= 0
+        if not live.any():
+            break
+        idx = np.flatnonzero(live)
+        aa, cc = a[idx], c[idx]
+        same = (f.feature[aa] == f.feature[idx]) & numeric[aa]
+        k, aa, cc = idx[same], aa[same], cc[same]
+        on_yes = f.yes[aa] == cc
+        lo[k] = np.maximum(lo[k], np.where(on_yes, y_lo[aa], n_lo[aa]))
+        hi[k] = np.minimum(hi[k], np.where(on_yes, y_hi[aa], n_hi[aa]))
+        nan[k] &= np.where(on_yes, y_nan[aa], n_nan[aa])
+        c = np.where(live, a, c)
+        a = np.where(live, f.parent[np.maximum(a, 0)], -1)
+    yes_live = (np.maximum(lo, y_lo) <= np.minimum(hi, y_hi)) | (nan & y_nan)
+    no_live = (np.maximum(lo, n_lo) <= np.minimum(hi, n_hi)) | (nan & n_nan)
+    out = np.zeros(n, np.int8)
+    out[numeric & yes_live & ~no_live] = 1
+    out[numeric & no_live & ~yes_live] = 2
+    return out
+
+
+class DecidedSplit(TreePattern):
+    """A split the analysis proved decided → the child every reaching row takes."""
+
+    def match_and_rewrite(self, tg: TreeGraph, n: int, rewriter: TreeRewriter) -> bool:
+        side = tg.g.nodes[n].get("decided", 0)
+        kids = tg.kids(n)
+        if not side or kids is None:
+            return False
+        rewriter.replace_node(n, kids[0] if side == 1 else kids[1])
+        return True
+
+
+@register_pass
+@dataclass
+class RemoveUnreachable(Pass):
+    """Remove splits whose outcome is decided by ancestor splits on the same feature."""
+
+    name = "tree-remove-unreachable"
+    summary = "remove splits already decided by their ancestors' splits on the same feature (exact)"
+
+    def apply(self, module, ctx: PassContext) -> None:
+        for ens in ensembles(module):
+            f = Forest(ens)
+            decided = decided_splits(f)
+            for t in np.unique(f.tree[decided > 0]).tolist():
+                op = f.ops[t]
+                lo = int(f.offsets[t])
+                local = decided[lo : int(f.offsets[t + 1])]
+                tg = tree_graph_of(op)
+                for i in np.flatnonzero(local).tolist():
+                    tg.g.nodes[i]["decided"] = int(local[i])
+                rw = TreeRewriter(tg)
+                n = apply_tree_patterns(tg, [DecidedSplit()], rw, nodes=op.table.preorder())
+                commit_tree_graph(ctx.rewriter, op, tg, f"removed {n} decided splits", rw.nodes_removed)
+                ctx.stat("splits-removed", n)
+                ctx.stat("nodes-removed", rw.nodes_removed)
+                ctx.stat("trees-changed")
