@@ -271,6 +271,25 @@ def test_xgboost_applies_one_base_score_rule_to_every_file_version():
         np.testing.assert_array_equal(got.reshape(want.shape), want)
 
 
+@pytest.mark.parametrize("booster", ["gbtree", "gblinear"])
+@pytest.mark.parametrize("objective", ["binary:logistic", "reg:gamma"])
+@pytest.mark.parametrize("explicit", [False, True], ids=["boost_from_average", "explicit_base_score"])
+def test_unboosted_model(objective, booster, explicit):
+    """With zero trees (or zero gblinear rounds) and boost_from_average on, XGBoost predicts
+    base_score itself as the margin; with a user-given base_score (boost_from_average off) it
+    applies the objective's logit/log as usual."""
+    params, d, X = _objective_case(objective)
+    params = {**params, "booster": booster, **({"base_score": 0.3} if explicit else {})}
+    if booster == "gblinear":
+        del params["max_depth"]
+    doc = model_json(xgb.train(params, d, 0))
+    assert doc["learner"]["learner_model_param"]["boost_from_average"] == ("0" if explicit else "1")
+    m = xf.load(json.dumps(doc).encode())
+    check_parity(m, booster_from(doc), X[:20])
+    stored = F32(0.3 if explicit else 0.5)
+    assert (run(m, X[:1], "margin")[0, 0] == stored) != explicit
+
+
 # ----- features ----------------------------------------------------------------------------
 
 

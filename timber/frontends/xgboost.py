@@ -24,7 +24,9 @@ importing xgboost, and states in IR exactly what XGBoost 3.2's CPU predictor com
   1.x/2.x), a one-element list (`"[6.2857145E-1]"`, 3.0) or one value per output (3.1+).
   XGBoost 3.2 converts it to a margin when it loads the file, whatever version wrote it:
   logistic objectives clamp it to [1e-6, 1 - 1e-6] and take `-logf(1/p - 1)`; exp-link
-  objectives take `logf(p)`; all others use it as is.  It is computed here the same way in
+  objectives take `logf(p)`; all others use it as is.  A model with no trees (or a gblinear
+  model boosted 0 rounds) whose `boost_from_average` is on keeps base_score unconverted, as
+  XGBoost 3.2 does (its intercept was never estimated).  It is computed here the same way in
   float32, with the C library's `logf` (glibc's is not correctly rounded on ~0.6% of inputs).
 * `@predict` applies the objective's transform with XGBoost's formula and precision
   (`src/common/math.h`, `src/objective/*`): sigmoid `1 / (1 + expf(min(-m, 88.7)))`,
@@ -381,7 +383,6 @@ class _Builder:
             scores = np.repeat(scores, n_outputs)
         elif len(scores) != n_outputs:
             self.fail(bs_path, f"base_score has {len(scores)} values but the model has {n_outputs} outputs")
-        init = base_margin(objective, scores)
 
         attrs = {
             "timber.format": StringAttr("xgboost"),
@@ -406,6 +407,10 @@ class _Builder:
         if booster not in BOOSTERS:
             self.fail("learner.gradient_booster.name", f"unsupported booster '{booster}'; supported: {', '.join(BOOSTERS)}")
         attrs["timber.booster"] = StringAttr(booster)
+        # A model never boosted (no trees, or gblinear with 0 rounds) whose intercept was still to
+        # be estimated (boost_from_average) predicts base_score unconverted in XGBoost 3.2.
+        pending = self.int_param(lmp, "boost_from_average", "learner.learner_model_param", default=1) != 0
+        init = scores if pending and not self.fitted(gb, booster) else base_margin(objective, scores)
 
         module = ModuleOp.build(attrs)
         xt = TensorType((n_features,), f32)
@@ -420,6 +425,16 @@ class _Builder:
         self.predict(module, margin, objective, n_outputs)
         verify(module)
         return module
+
+    def fitted(self, gb, booster: str) -> bool:
+        model = gb.get("gbtree", {}) if booster == "dart" else gb
+        model = model.get("model") if isinstance(model, dict) else None
+        if not isinstance(model, dict):
+            return True  # let the booster readers report the missing pieces
+        if booster == "gblinear":
+            return model.get("boosted_rounds", 1) != 0  # files before 1.6 do not record it
+        trees = model.get("trees")
+        return not isinstance(trees, (list, np.ndarray)) or len(trees) > 0
 
     def version(self) -> str | None:
         v = self.doc.get("version")
@@ -615,6 +630,8 @@ class _Builder:
         path = "learner.gradient_booster.model"
         model = self.get(gb, "model", "learner.gradient_booster", "object")
         w = self.floats(self.get(model, "weights", path, "array"), f"{path}.weights")
+        if len(w) == 0:  # never boosted: XGBoost allocates the weights, all zero, on first use
+            w = np.zeros((n_features + 1) * n_outputs, np.float32)
         if len(w) != (n_features + 1) * n_outputs:
             self.fail(f"{path}.weights", f"{len(w)} weights, expected (num_feature + 1) × outputs = {(n_features + 1) * n_outputs}")
         table = w.reshape(n_features + 1, n_outputs)  # row j = feature j, last row = bias
