@@ -27,6 +27,8 @@ from ir.interpreter import run  # noqa: E402
 from ir.parser import parse_module  # noqa: E402
 from ir.printer import print_op  # noqa: E402
 from timber.frontends import catboost as tc  # noqa: E402
+from tests.rows import adversarial_rows as shared_rows  # noqa: E402
+from tests.rows import rows_strategy  # noqa: E402
 
 EXP_LOSSES = ("Logloss", "CrossEntropy", "MultiClass", "MultiClassOneVsAll", "MultiLogloss", "Poisson", "Tweedie", "RMSEWithUncertainty")
 
@@ -87,6 +89,8 @@ def edge_rows(module, base: np.ndarray, rng, limit=3000) -> np.ndarray:
             r[f] = v
             rows.append(r)
     out = np.array(rows, np.float32) if rows else np.zeros((0, base.shape[1]), np.float32)
+    shared = shared_rows(module, n_mixed=64, dtype=np.float32)  # tests/rows.py: specials, extremes
+    out = np.vstack([out, shared])
     if len(out) > limit:
         out = out[rng.choice(len(out), limit, replace=False)]
     return np.vstack([base.astype(np.float32), out, np.full((1, base.shape[1]), np.nan, np.float32)])
@@ -560,3 +564,20 @@ def test_catboost_fast_exp_is_not_libm(rng):
     e = model.predict(Xq)
     libm = np.array([math.exp(v) for v in raw])
     assert (libm != e).mean() > 0.05 and ulps(libm, e).max() <= 2
+
+
+def test_hypothesis_rows(rng):
+    """Property: RawFormulaVal equals Timber's margin bit for bit on any float32 rows drawn from
+    the model's borders, their neighbours, specials and arbitrary floats (AsTrue and AsIs features)."""
+    from hypothesis import HealthCheck, given, settings
+
+    X, y = _float_data(rng, nan=0.3)
+    model = _fit(catboost.CatBoostClassifier, X, (y > 0).astype(int), nan_mode="Max")
+    module = tc.load(model)
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(rows_strategy(module, dtype=np.float32, max_rows=16))
+    def prop(rows):
+        check(module, model, rows)
+
+    prop()

@@ -26,6 +26,8 @@ from ir.interpreter import run  # noqa: E402
 from ir.parser import parse_module  # noqa: E402
 from ir.printer import print_op  # noqa: E402
 from timber.frontends import lightgbm as tl  # noqa: E402
+from tests.rows import adversarial_rows as shared_rows  # noqa: E402
+from tests.rows import rows_strategy  # noqa: E402
 
 KZ = ZERO_THRESHOLD  # LightGBM's kZeroThreshold, 1e-35f as a double
 EXP_OBJECTIVES = ("binary", "multiclass", "multiclassova", "cross_entropy", "poisson", "gamma", "tweedie")
@@ -112,7 +114,10 @@ def adversarial_rows(module, base: np.ndarray, rng, limit: int = 4000) -> np.nda
         rows = rows[rng.choice(len(rows), limit, replace=False)]
     all_nan = np.full((1, base.shape[1]), np.nan)
     all_zero_tiny = np.full((1, base.shape[1]), -KZ)
-    return np.vstack([base, rows, all_nan, all_zero_tiny, np.zeros((1, base.shape[1]))])
+    shared = shared_rows(module, n_mixed=64)  # tests/rows.py: float32 and float64 neighbours, extremes
+    if len(shared) > limit:
+        shared = shared[rng.choice(len(shared), limit, replace=False)]
+    return np.vstack([base, rows, shared, all_nan, all_zero_tiny, np.zeros((1, base.shape[1]))])
 
 
 def check(module, booster, X, *, num_iteration=None, exact_predict=None):
@@ -417,7 +422,7 @@ def test_num_iteration_and_best_iteration(rng, tmp_path):
 
 def test_booster_and_sklearn_objects(rng):
     X, y = _data(rng)
-    reg = lgb.LGBMRegressor(n_estimators=5, num_leaves=8, verbose=-1).fit(X, y)
+    reg = lgb.LGBMRegressor(n_estimators=5, num_leaves=8, verbose=-1, n_jobs=1).fit(X, y)
     module = tl.load(reg)
     assert module.attributes["timber.source"].value == "<lightgbm.Booster>"
     np.testing.assert_array_equal(run(module, X, "predict").ravel(), reg.predict(X))
@@ -505,3 +510,27 @@ def test_linear_leaf_sees_tiny_values_as_zero():
     X = np.array([[a, c] for a in v for c in v])
     np.testing.assert_array_equal(run(module, X, "predict").ravel(), b.predict(X))
     np.testing.assert_array_equal(run(module, X, "margin").ravel(), b.predict(X, raw_score=True))
+
+
+def test_hypothesis_rows_categorical_nan_model(tmp_path_factory):
+    """Property: on any rows drawn from the model's edge values and arbitrary doubles, Timber's
+    margin and prediction equal LightGBM's (margin bit for bit)."""
+    from hypothesis import HealthCheck, given, settings
+
+    rng = np.random.default_rng(77)
+    n = 800
+    X = rng.normal(size=(n, 4))
+    X[:, 0] = rng.integers(0, 12, n)
+    X[rng.random(n) < 0.15, 1] = np.nan
+    X[rng.random(n) < 0.3, 2] = 0.0
+    y = np.sin(X[:, 0]) + np.nan_to_num(X[:, 1]) + (X[:, 2] > 0) + rng.normal(size=n) * 0.1
+    params = {"objective": "binary", "min_data_per_group": 5, "cat_smooth": 1}
+    b, path = via_file(train(params, X, (y > 0.5).astype(float), categorical_feature=[0]), tmp_path_factory.mktemp("hyp"))
+    module = tl.load(path)
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(rows_strategy(module, max_rows=16))
+    def prop(X):
+        check(module, b, X)
+
+    prop()
