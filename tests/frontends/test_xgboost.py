@@ -329,6 +329,27 @@ def test_categorical_splits(onehot, tmp_path):
     check_parity(m, b, np.concatenate([X[:100], R, rows_for(m, rng)]))
 
 
+def test_category_members_past_xgboost_limit_never_match():
+    """XGBoost calls any value >= 2^24 an invalid category (left) before it looks at the set."""
+    rng = np.random.default_rng(12)
+    X = np.stack([rng.integers(0, 6, 300), rng.normal(size=300)], 1).astype(F32)
+    y = (np.isin(X[:, 0], [1, 4]) * 2 + X[:, 1]).astype(F32)
+    b = xgb.train(
+        {"max_depth": 2, "max_cat_to_onehot": 1, "nthread": 1}, xgb.DMatrix(X, y, feature_types=["c", "q"], enable_categorical=True), 2
+    )
+    doc = model_json(b)
+    tree = doc["learner"]["gradient_booster"]["model"]["trees"][0]
+    j = tree["categories_nodes"].index(0)
+    start, size = tree["categories_segments"][j], tree["categories_sizes"][j]
+    tree["categories"][start + size - 1] = 2**24 + 4  # float32-exact; still sorted: it was the largest member
+    m = xf.load(json.dumps(doc).encode())
+    assert max(trees_of(m)[0].table.category_set(0)) < 2**24
+    R = np.zeros((4, 2), F32)
+    R[:, 0] = [2**24 + 4, 2**24, 2**24 - 1, 1]
+    want = xgb_predict(booster_from(doc), R, margin=True)
+    np.testing.assert_array_equal(run(m, R, "margin").reshape(want.shape), want)
+
+
 def parse_attr_list(values):
     from ir.attributes import ArrayAttr, StringAttr
 

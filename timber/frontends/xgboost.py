@@ -89,6 +89,7 @@ BOOSTERS = ("gbtree", "dart", "gblinear")
 _RT_EPS = np.float32(1e-6)  # XGBoost's kRtEps: logistic base scores are clamped to [kRtEps, 1 - kRtEps]
 _SIGMOID_CLAMP = np.float32(88.7)  # common::Sigmoid computes expf(min(-x, 88.7f))
 _INVALID_NODE = -1
+_MAX_CAT = 2**24  # categories at or above this are invalid in XGBoost (src/common/categorical.h)
 _LEAF, _LT, _IN = int(Pred.LEAF), int(Pred.LT), int(Pred.IN)  # plain ints: enum lookups cost per tree
 _NAN, _NONE = int(Missing.NAN), int(Missing.NONE)
 
@@ -597,7 +598,9 @@ class _Builder:
             vals = values[s : s + m]
             if (vals < 0).any():
                 self.fail(f"{path}.categories[{s + int(np.argmax(vals < 0))}]", "negative category in a split's set")
-            members[node] = vals
+            # XGBoost's InvalidCat sends every value >= 2^24 left before looking at the set, so a
+            # member that large can never match: leave it out (and keep the bitset small).
+            members[node] = vals[vals < _MAX_CAT]
         pool, used = [], 0
         for node in np.flatnonzero(cat).tolist():
             words = bitset_from_members(members.get(node, ()))  # a split without a set sends everything left
