@@ -220,6 +220,13 @@ class Function:
     def block(self, label: str) -> None:
         self.lines.append(f"{label}:")
 
+    def current_block(self) -> str:
+        """Label of the block being filled (phis name it as the predecessor of a back edge)."""
+        for line in reversed(self.lines):
+            if not line.startswith("  "):
+                return line[:-1]
+        return "entry"
+
     def text(self) -> str:
         params = ", ".join(f"{t} {n}" for t, n in self.params)
         linkage = "" if self.linkage == "external" else self.linkage + " "

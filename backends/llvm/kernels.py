@@ -41,7 +41,6 @@ from .target import TargetInfo
 MAX_HEAP_DEPTH = 10  # 2**10 slots per tree; deeper trees use the node-table kernel
 SEGMENT_COST = 2  # a new segment costs about as much as this many tree levels
 NR_BIT, ZK_BIT, FEATURE_SHIFT = 1, 2, 2  # heap node word: feature << 2 | zk << 1 | nr
-HEAP_PREDS = (Pred.LT, Pred.LE, Pred.GT, Pred.GE)
 
 
 # ----- planning ---------------------------------------------------------------------------
@@ -74,6 +73,18 @@ def oblivious_as_nodes(t: ObliviousTable) -> NodeTable:
     leaf = np.zeros((n, t.leaf_dim), t.leaf.dtype)
     leaf[n_inner:] = t.leaf[rev]
     return NodeTable(feature, pred, thr, yes, no, missing, default, leaf, cat_start, cat_len, t.cat_words)
+
+
+def tree_depth(t: NodeTable) -> int:
+    """Splits on the longest root-to-leaf path, level by level with numpy (fast for big forests)."""
+    split = t.pred != Pred.LEAF
+    frontier, depth = np.array([0]), 0
+    while True:
+        s = frontier[split[frontier]]
+        if not len(s):
+            return depth
+        frontier = np.concatenate([t.yes[s], t.no[s]])
+        depth += 1
 
 
 @dataclass
@@ -147,8 +158,12 @@ def plan(op: tree.EnsembleOp) -> EnsemblePlan:
         if isinstance(table, ObliviousTable):
             table = oblivious_as_nodes(table)
         split = table.pred != Pred.LEAF
-        depth = table.depth()
-        heap = bool(np.all(np.isin(table.pred[split], HEAP_PREDS))) and not table.is_linear and depth <= MAX_HEAP_DEPTH
+        depth = tree_depth(table)
+        heap = (
+            bool(np.all((table.pred[split] >= Pred.LT) & (table.pred[split] <= Pred.GE)))
+            and not table.is_linear
+            and depth <= MAX_HEAP_DEPTH
+        )
         infos.append(TreeInfo(table, t_op.out, table.leaf_dim, depth, heap))
     neg = op.attributes.get("cat_negative")
     p = EnsemblePlan(
@@ -223,26 +238,46 @@ def _split_heap_run(depths: list[int]) -> list[tuple[int, int, int]]:
     return out[::-1]
 
 
-def _canonical(t: NodeTable, cdt):
+def _concat(tables: list[NodeTable]):
+    """The columns of several node tables end to end, child indices made global."""
+    sizes = np.array([t.n_nodes for t in tables])
+    offs = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    rep = np.repeat(offs, sizes)
+
+    def col(name):
+        return np.concatenate([getattr(t, name) for t in tables])
+
+    def child(name):
+        c = col(name).astype(np.int64)
+        return np.where(c >= 0, c + rep, -1)
+
+    cols = dict(feature=col("feature"), pred=col("pred"), threshold=col("threshold"), missing=col("missing"))
+    cols.update(yes=child("yes"), no=child("no"), default=child("default"))
+    cols["leaf"] = np.concatenate([t.leaf for t in tables])
+    return cols, offs
+
+
+def _canonical(c: dict, cdt):
     """Per node: left child A, right child B, threshold t' with "right iff v >= t'", and the
     nr (missing goes right) and zk (zero counts as missing) bits."""
     cdt = np.dtype(cdt).type
-    p, thr = t.pred, t.threshold.astype(cdt)
+    p, thr = c["pred"], c["threshold"].astype(cdt)
+    yes, no = c["yes"], c["no"]
     inf = cdt(np.inf)
     with np.errstate(invalid="ignore"):
         strict = (p == Pred.LE) | (p == Pred.GT)
         # v > t  <=>  v >= nextup(t) for every non-NaN v; nothing is above +inf (t' = NaN: never).
         tp = np.where(strict, np.where(thr < inf, np.nextafter(thr, inf), cdt(np.nan)), thr).astype(cdt)
         flip = (p == Pred.GE) | (p == Pred.GT)
-        a_child = np.where(flip, t.no, t.yes)
-        b_child = np.where(flip, t.yes, t.no)
+        a_child = np.where(flip, no, yes)
+        b_child = np.where(flip, yes, no)
         zero = cdt(0)
         zero_yes = np.select(
             [p == Pred.LT, p == Pred.LE, p == Pred.GT, p == Pred.GE], [zero < thr, zero <= thr, zero > thr, zero >= thr], False
         )
-    m = t.missing
+    m = c["missing"]
     nan_child = np.where(
-        (m == Missing.NAN) | (m == Missing.ZERO), t.default, np.where(m == Missing.NAN_AS_ZERO, np.where(zero_yes, t.yes, t.no), t.no)
+        (m == Missing.NAN) | (m == Missing.ZERO), c["default"], np.where(m == Missing.NAN_AS_ZERO, np.where(zero_yes, yes, no), no)
     )
     nr = nan_child == b_child
     zk = m == Missing.ZERO
@@ -250,35 +285,39 @@ def _canonical(t: NodeTable, cdt):
 
 
 def _heap_tables(s: HeapSegment, cdt, adt) -> None:
-    size = 2**s.depth
-    n = len(s.trees)
-    words = np.zeros((n, size), np.int32)
-    thresholds = np.full((n, size), np.nan, cdt)  # padding nodes: never right
-    leaves = np.zeros((n, s.dim, size), adt)
-    for i, info in enumerate(s.trees):
-        t = info.table
-        a_child, b_child, tp, nr, zk = _canonical(t, cdt)
-        split = t.pred != Pred.LEAF
-        s.needs_nr |= bool(np.any(nr & split))
-        s.needs_zero |= bool(np.any(zk & split))
-        word = (t.feature.astype(np.int64) << FEATURE_SHIFT) | (zk.astype(np.int64) * ZK_BIT) | nr.astype(np.int64)
-        frontier, pos = np.array([0]), np.array([0])
-        for level in range(s.depth + 1):
-            is_split = split[frontier]
-            sn, sp = frontier[is_split], pos[is_split]
-            ln, lp = frontier[~is_split], pos[~is_split]
-            if len(ln):
-                # a leaf at this level covers 2**k heap leaves below it
-                k = s.depth - level
-                first = (lp + 1) * 2**k - size
-                span = np.repeat(first, 2**k) + np.tile(np.arange(2**k), len(lp))
-                leaves[i][:, span] = np.repeat(t.leaf[ln].astype(adt), 2**k, axis=0).T
-            if len(sn):
-                words[i, sp] = word[sn]
-                thresholds[i, sp] = tp[sn]
-            frontier = np.concatenate([a_child[sn], b_child[sn]])
-            pos = np.concatenate([2 * sp + 1, 2 * sp + 2])
-    s.words, s.thresholds, s.leaves = words, thresholds, leaves
+    """Pad every tree of the segment to depth `s.depth` in heap order, all trees at once:
+    one pass per level over the frontier of (tree, node, heap position)."""
+    size, n, dim = 2**s.depth, len(s.trees), s.dim
+    c, roots = _concat([t.table for t in s.trees])
+    a_child, b_child, tp, nr, zk = _canonical(c, cdt)
+    split = c["pred"] != Pred.LEAF
+    s.needs_nr = bool(np.any(nr & split))
+    s.needs_zero = bool(np.any(zk & split))
+    word = (np.maximum(c["feature"], 0).astype(np.int64) << FEATURE_SHIFT) | (zk.astype(np.int64) * ZK_BIT) | nr.astype(np.int64)
+    words = np.zeros(n * size, np.int32)
+    thresholds = np.full(n * size, np.nan, cdt)  # padding nodes: never right
+    leaves = np.zeros((n, dim, size), adt)
+    leaf_vals = c["leaf"].astype(adt)
+    node, tree_of, pos = roots, np.arange(n), np.zeros(n, np.int64)
+    for level in range(s.depth + 1):
+        is_split = split[node]
+        ln, lt, lp = node[~is_split], tree_of[~is_split], pos[~is_split]
+        if len(ln):
+            # a leaf on this level covers the 2**k heap leaves below it
+            k = 2 ** (s.depth - level)
+            first = (lp + 1) * k - size
+            span = (first[:, None] + np.arange(k)[None, :]).reshape(-1)
+            trees = np.repeat(lt, k)
+            leaves[trees, :, span] = np.repeat(leaf_vals[ln], k, axis=0)
+        sn, st, sp = node[is_split], tree_of[is_split], pos[is_split]
+        if not len(sn):
+            break
+        words[st * size + sp] = word[sn]
+        thresholds[st * size + sp] = tp[sn]
+        node = np.concatenate([a_child[sn], b_child[sn]])
+        tree_of = np.concatenate([st, st])
+        pos = np.concatenate([2 * sp + 1, 2 * sp + 2])
+    s.words, s.thresholds, s.leaves = words.reshape(n, size), thresholds.reshape(n, size), leaves
     s.outs = np.array([t.out for t in s.trees], np.int32)
 
 

@@ -210,7 +210,8 @@ class ModuleLowering:
         fn.emit(f"br label %{L['blocks']}")
         fn.block(L["blocks"])
         b, b_next = fn.tmp("b"), fn.tmp("b.next")
-        fn.emit(f"{b} = phi i64 [0, %entry], [{b_next}, %{L['block']}]")
+        phi_line = len(fn.lines)
+        fn.emit("")  # the back edge comes from the block body's last block: filled in below
         more = fn.op("more", f"icmp ult i64 {b}, {nfull}")
         fn.emit(f"br i1 {more}, label %{L['block']}, label %{L['tail']}")
         fn.block(L["block"])
@@ -219,6 +220,7 @@ class ModuleLowering:
         fn.emit(f"call void @{_block_name(name, B)}(ptr {xb}, ptr {ob})")
         self._write_back(fn, ob, r0, K, R, B, None)
         fn.emit(f"{b_next} = add i64 {b}, 1")
+        fn.lines[phi_line] = f"  {b} = phi i64 [0, %entry], [{b_next}, %{fn.current_block()}]"
         fn.emit(f"br label %{L['blocks']}")
         fn.block(L["tail"])
         start = fn.op("tail.start", f"mul i64 {nfull}, {B}")
@@ -294,7 +296,7 @@ def for_each(fn: Function, n: int, hint: str, body) -> None:
             body(str(k))
         return
     head, loop, latch, done = (fn.label(hint + s) for s in ("_head", "_loop", "_latch", "_done"))
-    pre = _current_block(fn)
+    pre = fn.current_block()
     k, k_next = fn.tmp(hint), fn.tmp(hint + ".next")
     fn.emit(f"br label %{head}")
     fn.block(head)
@@ -308,13 +310,6 @@ def for_each(fn: Function, n: int, hint: str, body) -> None:
     more = fn.op(hint + ".more", f"icmp ult i64 {k_next}, {n}")
     fn.emit(f"br i1 {more}, label %{head}, label %{done}")
     fn.block(done)
-
-
-def _current_block(fn: Function) -> str:
-    for line in reversed(fn.lines):
-        if not line.startswith("  "):
-            return line[:-1]
-    return "entry"
 
 
 def _block_name(func_name: str, rows: int) -> str:
@@ -550,7 +545,7 @@ class FunctionLowering:
         # many inputs: loop over j with the weights in a table [N][K]
         table = self.mod.pool.add("affine", np.ascontiguousarray(w.T))
         xp = self.in_memory(x, x.elem)
-        pre = _current_block(fn)
+        pre = fn.current_block()
         head, body, done = fn.label("aff_head"), fn.label("aff_body"), fn.label("aff_done")
         j, j_next = fn.tmp("j"), fn.tmp("j.next")
         phis = [fn.tmp("acc") for _ in range(K)]
@@ -625,7 +620,7 @@ class FunctionLowering:
         """i1: does the block hold a NaN (or, with zero-as-missing splits, a |v| <= 1e-35)?"""
         fn, B = self.fn, self.B
         t, tb = self.vt(p.compare), self.vt("i1")
-        pre = _current_block(fn)
+        pre = fn.current_block()
         head, body, done = fn.label("scan_head"), fn.label("scan_body"), fn.label("scan_done")
         k, k_next, seen, seen_next = fn.tmp("sk"), fn.tmp("sk.next"), fn.tmp("seen"), fn.tmp("seen.next")
         fn.emit(f"br label %{head}")

@@ -1,0 +1,253 @@
+"""`timber.compile`: a model file (or IR module) → machine code for this CPU → `CompiledModel`.
+
+    model = timber.compile("model.json")      # any format `timber.detect` recognises
+    model.predict(X)                           # what the framework's own predict returns
+    model.predict(X, output_margin=True)       # the raw score (@margin)
+
+`predict` converts X to the model's input element type the way the framework does (XGBoost
+casts to float32, LightGBM reads float64), checks the feature count, splits big batches
+across threads (the compiled code runs with the GIL released) and returns the result element
+type: shape (n,) for one output, (n, K) for K.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from backends.llvm.jit import JitModule, compile_lowered
+from backends.llvm.lower import Export, Lowered, lower_module
+from backends.llvm.target import host_target
+from ir.diagnostics import TimberError
+from ir.dialects.builtin import ModuleOp
+from ir.printer import print_op
+from ir.verifier import verify
+
+MIN_WORK_PER_THREAD = 2_000_000  # tree levels (+ features) per thread before splitting pays off
+MAX_ROWS_PER_CALL = 2**30  # the C ABI counts rows in an int
+
+
+def compile(model, *, n_jobs: int | None = None, prefix: str = "timber_", passes=None) -> CompiledModel:  # noqa: A001
+    """Compile `model` for this machine.
+
+    `model`: a path to a model file (format detected by `timber.detect`), a verified Timber IR
+    module, or a framework object Timber reads directly (`lightgbm.Booster` / `LGBMModel`,
+    `xgboost.Booster` / `XGBModel`).  `n_jobs`: threads `predict` may use (default: all
+    cores).  `prefix`: prefix of the exported C symbols.  `passes`: a pass pipeline (text or
+    list of passes) to run before lowering; None runs none."""
+    t0 = time.perf_counter()
+    module = _load(model)
+    if passes is not None:
+        from passes.manager import run_pipeline
+
+        if not isinstance(model, (str, os.PathLike)):
+            module = _clone(module)  # never rewrite the caller's module in place
+        run_pipeline(module, passes)
+    verify(module)
+    t_load = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    lowered = lower_module(module, host_target(), prefix)
+    t_lower = time.perf_counter() - t1
+    jit = compile_lowered(lowered)
+    timings = {"load": t_load, "lower": t_lower, **jit.timings, "total": time.perf_counter() - t0}
+    return CompiledModel(module, lowered, jit, n_jobs=n_jobs, timings=timings)
+
+
+def _load(model) -> ModuleOp:
+    if isinstance(model, ModuleOp):
+        return model
+    if isinstance(model, (str, os.PathLike)):
+        from .detect import load_model
+
+        return load_model(model)
+    kind = type(model).__module__.split(".")[0]
+    if kind == "lightgbm":
+        from .frontends import lightgbm
+
+        return lightgbm.load(model)
+    if kind == "xgboost":
+        from .frontends import xgboost
+
+        booster = model.get_booster() if hasattr(model, "get_booster") else model
+        return xgboost.load(bytes(booster.save_raw("json")), source_name="<xgboost.Booster>")
+    raise TimberError(
+        f"timber.compile takes a model file path, a Timber IR module, or a LightGBM/XGBoost model object; found {type(model).__name__}"
+    )
+
+
+def _clone(module: ModuleOp) -> ModuleOp:
+    from ir.parser import parse_module
+
+    return parse_module(print_op(module, generic=False), "<module>")
+
+
+class CompiledModel:
+    """A model compiled to machine code in this process.
+
+    Attributes: `n_features`, `n_outputs` (of `predict`), `ir` (the module's text),
+    `llvm_ir` (the LLVM IR it was compiled from), `timings` (seconds per compile phase)."""
+
+    def __init__(self, module: ModuleOp, lowered: Lowered, jit: JitModule, n_jobs: int | None = None, timings: dict | None = None):
+        self.module = module
+        self.lowered = lowered
+        self.jit = jit
+        self.n_jobs = n_jobs
+        self.timings = timings or {}
+        prefix = lowered.exports[0].symbol.split("infer")[0] if lowered.exports else "timber_"
+        self._predict = lowered.export(f"{prefix}infer")
+        self._single = lowered.export(f"{prefix}infer_single")
+        self._margin = lowered.export(f"{prefix}infer_margin")
+        if self._predict is None:
+            raise TimberError("the module has no public @predict function to compile")
+        self._single_fn = jit.function(self._single.symbol) if self._single is not None else None
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+        self._work_per_row = lowered.cost_per_row + self._predict.n_inputs
+
+    # ----- metadata ---------------------------------------------------------------------------
+    @property
+    def n_features(self) -> int:
+        return self._predict.n_inputs
+
+    @property
+    def n_outputs(self) -> int:
+        return self._predict.n_outputs
+
+    @property
+    def ir(self) -> str:
+        """The verified Timber IR this model was compiled from, as text."""
+        return print_op(self.module)
+
+    @property
+    def llvm_ir(self) -> str:
+        """The LLVM IR this model was compiled from, as text."""
+        return self.lowered.text
+
+    def __repr__(self) -> str:
+        fmt = self.module.attributes.get("timber.format")
+        kind = f"{fmt.value} " if fmt is not None else ""
+        return f"<CompiledModel {kind}model: {self.n_features} features -> {self.n_outputs} outputs>"
+
+    # ----- prediction -------------------------------------------------------------------------
+    def predict(self, X, output_margin: bool = False, n_jobs: int | None = None) -> np.ndarray:
+        """Predict rows X: what the framework's own predict returns (`output_margin=True`: the
+        raw score).  X: a 2-D array (float32/float64/ints/bools, C or Fortran order), a pandas
+        DataFrame, a scipy sparse matrix (absent entries are missing, as in XGBoost) or one 1-D
+        row.  `n_jobs` overrides the thread count given to `compile` for this call."""
+        entry = self._predict
+        if output_margin:
+            entry = self._margin
+            if entry is None:
+                raise TimberError("this model has no @margin function, so output_margin=True is not available")
+        X = self._rows(X, entry)
+        n, k = X.shape[0], entry.n_outputs
+        out = np.empty((n, k), entry.out_dtype)
+        if n == 1 and not output_margin and self._single is not None:
+            self._single_fn(_address(X), _address(out), None)
+        elif n:
+            self._run(entry, X, out, n_jobs if n_jobs is not None else self.n_jobs)
+        return out.reshape(n) if k == 1 else out
+
+    def _run(self, entry: Export, X: np.ndarray, out: np.ndarray, n_jobs: int | None) -> None:
+        fn = self.jit.function(entry.symbol)
+        n = X.shape[0]
+        threads = n_jobs if n_jobs is not None and n_jobs > 0 else (os.cpu_count() or 1)
+        # only split when each thread gets enough work to pay for the hand-off
+        threads = max(1, min(threads, n * self._work_per_row // MIN_WORK_PER_THREAD))
+        block = self.lowered.block_rows
+        per = -(-n // threads)
+        per = min(-(-per // block) * block, MAX_ROWS_PER_CALL)
+        chunks = [(s, min(n, s + per)) for s in range(0, n, per)]
+        xp, op, row_in, row_out = _address(X), _address(out), X.strides[0], out.strides[0]
+
+        def call(chunk):
+            s, e = chunk
+            return fn(xp + s * row_in, e - s, op + s * row_out, None)
+
+        if len(chunks) == 1 or threads == 1:
+            for c in chunks:
+                call(c)
+            return
+        for _ in self._executor(threads).map(call, chunks):
+            pass
+
+    def _executor(self, threads: int) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None or self._pool._max_workers < threads:
+                if self._pool is not None:
+                    self._pool.shutdown(wait=False)
+                self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="timber")
+            return self._pool
+
+    def _rows(self, X, entry: Export) -> np.ndarray:
+        """X as a C-contiguous (n, n_features) array of the entry's input type."""
+        dtype = entry.in_dtype
+        if type(X) is np.ndarray:
+            pass
+        elif hasattr(X, "columns") and hasattr(X, "dtypes"):
+            X = _from_dataframe(X, dtype)
+        elif hasattr(X, "tocoo") and hasattr(X, "nnz"):
+            X = _from_sparse(X, dtype)
+        else:
+            X = np.asarray(X)
+        if X.ndim == 1:
+            X = X.reshape(1, -1)
+        if X.ndim != 2:
+            raise TimberError(f"expected a 2-D array of rows (or one 1-D row), got an array of shape {X.shape}")
+        if X.shape[1] != entry.n_inputs:
+            raise TimberError(f"expected {entry.n_inputs} features, got {X.shape[1]}")
+        if X.dtype.kind not in "fiub":
+            raise TimberError(f"expected numbers, got an array of {X.dtype}")
+        return np.ascontiguousarray(X, dtype=dtype)
+
+    def __del__(self):
+        pool = getattr(self, "_pool", None)
+        if pool is not None:
+            pool.shutdown(wait=False)
+
+
+def _address(a: np.ndarray) -> int:
+    """The data address of a C-contiguous array (`a.ctypes.data` costs microseconds per call,
+    which matters for one-row predictions)."""
+    try:
+        return ctypes.addressof(ctypes.c_char.from_buffer(a))
+    except (TypeError, ValueError):  # read-only or empty arrays
+        return a.ctypes.data
+
+
+def _from_dataframe(df, dtype) -> np.ndarray:
+    """Column by column, as XGBoost reads a DataFrame: numbers cast to the input type,
+    categorical columns as their codes with missing (-1) as NaN."""
+    cols = []
+    for name in df.columns:
+        col = df[name]
+        if str(col.dtype) == "category":
+            codes = col.cat.codes.to_numpy()
+            cols.append(np.where(codes < 0, np.nan, codes).astype(dtype))
+            continue
+        values = col.to_numpy()
+        if values.dtype.kind not in "fiub":
+            try:
+                values = values.astype(np.float64)
+            except (TypeError, ValueError):
+                raise TimberError(f"column '{name}' holds {col.dtype} values; expected numbers or a categorical column") from None
+        cols.append(values.astype(dtype))
+    if not cols:
+        return np.zeros((len(df), 0), dtype)
+    return np.column_stack(cols).astype(dtype, copy=False)
+
+
+def _from_sparse(m, dtype) -> np.ndarray:
+    """Dense rows with NaN where the sparse matrix has no entry (missing, as in a DMatrix)."""
+    coo = m.tocoo()
+    dense = np.full(coo.shape, np.nan, dtype)
+    dense[coo.row, coo.col] = coo.data.astype(dtype)
+    return dense
+
+
+__all__ = ["CompiledModel", "compile"]
