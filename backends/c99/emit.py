@@ -501,8 +501,9 @@ class _CModule:
             "#include <stddef.h>",
             "#include <stdint.h>",
         ]
-        if "exp_f64" in self.helpers:
-            lines.append("#include <math.h> /* INFINITY only */")
+        code = "\n".join(line for r in self.routines for line in r)
+        if "exp_f64" in self.helpers or "NAN" in code or "INFINITY" in code:
+            lines.append("#include <math.h> /* the NAN and INFINITY macros only; no libm function is used */")
         lines += [
             "",
             "#if !defined(FLT_EVAL_METHOD) || FLT_EVAL_METHOD != 0",

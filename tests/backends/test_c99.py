@@ -36,11 +36,11 @@ CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-ffp-contrac
 class CModel:
     """A module's C99 output built as a shared library, callable per export."""
 
-    def __init__(self, module, workdir: Path, prefix: str = "timber_", cc: str | None = None):
+    def __init__(self, module, workdir: Path, prefix: str = "timber_", cc: str | None = None, flags: tuple = ()):
         self.module = module
         self.files = emit_c99(module, prefix)
         self.plan = plan_module(module, prefix, "c99")
-        key = hashlib.sha256("".join(self.files[k] for k in sorted(self.files)).encode()).hexdigest()[:16]
+        key = hashlib.sha256("".join([self.files[k] for k in sorted(self.files)] + [cc or CC, *flags]).encode()).hexdigest()[:16]
         d = workdir / key
         d.mkdir(parents=True, exist_ok=True)
         for name, text in self.files.items():
@@ -164,6 +164,15 @@ def test_exp_is_timbers_exp_bit_for_bit(el, workdir):
     cm = CModel(m, workdir)
     X = exp_inputs(el.numpy.type)
     models.assert_same_bits(cm(X), run(m, X))
+
+
+@pytest.mark.parametrize("flags", [("-O0",), ("-O3", "-march=native")], ids=["O0", "O3-native"])
+def test_optimisation_level_does_not_change_bits(flags, workdir):
+    """-march=native may enable FMA; -ffp-contract=off (in CFLAGS, as in the Makefile) keeps it out."""
+    for module in (models.lgb_binary(), _exp_module(f64)):
+        cm = CModel(module, workdir, flags=flags)
+        X = exp_inputs(np.float64)[::7] if module.lookup("margin") is None else models.adversarial_rows(module)
+        models.assert_same_bits(cm(X), run(module, X))
 
 
 # ----- build files ------------------------------------------------------------------------------

@@ -407,6 +407,9 @@ def empty_and_constant():
     m = new_module(format="hand", source="hand/empty.tir")
     margin = ensemble_func(m, "margin", 2, 2, [], init=[0.5, -1.5])
     ensemble_func(m, "leaves", 2, 1, [(node_table([("leaf", 0.25)]), 0), (node_table([("leaf", -1.0)]), 0)])
+    # Non-finite constants in init and leaves must come out exactly (C has no literal for them).
+    nan_leaf = node_table([("split", 0, "lt", 0.0, 1, 2), ("leaf", np.nan), ("leaf", np.inf)])
+    ensemble_func(m, "special", 2, 3, [(nan_leaf, 0), (nan_leaf, 1)], init=[np.inf, -np.nan, 1.0])
     predict_from(m, margin, identity)
     return m
 
