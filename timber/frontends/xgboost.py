@@ -102,15 +102,15 @@ def load(path_or_bytes, *, source_name: str | None = None) -> ModuleOp:
     data, source, name = _read(path_or_bytes, source_name)
     kind = _sniff(data, source)
     if kind == "ubj":
-        return _Builder(ubjson.decode(data, source), source, name).build()
+        return _Builder(ubjson.decode(data, source), source, name, from_decimal=False).build()
     text = _decode_text(data, source)
     doc = _parse_json(text, source, exact=False)
     try:
-        return _Builder(doc, source, name).build()
+        return _Builder(doc, source, name, from_decimal=True).build()
     except _NeedExactFloats:
         # A float's nearest double sits exactly between two floats: re-read every number
         # straight from its decimal text (XGBoost rounds decimal → float32 once, too).
-        return _Builder(_parse_json(text, source, exact=True), source, name).build()
+        return _Builder(_parse_json(text, source, exact=True), source, name, from_decimal=False).build()
 
 
 # ----- reading and sniffing ---------------------------------------------------------------
@@ -256,10 +256,13 @@ class _Tree:
 class _Builder:
     """Walks the parsed document (dicts, lists, numpy arrays) and builds the module."""
 
-    def __init__(self, doc, source: str, name: str):
+    def __init__(self, doc, source: str, name: str, from_decimal: bool):
         self.doc = doc
         self.source = source
         self.name = name
+        # JSON floats were parsed to the nearest double, which may have to be redone (see `load`);
+        # binary doubles (UBJ 'D') or exactly parsed text round to float32 correctly as they are.
+        self.from_decimal = from_decimal
 
     # -- diagnostics and typed access --
     def fail(self, path: str, message: str):
@@ -332,7 +335,8 @@ class _Builder:
         a64 = arr.astype(np.float64)
         with np.errstate(over="ignore"):
             r = a64.astype(np.float32)
-        _check_midpoints(a64, r)
+        if self.from_decimal:
+            _check_midpoints(a64, r)
         return r
 
     def float_scalars(self, text: str, path: str) -> np.ndarray:
