@@ -162,11 +162,13 @@ def test_string_categories_need_a_vocabulary():
     [
         (
             "catboost-cgo/titanic.cbm",
-            r"titanic.cbm: oblivious_trees\[0\].splits\[2\]: error: split on a Borders CTR over categorical feature 1 \('Pclass'\): CTR features are not supported",
+            r"titanic.cbm: oblivious_trees\[0\].splits\[2\]: error: "
+            r"split on a Borders CTR over categorical feature 1 \('Pclass'\): CTR features are not supported",
         ),
         (
             "catboost-cgo/uncertainty.cbm",
-            r"uncertainty.cbm: oblivious_trees\[0\].splits\[0\]: error: split on a Counter CTR over categorical feature 1: CTR features are not supported",
+            r"uncertainty.cbm: oblivious_trees\[0\].splits\[0\]: error: "
+            r"split on a Counter CTR over categorical feature 1: CTR features are not supported",
         ),
         ("catboost-cgo/text.cbm", r"text.cbm: error: text feature 0: text features are not supported"),
     ],

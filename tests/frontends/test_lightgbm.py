@@ -25,9 +25,9 @@ from ir.dialects.tree import ZERO_THRESHOLD, Pred  # noqa: E402
 from ir.interpreter import run  # noqa: E402
 from ir.parser import parse_module  # noqa: E402
 from ir.printer import print_op  # noqa: E402
-from timber.frontends import lightgbm as tl  # noqa: E402
 from tests.rows import adversarial_rows as shared_rows  # noqa: E402
 from tests.rows import rows_strategy  # noqa: E402
+from timber.frontends import lightgbm as tl  # noqa: E402
 
 KZ = ZERO_THRESHOLD  # LightGBM's kZeroThreshold, 1e-35f as a double
 EXP_OBJECTIVES = ("binary", "multiclass", "multiclassova", "cross_entropy", "poisson", "gamma", "tweedie")
