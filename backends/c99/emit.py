@@ -469,7 +469,6 @@ class _CModule:
                 f"/* @{name}: {ex.func.function_type} */",
                 f"#define {M}{name.upper()}_N_FEATURES {ex.n_in}",
                 f"#define {M}{name.upper()}_N_OUTPUTS {ex.n_out}",
-                f"int {ex.single_symbol}(const {ti} *inputs, {to} *outputs, const void *ctx);",
                 f"int {ex.batch_symbol}(const {ti} *inputs, int n_samples, {to} *outputs, const void *ctx);",
             ]
         lines += ["", "#ifdef __cplusplus", "}", "#endif", "", f"#endif /* {guard} */", ""]
@@ -528,15 +527,18 @@ class _CModule:
             ti, to = c_type(ex.in_elem), c_type(ex.out_elem)
             if ex is self.plan.predict:
                 ti, to = f"{self.P}input_t", f"{self.P}output_t"
+            if ex.single_symbol is not None:
+                out += [
+                    f"int {ex.single_symbol}(const {ti} *inputs, {to} *outputs, const void *ctx)",
+                    "{",
+                    "    (void)ctx;",
+                    f"    if (inputs == NULL || outputs == NULL) return {M}ERR_NULL;",
+                    f"    {fn}(inputs, outputs);",
+                    f"    return {M}OK;",
+                    "}",
+                    "",
+                ]
             out += [
-                f"int {ex.single_symbol}(const {ti} *inputs, {to} *outputs, const void *ctx)",
-                "{",
-                "    (void)ctx;",
-                f"    if (inputs == NULL || outputs == NULL) return {M}ERR_NULL;",
-                f"    {fn}(inputs, outputs);",
-                f"    return {M}OK;",
-                "}",
-                "",
                 f"int {ex.batch_symbol}(const {ti} *inputs, int n_samples, {to} *outputs, const void *ctx)",
                 "{",
                 "    (void)ctx;",
@@ -719,7 +721,7 @@ def emit_c99(module, prefix: str = "timber_") -> dict[str, str]:
     """C99 sources for a verified module: {"model.h", "model_data.c", "model.c", "CMakeLists.txt", "Makefile"}.
 
     `@predict` is exported as `<prefix>infer` / `<prefix>infer_single`, every other function `@f`
-    as `<prefix>infer_f` / `<prefix>infer_f_single` (DESIGN.md section 4).  Raises `TimberError`
+    as `<prefix>infer_f` (DESIGN.md section 4).  Raises `TimberError`
     for modules outside what the back-end supports (the message names the function and op)."""
     return _CModule(plan_module(module, prefix, "c99")).files()
 

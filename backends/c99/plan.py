@@ -85,11 +85,12 @@ def elem_size(t) -> int:
 
 @dataclass
 class Export:
-    """One exported entry point: `<prefix>infer_<name>` (or `infer`/`infer_single` for predict)."""
+    """One exported function: `<prefix>infer_<name>` for `@name`, or `<prefix>infer` plus the
+    one-row `<prefix>infer_single` for `@predict` (the only function with a single-row entry)."""
 
     func: func.FuncOp
     batch_symbol: str
-    single_symbol: str
+    single_symbol: str | None
     in_elem: FloatType
     n_in: int
     out_elem: FloatType | IntegerType
@@ -156,6 +157,8 @@ def plan_module(module: Operation, prefix: str, backend: str) -> ModulePlan:
     for f in [by_name["predict"]] + [g for g in funcs if g.sym_name != "predict"]:
         ex = _export_of(f, prefix, source, backend)
         for sym in (ex.batch_symbol, ex.single_symbol):
+            if sym is None:
+                continue
             if sym in taken:
                 raise TimberError(f"{backend}: exported symbol '{sym}' of @{f.sym_name} clashes with @{taken[sym]}'s", _floc(source, f))
             taken[sym] = f.sym_name
@@ -215,7 +218,7 @@ def _export_of(f, prefix: str, source: str, backend: str) -> Export:
     else:
         if not _IDENT.match(f.sym_name):
             raise TimberError(f"{backend}: function name @{f.sym_name} cannot be part of a C symbol name", loc)
-        batch, single = f"{prefix}infer_{f.sym_name}", f"{prefix}infer_{f.sym_name}_single"
+        batch, single = f"{prefix}infer_{f.sym_name}", None
     return Export(f, batch, single, t_in.element, t_in.shape[0], out_el, t_out.size)
 
 

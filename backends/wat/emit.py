@@ -17,7 +17,7 @@ Exported immutable i32 globals describe it: `<prefix>input_ptr`, `<prefix>output
 `<prefix>batch_rows`, `<prefix>heap_base`, `<prefix>n_features`, `<prefix>n_outputs`,
 `<prefix>abi_version`.  Exported functions follow DESIGN.md section 4 with pointers as offsets:
 `<prefix>infer(in, n_samples, out, ctx) -> i32`, `<prefix>infer_single(in, out, ctx) -> i32`,
-and `<prefix>infer_<name>[_single]` for every other function.  They return 0, -1 for a zero
+and `<prefix>infer_<name>(in, n_samples, out, ctx)` for every other function.  They return 0, -1 for a zero
 pointer, -3 when n_samples < 0 or a buffer runs past the end of memory (instead of trapping).
 
 Semantics are those of the op docstrings and `ir/interpreter.py`: ordered compares are false on
@@ -696,12 +696,15 @@ class _WatModule:
                 end = f"(i64.add (i64.extend_i32_u (local.get {ptr})) (i64.mul (i64.extend_i32_u {count}) (i64.const {row})))"
                 return f"(i64.gt_u {end} (i64.shl (i64.extend_i32_u (memory.size)) (i64.const 16)))"
 
+            if ex.single_symbol is not None:
+                out += [
+                    f'  (func (export "{ex.single_symbol}") (param $in i32) (param $out i32) (param $ctx i32) (result i32)',
+                    "    (if (i32.or (i32.eqz (local.get $in)) (i32.eqz (local.get $out))) (then (return (i32.const -1))))",
+                    f"    (if (i32.or {past_end('$in', '(i32.const 1)', in_row)} {past_end('$out', '(i32.const 1)', out_row)}) (then (return (i32.const -3))))",
+                    f"    (call {fn} (local.get $in) (local.get $out))",
+                    "    (i32.const 0))",
+                ]
             out += [
-                f'  (func (export "{ex.single_symbol}") (param $in i32) (param $out i32) (param $ctx i32) (result i32)',
-                "    (if (i32.or (i32.eqz (local.get $in)) (i32.eqz (local.get $out))) (then (return (i32.const -1))))",
-                f"    (if (i32.or {past_end('$in', '(i32.const 1)', in_row)} {past_end('$out', '(i32.const 1)', out_row)}) (then (return (i32.const -3))))",
-                f"    (call {fn} (local.get $in) (local.get $out))",
-                "    (i32.const 0))",
                 f'  (func (export "{ex.batch_symbol}") (param $in i32) (param $n i32) (param $out i32) (param $ctx i32) (result i32)',
                 "    (local $i i32)",
                 "    (if (i32.lt_s (local.get $n) (i32.const 0)) (then (return (i32.const -3))))",
