@@ -341,6 +341,17 @@ class NodeTable:
             i = int(np.flatnonzero(counts[1:] != 1)[0]) + 1
             what = "is unreachable" if counts[i] == 0 else f"has {int(counts[i])} parents"
             return f"node {i} {what}: nodes must form one tree rooted at node 0"
+        # One parent each still allows a detached cycle: walk down from the root, level by level.
+        seen = np.zeros(n, bool)
+        level = np.array([0])
+        while len(level):
+            seen[level] = True
+            level = level[split[level]]
+            level = np.concatenate([self.yes[level], self.no[level]])
+            if seen[level].any():
+                break
+        if not seen.all():
+            return f"node {int(np.argmin(seen))} is unreachable: nodes must form one tree rooted at node 0"
         if np.any(self.missing > Missing.NAN_AS_ZERO):
             return f"node {int(np.argmax(self.missing > Missing.NAN_AS_ZERO))}: unknown missing kind"
         needs_default = split & ((self.missing == Missing.NAN) | (self.missing == Missing.ZERO))

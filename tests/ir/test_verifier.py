@@ -255,3 +255,18 @@ def test_verifier_accepts_random_modules():
     for seed in range(20):
         verify(random_module(seed, oblivious=seed % 2 == 0, n_outputs=1 + seed % 3, vector_leaves=seed % 3 == 0))
     assert tree.EnsembleOp.build is not None and tensor(2, f32) is not None
+
+
+def test_detached_cycle_is_unreachable():
+    n = 7
+    t = NodeTable(
+        [0, -1, -1, 1, 1, -1, -1],
+        [Pred.LT, 0, 0, Pred.LT, Pred.LT, 0, 0],
+        np.zeros(n, np.float32),
+        [1, -1, -1, 4, 3, -1, -1],
+        [2, -1, -1, 5, 6, -1, -1],
+        [0] * n,
+        [-1] * n,
+        np.zeros(n, np.float32),
+    )
+    assert t.check(2) == "node 3 is unreachable: nodes must form one tree rooted at node 0"
