@@ -89,7 +89,8 @@ def edge_rows(module, base: np.ndarray, rng, limit=3000) -> np.ndarray:
             r[f] = v
             rows.append(r)
     out = np.array(rows, np.float32) if rows else np.zeros((0, base.shape[1]), np.float32)
-    shared = shared_rows(module, n_mixed=64, dtype=np.float32)  # tests/rows.py: specials, extremes
+    # tests/rows.py: specials and extremes (one row per value per feature: skipped for wide models)
+    shared = shared_rows(module, n_mixed=64, dtype=np.float32) if base.shape[1] <= 300 else np.zeros((0, base.shape[1]), np.float32)
     out = np.vstack([out, shared])
     if len(out) > limit:
         out = out[rng.choice(len(out), limit, replace=False)]

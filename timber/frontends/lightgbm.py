@@ -33,7 +33,11 @@ how each piece is spelled in the IR (read from `include/LightGBM/tree.h`, `src/c
   regression_l1, fair, quantile, mape `sign(s)·s·s` when trained with `reg_sqrt` (objective
   `... sqrt`), else the raw score; huber, lambdarank, rank_xendcg and custom objectives
   (no `objective=` line) the raw score.  `exp` is Timber's own (`ir/mathfn.py`), which can
-  differ from the C library's in the last bit.
+  differ from the C library's in the last bit.  cross_entropy_lambda (`log(1 + exp(s))`) is
+  rejected: the IR has no `log` op.
+* A Booster's `sigmoid:α` comes from its model text, which LightGBM prints with 6 significant
+  digits; a Booster trained in this process with an α that needs more (e.g. 1/3) predicts with
+  the full value, a reloaded one — and Timber — with the printed one.
 """
 
 from __future__ import annotations
