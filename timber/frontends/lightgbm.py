@@ -35,9 +35,10 @@ how each piece is spelled in the IR (read from `include/LightGBM/tree.h`, `src/c
   (no `objective=` line) the raw score.  `exp` is Timber's own (`ir/mathfn.py`), which can
   differ from the C library's in the last bit.  cross_entropy_lambda (`log(1 + exp(s))`) is
   rejected: the IR has no `log` op.
-* A Booster's `sigmoid:α` comes from its model text, which LightGBM prints with 6 significant
-  digits; a Booster trained in this process with an α that needs more (e.g. 1/3) predicts with
-  the full value, a reloaded one — and Timber — with the printed one.
+* `sigmoid:α` comes from the model text, which LightGBM prints with 6 significant digits.  A
+  Booster still holding its training state (`keep_training_booster=True`) with an α that needs
+  more (e.g. 1/3) predicts with the full value; every Booster read from text — which is what
+  `lgb.train` returns by default — and Timber use the printed one.
 """
 
 from __future__ import annotations
