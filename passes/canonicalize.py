@@ -5,7 +5,7 @@ Every fold computes with the same numpy operation, in the same precision, as the
 Identities are the IEEE-exact ones only: `x + -0.0`, `x - 0.0`, `x * 1.0`, `x / 1.0`,
 `-(-x)`, `truncf(extf(x))`, `select(c, a, a)`.  (`x + 0.0` is not one: it turns -0.0 into 0.0.)
 
-Trees: a single-leaf tree adds a constant, so the first tree writing some outputs folds into
+Ops left unused are erased (as `dce` does).  Trees: a single-leaf tree adds a constant, so the first tree writing some outputs folds into
 `init` (`init + leaf`, rounded as the ensemble rounds every addition), a single-leaf tree of
 -0.0 anywhere is dropped (adding -0.0 changes nothing), and an ensemble left with no trees
 becomes an `arith.constant` of its `init`.
@@ -18,10 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ir.attributes import DenseElementsAttr
-from ir.dialects import arith, func
+from ir.dialects import arith
 from ir.dialects.tree import EnsembleOp, NodeTable, ObliviousOp, Pred
 
 from .base import Pass, PassContext
+from .dce import EraseDeadOp, function_ops
 from .registry import register_pass
 from .rewrite import OpPattern, Rewriter, apply_patterns
 
@@ -190,12 +191,8 @@ class EmptyEnsemble(OpPattern):
         return True
 
 
-PATTERNS = (FoldConstantOp(), RemoveIdentity(), FoldConstantTrees(), EmptyEnsemble())
-
-
-def function_ops(module) -> list:
-    """Ops directly inside function bodies, in order."""
-    return [op for f in module.walk() if isinstance(f, func.FuncOp) for op in f.body.ops]
+# Dead ops go too, as in MLIR's canonicalizer: a fold often leaves its inputs unused.
+PATTERNS = (EraseDeadOp(), FoldConstantOp(), RemoveIdentity(), FoldConstantTrees(), EmptyEnsemble())
 
 
 @register_pass

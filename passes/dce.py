@@ -5,12 +5,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ir.dialects import func
 from ir.opdef import OpDef, Pure, Terminator
 
 from .base import Pass, PassContext
-from .canonicalize import function_ops
 from .registry import register_pass
 from .rewrite import OpPattern, Rewriter, apply_patterns
+
+
+def function_ops(module) -> list:
+    """Ops directly inside function bodies, in order."""
+    return [op for f in module.walk() if isinstance(f, func.FuncOp) for op in f.body.ops]
 
 
 class EraseDeadOp(OpPattern):

@@ -19,6 +19,7 @@ Weisfeiler-Lehman hash and splits buckets by exact isomorphism.  Both give the s
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import networkx as nx
@@ -64,7 +65,10 @@ def shape_groups(trees: list, method: str = "signature") -> list[int]:
     em = nx.algorithms.isomorphism.categorical_edge_match("branch", None)
     for op in trees:
         g = _shape_graph(op)
-        h = nx.weisfeiler_lehman_graph_hash(g, node_attr="kind", edge_attr="branch")
+        with warnings.catch_warnings():
+            # networkx 3.5 warns that directed-graph hashes changed; they are compared within one run only.
+            warnings.simplefilter("ignore", UserWarning)
+            h = nx.weisfeiler_lehman_graph_hash(g, node_attr="kind", edge_attr="branch")
         for k, (rh, rg) in enumerate(reps):
             if rh == h and nx.is_isomorphic(g, rg, node_match=nm, edge_match=em):
                 ids.append(k)

@@ -1,15 +1,19 @@
 """`tree-narrow-thresholds`: threshold precision analysis, and f64 → f32 narrowing when exact.
 
 For every input value the model can see (the input type: the ensemble operand's element type,
-or `input=f32` for a LightGBM model that will only ever be fed float32), each numeric split
-`v P t` is a half-line of those values, `v < s` or its complement, where `s` is the first input
-value on the true/false boundary.  In a narrower type G, comparing `rd_G(v)` (v rounded toward
-−∞ onto G; integers saturate) against `s` gives the same answer for every input exactly when
-`s` is a value of G (ints: an integer in [min+1, max]).  `eq`/`ne` need G to hold every input
-value and `t` to be one.  Recorded on the ensemble, for back-ends:
+or `input=f32` for a LightGBM model that will only ever be fed float32), a numeric split
+`v P t` is a half-line of those values: `v < s` or its complement, with s the least input value
+past the boundary — equivalently `v <= u`, u the greatest input value before it.  In a
+narrower type G, rounding v toward −∞ onto G (integers saturate) keeps `v < s` exact for every
+input exactly when s is a value of G; rounding toward +∞ keeps `v <= u` exact exactly when u is.
+`eq`/`ne` need G to hold every input value and t to be one of them.  Recorded on the ensemble,
+for back-ends:
 
 * `tree.narrow = ["i8", "f32", "none", ...]`: per feature, the narrowest of i8, i16, f16, f32,
-  f64 valid for all of its numeric splits ("none": no numeric split tests it);
+  f64 in which all its numeric splits decide exactly ("none": no numeric split tests it);
+* `tree.narrow_round = ["down", "exact", "none", ...]`: how to convert the feature's value to
+  that type ("down"/"up": round toward −∞/+∞, then compare with the threshold converted the
+  same way; "exact": the type holds every input value);
 * `tree.narrow_input = f32|f64`: the input type this holds for.
 
 And when the operand itself is f32 while splits compare in f64 (sklearn), every threshold is
@@ -34,6 +38,7 @@ from .registry import register_pass
 
 GRIDS = ("i8", "i16", "f16", "f32", "f64")
 _INT_RANGE = {"i8": (-128, 127), "i16": (-32768, 32767)}
+_FLOAT = {"f16": np.float16, "f32": np.float32, "f64": np.float64}
 
 
 def _splits(ens: EnsembleOp):
@@ -64,51 +69,70 @@ def round_down(t: np.ndarray, rdt) -> np.ndarray:
         return np.where(r.astype(t.dtype) > t, np.nextafter(r, rdt.type(-np.inf)), r)
 
 
-def valid_grids(pred: np.ndarray, t: np.ndarray, rdt, ct) -> dict[str, np.ndarray]:
-    """Per grid type, per split: does comparing in that type decide exactly like the original?"""
+def _in_grid(x: np.ndarray, g: str) -> np.ndarray:
+    """x (float64, not NaN) is a value of grid type g (ints: within range, ±inf excluded)."""
+    if g in _INT_RANGE:
+        lo, hi = _INT_RANGE[g]
+        return (np.floor(x) == x) & (x >= lo) & (x <= hi)
+    gdt = np.dtype(_FLOAT[g])
+    with np.errstate(over="ignore", invalid="ignore"):
+        return x.astype(gdt).astype(np.float64) == x
+
+
+def valid_grids(pred: np.ndarray, t: np.ndarray, rdt, ct) -> dict[tuple[str, str], np.ndarray]:
+    """Per (grid type, rounding direction), per split: does comparing in that type decide exactly
+    like the original for every input value?  Directions: "down" (v rounded toward -inf onto
+    the grid, ints saturating) and "up" (toward +inf).  Non-numeric splits are always True."""
     rdt, ct = np.dtype(rdt), np.dtype(ct)
     inf = np.inf
     lt_ge = (pred == Pred.LT) | (pred == Pred.GE)
     le_gt = (pred == Pred.LE) | (pred == Pred.GT)
     eq_ne = (pred == Pred.EQ) | (pred == Pred.NE)
     numeric = lt_ge | le_gt | eq_ne
-    # s: the least input value on the other side of the boundary (as f64 for the tests below).
-    s_ge = round_up(t, rdt).astype(np.float64)
     with np.errstate(invalid="ignore"):
-        s_gt = np.nextafter(round_down(t, rdt), rdt.type(inf)).astype(np.float64)
-    s = np.where(lt_ge, s_ge, s_gt)
-    # "Never true"/"always true" half-lines (s = -inf, or le/gt at +inf) hold in every type.
-    trivial = (s == -inf) | (le_gt & (t == inf))
+        up_t = round_up(t, rdt)
+        down_t = round_down(t, rdt)
+        # Rounding down: the split is `v < s` (or its complement), s the least input value past it.
+        s = np.where(lt_ge, up_t, np.nextafter(down_t, rdt.type(inf))).astype(np.float64)
+        # Rounding up: the split is `v <= u`, u the greatest input value before it.
+        u = np.where(le_gt, down_t, np.nextafter(up_t, rdt.type(-inf))).astype(np.float64)
     in_r = t.astype(rdt).astype(ct) == t
     out = {}
     for g in GRIDS:
-        if g in _INT_RANGE:
-            lo, hi = _INT_RANGE[g]
-            ok = (lt_ge | le_gt) & ((np.floor(s) == s) & (s >= lo + 1) & (s <= hi) | trivial)
-        else:
-            gdt = np.dtype({"f16": np.float16, "f32": np.float32, "f64": np.float64}[g])
-            with np.errstate(over="ignore", invalid="ignore"):
-                exact_s = s.astype(gdt).astype(np.float64) == s
-            covers_r = gdt.itemsize >= rdt.itemsize
-            ok = (lt_ge | le_gt) & (covers_r | exact_s | trivial) | eq_ne & covers_r & in_r
-        out[g] = ok | ~numeric
+        covers_r = g in _FLOAT and np.dtype(_FLOAT[g]).itemsize >= rdt.itemsize
+        ordered = lt_ge | le_gt
+        # A half-line that holds for no input or for every input is expressible in any grid.
+        down_ok = (s == -inf) | (le_gt & (t == inf)) | _in_grid(s, g) & ((s > _INT_RANGE[g][0]) if g in _INT_RANGE else True)
+        up_ok = (u == inf) | (lt_ge & (t == -inf)) | _in_grid(u, g) & ((u < _INT_RANGE[g][1]) if g in _INT_RANGE else True)
+        for direction, ok in (("down", down_ok), ("up", up_ok)):
+            exact = ordered & (covers_r | ok) | eq_ne & covers_r & in_r
+            out[(g, direction)] = exact | ~numeric
     return out
 
 
-def narrowest_per_feature(ens: EnsembleOp, rdt) -> list[str]:
-    """Per feature of the ensemble input, the narrowest type valid for all its numeric splits."""
+def narrowest_per_feature(ens: EnsembleOp, rdt) -> list[tuple[str, str]]:
+    """Per input feature: (narrowest valid type, rounding direction) — direction "exact" when the
+    type holds every input value, ("none", "none") when no numeric split tests the feature."""
     ct = ens.compare_type.numpy
     feature, pred, t = _splits(ens)
     grids = valid_grids(pred, t, rdt, ct)
     numeric = (pred != Pred.IN) & (pred != Pred.LEAF)
     allowed = [g for g in GRIDS if not (g == "f64" and np.dtype(ct).itemsize < 8)]
+    wide = {"f32": 4, "f64": 8}
     result = []
     for j in range(ens.n_features):
         sel = numeric & (feature == j)
         if not sel.any():
-            result.append("none")
+            result.append(("none", "none"))
             continue
-        result.append(next((g for g in allowed if grids[g][sel].all()), allowed[-1]))
+        for g in allowed:
+            d = next((d for d in ("down", "up") if grids[(g, d)][sel].all()), None)
+            if d is not None:
+                # A type holding every input value converts exactly: no rounding direction.
+                result.append((g, "exact" if wide.get(g, 0) >= np.dtype(rdt).itemsize else d))
+                break
+        else:  # pragma: no cover - the compare type itself is always valid
+            result.append((allowed[-1], "exact"))
     return result
 
 
@@ -143,16 +167,18 @@ class NarrowThresholds(Pass):
             rdt = min(assumed, ct, key=lambda d: d.itemsize)  # the values splits actually see
             if self.rewrite and ct == np.float64 and x == np.float32:
                 feature, pred, t = _splits(ens)
-                if valid_grids(pred, t, np.float32, ct)["f32"].all():
+                if valid_grids(pred, t, np.float32, ct)[("f32", "down")].all():
                     for op in ens.trees:
                         if isinstance(op, (TreeOp, ObliviousOp)):
                             ctx.rewriter.set_table(op, narrowed_thresholds(op.table, np.dtype(np.float32)), "thresholds f64 -> f32")
                     ctx.rewriter.set_attr(ens, "compare", TypeAttr(f32), "compare f64 -> f32")
                     ctx.stat("ensembles-narrowed-to-f32")
                     ct = np.dtype(np.float32)
-            types = narrowest_per_feature(ens, rdt)
-            ctx.rewriter.set_attr(ens, "tree.narrow", ArrayAttr([StringAttr(s) for s in types]))
+            result = narrowest_per_feature(ens, rdt)
+            ctx.rewriter.set_attr(ens, "tree.narrow", ArrayAttr([StringAttr(g) for g, _ in result]))
+            ctx.rewriter.set_attr(ens, "tree.narrow_round", ArrayAttr([StringAttr(d) for _, d in result]))
             ctx.rewriter.set_attr(ens, "tree.narrow_input", TypeAttr(f32 if rdt == np.float32 else f64))
+            types = [g for g, _ in result]
             for g in GRIDS + ("none",):
                 n = types.count(g)
                 if n:
