@@ -86,7 +86,8 @@ def round_to_f32(v: float, text: str) -> np.float32:
     # Compare as Python floats: numpy would round v to f32 first (NEP 50) and always agree.
     if not np.isfinite(r) or float(r) == v:
         return r
-    lo, hi = (np.nextafter(r, np.float32(-np.inf)), r) if float(r) > v else (r, np.nextafter(r, np.float32(np.inf)))
+    with np.errstate(over="ignore"):
+        lo, hi = (np.nextafter(r, np.float32(-np.inf)), r) if float(r) > v else (r, np.nextafter(r, np.float32(np.inf)))
     mid = (float(lo) + float(hi)) / 2
     if mid != v:
         return r
