@@ -22,19 +22,28 @@ class JitModule:
 
     lowered: Lowered
     target: TargetInfo
+    opt: int
     engine: object
     functions: dict[str, object]
     timings: dict[str, float] = field(default_factory=dict)
 
     def function(self, symbol: str):
+        """The ctypes function of an exported symbol (see `backends.llvm.lower.Export`)."""
         return self.functions[symbol]
 
     def assembly(self) -> str:
-        """The host assembly of the optimised module (for `--print-asm` style debugging and tests)."""
-        tm = target_machine(self.target)
-        return tm.emit_assembly(llvm.parse_assembly(self.optimized_ir))
+        """Host assembly of the module, optimised as the JIT compiled it (for debugging and tests)."""
+        tm = target_machine(self.target, self.opt)
+        return tm.emit_assembly(optimize(self.lowered.text, tm, self.opt))
 
-    optimized_ir: str = ""
+
+def optimize(text: str, tm, opt: int):
+    """Parse and verify LLVM text, then run the new pass manager's O`opt` pipeline on it."""
+    mod = llvm.parse_assembly(text)
+    mod.verify()
+    pb = llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=opt))
+    pb.getModulePassManager().run(mod, pb)
+    return mod
 
 
 def compile_lowered(lowered: Lowered, target: TargetInfo | None = None, opt: int = 3) -> JitModule:
@@ -45,22 +54,15 @@ def compile_lowered(lowered: Lowered, target: TargetInfo | None = None, opt: int
     text = lowered.text
     timings["text"] = time.perf_counter() - t
     t = time.perf_counter()
-    mod = llvm.parse_assembly(text)
-    mod.verify()
-    timings["parse"] = time.perf_counter() - t
-    t = time.perf_counter()
     tm = target_machine(target, opt)
-    pto = llvm.create_pipeline_tuning_options(speed_level=opt)
-    pb = llvm.create_pass_builder(tm, pto)
-    pb.getModulePassManager().run(mod, pb)
+    mod = optimize(text, tm, opt)
     timings["optimize"] = time.perf_counter() - t
     t = time.perf_counter()
-    optimized = str(mod)
     engine = llvm.create_mcjit_compiler(mod, tm)
     engine.finalize_object()
     timings["codegen"] = time.perf_counter() - t
     functions = {e.symbol: _prototype(e)(engine.get_function_address(e.symbol)) for e in lowered.exports}
-    return JitModule(lowered, target, engine, functions, timings, optimized)
+    return JitModule(lowered, target, opt, engine, functions, timings)
 
 
 def _prototype(e: Export):

@@ -88,11 +88,6 @@ def _elem(t) -> str:
     return scalar_type(t.element if isinstance(t, TensorType) else t)
 
 
-def _is_public(f: func.FuncOp) -> bool:
-    vis = f.attributes.get("sym_visibility")
-    return vis is None or vis.value != "private"
-
-
 def lower_module(module: builtin.ModuleOp, target: TargetInfo, prefix: str = "timber_") -> Lowered:
     """Lower a verified module for `target`; exported symbols start with `prefix`."""
     return ModuleLowering(module, target, prefix).run()
@@ -156,9 +151,7 @@ class ModuleLowering:
             for b in sizes:
                 FunctionLowering(self, f, b).run()
         exports = []
-        for f in self.funcs:
-            if not _is_public(f):
-                continue
+        for f in self.funcs:  # every function of a module is public
             exports.extend(self._export(f))
         plans = list(self._plans.values())
         return Lowered(self.mod, exports, self.block_rows, plans)
