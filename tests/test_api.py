@@ -1,0 +1,164 @@
+"""`timber.compile` / `CompiledModel`: inputs the way users pass them, outputs the way the
+framework returns them, threads, metadata, and the errors a user can cause."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import timber
+from ir.diagnostics import TimberError
+from ir.dialects import builtin, func, tree
+from ir.interpreter import run as interpret
+from ir.types import f32, tensor
+from tests.irgen import random_module
+from timber.api import CompiledModel
+
+DEMO = Path(timber.__file__).parent / "examples" / "breast_cancer_xgb.json"
+xgb = pytest.importorskip("xgboost")
+
+
+@pytest.fixture(scope="module")
+def demo() -> CompiledModel:
+    return timber.compile(DEMO)
+
+
+@pytest.fixture(scope="module")
+def booster():
+    return xgb.Booster(model_file=str(DEMO))
+
+
+@pytest.fixture(scope="module")
+def rows() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(700, 30)) * rng.uniform(0.1, 500, size=30)
+    X[rng.random(X.shape) < 0.05] = np.nan
+    return X
+
+
+def test_predict_equals_booster_predict(demo, booster, rows):
+    want = booster.predict(xgb.DMatrix(rows))
+    got = demo.predict(rows)
+    assert got.dtype == np.float32 and got.shape == (len(rows),)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(demo.predict(rows, output_margin=True), booster.predict(xgb.DMatrix(rows), output_margin=True))
+
+
+def test_input_layouts_and_types(demo, rows):
+    """float32/float64, C/Fortran order, non-contiguous views, ints, lists: same answers."""
+    want = demo.predict(rows.astype(np.float32))
+    np.testing.assert_array_equal(demo.predict(rows), want)  # float64 is cast to float32 as XGBoost does
+    np.testing.assert_array_equal(demo.predict(np.asfortranarray(rows)), want)
+    wide = np.concatenate([rows, rows], axis=1)
+    np.testing.assert_array_equal(demo.predict(wide[:, :30]), want)  # rows 60 apart: a strided view
+    np.testing.assert_array_equal(demo.predict(rows[::2]), want[::2])
+    ints = np.nan_to_num(rows).astype(np.int64)
+    np.testing.assert_array_equal(demo.predict(ints), demo.predict(ints.astype(np.float32)))
+    np.testing.assert_array_equal(demo.predict(rows[:3].tolist()), want[:3])
+    ro = rows.astype(np.float32)
+    ro.flags.writeable = False
+    np.testing.assert_array_equal(demo.predict(ro), want)
+
+
+def test_single_row_and_empty_batches(demo, rows):
+    want = demo.predict(rows[:5])
+    one = demo.predict(rows[0])
+    assert one.shape == (1,) and one[0] == want[0]
+    np.testing.assert_array_equal(demo.predict(rows[:1]), want[:1])
+    empty = demo.predict(np.zeros((0, 30)))
+    assert empty.shape == (0,) and empty.dtype == np.float32
+
+
+def test_dataframe_and_sparse_inputs(demo, rows):
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame(rows, columns=[f"f{i}" for i in range(30)])
+    np.testing.assert_array_equal(demo.predict(df), demo.predict(rows))
+    sp = pytest.importorskip("scipy.sparse")
+    dense = np.where(np.isnan(rows), 0.0, rows)
+    dense[:, 3] = 0.0
+    csr = sp.csr_matrix(dense)
+    # an absent entry is missing (NaN), as in xgboost.DMatrix(csr), not 0.0
+    as_missing = np.where(dense == 0.0, np.nan, dense)
+    np.testing.assert_array_equal(demo.predict(csr), demo.predict(as_missing))
+    np.testing.assert_array_equal(demo.predict(csr), xgb.Booster(model_file=str(DEMO)).predict(xgb.DMatrix(csr)))
+
+
+def test_dataframe_categorical_columns_are_codes():
+    pd = pytest.importorskip("pandas")
+    m = timber.compile(random_module(3, n_features=3, transform="none", input_type=f32))
+    df = pd.DataFrame({"a": [0.5, 1.0, np.nan], "b": pd.Categorical(["x", "z", None], categories=["x", "y", "z"]), "c": [1, 2, 3]})
+    want = m.predict(np.array([[0.5, 0, 1], [1.0, 2, 2], [np.nan, np.nan, 3]], np.float32))
+    np.testing.assert_array_equal(m.predict(df), want)
+
+
+def test_threads_give_the_same_bits(demo, rows):
+    big = np.tile(rows, (60, 1))  # 42k rows: enough work to split
+    one = demo.predict(big, n_jobs=1)
+    np.testing.assert_array_equal(demo.predict(big, n_jobs=2), one)
+    np.testing.assert_array_equal(demo.predict(big, n_jobs=7), one)
+    np.testing.assert_array_equal(timber.compile(DEMO, n_jobs=2).predict(big), one)
+
+
+def test_metadata(demo):
+    assert demo.n_features == 30 and demo.n_outputs == 1
+    assert demo.ir.startswith("module") and "tree.ensemble" in demo.ir
+    assert "define i32 @timber_infer(ptr noalias %X, i32 %n, ptr noalias %out, ptr %ctx)" in demo.llvm_ir
+    assert "30 features -> 1 outputs" in repr(demo)
+    assert demo.timings["total"] > 0
+
+
+def test_compile_module_prefix_and_multi_output():
+    m = random_module(4, n_outputs=3, transform="softmax", acc=f32)
+    cm = timber.compile(m, prefix="mine_")
+    assert "@mine_infer_single(" in cm.llvm_ir
+    X = np.random.default_rng(1).normal(size=(40, 5))
+    got = cm.predict(X)
+    assert got.shape == (40, 3)
+    np.testing.assert_array_equal(got, interpret(m, X))
+    np.testing.assert_array_equal(cm.predict(X, output_margin=True), interpret(m, X, "margin"))
+
+
+def test_compile_framework_objects():
+    booster = xgb.Booster(model_file=str(DEMO))
+    X = np.random.default_rng(2).normal(size=(50, 30)).astype(np.float32)
+    np.testing.assert_array_equal(timber.compile(booster).predict(X), booster.predict(xgb.DMatrix(X)))
+    lgb = pytest.importorskip("lightgbm")
+    Xl = np.random.default_rng(3).normal(size=(300, 4))
+    bst = lgb.train(
+        {"objective": "regression", "verbose": -1, "num_leaves": 7, "num_threads": 1}, lgb.Dataset(Xl, Xl[:, 0] * 2 + Xl[:, 1]), 5
+    )
+    np.testing.assert_array_equal(timber.compile(bst).predict(Xl), bst.predict(Xl))
+
+
+def test_passes_are_run_before_lowering(rows):
+    pytest.importorskip("passes.manager")
+    cm = timber.compile(DEMO, passes="canonicalize")
+    np.testing.assert_array_equal(cm.predict(rows), timber.compile(DEMO).predict(rows))
+    with pytest.raises(TimberError):
+        timber.compile(DEMO, passes="no-such-pass")
+
+
+def test_user_errors(demo):
+    with pytest.raises(TimberError, match="expected 30 features, got 29"):
+        demo.predict(np.zeros((4, 29)))
+    with pytest.raises(TimberError, match="expected 30 features, got 31"):
+        demo.predict(np.zeros(31))
+    with pytest.raises(TimberError, match="2-D array"):
+        demo.predict(np.zeros((2, 3, 30)))
+    with pytest.raises(TimberError, match="expected numbers"):
+        demo.predict(np.array([["a"] * 30]))
+    with pytest.raises(TimberError, match="model file path"):
+        timber.compile(42)
+    with pytest.raises(TimberError):
+        timber.compile(Path(DEMO).with_name("no_such_model.json"))
+    only_predict = builtin.ModuleOp.build({})
+    f = func.FuncOp.build("predict", [tensor(2, f32)], [tensor(1, f32)], arg_names=["x"])
+    only_predict.body.add_op(f)
+    e = f.body.add_op(tree.EnsembleOp.build(f.args[0], 1, f32, f32, f32))
+    f.body.add_op(func.ReturnOp(operands=[e.result]))
+    cm = timber.compile(only_predict)
+    np.testing.assert_array_equal(cm.predict(np.zeros((2, 2))), [0.0, 0.0])
+    with pytest.raises(TimberError, match="no @margin"):
+        cm.predict(np.zeros((2, 2)), output_margin=True)
