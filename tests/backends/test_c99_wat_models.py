@@ -489,6 +489,37 @@ MODELS = {
 }
 
 
+# ----- random modules from the IR's own generator (tests/irgen.py) -----------------------------------
+
+# (seed, options) for tests/irgen.random_module: every precision mix, categorical "value"/"code",
+# vector, oblivious and linear leaves, and each output transform.
+IRGEN_CONFIGS = [
+    (1, dict()),
+    (2, dict(input_type=f64, compare=f64, leaves=f64, acc=f64, transform="exp", cat_negative="code")),
+    (3, dict(input_type=f64, compare=f32, leaves=f32, acc=f64, n_outputs=3, transform="softmax")),
+    (4, dict(n_outputs=3, vector_leaves=True, oblivious=True, transform="argmax")),
+    (5, dict(input_type=f64, compare=f64, leaves=f64, acc=f64, linear=True, transform="none")),
+    (6, dict(compare=f64, leaves=f64, acc=f32, oblivious=True, n_outputs=2, transform="softmax", cat_negative="code")),
+    (7, dict(leaves=f64, acc=f64, n_trees=40, depth=6, linear=True)),
+    (8, dict(input_type=f64, n_outputs=4, transform="none", vector_leaves=True)),
+]
+
+
+def irgen_module(seed: int, options: dict):
+    """`tests/irgen.random_module(seed, **options)`, loaded by path; skips when the generator is absent."""
+    import importlib.util
+
+    import pytest
+
+    path = Path(__file__).resolve().parents[1] / "irgen.py"
+    if not path.exists():
+        pytest.skip("tests/irgen.py is not present")
+    spec = importlib.util.spec_from_file_location("timber_irgen", path)
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    return gen.random_module(seed, **options)
+
+
 # ----- real model files ----------------------------------------------------------------------------
 
 CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus"
@@ -588,30 +619,40 @@ def special_values(module) -> dict[int, list[float]]:
     return {f: base + v for f, v in vals.items()} | {"*": base}
 
 
-def adversarial_rows(module, n_random=300, seed=0, func_name="predict", max_rows=None) -> np.ndarray:
+def adversarial_rows(module, n_random=300, seed=0, func_name="predict", max_rows=None, max_cells=4_000_000) -> np.ndarray:
     """Rows in the function's input dtype mixing special values per feature with random ones
-    (at most `max_rows`, sampled, when given)."""
+    (at most `max_rows`, and at most `max_cells` values in all, when given: the per-feature sweep is
+    then sampled, so very wide models stay cheap)."""
     f = module.lookup(func_name)
     t = f.function_type.inputs[0]
     n_features, dt = t.shape[0], t.element.numpy
+    if max_cells is not None and n_features:
+        cap = max(5 + min(n_random, 100), max_cells // n_features)
+        max_rows = cap if max_rows is None else min(max_rows, cap)
+        n_random = min(n_random, max_rows - 5)
     sv = special_values(module)
     rng = np.random.default_rng(seed)
-    rows = [np.full(n_features, v) for v in (np.nan, 0.0, -0.0, np.inf, -np.inf)]
-    for _ in range(n_random):
-        row = np.empty(n_features)
-        for j in range(n_features):
-            pool = sv.get(j, sv["*"])
-            row[j] = pool[int(rng.integers(len(pool)))] if rng.random() < 0.8 else rng.normal() * 3
-        rows.append(row)
-    # Each feature alone through its whole pool, others random: every special value is seen.
-    for j in range(n_features):
-        for v in sv.get(j, sv["*"]):
-            row = rng.normal(size=n_features)
-            row[j] = v
-            rows.append(row)
-    X = np.array(rows)
-    if max_rows is not None and len(X) > max_rows:
-        X = np.concatenate([X[:5], X[5:][np.sort(rng.choice(len(X) - 5, max_rows - 5, replace=False))]])
+    pools = [np.asarray(sv.get(j, sv["*"]), np.float64) for j in range(n_features)]
+    fixed = np.array([np.full(n_features, v) for v in (np.nan, 0.0, -0.0, np.inf, -np.inf)])
+    # Random rows: each entry a special value of its feature (80%) or a random normal.
+    mixed = rng.normal(size=(n_random, n_features)) * 3
+    pick = rng.random((n_random, n_features)) < 0.8
+    for j, pool in enumerate(pools):
+        idx = rng.integers(len(pool), size=n_random)
+        mixed[:, j] = np.where(pick[:, j], pool[idx], mixed[:, j])
+    # Sweep: each feature alone through its whole pool, the others random, so every special value is seen.
+    feat = np.concatenate([np.full(len(p), j) for j, p in enumerate(pools)])
+    vals = np.concatenate(pools)
+    if max_rows is not None:
+        keep = max(0, max_rows - len(fixed) - n_random)
+        if len(vals) > keep:
+            sel = np.sort(rng.choice(len(vals), keep, replace=False))
+            feat, vals = feat[sel], vals[sel]
+    sweep = rng.normal(size=(len(vals), n_features))
+    sweep[np.arange(len(vals)), feat] = vals
+    X = np.concatenate([fixed, mixed, sweep])
+    if max_rows is not None:
+        X = X[:max_rows]
     return X.astype(dt)
 
 

@@ -274,10 +274,42 @@ def test_frontend_models_when_available(tmp_path):
     rows = models.adversarial_rows(module)
     models.assert_same_bits(wm(rows), run(module, rows))
     finite = rows[~np.isinf(rows).any(axis=1)]
-    np.testing.assert_array_equal(wm(finite), booster.predict(xgb.DMatrix(finite, missing=np.nan)))
+    # Against XGBoost itself: margins are exact, but XGBoost's softmax calls the C library's expf
+    # while math.softmax uses Timber's exp (f64 exp rounded once), so probabilities may differ by
+    # 1 ulp where glibc's expf is not correctly rounded (a front-end matter, reported).
+    np.testing.assert_array_equal(wm(finite, "margin"), booster.predict(xgb.DMatrix(finite, missing=np.nan), output_margin=True))
+    np.testing.assert_array_max_ulp(wm(finite), booster.predict(xgb.DMatrix(finite, missing=np.nan)), maxulp=1)
 
 
 def test_elem_sizes_used_by_the_layout():
     from ir.types import IntegerType
 
     assert [elem_size(t) for t in (f32, f64, IntegerType(1), IntegerType(64))] == [4, 8, 1, 8]
+
+
+@pytest.mark.parametrize("seed,options", models.IRGEN_CONFIGS, ids=[str(s) for s, _ in models.IRGEN_CONFIGS])
+def test_random_modules_from_irgen(seed, options):
+    module = models.irgen_module(seed, options)
+    wm = WasmModel(module)
+    for fname in wm.exports:
+        X = models.adversarial_rows(module, func_name=fname, seed=seed)
+        models.assert_same_bits(wm(X, fname), run(module, X, fname))
+
+
+# ----- property ---------------------------------------------------------------------------------------
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra import numpy as hnp  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_random_rows_property(data):
+    """Any rows at all (every float bit pattern class) give the interpreter's bits."""
+    wm = built(data.draw(st.sampled_from(["xgb_binary", "lgb_binary", "predicate_zoo", "catboost_like"])))
+    ex = wm.exports["predict"]
+    dt = ex.in_elem.numpy
+    X = data.draw(hnp.arrays(dt, (data.draw(st.integers(1, 40)), ex.n_in), elements=st.floats(width=8 * np.dtype(dt).itemsize)))
+    models.assert_same_bits(wm(X), run(wm.module, X))
