@@ -79,7 +79,6 @@ class Bench:
         self.cache: Path = args.cache
         self.threads = args.threads
         self.results: dict[str, list[Result]] = {}
-        self.log_lines: list[str] = []
 
     # ------------------------------------------------------------ utilities
 
@@ -119,7 +118,11 @@ class Bench:
         """Benchmark every requested model with every requested engine."""
         for name in self.args.models:
             bm = MODELS[name]
-            path = ensure_model(bm, self.cache, log=self.log)
+            try:
+                path = ensure_model(bm, self.cache, log=self.log)
+            except Exception as exc:  # noqa: BLE001 - e.g. a framework missing here: report it and go on
+                self.results[name] = [Result(engine="(training the model)", error=error_text(exc))]
+                continue
             rows_all = bm.rows(max(self.args.rows), 12345)
             rows = {n: np.ascontiguousarray(rows_all[:n]) for n in self.args.rows}
             single = np.ascontiguousarray(rows_all[:1])
@@ -151,8 +154,17 @@ class Bench:
             peers.append(("lleaves", self.subprocess_peer("lleaves", "lleaves_peer.py")))
         peers.append(("timber-compiler", self.subprocess_peer("timber-compiler", "timber_compiler.py")))
         if bm.framework == "catboost":
-            peers = [p for p in peers if p[0] != "tl2cgen"]  # treelite has no CatBoost front-end
+            peers[1] = ("tl2cgen", self.unsupported("tl2cgen", "treelite 4 has no CatBoost front-end"))
         return [("timber", self.timber)] + own + peers
+
+    @staticmethod
+    def unsupported(engine: str, reason: str):
+        """An engine that cannot take this model format: an n/a row with the reason, nothing run."""
+
+        def make(bm, path, rows, single):
+            return Result(engine=engine, error=reason), {}
+
+        return make
 
     def run_engine(self, engine, make, bm, path, rows, single) -> tuple[Result, dict]:
         """Build one engine and measure it; any failure becomes an n/a row."""
