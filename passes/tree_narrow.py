@@ -11,9 +11,11 @@ for back-ends:
 
 * `tree.narrow = ["i8", "f32", "none", ...]`: per feature, the narrowest of i8, i16, f16, f32,
   f64 in which all its numeric splits decide exactly ("none": no numeric split tests it);
-* `tree.narrow_round = ["down", "exact", "none", ...]`: how to convert the feature's value to
-  that type ("down"/"up": round toward −∞/+∞, then compare with the threshold converted the
-  same way; "exact": the type holds every input value);
+* `tree.narrow_round = ["down", "exact", "none", ...]`: how to use that type.  "down": round v
+  toward −∞ onto it and test `rd(v) < s` (s: the least input value for which `v lt/le t` is
+  false; `gt`/`ge` are the negation); "up": round toward +∞ and test `ru(v) <= u` (u: the
+  greatest input value for which `v lt/le t` is true).  `le +inf`, `lt -inf` and their
+  negations hold for every input or for none.  "exact": the type holds every input value;
 * `tree.narrow_input = f32|f64`: the input type this holds for.
 
 And when the operand itself is f32 while splits compare in f64 (sklearn), every threshold is
@@ -57,15 +59,15 @@ def _splits(ens: EnsembleOp):
 
 def round_up(t: np.ndarray, rdt) -> np.ndarray:
     """The least value of dtype rdt that is >= t (t in a wider or equal float dtype)."""
-    r = t.astype(rdt)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
+        r = t.astype(rdt)
         return np.where(r.astype(t.dtype) < t, np.nextafter(r, rdt.type(np.inf)), r)
 
 
 def round_down(t: np.ndarray, rdt) -> np.ndarray:
     """The greatest value of dtype rdt that is <= t."""
-    r = t.astype(rdt)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
+        r = t.astype(rdt)
         return np.where(r.astype(t.dtype) > t, np.nextafter(r, rdt.type(-np.inf)), r)
 
 
@@ -89,7 +91,7 @@ def valid_grids(pred: np.ndarray, t: np.ndarray, rdt, ct) -> dict[tuple[str, str
     le_gt = (pred == Pred.LE) | (pred == Pred.GT)
     eq_ne = (pred == Pred.EQ) | (pred == Pred.NE)
     numeric = lt_ge | le_gt | eq_ne
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
         up_t = round_up(t, rdt)
         down_t = round_down(t, rdt)
         # Rounding down: the split is `v < s` (or its complement), s the least input value past it.

@@ -35,23 +35,21 @@ INVERSE = {Pred.LT: Pred.GE, Pred.GE: Pred.LT, Pred.LE: Pred.GT, Pred.GT: Pred.L
 
 
 def load_rows(source: Any) -> np.ndarray:
-    """Calibration rows from an array, a `.npy` file or a `.csv` file (header optional)."""
+    """Calibration rows from an array, a `.npy` file or a `.csv` file (a non-numeric first line
+    is a header; empty fields are missing)."""
     if not isinstance(source, (str, os.PathLike)):
         rows = np.asarray(source, np.float64)
     else:
         path = os.fspath(source)
         if not os.path.exists(path):
             raise TimberError(f"calibration file '{path}' does not exist")
-        try:
-            if path.endswith(".npy"):
+        if path.endswith(".npy"):
+            try:
                 rows = np.load(path, allow_pickle=False)
-            else:
-                with open(path) as fh:
-                    first = fh.readline()
-                skip = 0 if _is_numeric_row(first) else 1
-                rows = np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2)
-        except (ValueError, OSError) as e:
-            raise TimberError(f"cannot read calibration rows from '{path}': {e}; expected a 2-D .npy array or a numeric .csv") from None
+            except (ValueError, OSError) as e:
+                raise TimberError(f"cannot read calibration rows from '{path}': {e}; expected a 2-D .npy array") from None
+        else:
+            rows = _read_csv(path)
     rows = np.asarray(rows)
     if rows.ndim == 1:
         rows = rows.reshape(1, -1)
@@ -60,9 +58,28 @@ def load_rows(source: Any) -> np.ndarray:
     return rows
 
 
-def _is_numeric_row(line: str) -> bool:
+def _read_csv(path: str) -> np.ndarray:
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            fields = [f.strip() for f in line.split(",")]
+            try:
+                out.append([float(f) if f else np.nan for f in fields])
+            except ValueError:
+                if line_no == 1:
+                    continue  # a header
+                bad = next(f for f in fields if f and not _is_number(f))
+                raise TimberError(f"cannot read calibration rows from '{path}': line {line_no}: not a number: '{bad}'") from None
+    if not out or len({len(r) for r in out}) != 1:
+        raise TimberError(f"cannot read calibration rows from '{path}': expected rows of equal length")
+    return np.array(out, np.float64)
+
+
+def _is_number(text: str) -> bool:
     try:
-        [float(x) for x in line.strip().split(",") if x.strip()]
+        float(text)
         return True
     except ValueError:
         return False

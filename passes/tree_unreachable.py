@@ -98,6 +98,12 @@ def decided_splits(f: Forest) -> np.ndarray:
         a = np.where(live, f.parent[np.maximum(a, 0)], -1)
     yes_live = (np.maximum(lo, y_lo) <= np.minimum(hi, y_hi)) | (nan & y_nan)
     no_live = (np.maximum(lo, n_lo) <= np.minimum(hi, n_hi)) | (nan & n_nan)
+    # The side of `eq t` / `ne t` that is "everything but t" (its set above is the full hull):
+    # dead when only t itself reaches the node.  Not with missing(zero), whose band widens it.
+    t = f.threshold
+    only_t = (lo == hi) & (lo == t) & (f.missing != Missing.ZERO)
+    no_live &= ~(only_t & (f.pred == Pred.EQ) & ~(nan & n_nan))
+    yes_live &= ~(only_t & (f.pred == Pred.NE) & ~(nan & y_nan))
     out = np.zeros(n, np.int8)
     out[numeric & yes_live & ~no_live] = 1
     out[numeric & no_live & ~yes_live] = 2
