@@ -400,66 +400,92 @@ def _broadcast(fn: Function, t: str, lanes: int, scalar: str, hint: str) -> str:
 
 
 def _register_capacity(kc: KernelContext, t: str) -> tuple[int, int]:
-    """(entries per register, registers) usable for in-register lookups of `t`, or (0, 0)."""
+    """(entries per vector register, registers a window may use) for in-register lookups of
+    `t`, or (0, 0) when the target has no suitable permute."""
     if kc.target.permute == "avx512" and kc.lanes == 16:
-        return (16, 2) if t in ("float", "i32") else (8, 2)
+        return (16, 8) if t in ("float", "i32") else (8, 4)
     if kc.target.permute == "avx2" and kc.lanes == 8 and t in ("float", "i32"):
-        return 8, 1
+        return 8, 4
     return 0, 0
 
 
-class _Lookup:
-    """A per-tree table (`entries` long at `base`) read at per-lane indices.  Its first entries
-    (as many as fit in registers) are loaded once per tree; a read whose indices all fall
-    among them is a permute, any other read a gather."""
+class _Window:
+    """Entries [offset, offset + count) of a per-tree table, read at per-lane (global) indices.
 
-    def __init__(self, fn: Function, kc: KernelContext, t: str, base: str, entries: int, hint: str):
-        self.fn, self.kc, self.t, self.base, self.hint = fn, kc, t, base, hint
-        per, nregs = _register_capacity(kc, t)
+    When they fit, the entries are loaded into vector registers once per tree and read with
+    permutes (a two-register permute covers 32 entries; more registers add a select per
+    doubling), which spares the load ports; otherwise every read is a gather."""
+
+    def __init__(self, fn: Function, kc: KernelContext, t: str, base: str, offset: int, count: int, hint: str):
+        self.fn, self.kc, self.t, self.base, self.offset, self.hint = fn, kc, t, base, offset, hint
+        per, most = _register_capacity(kc, t)
+        nregs = 1
+        while per and nregs * per < count:
+            nregs *= 2
         self.per = per
         self.regs: list[str] = []
-        for r in range(min(nregs, (entries + per - 1) // per) if per else 0):
-            p = fn.op(hint + "p", f"getelementptr {t}, ptr {base}, i64 {r * per}")
-            self.regs.append(fn.op(hint + "r", f"load {vec(per, t)}, ptr {p}, align 4"))
+        if per and nregs <= most:
+            for r in range(nregs):
+                p = fn.op(hint + "p", f"getelementptr {t}, ptr {base}, i64 {offset + r * per}")
+                self.regs.append(fn.op(hint + "r", f"load {vec(per, t)}, ptr {p}, align 4"))
 
-    def __call__(self, idx: str, bound: int) -> str:
-        """The entries at `idx`, all of which are below `bound`."""
-        if bound <= self.per * len(self.regs):
-            return self._permute(idx, (bound + self.per - 1) // self.per)
-        return gather(self.fn, self.kc.mod, self.t, self.base, idx, self.kc.lanes, hint=self.hint)
+    def __call__(self, idx: str) -> str:
+        if not self.regs:
+            return gather(self.fn, self.kc.mod, self.t, self.base, idx, self.kc.lanes, hint=self.hint)
+        w = self.kc.lanes
+        li = idx if not self.offset else self.fn.op("li", f"sub {vec(w, 'i32')} {idx}, {splat(self.offset, 'i32', w)}")
+        if self.t == "double":
+            return self._double_halves(li)
+        return self._select_tree(self._permute_pairs(li, vec(w, "i32")), li, "i32", w)
 
-    def _permute(self, idx: str, nregs: int) -> str:
-        fn, mod, t, regs = self.fn, self.kc.mod, self.t, self.regs[:nregs]
+    def _permute_pairs(self, li: str, vi: str) -> list[str]:
+        """Partial lookups: one per register (AVX2, or a single AVX-512 register), else one per pair."""
+        fn, mod, t, regs = self.fn, self.kc.mod, self.t, self.regs
         if self.kc.target.permute == "avx2":
             name = "llvm.x86.avx2.permps" if t == "float" else "llvm.x86.avx2.permd"
             vt = vec(8, t)
             mod.declare(name, f"declare {vt} {{name}}({vt}, <8 x i32>)")
-            return fn.op(self.hint, f"call {vt} @{name}({vt} {regs[0]}, <8 x i32> {idx})")
-        if t != "double":
-            vt = vec(16, t)
-            if len(regs) == 1:
-                name = f"llvm.x86.avx512.permvar.{'sf' if t == 'float' else 'si'}.512"
-                mod.declare(name, f"declare {vt} {{name}}({vt}, <16 x i32>)")
-                return fn.op(self.hint, f"call {vt} @{name}({vt} {regs[0]}, <16 x i32> {idx})")
-            name = f"llvm.x86.avx512.vpermi2var.{'ps' if t == 'float' else 'd'}.512"
-            mod.declare(name, f"declare {vt} {{name}}({vt}, <16 x i32>, {vt})")
-            return fn.op(self.hint, f"call {vt} @{name}({vt} {regs[0]}, <16 x i32> {idx}, {vt} {regs[1]})")
-        # 16 lanes of doubles: permute each half of 8 lanes with 64-bit indices, then join
+            return [fn.op(self.hint, f"call {vt} @{name}({vt} {r}, <8 x i32> {li})") for r in regs]
+        vt = vec(16, t)
+        if len(regs) == 1:
+            name = f"llvm.x86.avx512.permvar.{'sf' if t == 'float' else 'si'}.512"
+            mod.declare(name, f"declare {vt} {{name}}({vt}, <16 x i32>)")
+            return [fn.op(self.hint, f"call {vt} @{name}({vt} {regs[0]}, <16 x i32> {li})")]
+        name = f"llvm.x86.avx512.vpermi2var.{'ps' if t == 'float' else 'd'}.512"
+        mod.declare(name, f"declare {vt} {{name}}({vt}, <16 x i32>, {vt})")
+        return [fn.op(self.hint, f"call {vt} @{name}({vt} {regs[i]}, <16 x i32> {li}, {vt} {regs[i + 1]})") for i in range(0, len(regs), 2)]
+
+    def _select_tree(self, parts: list[str], li: str, it: str, lanes: int) -> str:
+        """Combine partial lookups, each covering `span` entries, by the index bits above them."""
+        span = self.per * len(self.regs) // len(parts)
+        vi, vt, vb = vec(lanes, it), vec(lanes, self.t), vec(lanes, "i1")
+        while len(parts) > 1:
+            bit = self.fn.op("hib", f"and {vi} {li}, {splat(span, it, lanes)}")
+            hi = self.fn.op("hi", f"icmp ne {vi} {bit}, zeroinitializer")
+            parts = [self.fn.op(self.hint, f"select {vb} {hi}, {vt} {parts[i + 1]}, {vt} {parts[i]}") for i in range(0, len(parts), 2)]
+            span *= 2
+        return parts[0]
+
+    def _double_halves(self, li: str) -> str:
+        """16 lanes of doubles: look up each half of 8 lanes with 64-bit indices, then join."""
+        fn, mod, regs = self.fn, self.kc.mod, self.regs
         halves = []
         for h in range(2):
             sel = vector_const(range(8 * h, 8 * h + 8), "i32")
-            ih = fn.op("ih", f"shufflevector <16 x i32> {idx}, <16 x i32> poison, <8 x i32> {sel}")
+            ih = fn.op("ih", f"shufflevector <16 x i32> {li}, <16 x i32> poison, <8 x i32> {sel}")
             iq = fn.op("iq", f"zext <8 x i32> {ih} to <8 x i64>")
             if len(regs) == 1:
                 name = "llvm.x86.avx512.permvar.df.512"
                 mod.declare(name, "declare <8 x double> {name}(<8 x double>, <8 x i64>)")
-                halves.append(fn.op(self.hint, f"call <8 x double> @{name}(<8 x double> {regs[0]}, <8 x i64> {iq})"))
+                parts = [fn.op(self.hint, f"call <8 x double> @{name}(<8 x double> {regs[0]}, <8 x i64> {iq})")]
             else:
                 name = "llvm.x86.avx512.vpermi2var.pd.512"
                 mod.declare(name, "declare <8 x double> {name}(<8 x double>, <8 x i64>, <8 x double>)")
-                halves.append(
-                    fn.op(self.hint, f"call <8 x double> @{name}(<8 x double> {regs[0]}, <8 x i64> {iq}, <8 x double> {regs[1]})")
-                )
+                parts = [
+                    fn.op(self.hint, f"call <8 x double> @{name}(<8 x double> {regs[i]}, <8 x i64> {iq}, <8 x double> {regs[i + 1]})")
+                    for i in range(0, len(regs), 2)
+                ]
+            halves.append(self._select_tree(parts, iq, "i64", 8))
         return fn.op(self.hint, f"shufflevector <8 x double> {halves[0]}, <8 x double> {halves[1]}, <16 x i32> {iota(16)}")
 
 
@@ -526,15 +552,7 @@ def heap_kernel(kc: KernelContext, p: EnsemblePlan, depth: int, dim: int, aware:
         f0 = fn.op("f0", f"zext i32 {f0} to i64")
         root = (w0, t0, fn.op("x0off", f"mul i64 {f0}, {B}"))
     if w:
-        inner = size - 1
-        words = _Lookup(fn, kc, "i32", fp, inner, "wd") if depth > 1 else None
-        thrs = _Lookup(fn, kc, C, tp, inner, "th") if depth > 1 else None
-        leaf_tabs = []
-        for j in range(dim):
-            base = fn.op("lj", f"getelementptr {A}, ptr {lp}, i64 {j * size}")
-            leaf_tabs.append(_Lookup(fn, kc, A, base, size, "lf") if depth else base)
-        for v in range(B // w):
-            _walk_vector(fn, kc, p, depth, dim, aware, v, words, thrs, leaf_tabs, root, accb)
+        _walk_block(fn, kc, p, depth, dim, aware, fp, tp, lp, root, accb)
         fn.emit(f"br label %{tree_end_l}")
     else:
         _walk_rows(fn, kc, p, depth, dim, aware, fp, tp, lp, root, accb, tree_l, tree_end_l)
@@ -547,49 +565,70 @@ def heap_kernel(kc: KernelContext, p: EnsemblePlan, depth: int, dim: int, aware:
     return name
 
 
-def _walk_vector(fn, kc: KernelContext, p: EnsemblePlan, depth, dim, aware, v, words, thrs, leaf_tabs, root, accb) -> None:
-    """Lanes v*W .. v*W+W-1 of the block walk the tree together and add their leaves."""
+SHARED_LEVELS = 5  # levels 0..4 (31 nodes) read one window at the start of the table
+
+
+def _walk_block(fn, kc: KernelContext, p: EnsemblePlan, depth, dim, aware, fp, tp, lp, root, accb) -> None:
+    """All vectors of the block walk the tree level by level (independent gathers in flight,
+    each level's table registers live only for that level), then add their leaves."""
     mod, B, w = kc.mod, kc.rows, kc.lanes
     C, A = p.compare, p.acc
     vc, vi, vb, va = vec(w, C), vec(w, "i32"), vec(w, "i1"), vec(w, A)
-    lane_off = iota(w, 1, v * w)
-    idx = None
+    V = B // w
+    lane_off = [iota(w, 1, v * w) for v in range(V)]
+    idx: list[str | None] = [None] * V
     if depth:
         w0, t0, x0off = root
-        # every lane is at the root: the row values are one contiguous load
-        xp = fn.op("x0p", f"getelementptr {C}, ptr %xt, i64 {x0off}")
-        xp = fn.op("x0p", f"getelementptr {C}, ptr {xp}, i64 {v * w}")
-        x = fn.op("x0", f"load {vc}, ptr {xp}, align 4")
-        right = fn.op("right", f"fcmp oge {vc} {x}, {_broadcast(fn, C, w, t0, 't0')}")
-        if aware:
-            right = _aware_right(fn, mod, C, w, x, _broadcast(fn, "i32", w, w0, "w0"), right, p.zero)
-        rz = fn.op("rz", f"zext {vb} {right} to {vi}")
-        idx = fn.op("idx", f"add {vi} {rz}, {splat(1, 'i32', w)}")
+        tv = _broadcast(fn, C, w, t0, "t0")
+        wv = _broadcast(fn, "i32", w, w0, "w0") if aware else None
+        for v in range(V):
+            # every lane is at the root: the row values are one contiguous load
+            xp = fn.op("x0p", f"getelementptr {C}, ptr %xt, i64 {x0off}")
+            xp = fn.op("x0p", f"getelementptr {C}, ptr {xp}, i64 {v * w}")
+            x = fn.op("x0", f"load {vc}, ptr {xp}, align 4")
+            right = fn.op("right", f"fcmp oge {vc} {x}, {tv}")
+            if aware:
+                right = _aware_right(fn, mod, C, w, x, wv, right, p.zero)
+            rz = fn.op("rz", f"zext {vb} {right} to {vi}")
+            idx[v] = fn.op("idx", f"add {vi} {rz}, {splat(1, 'i32', w)}")
+    shared = None
     for level in range(1, depth):
-        bound = 2 ** (level + 1) - 1  # heap indices on this level are below this
-        wd, th = words(idx, bound), thrs(idx, bound)
-        fi = fn.op("fi", f"lshr {vi} {wd}, {splat(FEATURE_SHIFT, 'i32', w)}")
-        fo = fn.op("fo", f"mul {vi} {fi}, {splat(B, 'i32', w)}")
-        xo = fn.op("xo", f"add {vi} {fo}, {lane_off}")
-        x = gather(fn, mod, C, "%xt", xo, w, hint="x")
-        right = fn.op("right", f"fcmp oge {vc} {x}, {th}")
-        if aware:
-            right = _aware_right(fn, mod, C, w, x, wd, right, p.zero)
-        rz = fn.op("rz", f"zext {vb} {right} to {vi}")
-        i2 = fn.op("i2", f"shl {vi} {idx}, {splat(1, 'i32', w)}")
-        i2 = fn.op("i2", f"or {vi} {i2}, {splat(1, 'i32', w)}")
-        idx = fn.op("idx", f"add {vi} {i2}, {rz}")
-    li = fn.op("li", f"sub {vi} {idx}, {splat(2**depth - 1, 'i32', w)}") if depth else None
-    for j in range(dim):
-        if depth:
-            val = leaf_tabs[j](li, 2**depth)
+        if level < SHARED_LEVELS:
+            shared = shared or (
+                _Window(fn, kc, "i32", fp, 0, min(2**depth, 2**SHARED_LEVELS) - 1, "wd"),
+                _Window(fn, kc, C, tp, 0, min(2**depth, 2**SHARED_LEVELS) - 1, "th"),
+            )
+            words, thrs = shared
         else:
-            s = fn.op("lv", f"load {A}, ptr {leaf_tabs[j]}, align 4")
-            val = _broadcast(fn, A, w, s, "lv")
-        ap = fn.op("ap", f"getelementptr {A}, ptr {accb}, i64 {j * B + v * w}")
-        old = fn.op("acc", f"load {va}, ptr {ap}, align 4")
-        new = fn.op("acc", f"fadd {va} {old}, {val}")
-        fn.emit(f"store {va} {new}, ptr {ap}, align 4")
+            first = 2**level - 1
+            words, thrs = _Window(fn, kc, "i32", fp, first, 2**level, "wd"), _Window(fn, kc, C, tp, first, 2**level, "th")
+        for v in range(V):
+            wd, th = words(idx[v]), thrs(idx[v])
+            fi = fn.op("fi", f"lshr {vi} {wd}, {splat(FEATURE_SHIFT, 'i32', w)}")
+            fo = fn.op("fo", f"mul {vi} {fi}, {splat(B, 'i32', w)}")
+            xo = fn.op("xo", f"add {vi} {fo}, {lane_off[v]}")
+            x = gather(fn, mod, C, "%xt", xo, w, hint="x")
+            right = fn.op("right", f"fcmp oge {vc} {x}, {th}")
+            if aware:
+                right = _aware_right(fn, mod, C, w, x, wd, right, p.zero)
+            rz = fn.op("rz", f"zext {vb} {right} to {vi}")
+            i2 = fn.op("i2", f"shl {vi} {idx[v]}, {splat(1, 'i32', w)}")
+            i2 = fn.op("i2", f"or {vi} {i2}, {splat(1, 'i32', w)}")
+            idx[v] = fn.op("idx", f"add {vi} {i2}, {rz}")
+    size = 2**depth
+    for j in range(dim):
+        base = fn.op("lj", f"getelementptr {A}, ptr {lp}, i64 {j * size}")
+        table = _Window(fn, kc, A, base, 0, size, "lf") if depth else None
+        for v in range(V):
+            if depth:
+                li = fn.op("li", f"sub {vi} {idx[v]}, {splat(size - 1, 'i32', w)}")
+                val = table(li)
+            else:
+                val = _broadcast(fn, A, w, fn.op("lv", f"load {A}, ptr {base}, align 4"), "lv")
+            ap = fn.op("ap", f"getelementptr {A}, ptr {accb}, i64 {j * B + v * w}")
+            old = fn.op("acc", f"load {va}, ptr {ap}, align 4")
+            new = fn.op("acc", f"fadd {va} {old}, {val}")
+            fn.emit(f"store {va} {new}, ptr {ap}, align 4")
 
 
 def _walk_rows(fn, kc: KernelContext, p: EnsemblePlan, depth, dim, aware, fp, tp, lp, root, accb, entry_l, exit_l) -> None:
