@@ -71,9 +71,11 @@ def _eval(module, op: Operation, args: list[np.ndarray]) -> list[np.ndarray]:
         if isinstance(op, arith.DivFOp):
             return [args[0] / args[1]]
         if isinstance(op, arith.MaximumFOp):
-            return [np.maximum(args[0], args[1])]
+            a, b = args
+            return [np.where(np.isnan(a), a, np.where(np.isnan(b), b, np.where(a > b, a, b)))]
         if isinstance(op, arith.MinimumFOp):
-            return [np.minimum(args[0], args[1])]
+            a, b = args
+            return [np.where(np.isnan(a), a, np.where(np.isnan(b), b, np.where(a < b, a, b)))]
         if isinstance(op, arith.NegFOp):
             return [-args[0]]
         if isinstance(op, arith.CmpFOp):
@@ -253,7 +255,8 @@ def _ensemble(op: tree.EnsembleOp, x: np.ndarray) -> np.ndarray:
     cmp = op.compare_type.numpy
     neg_attr = op.attributes.get("cat_negative")
     cat_negative = neg_attr.value if neg_attr is not None else "value"
-    xs = x.astype(cmp)
+    with np.errstate(over="ignore"):
+        xs = x.astype(cmp)
     out = np.broadcast_to(op.attributes["init"].values, (x.shape[0], op.n_outputs)).astype(acc)
     for t_op in op.trees:
         t = t_op.table

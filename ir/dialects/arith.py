@@ -75,8 +75,12 @@ AddFOp = _binary("arith.addf", "`%r = arith.addf %a, %b : tensor<1xf32>`: elemen
 SubFOp = _binary("arith.subf", "`%r = arith.subf %a, %b : tensor<1xf32>`: elementwise a - b.")
 MulFOp = _binary("arith.mulf", "`%r = arith.mulf %a, %b : tensor<1xf32>`: elementwise a * b.")
 DivFOp = _binary("arith.divf", "`%r = arith.divf %a, %b : tensor<1xf32>`: elementwise a / b.")
-MaximumFOp = _binary("arith.maximumf", "`%r = arith.maximumf %a, %b : T`: elementwise max, NaN if either is NaN.")
-MinimumFOp = _binary("arith.minimumf", "`%r = arith.minimumf %a, %b : T`: elementwise min, NaN if either is NaN.")
+MaximumFOp = _binary(
+    "arith.maximumf", "`%r = arith.maximumf %a, %b : T`: elementwise `isnan(a) ? a : isnan(b) ? b : a > b ? a : b` (ties, ±0 included, give b)."
+)
+MinimumFOp = _binary(
+    "arith.minimumf", "`%r = arith.minimumf %a, %b : T`: elementwise `isnan(a) ? a : isnan(b) ? b : a < b ? a : b` (ties, ±0 included, give b)."
+)
 
 
 @register
@@ -217,8 +221,8 @@ def _narrow(a, r):
 
 
 def _int_to_float(a, r):
-    if not (isinstance(a, IntegerType) and isinstance(r, FloatType)):
-        return f"converts integers to floats, found {a} to {r}"
+    if not (isinstance(a, IntegerType) and a.width > 1 and isinstance(r, FloatType)):
+        return f"converts signed integers (i8 to i64) to floats, found {a} to {r}"
     return None
 
 
