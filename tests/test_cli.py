@@ -133,3 +133,33 @@ def test_demo_runs_from_the_console_script():
     r = subprocess.run([sys.executable, "-m", "timber.cli", "demo"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "rows/s" in r.stdout and "latency" in r.stdout
+
+
+@pytest.mark.parametrize(
+    "target,files", [("c99", {"model.h", "model.c", "model_data.c", "Makefile", "CMakeLists.txt"}), ("wat", {"model.wat", "model.js"})]
+)
+def test_compile_source_targets_write_a_directory(small_model, capsys, tmp_path, target, files):
+    path, _, _ = small_model
+    out = tmp_path / target
+    code, stdout, err = run_cli(["compile", path, "--target", target, "-o", out], capsys)
+    assert code == 0, err
+    assert {p.name for p in out.iterdir()} == files
+    # A user's edited file is not replaced without --force.
+    victim = out / sorted(files)[0]
+    victim.write_text("my edits\n")
+    code, _, err = run_cli(["compile", path, "--target", target, "-o", out], capsys)
+    assert one_line_error(code, err) and victim.read_text() == "my edits\n"
+    code, _, err = run_cli(["compile", path, "--target", target, "-o", out, "--force"], capsys)
+    assert code == 0 and victim.read_text() != "my edits\n"
+
+
+def test_source_target_needs_a_directory(small_model, capsys):
+    path, _, _ = small_model
+    code, _, err = run_cli(["compile", path, "--target", "c99"], capsys)
+    assert "give a directory with -o" in one_line_error(code, err)
+
+
+def test_unknown_target(small_model, capsys):
+    path, _, _ = small_model
+    code, _, err = run_cli(["compile", path, "--target", "z80"], capsys)
+    assert "unknown target 'z80'" in one_line_error(code, err)

@@ -104,9 +104,16 @@ def write_text(text: str, out: str | None, model_path: str) -> None:
 def cmd_compile(a) -> int:
     from timber.detect import load_model
 
+    a.emit_given = a.emit is not None
+    a.emit = a.emit or "tir"
+
     module = load_model(a.model)
     if a.passes is not None:
         module = _run_passes(module, a.passes)
+    if a.target in ("c99", "wat"):
+        return _write_source_target(a, module)
+    if a.target != "host":
+        raise TimberError(f"unknown target '{a.target}'; supported: host, c99, wat")
     if a.emit == "tir":
         from ir.printer import print_op
 
@@ -117,6 +124,28 @@ def cmd_compile(a) -> int:
         write_text(tcompile(module, prefix=a.prefix).llvm_ir, a.output, a.model)
     else:  # pragma: no cover - argparse restricts choices
         raise TimberError(f"unknown --emit {a.emit}")
+    return 0
+
+
+def _write_source_target(a, module) -> int:
+    """`--target c99|wat -o DIR`: write the source files of a back-end into a directory."""
+    if a.output is None or a.output == "-":
+        raise TimberError(f"--target {a.target} writes several files: give a directory with -o")
+    if a.emit not in ("tir",) and a.emit_given:
+        raise TimberError(f"--emit {a.emit} does not apply to --target {a.target}")
+    out = Path(a.output)
+    if out.exists() and not out.is_dir():
+        raise TimberError(f"{out}: exists and is not a directory")
+    if a.target == "c99":
+        from backends.c99 import write_c99
+
+        paths = write_c99(module, out, prefix=a.prefix, force=a.force)
+    else:
+        from backends.wat import write_wat
+
+        paths = write_wat(module, out, prefix=a.prefix, force=a.force, wasm=a.wasm)
+    for p in paths:
+        sys.stdout.write(f"wrote {p}\n")
     return 0
 
 
@@ -188,8 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("compile", help="compile a model and write IR, LLVM IR, C99, WAT or object files")
     c.add_argument("model", help="model file (.json/.ubj XGBoost, .txt LightGBM, .json/.cbm CatBoost, .onnx, .tir)")
-    c.add_argument("--emit", choices=["tir", "llvm"], default="tir", help="what to write (default: tir, the verified IR)")
-    c.add_argument("-o", "--output", help="output file (default: stdout)")
+    c.add_argument("--target", default="host", help="host (default), c99 (C sources + Makefile/CMake), wat (WebAssembly text + JS loader)")
+    c.add_argument("--emit", choices=["tir", "llvm"], default=None, help="for the host target: tir (default, the verified IR) or llvm")
+    c.add_argument("-o", "--output", help="output file, or directory for c99/wat (default: stdout)")
+    c.add_argument("--force", action="store_true", help="replace existing different files in the output directory")
+    c.add_argument("--wasm", action="store_true", help="with --target wat: also assemble model.wasm")
     c.add_argument("-p", "--passes", help="pass pipeline, e.g. 'tree-fold-redundant-splits' (default: the exact default pipeline)")
     c.add_argument("--prefix", default="timber_", help="symbol prefix of the exported functions (default: timber_)")
     c.add_argument("--generic", action="store_true", help="print IR in the generic form")
