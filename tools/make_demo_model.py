@@ -1,4 +1,6 @@
-"""Regenerate the demo model shipped in the package: `timber/examples/breast_cancer_xgb.json`.
+"""Regenerate the demo model shipped in the package: `timber/examples/breast_cancer_xgb.json`,
+and the rows `timber demo` predicts: `timber/examples/breast_cancer_rows.csv` (every 6th row of
+scikit-learn's copy of the Wisconsin Diagnostic Breast Cancer data, UCI, CC BY 4.0).
 
 XGBoost binary:logistic, 50 trees of depth 4, trained on scikit-learn's breast-cancer data
 with a fixed seed and one thread (so the file is the same on every run of the same XGBoost).
@@ -15,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 OUT = Path(__file__).resolve().parent.parent / "timber" / "examples" / "breast_cancer_xgb.json"
+ROWS = OUT.with_name("breast_cancer_rows.csv")
 PARAMS = {
     "objective": "binary:logistic",
     "max_depth": 4,
@@ -51,6 +54,8 @@ def main(argv=None) -> int:
     margin_got = run(module, X, "margin").reshape(margin_want.shape)
     if not np.array_equal(margin_got, margin_want):
         raise SystemExit("Timber's margins differ from XGBoost's on the training rows")
+    names = load_breast_cancer().feature_names
+    np.savetxt(ROWS, X[::6], fmt="%.9g", delimiter=",", header=",".join(n.replace(" ", "_") for n in names), comments="")
     depth = max(t.table.depth() for t in module.lookup("margin").body.ops[0].trees)
     print(
         f"wrote {out} ({out.stat().st_size} bytes): xgboost {xgb.__version__}, {N_TREES} trees, depth {depth}, "
