@@ -25,7 +25,7 @@ import numpy as np
 from ir.attributes import Attribute
 from ir.core import Operation, Value
 from ir.diagnostics import TimberError
-from ir.dialects.tree import Missing, NodeTable, Pred
+from ir.dialects.tree import Missing, NodeTable, Pred, bitset_from_members
 
 
 @dataclass
@@ -238,33 +238,62 @@ def apply_patterns(
 # ----- trees --------------------------------------------------------------------------------
 
 
+_LEAF = int(Pred.LEAF)  # enum attribute lookups are slow in per-node loops
+_IN = int(Pred.IN)
+
+
 class TreeGraph:
-    """A networkx DiGraph view of one `tree.tree` table (`NodeTable.as_graph()`), with its root,
-    the branch missing values take (`default_branch`: "yes"/"no"/None) and, when the op carries
-    `tree.hits`, each node's calibration hit count.  `to_table()` rebuilds a table in pre-order."""
+    """A networkx DiGraph view of one `tree.tree` table, with its root, the branch missing values
+    take (`default_branch`: "yes"/"no"/None) and, when the op carries `tree.hits`, each node's
+    calibration hit count.  Node attributes are those of `NodeTable.as_graph()` (so
+    `NodeTable.from_graph` reads it too), built from whole columns at once: this view is made for
+    every tree a pass rewrites, and per-node numpy access would dominate the pass.  `to_table()`
+    rebuilds a table in pre-order (yes before no)."""
 
     def __init__(self, table: NodeTable, hits: np.ndarray | None = None):
-        self.g = table.as_graph()
+        import networkx as nx
+
+        t = table
+        n = t.n_nodes
         self.root = 0
-        self.threshold_dtype = table.threshold.dtype
-        self.leaf_dtype = table.leaf.dtype
+        self.threshold_dtype = t.threshold.dtype
+        self.leaf_dtype = t.leaf.dtype
         self.has_hits = hits is not None
-        for i in range(table.n_nodes):
-            d = self.g.nodes[i]
-            d["default_branch"] = _default_branch(table, i)
-            if hits is not None:
-                d["hits"] = int(hits[i])
+        feature, pred, missing, default = t.feature.tolist(), t.pred.tolist(), t.missing.tolist(), t.default.tolist()
+        yes, no = t.yes.tolist(), t.no.tolist()
+        threshold, leaf = list(t.threshold), list(t.leaf)
+        hit = hits.tolist() if hits is not None else None
+        nodes, edges = [], []
+        for i in range(n):
+            p = pred[i]
+            d = {"feature": feature[i], "pred": p, "threshold": threshold[i], "missing": missing[i], "default": default[i], "leaf": leaf[i]}
+            d["categories"] = t.category_set(i) if p == _IN else None
+            d["default_branch"] = None
+            if p == _LEAF:
+                if t.is_linear:
+                    d["linear"] = (t.lin_const[i], t.linear_terms(i))
+            else:
+                edges.append((i, yes[i], {"branch": "yes"}))
+                edges.append((i, no[i], {"branch": "no"}))
+                if missing[i] in (Missing.NAN, Missing.ZERO):
+                    d["default_branch"] = "yes" if default[i] == yes[i] else "no"
+            if hit is not None:
+                d["hits"] = hit[i]
+            nodes.append((i, d))
+        self.g = nx.DiGraph()
+        self.g.add_nodes_from(nodes)
+        self.g.add_edges_from(edges)
 
     def kids(self, n: int) -> tuple[int, int] | None:
         """(yes, no) children of a split, None for a leaf."""
-        if self.g.nodes[n]["pred"] == Pred.LEAF:
+        if self.g.nodes[n]["pred"] == _LEAF:
             return None
-        k = {d["branch"]: j for _, j, d in self.g.out_edges(n, data=True)}
-        return k["yes"], k["no"]
+        (a, da), (b, _) = self.g.succ[n].items()
+        return (a, b) if da["branch"] == "yes" else (b, a)
 
     def parent(self, n: int) -> tuple[int, str] | None:
         """(parent, branch label) or None for the root."""
-        for p, _, d in self.g.in_edges(n, data=True):
+        for p, d in self.g.pred[n].items():
             return p, d["branch"]
         return None
 
@@ -281,9 +310,6 @@ class TreeGraph:
         return out
 
     def postorder(self) -> list[int]:
-        return list(reversed(self._reverse_postorder()))
-
-    def _reverse_postorder(self) -> list[int]:
         # Pre-order with the no child first, reversed, is a post-order with yes before no.
         out, stack = [], [self.root]
         while stack:
@@ -293,16 +319,64 @@ class TreeGraph:
             if k is not None:
                 stack.append(k[0])
                 stack.append(k[1])
-        return out
+        return out[::-1]
 
     def to_table(self) -> tuple[NodeTable, np.ndarray | None]:
-        """The rebuilt table and, if hits are tracked, the hit counts in its node order."""
-        for n in self.g.nodes:
-            d = self.g.nodes[n]
-            if d["pred"] != Pred.LEAF and d["default_branch"] is not None:
-                d["default"] = dict(zip(("yes", "no"), self.kids(n)))[d["default_branch"]]
-        table = NodeTable.from_graph(self.g, self.root, self.threshold_dtype, self.leaf_dtype)
-        hits = np.array([self.g.nodes[i]["hits"] for i in self.subtree(self.root)], np.int64) if self.has_hits else None
+        """The rebuilt table (nodes renumbered in pre-order) and, if tracked, its hit counts."""
+        order = self.subtree(self.root)
+        index = {old: new for new, old in enumerate(order)}
+        n = len(order)
+        nodes = self.g.nodes
+        first = nodes[order[0]]
+        dim = len(np.asarray(first["leaf"]).reshape(-1))
+        feature, pred, missing = np.full(n, -1, np.int32), np.zeros(n, np.uint8), np.zeros(n, np.uint8)
+        yes, no, default = np.full(n, -1, np.int32), np.full(n, -1, np.int32), np.full(n, -1, np.int32)
+        cat_start, cat_len, words = np.zeros(n, np.int32), np.zeros(n, np.int32), []
+        threshold = np.zeros(n, self.threshold_dtype)
+        leaf = np.zeros((n, dim), self.leaf_dtype)
+        linear = "linear" in first or any("linear" in nodes[i] for i in order)
+        lin_const, lin_start, lin_len, lin_feature, lin_coeff = (
+            np.zeros(n, self.leaf_dtype),
+            np.zeros(n, np.int32),
+            np.zeros(n, np.int32),
+            [],
+            [],
+        )
+        nwords = 0
+        for new, old in enumerate(order):
+            d = nodes[old]
+            p = d["pred"]
+            pred[new] = p
+            if p == _LEAF:
+                leaf[new] = d["leaf"]
+                if linear:
+                    const, terms = d["linear"]
+                    lin_const[new], lin_start[new], lin_len[new] = const, len(lin_feature), len(terms)
+                    lin_feature.extend(f for f, _ in terms)
+                    lin_coeff.extend(c for _, c in terms)
+                continue
+            y, nn = self.kids(old)
+            feature[new], missing[new], threshold[new] = d["feature"], d["missing"], d["threshold"]
+            yes[new], no[new] = index[y], index[nn]
+            if d["default_branch"] is not None:
+                default[new] = yes[new] if d["default_branch"] == "yes" else no[new]
+            if p == _IN:
+                w = bitset_from_members(d["categories"])
+                cat_start[new], cat_len[new] = nwords, len(w)
+                words.append(w)
+                nwords += len(w)
+        cat_words = np.concatenate(words) if words else np.zeros(0, np.uint32)
+        lin = {}
+        if linear:
+            lin = dict(
+                lin_const=lin_const,
+                lin_start=lin_start,
+                lin_len=lin_len,
+                lin_feature=np.array(lin_feature, np.int32),
+                lin_coeff=np.array(lin_coeff, self.leaf_dtype),
+            )
+        table = NodeTable(feature, pred, threshold, yes, no, missing, default, leaf, cat_start, cat_len, cat_words, **lin)
+        hits = np.array([nodes[i]["hits"] for i in order], np.int64) if self.has_hits else None
         return table, hits
 
 
@@ -324,12 +398,6 @@ def commit_tree_graph(rewriter: Rewriter, op: Operation, tg: TreeGraph, detail: 
     rewriter.set_table(op, table, detail, nodes_removed)
     if hits is not None:
         rewriter.set_attr(op, HITS, DenseArrayAttr(hits, i64))
-
-
-def _default_branch(table: NodeTable, i: int) -> str | None:
-    if table.pred[i] == Pred.LEAF or table.missing[i] not in (Missing.NAN, Missing.ZERO):
-        return None
-    return "yes" if table.default[i] == table.yes[i] else "no"
 
 
 class TreeRewriter:
@@ -374,8 +442,8 @@ class TreeRewriter:
         gone = self.tg.subtree(n)[1:]
         g.remove_nodes_from(gone)
         d = g.nodes[n]
-        d.update(feature=np.int32(-1), pred=np.uint8(Pred.LEAF), threshold=self.tg.threshold_dtype.type(0), missing=np.uint8(0))
-        d.update(default=np.int32(-1), default_branch=None, categories=None, leaf=np.asarray(value, self.tg.leaf_dtype).reshape(-1))
+        d.update(feature=-1, pred=_LEAF, threshold=self.tg.threshold_dtype.type(0), missing=0)
+        d.update(default=-1, default_branch=None, categories=None, leaf=np.asarray(value, self.tg.leaf_dtype).reshape(-1))
         self.nodes_removed += len(gone)
         self._notify(n)
 
@@ -383,7 +451,7 @@ class TreeRewriter:
         """Rewrite a split's test; with `swap` its yes and no subtrees trade places."""
         g = self.tg.g
         d = g.nodes[n]
-        d.update(pred=np.uint8(pred), threshold=self.tg.threshold_dtype.type(threshold), missing=np.uint8(missing))
+        d.update(pred=int(pred), threshold=self.tg.threshold_dtype.type(threshold), missing=int(missing))
         d["default_branch"] = default_branch
         if swap:
             y, no = self.tg.kids(n)

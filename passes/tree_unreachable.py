@@ -142,7 +142,8 @@ class RemoveUnreachable(Pass):
                 for i in np.flatnonzero(local).tolist():
                     tg.g.nodes[i]["decided"] = int(local[i])
                 rw = TreeRewriter(tg)
-                n = apply_tree_patterns(tg, [DecidedSplit()], rw, nodes=op.table.preorder())
+                # Decided splits top-down; the driver revisits whatever replaces them.
+                n = apply_tree_patterns(tg, [DecidedSplit()], rw, nodes=[i for i in op.table.preorder() if local[i]])
                 commit_tree_graph(ctx.rewriter, op, tg, f"removed {n} decided splits", rw.nodes_removed)
                 ctx.stat("splits-removed", n)
                 ctx.stat("nodes-removed", rw.nodes_removed)

@@ -148,6 +148,9 @@ def framework_module(name: str, tmp_path_factory):
 CORPUS_MODELS = (
     "timber/breast_cancer_model.json",
     "tl2cgen/xgb_toy_categorical/xgb_toy_categorical_model.json",
+    "lleaves/NYC_taxi/model.txt",  # 522 of 6100 nodes fold
+    "catboost-cxx/xor-model.json",  # oblivious levels that never matter
+    "tl2cgen/lightgbm_constant_tree/model_with_constant_tree.txt",
 )
 
 
