@@ -30,7 +30,7 @@ from ir.dialects.tree import EnsembleOp, Missing, NodeTable, ObliviousOp, Pred
 
 from .base import Pass, PassContext
 from .registry import register_pass
-from .rewrite import OpPattern, Rewriter, apply_patterns
+from .rewrite import STRUCTURE_ATTRS, OpPattern, Rewriter, apply_patterns
 
 
 def _const(v):
@@ -231,7 +231,8 @@ class FuseScalerIntoEnsemble(OpPattern):
             if plan is None:
                 continue
             for op, table in plan:
-                rewriter.set_table(op, table, f"thresholds moved through {length} scaler ops")
+                keep = STRUCTURE_ATTRS + ("tree.shape_group", "tree.shape_groups")  # same trees, moved thresholds
+                rewriter.set_table(op, table, f"thresholds moved through {length} scaler ops", preserves=keep)
             rewriter.set_operand(ens, 0, x0, f"fused {length} elementwise ops into thresholds")
             for _, _, _, op in sub:
                 self._erase_if_dead(op, rewriter)

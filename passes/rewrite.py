@@ -38,6 +38,23 @@ class Change:
     nodes_removed: int = 0
 
 
+# Attributes that analysis passes compute from trees (tree-vectorize-analysis,
+# tree-narrow-thresholds).  A rewritten tree makes them stale, so the rewriter drops them from
+# the tree and its ensemble unless the rewriting pass says it preserves them.
+DERIVED_TREE_ATTRS = ("tree.shape_group",)
+DERIVED_ENSEMBLE_ATTRS = (
+    "tree.depth_profile",
+    "tree.perfect_trees",
+    "tree.feature_splits",
+    "tree.features_used",
+    "tree.shape_groups",
+    "tree.narrow",
+    "tree.narrow_round",
+    "tree.narrow_input",
+)
+STRUCTURE_ATTRS = ("tree.depth_profile", "tree.perfect_trees", "tree.feature_splits", "tree.features_used")
+
+
 class RewriteListener:
     """Receives every mutation a `Rewriter` makes (the worklist driver and graph views listen)."""
 
@@ -68,6 +85,8 @@ class Rewriter:
 
     def erase_op(self, op: Operation, detail: str = "") -> None:
         """Erase an op whose results are unused."""
+        if op.name in ("tree.tree", "tree.oblivious"):
+            self._invalidate(op, ())
         for listener in self.listeners:
             listener.op_erased(op)
         producers = [v for v in op.operands]
@@ -131,12 +150,25 @@ class Rewriter:
         for listener in self.listeners:
             listener.op_modified(op)
 
-    def set_table(self, tree_op: Operation, table, detail: str, nodes_removed: int = 0) -> None:
-        """Replace a tree op's node table (the result of a `TreeGraph` rewrite)."""
+    def set_table(self, tree_op: Operation, table, detail: str, nodes_removed: int = 0, preserves: tuple[str, ...] = ()) -> None:
+        """Replace a tree op's node table; analysis attributes not in `preserves` are dropped."""
         tree_op.table = table
-        self._record("tree", tree_op, detail, nodes_removed)
+        dropped = self._invalidate(tree_op, preserves)
+        self._record("tree", tree_op, detail + (f" (dropped stale {', '.join(dropped)})" if dropped else ""), nodes_removed)
         for listener in self.listeners:
             listener.op_modified(tree_op)
+
+    def _invalidate(self, tree_op: Operation, preserves: tuple[str, ...]) -> list[str]:
+        dropped = []
+        ens = tree_op.parent_op
+        for op, keys in ((tree_op, DERIVED_TREE_ATTRS), (ens, DERIVED_ENSEMBLE_ATTRS)):
+            if op is None:
+                continue
+            for k in keys:
+                if k in op.attributes and k not in preserves:
+                    del op.attributes[k]
+                    dropped.append(k)
+        return dropped
 
     # ----- summaries ----------------------------------------------------------------------
     def summary(self) -> str:
@@ -389,13 +421,15 @@ def tree_graph_of(op: Operation) -> TreeGraph:
     return TreeGraph(op.table, None if hits is None else hits.values)
 
 
-def commit_tree_graph(rewriter: Rewriter, op: Operation, tg: TreeGraph, detail: str, nodes_removed: int) -> None:
+def commit_tree_graph(
+    rewriter: Rewriter, op: Operation, tg: TreeGraph, detail: str, nodes_removed: int, preserves: tuple[str, ...] = ()
+) -> None:
     """Write a rewritten `TreeGraph` back into its op (table, and hit counts renumbered alike)."""
     from ir.attributes import DenseArrayAttr
     from ir.types import i64
 
     table, hits = tg.to_table()
-    rewriter.set_table(op, table, detail, nodes_removed)
+    rewriter.set_table(op, table, detail, nodes_removed, preserves)
     if hits is not None:
         rewriter.set_attr(op, HITS, DenseArrayAttr(hits, i64))
 

@@ -37,6 +37,7 @@ from ir.types import f32, f64
 from .base import Pass, PassContext, option
 from .forest import ensembles
 from .registry import register_pass
+from .rewrite import STRUCTURE_ATTRS
 
 GRIDS = ("i8", "i16", "f16", "f32", "f64")
 _INT_RANGE = {"i8": (-128, 127), "i16": (-32768, 32767)}
@@ -172,7 +173,10 @@ class NarrowThresholds(Pass):
                 if valid_grids(pred, t, np.float32, ct)[("f32", "down")].all():
                     for op in ens.trees:
                         if isinstance(op, (TreeOp, ObliviousOp)):
-                            ctx.rewriter.set_table(op, narrowed_thresholds(op.table, np.dtype(np.float32)), "thresholds f64 -> f32")
+                            table = narrowed_thresholds(op.table, np.dtype(np.float32))
+                            ctx.rewriter.set_table(
+                                op, table, "thresholds f64 -> f32", preserves=STRUCTURE_ATTRS + ("tree.shape_group", "tree.shape_groups")
+                            )
                     ctx.rewriter.set_attr(ens, "compare", TypeAttr(f32), "compare f64 -> f32")
                     ctx.stat("ensembles-narrowed-to-f32")
                     ct = np.dtype(np.float32)

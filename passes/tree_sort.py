@@ -29,7 +29,7 @@ from ir.types import i64
 from .base import Pass, PassContext, option
 from .forest import ensembles
 from .registry import register_pass
-from .rewrite import HITS, TreeGraph, TreePattern, TreeRewriter, apply_tree_patterns, commit_tree_graph, tree_graph_of
+from .rewrite import HITS, STRUCTURE_ATTRS, TreeGraph, TreePattern, TreeRewriter, apply_tree_patterns, commit_tree_graph, tree_graph_of
 
 INVERSE = {Pred.LT: Pred.GE, Pred.GE: Pred.LT, Pred.LE: Pred.GT, Pred.GT: Pred.LE, Pred.EQ: Pred.NE, Pred.NE: Pred.EQ}
 
@@ -184,6 +184,8 @@ class SortBranches(Pass):
                 tg: TreeGraph = tree_graph_of(op)
                 rw = TreeRewriter(tg)
                 n = apply_tree_patterns(tg, [HotChildFirst()], rw, nodes=t.preorder())
-                commit_tree_graph(ctx.rewriter, op, tg, f"swapped {n} splits", 0)
+                # Depths, feature use and threshold precision are unchanged; shapes are mirrored.
+                keep = STRUCTURE_ATTRS + ("tree.narrow", "tree.narrow_round", "tree.narrow_input")
+                commit_tree_graph(ctx.rewriter, op, tg, f"swapped {n} splits", 0, keep)
                 ctx.stat("splits-swapped", n)
             ctx.stat("trees-profiled", sum(isinstance(o, TreeOp) for o in ens.trees))

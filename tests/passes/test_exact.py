@@ -66,7 +66,9 @@ def test_exact_on_framework_models(name, model, tmp_path, tmp_path_factory):
 @pytest.mark.parametrize("rel", CORPUS_MODELS)
 def test_default_pipeline_exact_on_corpus(rel, tmp_path):
     m = corpus_module(rel)
-    check_exact(m, f"{PIPELINES['default']},{_with_calibration(tmp_path, m)}")
+    check_exact(m, PIPELINES["default"])
+    # Sorting invalidates the shape analysis of the default pipeline, so it is checked on its own.
+    check_exact(m, _with_calibration(tmp_path, m))
 
 
 def test_every_pass_is_covered():

@@ -119,3 +119,27 @@ def test_attributes_added_by_passes_are_dialect_prefixed(tmp_path):
             assert k.startswith("tree."), (o.name, k)
     ens = next(o for o in m.walk() if isinstance(o, EnsembleOp))
     assert all(isinstance(a, StringAttr) for a in ens.attributes["tree.narrow"])
+
+
+def test_rewrites_drop_stale_analysis_attributes():
+    """Analyses describe the trees they saw: a pass that rewrites a tree drops them (unless it
+    declares them preserved), and running the analyses again restores them."""
+    from passes.rewrite import DERIVED_ENSEMBLE_ATTRS
+
+    m = random_module("f32", 2)
+    run_pipeline(m, "tree-vectorize-analysis,tree-narrow-thresholds")
+    ens = next(o for o in m.walk() if isinstance(o, EnsembleOp))
+    assert all(k in ens.attributes for k in DERIVED_ENSEMBLE_ATTRS)
+    (e,) = run_pipeline(m, "tree-remove-unreachable")
+    assert e.changed
+    assert not any(k in ens.attributes for k in DERIVED_ENSEMBLE_ATTRS)
+    changed = [c for c in e.changes if c.kind == "tree"]
+    assert changed and all("dropped stale" in c.detail for c in changed)
+    trees = [o for o in ens.trees if isinstance(o, TreeOp)]
+    assert any("tree.shape_group" not in t.attributes for t in trees)
+    fresh = random_module("f32", 2)
+    run_pipeline(fresh, "tree-remove-unreachable,tree-vectorize-analysis,tree-narrow-thresholds")
+    run_pipeline(m, "tree-vectorize-analysis,tree-narrow-thresholds")
+    from ir.printer import print_op
+
+    assert print_op(m) == print_op(fresh)
