@@ -50,7 +50,6 @@ def subtree_hashes(f: Forest) -> np.ndarray:
     if f.n == 0:
         return h
     with np.errstate(over="ignore"):
-        leaf = f.pred == Pred.LEAF
         for t, op in enumerate(f.ops):
             table = op.table
             idx = np.flatnonzero(table.pred == Pred.LEAF)
@@ -77,7 +76,6 @@ def subtree_hashes(f: Forest) -> np.ndarray:
             for col in (f.feature[level], f.pred[level], thr[level], f.missing[level], side[level], cat[level], y, n):
                 v = _combine(v, col)
             h[level] = np.where(y == n, y, v)
-        del leaf
     return h
 
 

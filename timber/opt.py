@@ -111,15 +111,14 @@ class _Driver:
     def instruments(self):
         from passes.manager import PrintIR, Statistics
 
-        names = lambda s: [n.strip() for n in s.split(",") if n.strip()]  # noqa: E731
         out = []
         a = self.a
         if a.print_ir_before_all or a.print_ir_after_all or a.print_ir_before or a.print_ir_after or a.print_ir_after_change:
             out.append(
                 PrintIR(
                     self.err,
-                    before=names(a.print_ir_before),
-                    after=names(a.print_ir_after),
+                    before=_names(a.print_ir_before),
+                    after=_names(a.print_ir_after),
                     before_all=a.print_ir_before_all,
                     after_all=a.print_ir_after_all,
                     after_change=a.print_ir_after_change,
@@ -164,6 +163,11 @@ class _Driver:
             text = print_op(module, generic=self.a.print_generic)
         self.timing_extra["output"] = self.timing_extra.get("output", 0.0) + time.perf_counter() - t1
         return text
+
+
+def _names(text: str) -> list[str]:
+    """Pass names of a comma-separated flag value."""
+    return [n.strip() for n in text.split(",") if n.strip()]
 
 
 def _emit_llvm(module) -> str:
@@ -244,7 +248,11 @@ def main(argv=None) -> int:
 
         err.write(Timing(err, d.timing_extra).report(d.audit))
     if a.audit_log:
-        _write_audit(a.audit_log, d.audit, err)
+        try:
+            _write_audit(a.audit_log, d.audit, err)
+        except OSError as e:
+            err.write(f"error: cannot write the audit log {a.audit_log}: {e.strerror}\n")
+            return 1
     if a.verify_diagnostics:
         return 1 if mismatched else 0
     if failed:
