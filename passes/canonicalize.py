@@ -58,8 +58,9 @@ _FOLDERS = {
     arith.SubFOp: lambda op, a, b: a - b,
     arith.MulFOp: lambda op, a, b: a * b,
     arith.DivFOp: lambda op, a, b: a / b,
-    arith.MaximumFOp: lambda op, a, b: np.maximum(a, b),
-    arith.MinimumFOp: lambda op, a, b: np.minimum(a, b),
+    # As the op docstrings define them: NaN operands win (a first), ties (±0 too) give b.
+    arith.MaximumFOp: lambda op, a, b: np.where(np.isnan(a), a, np.where(np.isnan(b), b, np.where(a > b, a, b))),
+    arith.MinimumFOp: lambda op, a, b: np.where(np.isnan(a), a, np.where(np.isnan(b), b, np.where(a < b, a, b))),
     arith.NegFOp: lambda op, a: -a,
     arith.CmpFOp: lambda op, a, b: _cmpf(op.attributes["predicate"].value, a, b),
     arith.SelectOp: lambda op, c, a, b: np.where(c, a, b),

@@ -81,6 +81,30 @@ def test_constant_folding_matches_the_interpreter(op, elem, a, b, pred):
     assert names in (["arith.constant", "arith.addf", "func.return"], ["func.return"]), names
 
 
+@pytest.mark.parametrize("op", [arith.MaximumFOp, arith.MinimumFOp])
+def test_max_min_fold_ties_and_nans_as_defined(op):
+    """maximumf/minimumf: a NaN operand wins (the first one), ties of +0/-0 give the second."""
+    t = tensor(4, f64)
+    a = np.array([0.0, -0.0, np.nan, 1.0])
+    b = np.array([-0.0, 0.0, -np.nan, np.nan])
+
+    def body(fn):
+        ca = fn.body.add_op(arith.ConstantOp.build(a, t)).result
+        cb = fn.body.add_op(arith.ConstantOp.build(b, t)).result
+        r = fn.body.add_op(op.build(ca, cb)).result
+        return fn.body.add_op(arith.AddFOp.build(r, fn.args[0])).result
+
+    m = _module(body, t, t)
+    X = np.array([[-0.0, -0.0, 0.0, 0.0]])
+    before = run(m, X)
+    run_pipeline(m, "canonicalize")
+    after = run(m, X)
+    assert before.tobytes() == after.tobytes()
+    folded = next(o for o in m.lookup("predict").body.ops if o.name == "arith.constant").value
+    assert folded[:2].tobytes() == b[:2].tobytes()  # ties give b, sign of zero included
+    assert folded[2:3].tobytes() == a[2:3].tobytes() and folded[3:4].tobytes() == b[3:4].tobytes()  # that NaN's bits
+
+
 @pytest.mark.parametrize(
     "op, const, kept",
     [
