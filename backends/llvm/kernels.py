@@ -8,19 +8,23 @@ type).  Trees are visited in model order and each tree is applied to the whole b
 the next one (tree-major), so every row still accumulates its trees in model order, as
 `tree.ensemble` requires, while the tree's tables stay in L1.
 
-Two kernels:
+Three kernels:
 
-* **heap**: a tree whose splits are all `lt/le/gt/ge` and whose depth is at most
-  `MAX_HEAP_DEPTH` is padded to a complete binary tree of its depth and stored in heap order
-  (node h has children 2h+1, 2h+2).  Every split is rewritten to one canonical form,
-  "go right iff v >= t'" (`le t` is `ge nextup(t)`; `yes` and `no` are swapped as needed), so a
-  level is one compare and `idx = 2*idx + 1 + right`, branch-free.  With SIMD, one vector of
-  rows walks a tree together: the first levels' node words and thresholds are permuted out of
-  registers, deeper ones and the row values are gathered.  Where a missing value must go is
-  one bit per node (`nr`, plus `zk` for LightGBM's zero-as-missing); a "plain" variant that
-  ignores them runs on blocks with no NaN (or near-zero, if needed), an "aware" one otherwise.
-* **general**: everything else (categorical sets, `eq`/`ne`, linear leaves, deep trees):
-  a scalar node-table walk per row that implements the op semantics literally.
+* **heap**: a tree whose splits are all `lt/le/gt/ge` and whose depth is at most `HEAP_DEPTH`
+  (or `MAX_HEAP_DEPTH` if it is not too sparse) is padded to a complete binary tree and stored
+  in heap order (node h has children 2h+1, 2h+2).  Every split is rewritten to one canonical
+  form, "go right iff v >= t'" (`le t` is `ge nextup(t)`; `yes` and `no` are swapped as
+  needed), so a level is one compare and `idx = 2*idx + 1 + right`, branch-free.  With SIMD,
+  the block's vectors of rows walk a tree level by level: each level's node words and
+  thresholds are permuted out of registers loaded once per tree, row values are gathered.
+  Where a missing value must go is one bit per node (`nr`, plus `zk` for LightGBM's
+  zero-as-missing); a "plain" variant that ignores them runs on blocks with no NaN (or
+  near-zero, if needed), an "aware" one otherwise.
+* **walk**: deeper (or sparse) numeric trees, in the same canonical form but unpadded: nodes
+  renumbered so that a split's children are adjacent, each lane steps `slot = left + right`
+  until it reaches a leaf, lanes that are done masked off.
+* **nodes**: everything else (categorical sets, `eq`/`ne`, linear leaves): a scalar node-table
+  walk per row that implements the op semantics literally.
 
 Consecutive trees are grouped into segments that share one kernel (`plan`); shallower trees
 in a segment are padded to its depth when that is cheaper than starting a new segment.
@@ -38,7 +42,8 @@ from ir.dialects.tree import CAT_LIMIT, ZERO_THRESHOLD, Missing, NodeTable, Obli
 from .emit import Function, Module, const, gather, iota, numpy_scalar_type, splat, vec, vector_const
 from .target import TargetInfo
 
-MAX_HEAP_DEPTH = 10  # 2**10 slots per tree; deeper trees use the node-table kernel
+HEAP_DEPTH = 8  # trees up to this depth are always padded (measured: faster than walking them)
+MAX_HEAP_DEPTH = 10  # deeper trees, or sparse ones (< 1/8 of the padded leaves used), are walked
 SEGMENT_COST = 2  # a new segment costs about as much as this many tree levels
 NR_BIT, ZK_BIT, FEATURE_SHIFT = 1, 2, 2  # heap node word: feature << 2 | zk << 1 | nr
 
@@ -93,7 +98,7 @@ class TreeInfo:
     out: int
     dim: int
     depth: int
-    heap: bool
+    kind: str  # "heap", "walk" or "nodes": the kernel that runs it
 
 
 @dataclass
@@ -109,6 +114,26 @@ class HeapSegment:
     outs: np.ndarray = None
     needs_nr: bool = False
     needs_zero: bool = False
+
+
+@dataclass
+class WalkSegment:
+    """Consecutive deep numeric trees run by the walk kernel (no padding)."""
+
+    dim: int
+    trees: list[TreeInfo]
+    words: np.ndarray = None  # per slot, as in the heap tables
+    thresholds: np.ndarray = None
+    left: np.ndarray = None  # slot of the left child (the right one follows it), or -1 - leaf index
+    leaves: np.ndarray = None  # (leaves, dim) accumulation type
+    roots: np.ndarray = None
+    outs: np.ndarray = None
+    needs_nr: bool = False
+    needs_zero: bool = False
+
+    @property
+    def depth(self) -> int:
+        return max(t.depth for t in self.trees)
 
 
 @dataclass
@@ -136,11 +161,11 @@ class EnsemblePlan:
     @property
     def aware(self) -> bool:
         """Whether blocks holding NaN (or near-zero values) need the missing-aware heap kernels."""
-        return any(isinstance(s, HeapSegment) and (s.needs_nr or s.needs_zero) for s in self.segments)
+        return any(isinstance(s, (HeapSegment, WalkSegment)) and (s.needs_nr or s.needs_zero) for s in self.segments)
 
     @property
     def zero(self) -> bool:
-        return any(isinstance(s, HeapSegment) and s.needs_zero for s in self.segments)
+        return any(isinstance(s, (HeapSegment, WalkSegment)) and s.needs_zero for s in self.segments)
 
     @property
     def cost_per_row(self) -> int:
@@ -159,12 +184,10 @@ def plan(op: tree.EnsembleOp) -> EnsemblePlan:
             table = oblivious_as_nodes(table)
         split = table.pred != Pred.LEAF
         depth = tree_depth(table)
-        heap = (
-            bool(np.all((table.pred[split] >= Pred.LT) & (table.pred[split] <= Pred.GE)))
-            and not table.is_linear
-            and depth <= MAX_HEAP_DEPTH
-        )
-        infos.append(TreeInfo(table, t_op.out, table.leaf_dim, depth, heap))
+        numeric = bool(np.all((table.pred[split] >= Pred.LT) & (table.pred[split] <= Pred.GE))) and not table.is_linear
+        dense = depth <= HEAP_DEPTH or (depth <= MAX_HEAP_DEPTH and 8 * int(np.count_nonzero(~split)) >= 2**depth)
+        kind = "nodes" if not numeric else "heap" if dense else "walk"
+        infos.append(TreeInfo(table, t_op.out, table.leaf_dim, depth, kind))
     neg = op.attributes.get("cat_negative")
     p = EnsemblePlan(
         compare=numpy_scalar_type(op.compare_type.numpy),
@@ -180,26 +203,30 @@ def plan(op: tree.EnsembleOp) -> EnsemblePlan:
     for s in p.segments:
         if isinstance(s, HeapSegment):
             _heap_tables(s, cdt, adt)
+        elif isinstance(s, WalkSegment):
+            _walk_tables(s, cdt, adt)
         else:
             _general_tables(s, cdt)
     return p
 
 
 def _segment(infos: list[TreeInfo]) -> list:
-    """Split the tree sequence into segments.  General trees group by leaf width; each run of
-    heap trees of one leaf width is split by a small dynamic program over the segment depth
+    """Split the tree sequence into segments: maximal runs of one kernel kind and leaf width;
+    a run of heap trees is further split by a small dynamic program over the segment depth
     (cost: padded levels per tree plus SEGMENT_COST per segment)."""
     segments: list = []
     i = 0
     while i < len(infos):
         j = i
-        heap, dim = infos[i].heap, infos[i].dim
-        while j < len(infos) and infos[j].heap == heap and infos[j].dim == dim:
+        kind, dim = infos[i].kind, infos[i].dim
+        while j < len(infos) and infos[j].kind == kind and infos[j].dim == dim:
             j += 1
         run = infos[i:j]
-        if heap:
+        if kind == "heap":
             for lo, hi, depth in _split_heap_run([t.depth for t in run]):
                 segments.append(HeapSegment(depth, dim, run[lo:hi]))
+        elif kind == "walk":
+            segments.append(WalkSegment(dim, run))
         else:
             segments.append(GeneralSegment(dim, run, linear=any(t.table.is_linear for t in run)))
         i = j
@@ -318,6 +345,42 @@ def _heap_tables(s: HeapSegment, cdt, adt) -> None:
         tree_of = np.concatenate([st, st])
         pos = np.concatenate([2 * sp + 1, 2 * sp + 2])
     s.words, s.thresholds, s.leaves = words.reshape(n, size), thresholds.reshape(n, size), leaves
+    s.outs = np.array([t.out for t in s.trees], np.int32)
+
+
+def _walk_tables(s: WalkSegment, cdt, adt) -> None:
+    """Renumber the segment's nodes into slots, breadth first, with the two children of a
+    split in adjacent slots (left = A, right = A + 1), so that a step is `slot = left + right`.
+    Tree t's root is slot t; a leaf's slot holds `left = -1 - (its row in the leaf table)`."""
+    n = len(s.trees)
+    c, roots = _concat([t.table for t in s.trees])
+    a_child, b_child, tp, nr, zk = _canonical(c, cdt)
+    split = c["pred"] != Pred.LEAF
+    s.needs_nr = bool(np.any(nr & split))
+    s.needs_zero = bool(np.any(zk & split))
+    word = (np.maximum(c["feature"], 0).astype(np.int64) << FEATURE_SHIFT) | (zk.astype(np.int64) * ZK_BIT) | nr.astype(np.int64)
+    n_slots = n + 2 * int(split.sum())
+    words, left = np.zeros(n_slots, np.int32), np.zeros(n_slots, np.int64)
+    thresholds = np.zeros(n_slots, cdt)
+    leaf_vals = c["leaf"].astype(adt)
+    leaves = np.zeros((int((~split).sum()), s.dim), adt)
+    node, slot = roots, np.arange(n)
+    next_slot, next_leaf = n, 0
+    while len(node):
+        inner = split[node]
+        ln, ls = node[~inner], slot[~inner]
+        ids = next_leaf + np.arange(len(ln))
+        left[ls] = -1 - ids
+        leaves[ids] = leaf_vals[ln]
+        next_leaf += len(ln)
+        sn, ss = node[inner], slot[inner]
+        first = next_slot + 2 * np.arange(len(sn))
+        left[ss], words[ss], thresholds[ss] = first, word[sn], tp[sn]
+        next_slot += 2 * len(sn)
+        node = np.stack([a_child[sn], b_child[sn]], axis=1).reshape(-1)
+        slot = np.stack([first, first + 1], axis=1).reshape(-1)
+    s.words, s.thresholds, s.left, s.leaves = words, thresholds, left.astype(np.int32), leaves
+    s.roots = np.arange(n, dtype=np.int32)
     s.outs = np.array([t.out for t in s.trees], np.int32)
 
 
@@ -678,6 +741,128 @@ def _walk_rows(fn, kc: KernelContext, p: EnsemblePlan, depth, dim, aware, fp, tp
     fn.emit(f"{r_next} = add i64 {r}, 1")
     more = fn.op("more", f"icmp ult i64 {r_next}, {B}")
     fn.emit(f"br i1 {more}, label %{row_l}, label %{exit_l}")
+
+
+def walk_kernel(kc: KernelContext, p: EnsemblePlan, dim: int, aware: bool) -> str:
+    """Define (once) the walk kernel for deep numeric trees and return its name.
+
+    Signature: (xt, acc, words, thresholds, left, leaves, roots, outs, ntrees).  Every lane
+    steps `slot = left[slot] + right` until it reaches a leaf (`left < 0`); with SIMD, the
+    block's vectors step together, lanes already at a leaf masked off, until all are done."""
+    name = f"walk_k{dim}_{'aware' if aware else 'plain'}_{p.compare}_{p.acc}_b{kc.rows}_w{kc.lanes}"
+    if kc.mod.has(name):
+        return name
+    mod, B, w, A = kc.mod, kc.rows, kc.lanes, p.acc
+    params = (
+        [("ptr noalias", "%xt"), ("ptr noalias", "%acc")]
+        + [("ptr", f"%{c}") for c in ("W", "T", "Lf", "LV", "R", "O")]
+        + [("i64", "%ntrees")]
+    )
+    fn = mod.add(Function(name, "void", params))
+    L = {k: fn.label(k) for k in ("tree", "row", "step", "body", "leaves", "tree_end", "exit")}
+    t, t_next = fn.tmp("t"), fn.tmp("t.next")
+    fn.emit(f"br label %{L['tree']}")
+    fn.block(L["tree"])
+    fn.emit(f"{t} = phi i64 [0, %entry], [{t_next}, %{L['tree_end']}]")
+    root = fn.op("root", f"load i32, ptr {fn.op('rootp', f'getelementptr i32, ptr %R, i64 {t}')}, align 4")
+    o = fn.op("o", f"load i32, ptr {fn.op('op', f'getelementptr i32, ptr %O, i64 {t}')}, align 4")
+    ob = fn.op("ob", f"mul i64 {fn.op('o64', f'sext i32 {o} to i64')}, {B}")
+    accb = fn.op("accb", f"getelementptr {A}, ptr %acc, i64 {ob}")
+    if w:
+        _walk_vectors(fn, kc, p, dim, aware, root, accb, L)
+    else:
+        _walk_scalar(fn, kc, p, dim, aware, root, accb, L)
+    fn.block(L["tree_end"])
+    fn.emit(f"{t_next} = add i64 {t}, 1")
+    more = fn.op("more", f"icmp ult i64 {t_next}, %ntrees")
+    fn.emit(f"br i1 {more}, label %{L['tree']}, label %{L['exit']}")
+    fn.block(L["exit"])
+    fn.emit("ret void")
+    return name
+
+
+def _walk_vectors(fn: Function, kc: KernelContext, p: EnsemblePlan, dim: int, aware: bool, root: str, accb: str, L: dict) -> None:
+    mod, B, w = kc.mod, kc.rows, kc.lanes
+    C, A = p.compare, p.acc
+    vc, vi, vb, va = vec(w, C), vec(w, "i32"), vec(w, "i1"), vec(w, A)
+    V = B // w
+    rootv = _broadcast(fn, "i32", w, root, "root")
+    fn.emit(f"br label %{L['step']}")
+    fn.block(L["step"])
+    slots = [fn.tmp("slot") for _ in range(V)]
+    nexts = [fn.tmp("slot.next") for _ in range(V)]
+    for sl, nx in zip(slots, nexts):
+        fn.emit(f"{sl} = phi {vi} [{rootv}, %{L['tree']}], [{nx}, %{L['body']}]")
+    lefts = [gather(fn, mod, "i32", "%Lf", sl, w, hint="left") for sl in slots]
+    acts = [fn.op("act", f"icmp sge {vi} {lf}, zeroinitializer") for lf in lefts]
+    anyv = acts[0]
+    for a in acts[1:]:
+        anyv = fn.op("act.any", f"or {vb} {anyv}, {a}")
+    red = f"llvm.vector.reduce.or.v{w}i1"
+    mod.declare(red, f"declare i1 {{name}}({vb})")
+    going = fn.op("going", f"call i1 @{red}({vb} {anyv})")
+    fn.emit(f"br i1 {going}, label %{L['body']}, label %{L['leaves']}")
+    fn.block(L["body"])
+    for v in range(V):
+        wd = gather(fn, mod, "i32", "%W", slots[v], w, mask=acts[v], hint="wd")
+        th = gather(fn, mod, C, "%T", slots[v], w, mask=acts[v], hint="th")
+        fi = fn.op("fi", f"lshr {vi} {wd}, {splat(FEATURE_SHIFT, 'i32', w)}")
+        fo = fn.op("fo", f"mul {vi} {fi}, {splat(B, 'i32', w)}")
+        xo = fn.op("xo", f"add {vi} {fo}, {iota(w, 1, v * w)}")
+        x = gather(fn, mod, C, "%xt", xo, w, mask=acts[v], hint="x")
+        right = fn.op("right", f"fcmp oge {vc} {x}, {th}")
+        if aware:
+            right = _aware_right(fn, mod, C, w, x, wd, right, p.zero)
+        ns = fn.op("ns", f"add {vi} {lefts[v]}, {fn.op('rz', f'zext {vb} {right} to {vi}')}")
+        fn.emit(f"{nexts[v]} = select {vb} {acts[v]}, {vi} {ns}, {vi} {slots[v]}")
+    fn.emit(f"br label %{L['step']}")
+    fn.block(L["leaves"])
+    for v in range(V):
+        li = fn.op("li", f"xor {vi} {lefts[v]}, {splat(-1, 'i32', w)}")
+        li = fn.op("li", f"mul {vi} {li}, {splat(dim, 'i32', w)}")
+        for j in range(dim):
+            lj = li if j == 0 else fn.op("lj", f"add {vi} {li}, {splat(j, 'i32', w)}")
+            val = gather(fn, mod, A, "%LV", lj, w, hint="leaf")
+            ap = fn.op("ap", f"getelementptr {A}, ptr {accb}, i64 {j * B + v * w}")
+            new = fn.op("acc", f"fadd {va} {fn.op('acc', f'load {va}, ptr {ap}, align 4')}, {val}")
+            fn.emit(f"store {va} {new}, ptr {ap}, align 4")
+    fn.emit(f"br label %{L['tree_end']}")
+
+
+def _walk_scalar(fn: Function, kc: KernelContext, p: EnsemblePlan, dim: int, aware: bool, root: str, accb: str, L: dict) -> None:
+    mod, B = kc.mod, kc.rows
+    C, A = p.compare, p.acc
+    r, r_next, slot, nxt = fn.tmp("r"), fn.tmp("r.next"), fn.tmp("slot"), fn.tmp("next")
+    fn.emit(f"br label %{L['row']}")
+    fn.block(L["row"])
+    fn.emit(f"{r} = phi i64 [0, %{L['tree']}], [{r_next}, %{L['leaves']}]")
+    fn.emit(f"br label %{L['step']}")
+    fn.block(L["step"])
+    fn.emit(f"{slot} = phi i32 [{root}, %{L['row']}], [{nxt}, %{L['body']}]")
+    left = gather(fn, mod, "i32", "%Lf", slot, 0, hint="left")
+    act = fn.op("act", f"icmp sge i32 {left}, 0")
+    fn.emit(f"br i1 {act}, label %{L['body']}, label %{L['leaves']}")
+    fn.block(L["body"])
+    wd = gather(fn, mod, "i32", "%W", slot, 0, hint="wd")
+    th = gather(fn, mod, C, "%T", slot, 0, hint="th")
+    fi = fn.op("fi", f"zext i32 {fn.op('fi', f'lshr i32 {wd}, {FEATURE_SHIFT}')} to i64")
+    xo = fn.op("xo", f"add i64 {fn.op('fo', f'mul i64 {fi}, {B}')}, {r}")
+    x = gather(fn, mod, C, "%xt", xo, 0, "i64", hint="x")
+    right = fn.op("right", f"fcmp oge {C} {x}, {th}")
+    if aware:
+        right = _aware_right(fn, mod, C, 0, x, wd, right, p.zero)
+    fn.emit(f"{nxt} = add i32 {left}, {fn.op('rz', f'zext i1 {right} to i32')}")
+    fn.emit(f"br label %{L['step']}")
+    fn.block(L["leaves"])
+    li = fn.op("li", f"mul i32 {fn.op('li', f'xor i32 {left}, -1')}, {dim}")
+    for j in range(dim):
+        val = gather(fn, mod, A, "%LV", fn.op("lj", f"add i32 {li}, {j}"), 0, hint="leaf")
+        ap = fn.op("ap", f"getelementptr {A}, ptr {accb}, i64 {fn.op('ao', f'add i64 {r}, {j * B}')}")
+        old = fn.op("acc", f"load {A}, ptr {ap}")
+        fn.emit(f"store {A} {fn.op('acc', f'fadd {A} {old}, {val}')}, ptr {ap}")
+    fn.emit(f"{r_next} = add i64 {r}, 1")
+    more = fn.op("r.more", f"icmp ult i64 {r_next}, {B}")
+    fn.emit(f"br i1 {more}, label %{L['row']}, label %{L['tree_end']}")
 
 
 def general_kernel(kc: KernelContext, p: EnsemblePlan, dim: int, linear: bool, in_type: str) -> str:

@@ -29,7 +29,7 @@ from ir.types import FloatType, IntegerType, TensorType
 
 from . import kernels, mathlib
 from .emit import Function, Module, byte_size, gather, iota, scalar_type, scatter, splat, vec
-from .kernels import EnsemblePlan, GeneralSegment, HeapSegment, KernelContext
+from .kernels import EnsemblePlan, GeneralSegment, HeapSegment, KernelContext, WalkSegment
 from .target import TargetInfo
 
 BLOCK_ROWS = 64
@@ -141,6 +141,9 @@ class ModuleLowering:
                     "L": pool.add("leaves", s.leaves),
                     "O": pool.add("outs", s.outs),
                 }
+            elif isinstance(s, WalkSegment):
+                cols = {"W": s.words, "T": s.thresholds, "Lf": s.left, "LV": s.leaves, "R": s.roots, "O": s.outs}
+                self._tables[key] = {k: pool.add("walk_" + k.lower(), v) for k, v in cols.items()}
             else:
                 self._tables[key] = {c: pool.add(c, s.arrays[c]) for c in kernels.node_columns(s.linear)}
         return self._tables[key]
@@ -604,6 +607,9 @@ class FunctionLowering:
             if isinstance(s, HeapSegment):
                 name = kernels.heap_kernel(kc, p, s.depth, s.dim, aware and (s.needs_nr or s.needs_zero))
                 args = [xt, acc, tabs["F"], tabs["T"], tabs["L"], tabs["O"]]
+            elif isinstance(s, WalkSegment):
+                name = kernels.walk_kernel(kc, p, s.dim, aware and (s.needs_nr or s.needs_zero))
+                args = [xt, acc] + [tabs[k] for k in ("W", "T", "Lf", "LV", "R", "O")]
             else:
                 name = kernels.general_kernel(kc, p, s.dim, s.linear, raw)
                 args = [xt, xr, acc] + [tabs[c] for c in kernels.node_columns(s.linear)]

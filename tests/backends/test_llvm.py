@@ -258,8 +258,8 @@ def forest(
 
 @pytest.mark.parametrize("target", list(TARGETS))
 def test_heap_depths_zero_to_deeper_than_the_heap(target):
-    """Depths 0..12: heap kernels for <= MAX_HEAP_DEPTH, the node-table kernel beyond; a
-    deep tree between shallow ones keeps tree order across kernels."""
+    """Depths 0..12: heap kernels, and the walk kernel beyond; a deep tree between shallow ones
+    keeps tree order across kernels."""
     rng = np.random.default_rng(1)
     depths = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, kernels.MAX_HEAP_DEPTH + 2, 1, 3]
     tables = []
@@ -269,6 +269,59 @@ def test_heap_depths_zero_to_deeper_than_the_heap(target):
     m = new_module()
     ensemble_func(m, "predict", 12, 2, tables, init=[0.25, -0.5])
     check(m, adv.adversarial_rows(m, n_mixed=300), TARGETS[target])
+
+
+@pytest.mark.parametrize("target", list(TARGETS))
+@pytest.mark.parametrize("compare", [f32, f64], ids=["f32", "f64"])
+def test_walk_kernel_deep_and_sparse_trees(target, compare):
+    """Trees too deep (or too sparse) to pad: the walk kernel, with every numeric predicate and
+    missing kind, scalar and vector leaves, between heap trees."""
+    rng = np.random.default_rng(20)
+    tables = []
+    for i in range(9):
+        depth = [14, 3, 16, 9, 13, 2, 12, 15, 11][i]
+        t = random_table(
+            rng, 9, depth, compare.numpy, np.float64, 2 if i in (2, 3) else 1, categorical=False, preds=(Pred.LT, Pred.LE, Pred.GT, Pred.GE)
+        )
+        tables.append((t, 0 if t.leaf_dim == 2 else i % 3))
+    m = new_module()
+    ensemble_func(m, "predict", 9, 3, tables, compare=compare, leaves=f64, acc=f64)
+    kinds = {type(s).__name__ for s in kernels.plan(m.lookup("predict").body.ops[0]).segments}
+    assert kinds == {"HeapSegment", "WalkSegment"}
+    check(m, adv.adversarial_rows(m, n_mixed=300), TARGETS[target])
+
+
+def test_kernel_choice():
+    """Shallow numeric trees are padded, deep or sparse ones walked, the rest use node tables."""
+    rng = np.random.default_rng(21)
+
+    def kind(t):
+        m = new_module()
+        ensemble_func(m, "predict", 4, 1, [(t, 0)])
+        return type(kernels.plan(m.lookup("predict").body.ops[0]).segments[0]).__name__
+
+    numeric = (Pred.LT, Pred.GE)
+    assert kind(random_table(rng, 4, 3, np.float32, np.float32, categorical=False, preds=numeric)) == "HeapSegment"
+    full10 = synthetic_full_tree(10)
+    assert kind(full10) == "HeapSegment"  # dense enough to pad
+    assert kind(random_table(rng, 4, 14, np.float32, np.float32, categorical=False, preds=numeric)) == "WalkSegment"
+    assert kind(stump(0, Pred.EQ, 1.0)) == "GeneralSegment"
+    assert kind(stump(0, Pred.IN, 0.0, cats=[1, 2])) == "GeneralSegment"
+
+
+def synthetic_full_tree(depth: int) -> NodeTable:
+    n_inner, n_leaves = 2**depth - 1, 2**depth
+    h = np.arange(n_inner)
+    return NodeTable(
+        np.concatenate([h % 4, np.full(n_leaves, -1)]),
+        np.concatenate([np.full(n_inner, Pred.LT), np.full(n_leaves, Pred.LEAF)]),
+        np.concatenate([np.linspace(-1, 1, n_inner), np.zeros(n_leaves)]).astype(np.float32),
+        np.concatenate([2 * h + 1, np.full(n_leaves, -1)]),
+        np.concatenate([2 * h + 2, np.full(n_leaves, -1)]),
+        np.zeros(n_inner + n_leaves),
+        np.full(n_inner + n_leaves, -1),
+        np.arange(n_inner + n_leaves, dtype=np.float32)[:, None],
+    )
 
 
 PRECISIONS = [
