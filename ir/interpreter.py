@@ -45,6 +45,13 @@ def _call(module, f: func.FuncOp, args: list[np.ndarray]) -> list[np.ndarray]:
     raise TimberError(f"@{f.sym_name} has no func.return")
 
 
+def evaluate_op(op: Operation, args: list[np.ndarray], module: Operation | None = None) -> list[np.ndarray]:
+    """Evaluate one op on per-row operand arrays (each (n, ...)); `module` is needed for calls.
+
+    Passes use this to fold constants with exactly the reference semantics."""
+    return _eval(module, op, list(args))
+
+
 def _dtype(v: Value):
     t = v.type
     return (t.element if isinstance(t, TensorType) else t).numpy

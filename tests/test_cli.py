@@ -163,3 +163,18 @@ def test_unknown_target(small_model, capsys):
     path, _, _ = small_model
     code, _, err = run_cli(["compile", path, "--target", "z80"], capsys)
     assert "unknown target 'z80'" in one_line_error(code, err)
+
+
+def test_calibration_records_hit_rates_and_keeps_predictions(small_model, capsys, tmp_path):
+    from ir.interpreter import run
+
+    path, booster, X = small_model
+    np.save(tmp_path / "cal.npy", X[:50])
+    code, sorted_ir, err = run_cli(["compile", path, "--calibration", tmp_path / "cal.npy"], capsys)
+    assert code == 0, err
+    assert "tree.hits = array<i64: 50," in sorted_ir
+    code, plain_ir, _ = run_cli(["compile", path, "-p", ""], capsys)
+    a, b = parse_module(sorted_ir), parse_module(plain_ir)
+    verify(a)
+    for fn in ("margin", "predict"):
+        assert run(a, X, fn).tobytes() == run(b, X, fn).tobytes()

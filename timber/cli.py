@@ -108,8 +108,7 @@ def cmd_compile(a) -> int:
     a.emit = a.emit or "tir"
 
     module = load_model(a.model)
-    if a.passes is not None:
-        module = _run_passes(module, a.passes)
+    _run_passes(module, a.passes, a.calibration)
     if a.target in ("c99", "wat"):
         return _write_source_target(a, module)
     if a.target != "host":
@@ -149,12 +148,22 @@ def _write_source_target(a, module) -> int:
     return 0
 
 
-def _run_passes(module, pipeline: str):
-    try:
-        from passes.manager import run_pipeline
-    except ImportError:
-        raise TimberError("passes are not available in this build") from None
-    return run_pipeline(module, pipeline)
+def _run_passes(module, pipeline: str | None, calibration: str | None = None) -> None:
+    """Run `pipeline` (None: the default exact pipeline; "": none) over the module in place.
+
+    `--calibration rows` sorts branches by measured hit rates first (sorting clears the shape
+    analyses that the default pipeline then recomputes)."""
+    from passes.manager import run_pipeline
+
+    if calibration is not None:
+        if not Path(calibration).exists():
+            raise TimberError(f"{calibration}: no such file")
+        quoted = '"' + calibration.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        pipeline = f"tree-sort-branches{{calibration={quoted}}}," + (pipeline if pipeline else "default")
+    if pipeline == "":
+        return
+    # The result is verified by the back-end anyway: verifying after every pass costs ~1.5 s on big models.
+    run_pipeline(module, pipeline, verify_each=False)
 
 
 def cmd_predict(a) -> int:
@@ -222,7 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", help="output file, or directory for c99/wat (default: stdout)")
     c.add_argument("--force", action="store_true", help="replace existing different files in the output directory")
     c.add_argument("--wasm", action="store_true", help="with --target wat: also assemble model.wasm")
-    c.add_argument("-p", "--passes", help="pass pipeline, e.g. 'tree-fold-redundant-splits' (default: the exact default pipeline)")
+    c.add_argument(
+        "-p", "--passes", help="pass pipeline, e.g. 'tree-fold-redundant-splits' (default: 'default', the exact pipeline; '' for none)"
+    )
+    c.add_argument("--calibration", help="rows (.npy/.csv) whose branch hit rates order the branches (exact: predictions do not change)")
     c.add_argument("--prefix", default="timber_", help="symbol prefix of the exported functions (default: timber_)")
     c.add_argument("--generic", action="store_true", help="print IR in the generic form")
     c.set_defaults(func=cmd_compile)
