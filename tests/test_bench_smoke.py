@@ -86,6 +86,16 @@ def test_measure_batches_fast_calls_and_takes_the_median():
     t = measure(sleepy, min_time=0.03, reps=5)
     assert t.reps >= 5 and 0.0019 < t.seconds < 0.02
 
+    # A call slower than min_time: the calibration call is one of the 3 samples, so 3 calls in all.
+    calls = []
+
+    def slow():
+        calls.append(1)
+        time.sleep(0.03)
+
+    t = measure(slow, min_time=0.02, reps=5)
+    assert t.reps == 3 and t.calls_per_rep == 1 and len(calls) == 3 and t.seconds >= 0.03
+
 
 def test_check_flags_wrong_and_misshapen_outputs():
     """A fast wrong answer must be visible: the checker compares every engine with the framework's call."""

@@ -45,10 +45,10 @@ def measure(fn: Callable[[], object], min_time: float = 0.5, reps: int = 5) -> T
     first = time.perf_counter() - t0
     per_rep = min_time / reps
     calls = max(1, math.ceil(per_rep / max(first, 1e-9)))
+    samples, total = [], 0.0
     if first >= min_time:
-        reps = min(reps, 3)
-    samples = []
-    total = 0.0
+        # A call this slow is its own repetition: the calibration call counts, two more make a median of 3.
+        reps, samples, total = min(reps, 3), [first], first
     # Keep going until both the repetition count and the time budget are met.
     while len(samples) < reps or total < min_time:
         t0 = time.perf_counter()
