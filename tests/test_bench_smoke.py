@@ -58,10 +58,11 @@ def test_quick_run_end_to_end(tmp_path, capsys):
         assert timber["check"] == "exact", timber
         assert "x" in cap.out.split("xgboost inplace_predict", 1)[1].splitlines()[0]  # ratio column is filled
 
-    # The same run as Markdown, for the README: the command line and a pipe table.
-    rc, cap = run_bench(capsys, *args[:-2], "--markdown")
+    # The same run as Markdown, for the README: the command line and a pipe table, rendered from the saved JSON.
+    rc, cap = run_bench(capsys, "--render", str(out), "--markdown")
     assert rc == 0, cap.err
     assert "Command: `python tools/bench.py --quick --models demo --peers timber,framework" in cap.out
+    assert "- machine:" in cap.out
     assert "| engine | compile | latency 1 row | vs | rows/s 50 1T | vs | rows/s 200 1T | vs |" in cap.out
 
 

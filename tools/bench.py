@@ -655,11 +655,10 @@ def goal_lines(bench: Bench) -> list[str]:
     return lines
 
 
-def report(bench: Bench, command: str, load_start: tuple, load_end: tuple) -> str:
-    """The whole printed report: machine, method, command, one table per model."""
+def report(bench: Bench, command: str, meta: list[str]) -> str:
+    """The whole printed report: command, machine and method lines (`machine_lines`), one table per model, goals."""
     md = bench.args.markdown
     out = []
-    meta = machine_lines(bench, load_start, load_end)
     if md:
         out.append(f"Command: `{command}`\n")
         out += [f"- {m}" for m in meta]
@@ -695,6 +694,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--peer-timeout", type=float, default=1800.0, help="seconds a peer may take in all (default %(default)s)")
     ap.add_argument("--markdown", action="store_true", help="print Markdown tables (for the README) with the command line")
     ap.add_argument("--json", type=Path, help="also write the raw results as JSON to this file")
+    ap.add_argument("--render", type=Path, help="print the report of a run saved with --json instead of running")
     ap.add_argument("--debug", action="store_true", help="print tracebacks of failing engines on stderr")
     args = ap.parse_args(argv)
     args.models = (args.models or ("demo" if args.quick else ",".join(MODELS))).split(",")
@@ -720,15 +720,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the bench and print the report."""
     args = parse_args(argv)
+    if args.render:
+        return render_saved(args)
     command = "python tools/bench.py " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     load_start = os.getloadavg()
     bench = Bench(args)
     bench.run()
-    text = report(bench, command.strip(), load_start, os.getloadavg())
-    sys.stdout.write(text)
+    meta = machine_lines(bench, load_start, os.getloadavg())
+    sys.stdout.write(report(bench, command.strip(), meta))
     if args.json:
         data = {name: [r.to_json() for r in rs] for name, rs in bench.results.items()}
-        args.json.write_text(json.dumps({"command": command, "threads": args.threads, "rows": args.rows, "models": data}, indent=1))
+        saved = {"command": command.strip(), "meta": meta, "threads": args.threads, "rows": args.rows, "min_time": args.min_time,
+                 "reps": args.reps, "models": data}
+        args.json.write_text(json.dumps(saved, indent=1))
+    return 0
+
+
+def render_saved(args: argparse.Namespace) -> int:
+    """Print the report of a run saved with --json (e.g. once as text, once as Markdown) without re-running it."""
+    saved = json.loads(args.render.read_text())
+    for key in ("threads", "rows", "min_time", "reps"):
+        setattr(args, key, saved[key])
+    bench = Bench(args)
+    bench.results = {name: [Result.from_json(r) for r in rs] for name, rs in saved["models"].items()}
+    sys.stdout.write(report(bench, saved["command"], saved["meta"]))
     return 0
 
 
