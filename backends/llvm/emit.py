@@ -260,6 +260,18 @@ class Module:
     def has(self, name: str) -> bool:
         return name in self._fn_names
 
+    def call(self, fn: "Function", callee: str, args: list[str], ret: str = "void") -> str:
+        """Emit a call to a function of this module, checking the argument count (LLVM accepts
+        a call whose signature differs from the callee's, and the mistake shows only at run time)."""
+        target = next(f for f in self.functions if f.name == callee)
+        if len(args) != len(target.params):
+            raise AssertionError(f"@{callee} takes {len(target.params)} arguments, called with {len(args)}")
+        text = ", ".join(f"{t.split()[0]} {a}" for (t, _), a in zip(target.params, args))
+        if ret == "void":
+            fn.emit(f"call void @{callee}({text})")
+            return ""
+        return fn.op("call", f"call {ret} @{callee}({text})")
+
     def once(self, key: str) -> bool:
         """True the first time `key` is asked for (for globals emitted once per module)."""
         if key in self._once:

@@ -45,7 +45,9 @@ from .target import TargetInfo
 HEAP_DEPTH = 8  # trees up to this depth are always padded (measured: faster than walking them)
 MAX_HEAP_DEPTH = 10  # deeper trees, or sparse ones (< 1/8 of the padded leaves used), are walked
 SEGMENT_COST = 2  # a new segment costs about as much as this many tree levels
-NR_BIT, ZK_BIT, FEATURE_SHIFT = 1, 2, 2  # heap node word: feature << 2 | zk << 1 | nr
+# A node word: feature << 4 | kind << 2 | zk << 1 | nr.  kind says how "right" is decided:
+KIND_GE, KIND_EQ, KIND_IN = 0, 1, 2  # v >= t'; v == t'; v's category is in the node's set
+NR_BIT, ZK_BIT, KIND_SHIFT, FEATURE_SHIFT = 1, 2, 2, 4
 
 
 # ----- planning ---------------------------------------------------------------------------
@@ -112,8 +114,10 @@ class HeapSegment:
     thresholds: np.ndarray = None  # (n, 2**depth) compare type
     leaves: np.ndarray = None  # (n, dim, 2**depth) accumulation type
     outs: np.ndarray = None
+    cats: dict | None = None  # cat_start/cat_len per slot and the words, when there are `in` splits
     needs_nr: bool = False
     needs_zero: bool = False
+    has_eq: bool = False
 
 
 @dataclass
@@ -128,8 +132,10 @@ class WalkSegment:
     leaves: np.ndarray = None  # (leaves, dim) accumulation type
     roots: np.ndarray = None
     outs: np.ndarray = None
+    cats: dict | None = None
     needs_nr: bool = False
     needs_zero: bool = False
+    has_eq: bool = False
 
     @property
     def depth(self) -> int:
@@ -184,9 +190,8 @@ def plan(op: tree.EnsembleOp) -> EnsemblePlan:
             table = oblivious_as_nodes(table)
         split = table.pred != Pred.LEAF
         depth = tree_depth(table)
-        numeric = bool(np.all((table.pred[split] >= Pred.LT) & (table.pred[split] <= Pred.GE))) and not table.is_linear
         dense = depth <= HEAP_DEPTH or (depth <= MAX_HEAP_DEPTH and 8 * int(np.count_nonzero(~split)) >= 2**depth)
-        kind = "nodes" if not numeric else "heap" if dense else "walk"
+        kind = "nodes" if table.is_linear else "heap" if dense else "walk"
         infos.append(TreeInfo(table, t_op.out, table.leaf_dim, depth, kind))
     neg = op.attributes.get("cat_negative")
     p = EnsemblePlan(
@@ -266,10 +271,12 @@ def _split_heap_run(depths: list[int]) -> list[tuple[int, int, int]]:
 
 
 def _concat(tables: list[NodeTable]):
-    """The columns of several node tables end to end, child indices made global."""
+    """The columns of several node tables end to end, child indices and category-set offsets
+    made global."""
     sizes = np.array([t.n_nodes for t in tables])
     offs = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
     rep = np.repeat(offs, sizes)
+    woffs = np.concatenate([[0], np.cumsum([len(t.cat_words) for t in tables])[:-1]]).astype(np.int64)
 
     def col(name):
         return np.concatenate([getattr(t, name) for t in tables])
@@ -278,37 +285,67 @@ def _concat(tables: list[NodeTable]):
         c = col(name).astype(np.int64)
         return np.where(c >= 0, c + rep, -1)
 
-    cols = dict(feature=col("feature"), pred=col("pred"), threshold=col("threshold"), missing=col("missing"))
+    cols = dict(feature=col("feature"), pred=col("pred"), threshold=col("threshold"), missing=col("missing"), cat_len=col("cat_len"))
     cols.update(yes=child("yes"), no=child("no"), default=child("default"))
+    cols["cat_start"] = col("cat_start").astype(np.int64) + np.repeat(woffs, sizes)
+    cols["words"] = np.concatenate([t.cat_words for t in tables] + [np.zeros(1, np.uint32)])  # word 0 always exists
     cols["leaf"] = np.concatenate([t.leaf for t in tables])
     return cols, offs
 
 
 def _canonical(c: dict, cdt):
-    """Per node: left child A, right child B, threshold t' with "right iff v >= t'", and the
-    nr (missing goes right) and zk (zero counts as missing) bits."""
+    """Every split in one form: left child A, right child B, and `right` decided by the
+    node's kind: v >= t' (lt/le/gt/ge; `le t` is `ge nextup(t)`), v == t' (eq/ne) or
+    "category in the set" (in).  Also the nr (missing goes right) and zk (zero counts as
+    missing) bits, and the node word."""
     cdt = np.dtype(cdt).type
     p, thr = c["pred"], c["threshold"].astype(cdt)
     yes, no = c["yes"], c["no"]
-    inf = cdt(np.inf)
+    inf, zero = cdt(np.inf), cdt(0)
     with np.errstate(invalid="ignore"):
         strict = (p == Pred.LE) | (p == Pred.GT)
         # v > t  <=>  v >= nextup(t) for every non-NaN v; nothing is above +inf (t' = NaN: never).
         tp = np.where(strict, np.where(thr < inf, np.nextafter(thr, inf), cdt(np.nan)), thr).astype(cdt)
-        flip = (p == Pred.GE) | (p == Pred.GT)
-        a_child = np.where(flip, no, yes)
-        b_child = np.where(flip, yes, no)
-        zero = cdt(0)
+        tp = np.where(p == Pred.IN, zero, tp).astype(cdt)
+        flip = (p == Pred.GE) | (p == Pred.GT) | (p == Pred.EQ) | (p == Pred.IN)  # right child is `yes`
+        zero_in = (c["cat_len"] > 0) & ((c["words"][np.minimum(c["cat_start"], len(c["words"]) - 1)] & 1) == 1)
         zero_yes = np.select(
-            [p == Pred.LT, p == Pred.LE, p == Pred.GT, p == Pred.GE], [zero < thr, zero <= thr, zero > thr, zero >= thr], False
+            [p == Pred.LT, p == Pred.LE, p == Pred.GT, p == Pred.GE, p == Pred.EQ, p == Pred.NE, p == Pred.IN],
+            [zero < thr, zero <= thr, zero > thr, zero >= thr, zero == thr, zero != thr, zero_in],
+            False,
         )
+    a_child, b_child = np.where(flip, no, yes), np.where(flip, yes, no)
     m = c["missing"]
+    # without a missing kind, NaN fails every compare except ne (C's `!=`, true on NaN)
+    plain_nan = np.where(p == Pred.NE, yes, no)
     nan_child = np.where(
-        (m == Missing.NAN) | (m == Missing.ZERO), c["default"], np.where(m == Missing.NAN_AS_ZERO, np.where(zero_yes, yes, no), no)
+        (m == Missing.NAN) | (m == Missing.ZERO), c["default"], np.where(m == Missing.NAN_AS_ZERO, np.where(zero_yes, yes, no), plain_nan)
     )
     nr = nan_child == b_child
     zk = m == Missing.ZERO
-    return a_child, b_child, tp, nr, zk
+    kind = np.select([(p == Pred.EQ) | (p == Pred.NE), p == Pred.IN], [KIND_EQ, KIND_IN], KIND_GE)
+    word = (
+        (np.maximum(c["feature"], 0).astype(np.int64) << FEATURE_SHIFT)
+        | (kind.astype(np.int64) << KIND_SHIFT)
+        | (zk.astype(np.int64) * ZK_BIT)
+        | nr.astype(np.int64)
+    )
+    return a_child, b_child, tp, nr, zk, kind, word
+
+
+def _split_flags(s, c: dict, split: np.ndarray, nr, zk, kind, slots_of_node: np.ndarray, n_slots: int) -> None:
+    """Segment flags, and the per-slot category tables when the segment has `in` splits."""
+    s.needs_nr = bool(np.any(nr & split))
+    s.needs_zero = bool(np.any(zk & split))
+    s.has_eq = bool(np.any((kind == KIND_EQ) & split))
+    is_in = (kind == KIND_IN) & split
+    if not is_in.any():
+        return
+    start, length = np.zeros(n_slots, np.int32), np.zeros(n_slots, np.int32)
+    nodes = np.flatnonzero(is_in)
+    start[slots_of_node[nodes]] = c["cat_start"][nodes]
+    length[slots_of_node[nodes]] = c["cat_len"][nodes]
+    s.cats = {"start": start, "len": length, "words": c["words"].astype(np.uint32)}
 
 
 def _heap_tables(s: HeapSegment, cdt, adt) -> None:
@@ -316,15 +353,13 @@ def _heap_tables(s: HeapSegment, cdt, adt) -> None:
     one pass per level over the frontier of (tree, node, heap position)."""
     size, n, dim = 2**s.depth, len(s.trees), s.dim
     c, roots = _concat([t.table for t in s.trees])
-    a_child, b_child, tp, nr, zk = _canonical(c, cdt)
+    a_child, b_child, tp, nr, zk, kind, word = _canonical(c, cdt)
     split = c["pred"] != Pred.LEAF
-    s.needs_nr = bool(np.any(nr & split))
-    s.needs_zero = bool(np.any(zk & split))
-    word = (np.maximum(c["feature"], 0).astype(np.int64) << FEATURE_SHIFT) | (zk.astype(np.int64) * ZK_BIT) | nr.astype(np.int64)
     words = np.zeros(n * size, np.int32)
     thresholds = np.full(n * size, np.nan, cdt)  # padding nodes: never right
     leaves = np.zeros((n, dim, size), adt)
     leaf_vals = c["leaf"].astype(adt)
+    slot_of = np.full(len(split), -1, np.int64)
     node, tree_of, pos = roots, np.arange(n), np.zeros(n, np.int64)
     for level in range(s.depth + 1):
         is_split = split[node]
@@ -339,11 +374,13 @@ def _heap_tables(s: HeapSegment, cdt, adt) -> None:
         sn, st, sp = node[is_split], tree_of[is_split], pos[is_split]
         if not len(sn):
             break
+        slot_of[sn] = st * size + sp
         words[st * size + sp] = word[sn]
         thresholds[st * size + sp] = tp[sn]
         node = np.concatenate([a_child[sn], b_child[sn]])
         tree_of = np.concatenate([st, st])
         pos = np.concatenate([2 * sp + 1, 2 * sp + 2])
+    _split_flags(s, c, split, nr, zk, kind, slot_of, n * size)
     s.words, s.thresholds, s.leaves = words.reshape(n, size), thresholds.reshape(n, size), leaves
     s.outs = np.array([t.out for t in s.trees], np.int32)
 
@@ -354,16 +391,14 @@ def _walk_tables(s: WalkSegment, cdt, adt) -> None:
     Tree t's root is slot t; a leaf's slot holds `left = -1 - (its row in the leaf table)`."""
     n = len(s.trees)
     c, roots = _concat([t.table for t in s.trees])
-    a_child, b_child, tp, nr, zk = _canonical(c, cdt)
+    a_child, b_child, tp, nr, zk, kind, word = _canonical(c, cdt)
     split = c["pred"] != Pred.LEAF
-    s.needs_nr = bool(np.any(nr & split))
-    s.needs_zero = bool(np.any(zk & split))
-    word = (np.maximum(c["feature"], 0).astype(np.int64) << FEATURE_SHIFT) | (zk.astype(np.int64) * ZK_BIT) | nr.astype(np.int64)
     n_slots = n + 2 * int(split.sum())
     words, left = np.zeros(n_slots, np.int32), np.zeros(n_slots, np.int64)
     thresholds = np.zeros(n_slots, cdt)
     leaf_vals = c["leaf"].astype(adt)
     leaves = np.zeros((int((~split).sum()), s.dim), adt)
+    slot_of = np.full(len(split), -1, np.int64)
     node, slot = roots, np.arange(n)
     next_slot, next_leaf = n, 0
     while len(node):
@@ -376,9 +411,11 @@ def _walk_tables(s: WalkSegment, cdt, adt) -> None:
         sn, ss = node[inner], slot[inner]
         first = next_slot + 2 * np.arange(len(sn))
         left[ss], words[ss], thresholds[ss] = first, word[sn], tp[sn]
+        slot_of[sn] = ss
         next_slot += 2 * len(sn)
         node = np.stack([a_child[sn], b_child[sn]], axis=1).reshape(-1)
         slot = np.stack([first, first + 1], axis=1).reshape(-1)
+    _split_flags(s, c, split, nr, zk, kind, slot_of, n_slots)
     s.words, s.thresholds, s.left, s.leaves = words, thresholds, left.astype(np.int32), leaves
     s.roots = np.arange(n, dtype=np.int32)
     s.outs = np.array([t.out for t in s.trees], np.int32)
@@ -569,12 +606,98 @@ def _aware_right(fn: Function, mod: Module, C: str, lanes: int, x: str, word: st
     return fn.op("right", f"select {vb} {miss}, {vb} {nr}, {vb} {right}")
 
 
-def heap_kernel(kc: KernelContext, p: EnsemblePlan, depth: int, dim: int, aware: bool) -> str:
-    """Define (once) the heap kernel for (depth, leaf width, variant) and return its name.
+@dataclass
+class _Cats:
+    """Where a kernel finds category sets: per-slot start/len tables (bases) and the words."""
 
-    Signature: (xt, acc, words, thresholds, leaves, outs, ntrees); `acc` is the [K][B] block of
-    accumulators, `xt` the [N][B] block of row values in the compare type."""
-    name = f"heap_d{depth}_k{dim}_{'aware' if aware else 'plain'}_{p.compare}_{p.acc}_b{kc.rows}_w{kc.lanes}"
+    start: str
+    length: str
+    words: str = "%WD"
+
+
+def _decide(
+    fn: Function,
+    kc: KernelContext,
+    p: EnsemblePlan,
+    lanes: int,
+    x: str,
+    th: str,
+    word: str,
+    flags,
+    cats,
+    idx: str,
+    mask: str | None,
+    aware: bool,
+) -> str:
+    """`right` for each lane at its node: by the node kind (v >= t', v == t' or category in
+    set; the kinds a kernel can meet are in `flags`), then missing values by nr/zk (aware)."""
+    C = p.compare
+    vc, vb, vi = vec(lanes, C), vec(lanes, "i1"), vec(lanes, "i32")
+    right = fn.op("right", f"fcmp oge {vc} {x}, {th}")
+    eq, cat = flags
+    if eq or cat:
+        kind = fn.op("kind", f"lshr {vi} {word}, {splat(KIND_SHIFT, 'i32', lanes)}")
+        kind = fn.op("kind", f"and {vi} {kind}, {splat(3, 'i32', lanes)}")
+    if eq:
+        is_eq = fn.op("is.eq", f"icmp eq {vi} {kind}, {splat(KIND_EQ, 'i32', lanes)}")
+        req = fn.op("req", f"fcmp oeq {vc} {x}, {th}")
+        right = fn.op("right", f"select {vb} {is_eq}, {vb} {req}, {vb} {right}")
+    if cat:
+        is_in = fn.op("is.in", f"icmp eq {vi} {kind}, {splat(KIND_IN, 'i32', lanes)}")
+        use = is_in if mask is None else fn.op("use", f"and {vb} {is_in}, {mask}")
+        rin = _in_set(fn, kc, p, lanes, x, cats, idx, use)
+        right = fn.op("right", f"select {vb} {is_in}, {vb} {rin}, {vb} {right}")
+    if aware:
+        right = _aware_right(fn, kc.mod, C, lanes, x, word, right, p.zero)
+    return right
+
+
+def _in_set(fn: Function, kc: KernelContext, p: EnsemblePlan, lanes: int, x: str, cats: _Cats, idx: str, use: str) -> str:
+    """Per lane: x's category is in its node's set (the tree dialect's rule, in double: ±inf,
+    negative and >= 2^31 are invalid and in no set).  Only lanes in `use` read the tables."""
+    mod = kc.mod
+    vd, vb, vi = vec(lanes, "double"), vec(lanes, "i1"), vec(lanes, "i32")
+    xd = x if p.compare == "double" else fn.op("xd", f"fpext {vec(lanes, 'float')} {x} to {vd}")
+    zero = splat(0.0, "double", lanes)
+    if p.cat_negative == "value":
+        neg = fn.op("neg", f"fcmp olt {vd} {xd}, {zero}")
+    else:
+        trunc = declare_unary(mod, "trunc", "double", lanes)
+        neg = fn.op("neg", f"fcmp olt {vd} {fn.op('tv', f'call {vd} @{trunc}({vd} {xd})')}, {zero}")
+    fabs = declare_unary(mod, "fabs", "double", lanes)
+    finite = fn.op("finite", f"fcmp one {vd} {fn.op('ad', f'call {vd} @{fabs}({vd} {xd})')}, {splat(float('inf'), 'double', lanes)}")
+    below = fn.op("below", f"fcmp olt {vd} {xd}, {splat(float(CAT_LIMIT), 'double', lanes)}")
+    valid = fn.op("valid", f"and {vb} {finite}, {below}")
+    nonneg = fn.op("nonneg", f"xor {vb} {neg}, {splat(1, 'i1', lanes)}")
+    valid = fn.op("valid", f"and {vb} {valid}, {nonneg}")
+    safe = fn.op("safe", f"select {vb} {valid}, {vd} {xd}, {vd} {zero}")
+    code = fn.op("code", f"fptosi {vd} {safe} to {vi}")
+    start = gather(fn, mod, "i32", cats.start, idx, lanes, mask=use if lanes else None, hint="cs")
+    length = gather(fn, mod, "i32", cats.length, idx, lanes, mask=use if lanes else None, hint="cl")
+    cap = fn.op("cap", f"shl {vi} {length}, {splat(5, 'i32', lanes)}")
+    inside = fn.op("inside", f"and {vb} {valid}, {fn.op('within', f'icmp ult {vi} {code}, {cap}')}")
+    inside = fn.op("inside", f"and {vb} {inside}, {use}")
+    wq = fn.op("wq", f"lshr {vi} {code}, {splat(5, 'i32', lanes)}")
+    wi = fn.op("wi", f"add {vi} {start}, {wq}")
+    if not lanes:
+        wi = fn.op("wi", f"select i1 {inside}, i32 {wi}, i32 0")  # word 0 always exists
+    wd = gather(fn, mod, "i32", cats.words, wi, lanes, mask=inside if lanes else None, hint="cw")
+    sh = fn.op("sh", f"and {vi} {code}, {splat(31, 'i32', lanes)}")
+    bit = fn.op("bit", f"trunc {vi} {fn.op('bits', f'lshr {vi} {wd}, {sh}')} to {vb}")
+    return fn.op("in", f"and {vb} {inside}, {bit}")
+
+
+def _flag_name(aware: bool, flags) -> str:
+    return ("aware" if aware else "plain") + ("_eq" if flags[0] else "") + ("_in" if flags[1] else "")
+
+
+def heap_kernel(kc: KernelContext, p: EnsemblePlan, depth: int, dim: int, aware: bool, flags=(False, False)) -> str:
+    """Define (once) the heap kernel for (depth, leaf width, variant, split kinds) and return its name.
+
+    Signature: (xt, acc, words, thresholds, leaves, outs, cat_start, cat_len, cat_words, ntrees);
+    `acc` is the [K][B] block of accumulators, `xt` the [N][B] block of row values in the
+    compare type.  `flags` = (has eq/ne splits, has `in` splits)."""
+    name = f"heap_d{depth}_k{dim}_{_flag_name(aware, flags)}_{p.compare}_{p.acc}_{p.cat_negative}_b{kc.rows}_w{kc.lanes}"
     if kc.mod.has(name):
         return name
     mod, B, w = kc.mod, kc.rows, kc.lanes
@@ -587,6 +710,9 @@ def heap_kernel(kc: KernelContext, p: EnsemblePlan, depth: int, dim: int, aware:
         ("ptr", "%T"),
         ("ptr", "%L"),
         ("ptr", "%O"),
+        ("ptr", "%CS"),
+        ("ptr", "%CL"),
+        ("ptr", "%WD"),
         ("i64", "%ntrees"),
     ]
     fn = mod.add(Function(name, "void", params))
@@ -606,6 +732,9 @@ def heap_kernel(kc: KernelContext, p: EnsemblePlan, depth: int, dim: int, aware:
     o64 = fn.op("o64", f"sext i32 {o} to i64")
     ob = fn.op("ob", f"mul i64 {o64}, {B}")
     accb = fn.op("accb", f"getelementptr {A}, ptr %acc, i64 {ob}")
+    cats = None
+    if flags[1]:
+        cats = _Cats(fn.op("csp", f"getelementptr i32, ptr %CS, i64 {nb}"), fn.op("clp", f"getelementptr i32, ptr %CL, i64 {nb}"))
     root = None
     if depth:
         # level 0 is the same node for every row: its word and threshold are scalars
@@ -615,10 +744,10 @@ def heap_kernel(kc: KernelContext, p: EnsemblePlan, depth: int, dim: int, aware:
         f0 = fn.op("f0", f"zext i32 {f0} to i64")
         root = (w0, t0, fn.op("x0off", f"mul i64 {f0}, {B}"))
     if w:
-        _walk_block(fn, kc, p, depth, dim, aware, fp, tp, lp, root, accb)
+        _walk_block(fn, kc, p, depth, dim, aware, flags, cats, fp, tp, lp, root, accb)
         fn.emit(f"br label %{tree_end_l}")
     else:
-        _walk_rows(fn, kc, p, depth, dim, aware, fp, tp, lp, root, accb, tree_l, tree_end_l)
+        _walk_rows(fn, kc, p, depth, dim, aware, flags, cats, fp, tp, lp, root, accb, tree_l, tree_end_l)
     fn.block(tree_end_l)
     fn.emit(f"{t_next} = add i64 {t}, 1")
     more = fn.op("more", f"icmp ult i64 {t_next}, %ntrees")
@@ -631,7 +760,7 @@ def heap_kernel(kc: KernelContext, p: EnsemblePlan, depth: int, dim: int, aware:
 SHARED_LEVELS = 5  # levels 0..4 (31 nodes) read one window at the start of the table
 
 
-def _walk_block(fn, kc: KernelContext, p: EnsemblePlan, depth, dim, aware, fp, tp, lp, root, accb) -> None:
+def _walk_block(fn, kc: KernelContext, p: EnsemblePlan, depth, dim, aware, flags, cats, fp, tp, lp, root, accb) -> None:
     """All vectors of the block walk the tree level by level (independent gathers in flight,
     each level's table registers live only for that level), then add their leaves."""
     mod, B, w = kc.mod, kc.rows, kc.lanes
@@ -643,15 +772,13 @@ def _walk_block(fn, kc: KernelContext, p: EnsemblePlan, depth, dim, aware, fp, t
     if depth:
         w0, t0, x0off = root
         tv = _broadcast(fn, C, w, t0, "t0")
-        wv = _broadcast(fn, "i32", w, w0, "w0") if aware else None
+        wv = _broadcast(fn, "i32", w, w0, "w0")
         for v in range(V):
             # every lane is at the root: the row values are one contiguous load
             xp = fn.op("x0p", f"getelementptr {C}, ptr %xt, i64 {x0off}")
             xp = fn.op("x0p", f"getelementptr {C}, ptr {xp}, i64 {v * w}")
             x = fn.op("x0", f"load {vc}, ptr {xp}, align 4")
-            right = fn.op("right", f"fcmp oge {vc} {x}, {tv}")
-            if aware:
-                right = _aware_right(fn, mod, C, w, x, wv, right, p.zero)
+            right = _decide(fn, kc, p, w, x, tv, wv, flags, cats, "zeroinitializer", None, aware)
             rz = fn.op("rz", f"zext {vb} {right} to {vi}")
             idx[v] = fn.op("idx", f"add {vi} {rz}, {splat(1, 'i32', w)}")
     shared = None
@@ -671,9 +798,7 @@ def _walk_block(fn, kc: KernelContext, p: EnsemblePlan, depth, dim, aware, fp, t
             fo = fn.op("fo", f"mul {vi} {fi}, {splat(B, 'i32', w)}")
             xo = fn.op("xo", f"add {vi} {fo}, {lane_off[v]}")
             x = gather(fn, mod, C, "%xt", xo, w, hint="x")
-            right = fn.op("right", f"fcmp oge {vc} {x}, {th}")
-            if aware:
-                right = _aware_right(fn, mod, C, w, x, wd, right, p.zero)
+            right = _decide(fn, kc, p, w, x, th, wd, flags, cats, idx[v], None, aware)
             rz = fn.op("rz", f"zext {vb} {right} to {vi}")
             i2 = fn.op("i2", f"shl {vi} {idx[v]}, {splat(1, 'i32', w)}")
             i2 = fn.op("i2", f"or {vi} {i2}, {splat(1, 'i32', w)}")
@@ -694,7 +819,7 @@ def _walk_block(fn, kc: KernelContext, p: EnsemblePlan, depth, dim, aware, fp, t
             fn.emit(f"store {va} {new}, ptr {ap}, align 4")
 
 
-def _walk_rows(fn, kc: KernelContext, p: EnsemblePlan, depth, dim, aware, fp, tp, lp, root, accb, entry_l, exit_l) -> None:
+def _walk_rows(fn, kc: KernelContext, p: EnsemblePlan, depth, dim, aware, flags, cats, fp, tp, lp, root, accb, entry_l, exit_l) -> None:
     """Scalar heap kernel body: a loop over the block's rows, each walking the tree with loads."""
     mod, B = kc.mod, kc.rows
     C, A = p.compare, p.acc
@@ -709,9 +834,7 @@ def _walk_rows(fn, kc: KernelContext, p: EnsemblePlan, depth, dim, aware, fp, tp
         w0, t0, x0off = root
         xo = fn.op("xo", f"add i64 {x0off}, {r}")
         x = gather(fn, mod, C, "%xt", xo, 0, "i64", hint="x")
-        right = fn.op("right", f"fcmp oge {C} {x}, {t0}")
-        if aware:
-            right = _aware_right(fn, mod, C, 0, x, w0, right, p.zero)
+        right = _decide(fn, kc, p, 0, x, t0, w0, flags, cats, "0", None, aware)
         rz = fn.op("rz", f"zext i1 {right} to i32")
         idx = fn.op("idx", f"add i32 {rz}, 1")
     for _level in range(1, depth):
@@ -722,9 +845,7 @@ def _walk_rows(fn, kc: KernelContext, p: EnsemblePlan, depth, dim, aware, fp, tp
         fo = fn.op("fo", f"mul i64 {fi}, {B}")
         xo = fn.op("xo", f"add i64 {fo}, {r}")
         x = gather(fn, mod, C, "%xt", xo, 0, "i64", hint="x")
-        right = fn.op("right", f"fcmp oge {C} {x}, {th}")
-        if aware:
-            right = _aware_right(fn, mod, C, 0, x, wd, right, p.zero)
+        right = _decide(fn, kc, p, 0, x, th, wd, flags, cats, idx, None, aware)
         rz = fn.op("rz", f"zext i1 {right} to i32")
         i2 = fn.op("i2", f"shl i32 {idx}, 1")
         i2 = fn.op("i2", f"or i32 {i2}, 1")
@@ -743,19 +864,20 @@ def _walk_rows(fn, kc: KernelContext, p: EnsemblePlan, depth, dim, aware, fp, tp
     fn.emit(f"br i1 {more}, label %{row_l}, label %{exit_l}")
 
 
-def walk_kernel(kc: KernelContext, p: EnsemblePlan, dim: int, aware: bool) -> str:
+def walk_kernel(kc: KernelContext, p: EnsemblePlan, dim: int, aware: bool, flags=(False, False)) -> str:
     """Define (once) the walk kernel for deep numeric trees and return its name.
 
-    Signature: (xt, acc, words, thresholds, left, leaves, roots, outs, ntrees).  Every lane
+    Signature: (xt, acc, words, thresholds, left, leaves, roots, outs, cat_start, cat_len,
+    cat_words, ntrees).  Every lane
     steps `slot = left[slot] + right` until it reaches a leaf (`left < 0`); with SIMD, the
     block's vectors step together, lanes already at a leaf masked off, until all are done."""
-    name = f"walk_k{dim}_{'aware' if aware else 'plain'}_{p.compare}_{p.acc}_b{kc.rows}_w{kc.lanes}"
+    name = f"walk_k{dim}_{_flag_name(aware, flags)}_{p.compare}_{p.acc}_{p.cat_negative}_b{kc.rows}_w{kc.lanes}"
     if kc.mod.has(name):
         return name
     mod, B, w, A = kc.mod, kc.rows, kc.lanes, p.acc
     params = (
         [("ptr noalias", "%xt"), ("ptr noalias", "%acc")]
-        + [("ptr", f"%{c}") for c in ("W", "T", "Lf", "LV", "R", "O")]
+        + [("ptr", f"%{c}") for c in ("W", "T", "Lf", "LV", "R", "O", "CS", "CL", "WD")]
         + [("i64", "%ntrees")]
     )
     fn = mod.add(Function(name, "void", params))
@@ -768,10 +890,11 @@ def walk_kernel(kc: KernelContext, p: EnsemblePlan, dim: int, aware: bool) -> st
     o = fn.op("o", f"load i32, ptr {fn.op('op', f'getelementptr i32, ptr %O, i64 {t}')}, align 4")
     ob = fn.op("ob", f"mul i64 {fn.op('o64', f'sext i32 {o} to i64')}, {B}")
     accb = fn.op("accb", f"getelementptr {A}, ptr %acc, i64 {ob}")
+    cats = _Cats("%CS", "%CL") if flags[1] else None
     if w:
-        _walk_vectors(fn, kc, p, dim, aware, root, accb, L)
+        _walk_vectors(fn, kc, p, dim, aware, flags, cats, root, accb, L)
     else:
-        _walk_scalar(fn, kc, p, dim, aware, root, accb, L)
+        _walk_scalar(fn, kc, p, dim, aware, flags, cats, root, accb, L)
     fn.block(L["tree_end"])
     fn.emit(f"{t_next} = add i64 {t}, 1")
     more = fn.op("more", f"icmp ult i64 {t_next}, %ntrees")
@@ -781,10 +904,12 @@ def walk_kernel(kc: KernelContext, p: EnsemblePlan, dim: int, aware: bool) -> st
     return name
 
 
-def _walk_vectors(fn: Function, kc: KernelContext, p: EnsemblePlan, dim: int, aware: bool, root: str, accb: str, L: dict) -> None:
+def _walk_vectors(
+    fn: Function, kc: KernelContext, p: EnsemblePlan, dim: int, aware: bool, flags, cats, root: str, accb: str, L: dict
+) -> None:
     mod, B, w = kc.mod, kc.rows, kc.lanes
     C, A = p.compare, p.acc
-    vc, vi, vb, va = vec(w, C), vec(w, "i32"), vec(w, "i1"), vec(w, A)
+    vi, vb, va = vec(w, "i32"), vec(w, "i1"), vec(w, A)
     V = B // w
     rootv = _broadcast(fn, "i32", w, root, "root")
     fn.emit(f"br label %{L['step']}")
@@ -810,9 +935,7 @@ def _walk_vectors(fn: Function, kc: KernelContext, p: EnsemblePlan, dim: int, aw
         fo = fn.op("fo", f"mul {vi} {fi}, {splat(B, 'i32', w)}")
         xo = fn.op("xo", f"add {vi} {fo}, {iota(w, 1, v * w)}")
         x = gather(fn, mod, C, "%xt", xo, w, mask=acts[v], hint="x")
-        right = fn.op("right", f"fcmp oge {vc} {x}, {th}")
-        if aware:
-            right = _aware_right(fn, mod, C, w, x, wd, right, p.zero)
+        right = _decide(fn, kc, p, w, x, th, wd, flags, cats, slots[v], acts[v], aware)
         ns = fn.op("ns", f"add {vi} {lefts[v]}, {fn.op('rz', f'zext {vb} {right} to {vi}')}")
         fn.emit(f"{nexts[v]} = select {vb} {acts[v]}, {vi} {ns}, {vi} {slots[v]}")
     fn.emit(f"br label %{L['step']}")
@@ -829,7 +952,9 @@ def _walk_vectors(fn: Function, kc: KernelContext, p: EnsemblePlan, dim: int, aw
     fn.emit(f"br label %{L['tree_end']}")
 
 
-def _walk_scalar(fn: Function, kc: KernelContext, p: EnsemblePlan, dim: int, aware: bool, root: str, accb: str, L: dict) -> None:
+def _walk_scalar(
+    fn: Function, kc: KernelContext, p: EnsemblePlan, dim: int, aware: bool, flags, cats, root: str, accb: str, L: dict
+) -> None:
     mod, B = kc.mod, kc.rows
     C, A = p.compare, p.acc
     r, r_next, slot, nxt = fn.tmp("r"), fn.tmp("r.next"), fn.tmp("slot"), fn.tmp("next")
@@ -848,9 +973,7 @@ def _walk_scalar(fn: Function, kc: KernelContext, p: EnsemblePlan, dim: int, awa
     fi = fn.op("fi", f"zext i32 {fn.op('fi', f'lshr i32 {wd}, {FEATURE_SHIFT}')} to i64")
     xo = fn.op("xo", f"add i64 {fn.op('fo', f'mul i64 {fi}, {B}')}, {r}")
     x = gather(fn, mod, C, "%xt", xo, 0, "i64", hint="x")
-    right = fn.op("right", f"fcmp oge {C} {x}, {th}")
-    if aware:
-        right = _aware_right(fn, mod, C, 0, x, wd, right, p.zero)
+    right = _decide(fn, kc, p, 0, x, th, wd, flags, cats, slot, None, aware)
     fn.emit(f"{nxt} = add i32 {left}, {fn.op('rz', f'zext i1 {right} to i32')}")
     fn.emit(f"br label %{L['step']}")
     fn.block(L["leaves"])

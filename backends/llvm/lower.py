@@ -134,16 +134,14 @@ class ModuleLowering:
         if key not in self._tables:
             s = p.segments[i]
             pool = self.mod.pool
-            if isinstance(s, HeapSegment):
-                self._tables[key] = {
-                    "F": pool.add("words", s.words),
-                    "T": pool.add("thresholds", s.thresholds),
-                    "L": pool.add("leaves", s.leaves),
-                    "O": pool.add("outs", s.outs),
-                }
-            elif isinstance(s, WalkSegment):
-                cols = {"W": s.words, "T": s.thresholds, "Lf": s.left, "LV": s.leaves, "R": s.roots, "O": s.outs}
-                self._tables[key] = {k: pool.add("walk_" + k.lower(), v) for k, v in cols.items()}
+            if isinstance(s, (HeapSegment, WalkSegment)):
+                if isinstance(s, HeapSegment):
+                    cols = {"W": s.words, "T": s.thresholds, "LV": s.leaves, "O": s.outs}
+                else:
+                    cols = {"W": s.words, "T": s.thresholds, "Lf": s.left, "LV": s.leaves, "R": s.roots, "O": s.outs}
+                if s.cats is not None:
+                    cols.update(CS=s.cats["start"], CL=s.cats["len"], WD=s.cats["words"])
+                self._tables[key] = {k: pool.add(k.lower() + "_", v) for k, v in cols.items()}
             else:
                 self._tables[key] = {c: pool.add(c, s.arrays[c]) for c in kernels.node_columns(s.linear)}
         return self._tables[key]
@@ -604,16 +602,20 @@ class FunctionLowering:
         for i, s in enumerate(p.segments):
             tabs = self.ml.tables(p, i)
             n = len(s.trees)
-            if isinstance(s, HeapSegment):
-                name = kernels.heap_kernel(kc, p, s.depth, s.dim, aware and (s.needs_nr or s.needs_zero))
-                args = [xt, acc, tabs["F"], tabs["T"], tabs["L"], tabs["O"]]
-            elif isinstance(s, WalkSegment):
-                name = kernels.walk_kernel(kc, p, s.dim, aware and (s.needs_nr or s.needs_zero))
-                args = [xt, acc] + [tabs[k] for k in ("W", "T", "Lf", "LV", "R", "O")]
+            if isinstance(s, (HeapSegment, WalkSegment)):
+                flags = (s.has_eq, s.cats is not None)
+                seg_aware = aware and (s.needs_nr or s.needs_zero)
+                cats = [tabs.get(k, "null") for k in ("CS", "CL", "WD")]
+                if isinstance(s, HeapSegment):
+                    name = kernels.heap_kernel(kc, p, s.depth, s.dim, seg_aware, flags)
+                    args = [xt, acc, tabs["W"], tabs["T"], tabs["LV"], tabs["O"], *cats]
+                else:
+                    name = kernels.walk_kernel(kc, p, s.dim, seg_aware, flags)
+                    args = [xt, acc] + [tabs[k] for k in ("W", "T", "Lf", "LV", "R", "O")] + cats
             else:
                 name = kernels.general_kernel(kc, p, s.dim, s.linear, raw)
                 args = [xt, xr, acc] + [tabs[c] for c in kernels.node_columns(s.linear)]
-            self.fn.emit(f"call void @{name}(" + ", ".join(f"ptr {a}" for a in args) + f", i64 {n})")
+            self.mod.call(self.fn, name, args + [str(n)])
 
     def _scan_missing(self, p: EnsemblePlan, xt: str) -> str:
         """i1: does the block hold a NaN (or, with zero-as-missing splits, a |v| <= 1e-35)?"""

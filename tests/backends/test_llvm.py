@@ -274,39 +274,38 @@ def test_heap_depths_zero_to_deeper_than_the_heap(target):
 @pytest.mark.parametrize("target", list(TARGETS))
 @pytest.mark.parametrize("compare", [f32, f64], ids=["f32", "f64"])
 def test_walk_kernel_deep_and_sparse_trees(target, compare):
-    """Trees too deep (or too sparse) to pad: the walk kernel, with every numeric predicate and
-    missing kind, scalar and vector leaves, between heap trees."""
+    """Trees too deep (or too sparse) to pad: the walk kernel, with every predicate (categorical
+    sets included) and missing kind, scalar and vector leaves, several in a row and between
+    heap trees."""
     rng = np.random.default_rng(20)
     tables = []
-    for i in range(9):
-        depth = [14, 3, 16, 9, 13, 2, 12, 15, 11][i]
-        t = random_table(
-            rng, 9, depth, compare.numpy, np.float64, 2 if i in (2, 3) else 1, categorical=False, preds=(Pred.LT, Pred.LE, Pred.GT, Pred.GE)
-        )
+    for i in range(11):
+        depth = [14, 3, 16, 9, 13, 12, 2, 12, 15, 11, 13][i]
+        t = random_table(rng, 9, depth, compare.numpy, np.float64, 2 if i in (2, 3) else 1, categorical=i % 2 == 0)
         tables.append((t, 0 if t.leaf_dim == 2 else i % 3))
     m = new_module()
     ensemble_func(m, "predict", 9, 3, tables, compare=compare, leaves=f64, acc=f64)
-    kinds = {type(s).__name__ for s in kernels.plan(m.lookup("predict").body.ops[0]).segments}
-    assert kinds == {"HeapSegment", "WalkSegment"}
+    segments = kernels.plan(m.lookup("predict").body.ops[0]).segments
+    assert {type(s).__name__ for s in segments} == {"HeapSegment", "WalkSegment"}
+    assert max(len(s.trees) for s in segments if isinstance(s, kernels.WalkSegment)) >= 3
     check(m, adv.adversarial_rows(m, n_mixed=300), TARGETS[target])
 
 
 def test_kernel_choice():
-    """Shallow numeric trees are padded, deep or sparse ones walked, the rest use node tables."""
+    """Shallow trees are padded, deep or sparse ones walked; only linear leaves need the node-table kernel."""
     rng = np.random.default_rng(21)
 
-    def kind(t):
+    def kind(t, leaves=np.float32):
         m = new_module()
-        ensemble_func(m, "predict", 4, 1, [(t, 0)])
+        ensemble_func(m, "predict", 4, 1, [(t, 0)], leaves=f32 if leaves == np.float32 else f64, compare=f32)
         return type(kernels.plan(m.lookup("predict").body.ops[0]).segments[0]).__name__
 
-    numeric = (Pred.LT, Pred.GE)
-    assert kind(random_table(rng, 4, 3, np.float32, np.float32, categorical=False, preds=numeric)) == "HeapSegment"
-    full10 = synthetic_full_tree(10)
-    assert kind(full10) == "HeapSegment"  # dense enough to pad
-    assert kind(random_table(rng, 4, 14, np.float32, np.float32, categorical=False, preds=numeric)) == "WalkSegment"
-    assert kind(stump(0, Pred.EQ, 1.0)) == "GeneralSegment"
-    assert kind(stump(0, Pred.IN, 0.0, cats=[1, 2])) == "GeneralSegment"
+    assert kind(random_table(rng, 4, 3, np.float32, np.float32)) == "HeapSegment"
+    assert kind(synthetic_full_tree(10)) == "HeapSegment"  # dense enough to pad
+    assert kind(random_table(rng, 4, 14, np.float32, np.float32)) == "WalkSegment"
+    assert kind(stump(0, Pred.EQ, 1.0)) == "HeapSegment"
+    assert kind(stump(0, Pred.IN, 0.0, cats=[1, 2])) == "HeapSegment"
+    assert kind(random_table(rng, 4, 3, np.float32, np.float64, linear=True), np.float64) == "GeneralSegment"
 
 
 def synthetic_full_tree(depth: int) -> NodeTable:
