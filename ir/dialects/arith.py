@@ -76,10 +76,12 @@ SubFOp = _binary("arith.subf", "`%r = arith.subf %a, %b : tensor<1xf32>`: elemen
 MulFOp = _binary("arith.mulf", "`%r = arith.mulf %a, %b : tensor<1xf32>`: elementwise a * b.")
 DivFOp = _binary("arith.divf", "`%r = arith.divf %a, %b : tensor<1xf32>`: elementwise a / b.")
 MaximumFOp = _binary(
-    "arith.maximumf", "`%r = arith.maximumf %a, %b : T`: elementwise `isnan(a) ? a : isnan(b) ? b : a > b ? a : b` (ties, ±0 included, give b)."
+    "arith.maximumf",
+    "`%r = arith.maximumf %a, %b : T`: elementwise `isnan(a) ? a : isnan(b) ? b : a > b ? a : b` (ties, ±0 included, give b).",
 )
 MinimumFOp = _binary(
-    "arith.minimumf", "`%r = arith.minimumf %a, %b : T`: elementwise `isnan(a) ? a : isnan(b) ? b : a < b ? a : b` (ties, ±0 included, give b)."
+    "arith.minimumf",
+    "`%r = arith.minimumf %a, %b : T`: elementwise `isnan(a) ? a : isnan(b) ? b : a < b ? a : b` (ties, ±0 included, give b).",
 )
 
 
