@@ -44,6 +44,7 @@ from .target import TargetInfo
 
 HEAP_DEPTH = 8  # trees up to this depth are always padded (measured: faster than walking them)
 MAX_HEAP_DEPTH = 10  # deeper trees, or sparse ones (< 1/8 of the padded leaves used), are walked
+MAX_OBLIVIOUS_DEPTH = 16  # oblivious trees up to this depth keep their own kernel (2**depth leaves)
 SEGMENT_COST = 2  # a new segment costs about as much as this many tree levels
 # A node word: feature << 4 | kind << 2 | zk << 1 | nr.  kind says how "right" is decided:
 KIND_GE, KIND_EQ, KIND_IN = 0, 1, 2  # v >= t'; v == t'; v's category is in the node's set
@@ -96,6 +97,8 @@ def tree_depth(t: NodeTable) -> int:
 
 @dataclass
 class TreeInfo:
+    """One tree of the ensemble, as the planner sees it."""
+
     table: NodeTable
     out: int
     dim: int
@@ -121,8 +124,25 @@ class HeapSegment:
 
 
 @dataclass
+class ObliviousSegment:
+    """Consecutive oblivious trees, all padded to `depth` levels (a padding level never sets its bit)."""
+
+    depth: int
+    dim: int
+    trees: list[TreeInfo]
+    words: np.ndarray = None  # (n, depth): the level's node word
+    thresholds: np.ndarray = None  # (n, depth)
+    leaves: np.ndarray = None  # (n, dim, 2**depth), indexed by the levels' `right` bits
+    outs: np.ndarray = None
+    cats: dict | None = None
+    needs_nr: bool = False
+    needs_zero: bool = False
+    has_eq: bool = False
+
+
+@dataclass
 class WalkSegment:
-    """Consecutive deep numeric trees run by the walk kernel (no padding)."""
+    """Consecutive deep (or sparse) trees run by the walk kernel (no padding)."""
 
     dim: int
     trees: list[TreeInfo]
@@ -144,7 +164,7 @@ class WalkSegment:
 
 @dataclass
 class GeneralSegment:
-    """Consecutive trees run by the node-table kernel."""
+    """Consecutive trees run by the node-table kernel (trees with linear leaves)."""
 
     dim: int
     trees: list[TreeInfo]
@@ -154,6 +174,8 @@ class GeneralSegment:
 
 @dataclass
 class EnsemblePlan:
+    """How one `tree.ensemble` runs: its LLVM types, outputs, and tree segments in model order."""
+
     compare: str
     acc: str
     leaf: str
@@ -162,23 +184,26 @@ class EnsemblePlan:
     init: np.ndarray
     cat_negative: str
     segments: list
-    kernels: dict = field(default_factory=dict)
 
     @property
     def aware(self) -> bool:
         """Whether blocks holding NaN (or near-zero values) need the missing-aware heap kernels."""
-        return any(isinstance(s, (HeapSegment, WalkSegment)) and (s.needs_nr or s.needs_zero) for s in self.segments)
+        return any(not isinstance(s, GeneralSegment) and (s.needs_nr or s.needs_zero) for s in self.segments)
 
     @property
     def zero(self) -> bool:
-        return any(isinstance(s, (HeapSegment, WalkSegment)) and s.needs_zero for s in self.segments)
+        return any(not isinstance(s, GeneralSegment) and s.needs_zero for s in self.segments)
 
     @property
     def cost_per_row(self) -> int:
-        """Tree levels visited per row (a rough work estimate for threading decisions)."""
-        return sum(
-            len(s.trees) * (s.depth + 1) if isinstance(s, HeapSegment) else sum(t.depth + 1 for t in s.trees) * 4 for s in self.segments
-        )
+        """Tree levels visited per row, weighted by kernel speed (a rough work estimate for threading)."""
+        cost = 0
+        for s in self.segments:
+            if isinstance(s, (HeapSegment, ObliviousSegment)):
+                cost += len(s.trees) * (s.depth + 1)
+            else:
+                cost += sum(t.depth + 1 for t in s.trees) * (2 if isinstance(s, WalkSegment) else 4)
+        return cost
 
 
 def plan(op: tree.EnsembleOp) -> EnsemblePlan:
@@ -187,6 +212,9 @@ def plan(op: tree.EnsembleOp) -> EnsemblePlan:
     for t_op in op.trees:
         table = t_op.table
         if isinstance(table, ObliviousTable):
+            if table.depth <= MAX_OBLIVIOUS_DEPTH:
+                infos.append(TreeInfo(table, t_op.out, table.leaf_dim, table.depth, "oblivious"))
+                continue
             table = oblivious_as_nodes(table)
         split = table.pred != Pred.LEAF
         depth = tree_depth(table)
@@ -210,6 +238,8 @@ def plan(op: tree.EnsembleOp) -> EnsemblePlan:
             _heap_tables(s, cdt, adt)
         elif isinstance(s, WalkSegment):
             _walk_tables(s, cdt, adt)
+        elif isinstance(s, ObliviousSegment):
+            _oblivious_tables(s, cdt, adt)
         else:
             _general_tables(s, cdt)
     return p
@@ -227,9 +257,10 @@ def _segment(infos: list[TreeInfo]) -> list:
         while j < len(infos) and infos[j].kind == kind and infos[j].dim == dim:
             j += 1
         run = infos[i:j]
-        if kind == "heap":
+        if kind in ("heap", "oblivious"):
+            cls = HeapSegment if kind == "heap" else ObliviousSegment
             for lo, hi, depth in _split_heap_run([t.depth for t in run]):
-                segments.append(HeapSegment(depth, dim, run[lo:hi]))
+                segments.append(cls(depth, dim, run[lo:hi]))
         elif kind == "walk":
             segments.append(WalkSegment(dim, run))
         else:
@@ -382,6 +413,50 @@ def _heap_tables(s: HeapSegment, cdt, adt) -> None:
         pos = np.concatenate([2 * sp + 1, 2 * sp + 2])
     _split_flags(s, c, split, nr, zk, kind, slot_of, n * size)
     s.words, s.thresholds, s.leaves = words.reshape(n, size), thresholds.reshape(n, size), leaves
+    s.outs = np.array([t.out for t in s.trees], np.int32)
+
+
+def _oblivious_tables(s: ObliviousSegment, cdt, adt) -> None:
+    """Per tree and level the canonical node word and threshold; the leaves re-indexed so that
+    bit d of the index is level d's `right` (levels whose right child is `no` flip their bit)."""
+    n, D, dim = len(s.trees), s.depth, s.dim
+    size = 2**D
+    tabs = [t.table for t in s.trees]
+    depths = np.array([t.depth for t in tabs])
+    woffs = np.concatenate([[0], np.cumsum([len(t.cat_words) for t in tabs])[:-1]]).astype(np.int64)
+    # the levels as a flat list of nodes with pretend children 1 = yes and 2 = no
+    cat = lambda name: np.concatenate([getattr(t, name) for t in tabs]) if n else np.zeros(0)  # noqa: E731
+    m = cat("missing")
+    default = np.where(cat("default_true"), 1, 2)
+    c = dict(
+        feature=cat("feature"),
+        pred=cat("pred"),
+        threshold=cat("threshold"),
+        missing=m,
+        cat_len=cat("cat_len"),
+        cat_start=cat("cat_start").astype(np.int64) + np.repeat(woffs, depths),
+        words=np.concatenate([t.cat_words for t in tabs] + [np.zeros(1, np.uint32)]),
+        yes=np.ones(len(m), np.int64),
+        no=np.full(len(m), 2, np.int64),
+        default=np.where((m == Missing.NAN) | (m == Missing.ZERO), default, -1),
+    )
+    _, b_child, tp, nr, zk, kind, word = _canonical(c, cdt)
+    flip = b_child == 2  # right means "predicate false": the level's bit is !right
+    tree_of = np.repeat(np.arange(n), depths)
+    level = np.concatenate([np.arange(d) for d in depths]) if n else np.zeros(0, np.int64)
+    slot = tree_of * D + level
+    words = np.zeros(n * D, np.int32)
+    thresholds = np.full(n * D, np.nan, cdt)  # padding levels: never right
+    words[slot], thresholds[slot] = word, tp
+    _split_flags(s, c, np.ones(len(m), bool), nr, zk, kind, slot, n * D)
+    leaves = np.zeros((n, dim, size), adt)
+    idx = np.arange(size)
+    for i, t in enumerate(tabs):
+        d = t.depth
+        mask = int(sum(1 << k for k in range(d) if flip[slot == i * D + k].any()))
+        r = idx[: 2**d]
+        leaves[i, :, : 2**d] = t.leaf[r ^ mask].astype(adt).T
+    s.words, s.thresholds, s.leaves = words.reshape(n, D), thresholds.reshape(n, D), leaves
     s.outs = np.array([t.out for t in s.trees], np.int32)
 
 
@@ -862,6 +937,103 @@ def _walk_rows(fn, kc: KernelContext, p: EnsemblePlan, depth, dim, aware, flags,
     fn.emit(f"{r_next} = add i64 {r}, 1")
     more = fn.op("more", f"icmp ult i64 {r_next}, {B}")
     fn.emit(f"br i1 {more}, label %{row_l}, label %{exit_l}")
+
+
+def oblivious_kernel(kc: KernelContext, p: EnsemblePlan, depth: int, dim: int, aware: bool, flags=(False, False)) -> str:
+    """Define (once) the oblivious-tree kernel and return its name.
+
+    Signature: (xt, acc, words, thresholds, leaves, outs, cat_start, cat_len, cat_words, ntrees).
+    A level tests one feature for every row, so its row values are a contiguous load from the
+    feature-major block; the leaf index collects one `right` bit per level."""
+    name = f"obl_d{depth}_k{dim}_{_flag_name(aware, flags)}_{p.compare}_{p.acc}_{p.cat_negative}_b{kc.rows}_w{kc.lanes}"
+    if kc.mod.has(name):
+        return name
+    mod, B, w = kc.mod, kc.rows, kc.lanes
+    C, A = p.compare, p.acc
+    size = 2**depth
+    params = [("ptr noalias", "%xt"), ("ptr noalias", "%acc")] + [("ptr", f"%{c}") for c in ("W", "T", "LV", "O", "CS", "CL", "WD")]
+    fn = mod.add(Function(name, "void", params + [("i64", "%ntrees")]))
+    L = {k: fn.label(k) for k in ("tree", "row", "tree_end", "exit")}
+    t, t_next = fn.tmp("t"), fn.tmp("t.next")
+    fn.emit(f"br label %{L['tree']}")
+    fn.block(L["tree"])
+    fn.emit(f"{t} = phi i64 [0, %entry], [{t_next}, %{L['tree_end']}]")
+    nb = fn.op("nb", f"mul i64 {t}, {depth}")
+    wp = fn.op("wp", f"getelementptr i32, ptr %W, i64 {nb}")
+    tp = fn.op("tp", f"getelementptr {C}, ptr %T, i64 {nb}")
+    lp = fn.op("lp", f"getelementptr {A}, ptr %LV, i64 {fn.op('lb', f'mul i64 {t}, {size * dim}')}")
+    o = fn.op("o", f"load i32, ptr {fn.op('op', f'getelementptr i32, ptr %O, i64 {t}')}, align 4")
+    o64 = fn.op("o64", f"sext i32 {o} to i64")
+    accb = fn.op("accb", f"getelementptr {A}, ptr %acc, i64 {fn.op('ob', f'mul i64 {o64}, {B}')}")
+    cats = (
+        _Cats(fn.op("csp", f"getelementptr i32, ptr %CS, i64 {nb}"), fn.op("clp", f"getelementptr i32, ptr %CL, i64 {nb}"))
+        if flags[1]
+        else None
+    )
+    levels = []
+    for d in range(depth):
+        wd = fn.op("w", f"load i32, ptr {fn.op('wdp', f'getelementptr i32, ptr {wp}, i64 {d}')}, align 4")
+        th = fn.op("th", f"load {C}, ptr {fn.op('thp', f'getelementptr {C}, ptr {tp}, i64 {d}')}, align 4")
+        f = fn.op("f", f"zext i32 {fn.op('f', f'lshr i32 {wd}, {FEATURE_SHIFT}')} to i64")
+        levels.append((wd, th, fn.op("xoff", f"mul i64 {f}, {B}")))
+    if w:
+        _oblivious_vectors(fn, kc, p, depth, dim, aware, flags, cats, levels, lp, accb)
+        fn.emit(f"br label %{L['tree_end']}")
+    else:
+        _oblivious_rows(fn, kc, p, depth, dim, aware, flags, cats, levels, lp, accb, L)
+    fn.block(L["tree_end"])
+    fn.emit(f"{t_next} = add i64 {t}, 1")
+    more = fn.op("more", f"icmp ult i64 {t_next}, %ntrees")
+    fn.emit(f"br i1 {more}, label %{L['tree']}, label %{L['exit']}")
+    fn.block(L["exit"])
+    fn.emit("ret void")
+    return name
+
+
+def _oblivious_vectors(fn, kc: KernelContext, p: EnsemblePlan, depth, dim, aware, flags, cats, levels, lp, accb) -> None:
+    B, w, C, A = kc.rows, kc.lanes, p.compare, p.acc
+    vc, vi, vb, va = vec(w, C), vec(w, "i32"), vec(w, "i1"), vec(w, A)
+    V = B // w
+    idx = ["zeroinitializer"] * V
+    for d, (wd, th, xoff) in enumerate(levels):
+        wv, tv = _broadcast(fn, "i32", w, wd, "wv"), _broadcast(fn, C, w, th, "tv")
+        for v in range(V):
+            xp = fn.op("xp", f"getelementptr {C}, ptr %xt, i64 {xoff}")
+            x = fn.op("x", f"load {vc}, ptr {fn.op('xp', f'getelementptr {C}, ptr {xp}, i64 {v * w}')}, align 4")
+            right = _decide(fn, kc, p, w, x, tv, wv, flags, cats, splat(d, "i32", w), None, aware)
+            bit = fn.op("bit", f"shl {vi} {fn.op('rz', f'zext {vb} {right} to {vi}')}, {splat(d, 'i32', w)}")
+            idx[v] = fn.op("idx", f"or {vi} {idx[v]}, {bit}")
+    size = 2**depth
+    for j in range(dim):
+        base = fn.op("lj", f"getelementptr {A}, ptr {lp}, i64 {j * size}")
+        table = _Window(fn, kc, A, base, 0, size, "lf")
+        for v in range(V):
+            val = table(idx[v])
+            ap = fn.op("ap", f"getelementptr {A}, ptr {accb}, i64 {j * B + v * w}")
+            new = fn.op("acc", f"fadd {va} {fn.op('acc', f'load {va}, ptr {ap}, align 4')}, {val}")
+            fn.emit(f"store {va} {new}, ptr {ap}, align 4")
+
+
+def _oblivious_rows(fn, kc: KernelContext, p: EnsemblePlan, depth, dim, aware, flags, cats, levels, lp, accb, L) -> None:
+    mod, B, C, A = kc.mod, kc.rows, p.compare, p.acc
+    r, r_next = fn.tmp("r"), fn.tmp("r.next")
+    fn.emit(f"br label %{L['row']}")
+    fn.block(L["row"])
+    fn.emit(f"{r} = phi i64 [0, %{L['tree']}], [{r_next}, %{L['row']}]")
+    idx = "0"
+    for d, (wd, th, xoff) in enumerate(levels):
+        x = gather(fn, mod, C, "%xt", fn.op("xo", f"add i64 {xoff}, {r}"), 0, "i64", hint="x")
+        right = _decide(fn, kc, p, 0, x, th, wd, flags, cats, str(d), None, aware)
+        bit = fn.op("bit", f"shl i32 {fn.op('rz', f'zext i1 {right} to i32')}, {d}")
+        idx = fn.op("idx", f"or i32 {idx}, {bit}")
+    for j in range(dim):
+        val = gather(fn, mod, A, lp, fn.op("lj", f"add i32 {idx}, {j * 2**depth}"), 0, hint="leaf")
+        ap = fn.op("ap", f"getelementptr {A}, ptr {accb}, i64 {fn.op('ao', f'add i64 {r}, {j * B}')}")
+        old = fn.op("acc", f"load {A}, ptr {ap}")
+        fn.emit(f"store {A} {fn.op('acc', f'fadd {A} {old}, {val}')}, ptr {ap}")
+    fn.emit(f"{r_next} = add i64 {r}, 1")
+    more = fn.op("r.more", f"icmp ult i64 {r_next}, {B}")
+    fn.emit(f"br i1 {more}, label %{L['row']}, label %{L['tree_end']}")
 
 
 def walk_kernel(kc: KernelContext, p: EnsemblePlan, dim: int, aware: bool, flags=(False, False)) -> str:

@@ -29,7 +29,7 @@ from ir.types import FloatType, IntegerType, TensorType
 
 from . import kernels, mathlib
 from .emit import Function, Module, byte_size, gather, iota, scalar_type, scatter, splat, vec
-from .kernels import EnsemblePlan, GeneralSegment, HeapSegment, KernelContext, WalkSegment
+from .kernels import EnsemblePlan, GeneralSegment, HeapSegment, KernelContext, ObliviousSegment, WalkSegment
 from .target import TargetInfo
 
 BLOCK_ROWS = 64
@@ -134,8 +134,8 @@ class ModuleLowering:
         if key not in self._tables:
             s = p.segments[i]
             pool = self.mod.pool
-            if isinstance(s, (HeapSegment, WalkSegment)):
-                if isinstance(s, HeapSegment):
+            if isinstance(s, (HeapSegment, WalkSegment, ObliviousSegment)):
+                if isinstance(s, (HeapSegment, ObliviousSegment)):
                     cols = {"W": s.words, "T": s.thresholds, "LV": s.leaves, "O": s.outs}
                 else:
                     cols = {"W": s.words, "T": s.thresholds, "Lf": s.left, "LV": s.leaves, "R": s.roots, "O": s.outs}
@@ -602,12 +602,13 @@ class FunctionLowering:
         for i, s in enumerate(p.segments):
             tabs = self.ml.tables(p, i)
             n = len(s.trees)
-            if isinstance(s, (HeapSegment, WalkSegment)):
+            if isinstance(s, (HeapSegment, WalkSegment, ObliviousSegment)):
                 flags = (s.has_eq, s.cats is not None)
                 seg_aware = aware and (s.needs_nr or s.needs_zero)
                 cats = [tabs.get(k, "null") for k in ("CS", "CL", "WD")]
-                if isinstance(s, HeapSegment):
-                    name = kernels.heap_kernel(kc, p, s.depth, s.dim, seg_aware, flags)
+                if isinstance(s, (HeapSegment, ObliviousSegment)):
+                    make = kernels.heap_kernel if isinstance(s, HeapSegment) else kernels.oblivious_kernel
+                    name = make(kc, p, s.depth, s.dim, seg_aware, flags)
                     args = [xt, acc, tabs["W"], tabs["T"], tabs["LV"], tabs["O"], *cats]
                 else:
                     name = kernels.walk_kernel(kc, p, s.dim, seg_aware, flags)

@@ -374,23 +374,33 @@ def test_vector_leaves_and_outputs_offsets(target):
 
 
 def test_oblivious_trees():
+    """Depths 0..11 run by the oblivious kernel (every predicate, categorical levels, every
+    missing kind, vector leaves); depth 17 is past MAX_OBLIVIOUS_DEPTH and is expanded."""
     rng = np.random.default_rng(4)
     tables = []
-    for d in (0, 1, 3, 6, 11):
-        level_preds = [Pred.GT, Pred.LE, Pred.GE, Pred.LT, Pred.EQ if d == 6 else Pred.GT]
+    for d in (0, 1, 3, 6, 11, kernels.MAX_OBLIVIOUS_DEPTH + 1):
+        preds = [[Pred.GT, Pred.LE, Pred.GE, Pred.LT, Pred.EQ, Pred.NE, Pred.IN][i % 7] for i in range(d)]
+        words = [bitset_from_members([0, 2, 3, 35]) if p == Pred.IN else np.zeros(0, np.uint32) for p in preds]
         t = ObliviousTable(
             feature=rng.integers(5, size=d),
-            pred=[level_preds[i % 5] for i in range(d)],
+            pred=preds,
             threshold=rng.normal(size=d).round(2).astype(np.float32),
             missing=[[Missing.NONE, Missing.NAN, Missing.ZERO, Missing.NAN_AS_ZERO][i % 4] for i in range(d)],
             default_true=rng.random(d) < 0.5,
             leaf=rng.normal(size=(2**d, 2)).astype(np.float32),
+            cat_start=np.cumsum([0] + [len(w) for w in words])[:-1] if d else None,
+            cat_len=[len(w) for w in words] if d else None,
+            cat_words=np.concatenate(words) if d else None,
         )
         tables.append((t, 0))
     m = new_module()
     ensemble_func(m, "predict", 5, 2, tables)
+    kinds = [type(s).__name__ for s in kernels.plan(m.lookup("predict").body.ops[0]).segments]
+    assert set(kinds[:-1]) == {"ObliviousSegment"} and kinds[-1] == "WalkSegment"
+    X = adv.adversarial_rows(m, n_mixed=300)
+    X[::3, 2] = np.round(X[::3, 2])  # category codes on the `in` levels' feature too
     for target in ("host", "scalar"):
-        check(m, adv.adversarial_rows(m, n_mixed=300), TARGETS[target])
+        check(m, X, TARGETS[target])
 
 
 def test_oblivious_as_nodes_matches_the_leaf_index_rule():
