@@ -25,11 +25,13 @@ import numpy as np
 from ir.core import Operation, Value
 from ir.diagnostics import TimberError
 from ir.dialects import arith, builtin, func, linear, math, tree
+from ir.dialects.tree import ZERO_THRESHOLD
 from ir.types import FloatType, IntegerType, TensorType
 
 from . import kernels, mathlib
 from .emit import Function, Module, byte_size, gather, iota, scalar_type, scatter, splat, vec
-from .kernels import EnsemblePlan, GeneralSegment, HeapSegment, KernelContext, ObliviousSegment, WalkSegment
+from .kernels import KernelContext
+from .plan import EnsemblePlan, GeneralSegment, HeapSegment, ObliviousSegment, WalkSegment, plan_ensemble
 from .target import TargetInfo
 
 BLOCK_ROWS = 64
@@ -125,7 +127,7 @@ class ModuleLowering:
     def plan(self, op: tree.EnsembleOp) -> EnsemblePlan:
         p = self._plans.get(id(op))
         if p is None:
-            p = self._plans[id(op)] = kernels.plan(op)
+            p = self._plans[id(op)] = plan_ensemble(op)
         return p
 
     def tables(self, p: EnsemblePlan, i: int) -> dict[str, str]:
@@ -638,7 +640,7 @@ class FunctionLowering:
         if p.zero:
             fabs = kernels.declare_unary(self.mod, "fabs", p.compare, B)
             ax = fn.op("ax", f"call {t} @{fabs}({t} {x})")
-            small = fn.op("small", f"fcmp ole {t} {ax}, {splat(kernels.ZERO_THRESHOLD, p.compare, B)}")
+            small = fn.op("small", f"fcmp ole {t} {ax}, {splat(ZERO_THRESHOLD, p.compare, B)}")
             m = fn.op("m", f"or {tb} {m}, {small}")
         fn.emit(f"{seen_next} = or {tb} {seen}, {m}")
         fn.emit(f"{k_next} = add i64 {k}, 1")

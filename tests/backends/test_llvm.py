@@ -13,7 +13,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from backends.llvm import kernels
+from backends.llvm import plan
 from backends.llvm.jit import compile_lowered
 from backends.llvm.lower import lower_module
 from backends.llvm.target import TargetInfo, host_target
@@ -259,9 +259,9 @@ def forest(
 @pytest.mark.parametrize("target", list(TARGETS))
 def test_heap_depths_zero_to_deeper_than_the_heap(target):
     """Depths 0..12: heap kernels, and the walk kernel beyond; a deep tree between shallow ones
-    keeps tree order across kernels."""
+    keeps tree order across plan."""
     rng = np.random.default_rng(1)
-    depths = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, kernels.MAX_HEAP_DEPTH + 2, 1, 3]
+    depths = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, plan.MAX_HEAP_DEPTH + 2, 1, 3]
     tables = []
     for i, d in enumerate(depths):
         t = random_table(rng, 12, d, np.float32, np.float32, categorical=False, preds=(Pred.LT, Pred.GE), missing_kinds=(Missing.NAN,))
@@ -285,9 +285,9 @@ def test_walk_kernel_deep_and_sparse_trees(target, compare):
         tables.append((t, 0 if t.leaf_dim == 2 else i % 3))
     m = new_module()
     ensemble_func(m, "predict", 9, 3, tables, compare=compare, leaves=f64, acc=f64)
-    segments = kernels.plan(m.lookup("predict").body.ops[0]).segments
+    segments = plan.plan_ensemble(m.lookup("predict").body.ops[0]).segments
     assert {type(s).__name__ for s in segments} == {"HeapSegment", "WalkSegment"}
-    assert max(len(s.trees) for s in segments if isinstance(s, kernels.WalkSegment)) >= 3
+    assert max(len(s.trees) for s in segments if isinstance(s, plan.WalkSegment)) >= 3
     check(m, adv.adversarial_rows(m, n_mixed=300), TARGETS[target])
 
 
@@ -298,7 +298,7 @@ def test_kernel_choice():
     def kind(t, leaves=np.float32):
         m = new_module()
         ensemble_func(m, "predict", 4, 1, [(t, 0)], leaves=f32 if leaves == np.float32 else f64, compare=f32)
-        return type(kernels.plan(m.lookup("predict").body.ops[0]).segments[0]).__name__
+        return type(plan.plan_ensemble(m.lookup("predict").body.ops[0]).segments[0]).__name__
 
     assert kind(random_table(rng, 4, 3, np.float32, np.float32)) == "HeapSegment"
     assert kind(synthetic_full_tree(10)) == "HeapSegment"  # dense enough to pad
@@ -378,7 +378,7 @@ def test_oblivious_trees():
     missing kind, vector leaves); depth 17 is past MAX_OBLIVIOUS_DEPTH and is expanded."""
     rng = np.random.default_rng(4)
     tables = []
-    for d in (0, 1, 3, 6, 11, kernels.MAX_OBLIVIOUS_DEPTH + 1):
+    for d in (0, 1, 3, 6, 11, plan.MAX_OBLIVIOUS_DEPTH + 1):
         preds = [[Pred.GT, Pred.LE, Pred.GE, Pred.LT, Pred.EQ, Pred.NE, Pred.IN][i % 7] for i in range(d)]
         words = [bitset_from_members([0, 2, 3, 35]) if p == Pred.IN else np.zeros(0, np.uint32) for p in preds]
         t = ObliviousTable(
@@ -395,7 +395,7 @@ def test_oblivious_trees():
         tables.append((t, 0))
     m = new_module()
     ensemble_func(m, "predict", 5, 2, tables)
-    kinds = [type(s).__name__ for s in kernels.plan(m.lookup("predict").body.ops[0]).segments]
+    kinds = [type(s).__name__ for s in plan.plan_ensemble(m.lookup("predict").body.ops[0]).segments]
     assert set(kinds[:-1]) == {"ObliviousSegment"} and kinds[-1] == "WalkSegment"
     X = adv.adversarial_rows(m, n_mixed=300)
     X[::3, 2] = np.round(X[::3, 2])  # category codes on the `in` levels' feature too
@@ -412,7 +412,7 @@ def test_oblivious_as_nodes_matches_the_leaf_index_rule():
         default_true=[False, False],
         leaf=np.array([10.0, 11.0, 12.0, 13.0], np.float32),
     )
-    nodes = kernels.oblivious_as_nodes(t)
+    nodes = plan.oblivious_as_nodes(t)
     m = new_module()
     ensemble_func(m, "predict", 2, 1, [(nodes, 0)])
     got = call(jit(m), np.array([[-1, -1], [1, -1], [-1, 1], [1, 1]]))

@@ -1,0 +1,529 @@
+"""Planning `tree.ensemble` for the LLVM kernels: which kernel runs each tree, how trees group
+into segments, and the constant tables the kernels read.
+
+Every split becomes one canonical form: a left child A, a right child B, and a rule for
+`right` chosen by the node's kind: `v >= t'` (`lt/le/gt/ge`; `le t` is `ge nextup(t)`),
+`v == t'` (`eq/ne`) or "category in the set" (`in`), with `yes` and `no` swapped as needed.
+Where a missing value goes is one bit per node (`nr`), plus `zk` for LightGBM's
+zero-as-missing.  All of it packs into a node word: feature << 4 | kind << 2 | zk << 1 | nr.
+
+Kinds of tree, and the tables each gets:
+
+* **heap**: depth <= HEAP_DEPTH, or <= MAX_HEAP_DEPTH if not too sparse: padded to a
+  complete tree in heap order (node h has children 2h+1, 2h+2), leaves re-indexed to match.
+* **walk**: deeper or sparse trees, unpadded: nodes renumbered breadth first so that a
+  split's children are adjacent (`slot = left + right`).
+* **oblivious**: CatBoost-style trees (depth <= MAX_OBLIVIOUS_DEPTH): one word per level,
+  leaves re-indexed so that bit d of the index is level d's `right`.
+* **nodes**: trees with linear leaves: the node tables as they are.
+
+Trees keep model order; consecutive trees of one kind and leaf width form a segment (heap and
+oblivious runs are split further by a small dynamic program over the padded depth).  The
+plan does not depend on the target or the block size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ir.dialects import tree
+from ir.dialects.tree import Missing, NodeTable, ObliviousTable, Pred
+
+from .emit import numpy_scalar_type
+
+HEAP_DEPTH = 8  # trees up to this depth are always padded (measured: faster than walking them)
+MAX_HEAP_DEPTH = 10  # deeper trees, or sparse ones (< 1/8 of the padded leaves used), are walked
+MAX_OBLIVIOUS_DEPTH = 16  # oblivious trees up to this depth keep their own kernel (2**depth leaves)
+SEGMENT_COST = 2  # a new segment costs about as much as this many tree levels
+# A node word: feature << 4 | kind << 2 | zk << 1 | nr.  kind says how "right" is decided:
+KIND_GE, KIND_EQ, KIND_IN = 0, 1, 2  # v >= t'; v == t'; v's category is in the node's set
+NR_BIT, ZK_BIT, KIND_SHIFT, FEATURE_SHIFT = 1, 2, 2, 4
+
+
+def oblivious_as_nodes(t: ObliviousTable) -> NodeTable:
+    """The complete tree an oblivious table stands for.  Nodes are numbered in heap order;
+    the `yes` child sets the level's bit, so heap leaf p (path bits MSB first) holds the
+    oblivious leaf whose index is p with its bits reversed."""
+    d = t.depth
+    n_inner, n_leaves = 2**d - 1, 2**d
+    lvl = np.repeat(np.arange(d), 2 ** np.arange(d)) if d else np.zeros(0, np.int64)
+    h = np.arange(n_inner)
+    n = n_inner + n_leaves
+    feature = np.full(n, -1, np.int32)
+    pred = np.zeros(n, np.uint8)
+    thr = np.zeros(n, t.threshold.dtype)
+    yes, no, default = (np.full(n, -1, np.int32) for _ in range(3))
+    missing = np.zeros(n, np.uint8)
+    cat_start, cat_len = np.zeros(n, np.int32), np.zeros(n, np.int32)
+    feature[:n_inner], pred[:n_inner], thr[:n_inner] = t.feature[lvl], t.pred[lvl], t.threshold[lvl]
+    missing[:n_inner], cat_start[:n_inner], cat_len[:n_inner] = t.missing[lvl], t.cat_start[lvl], t.cat_len[lvl]
+    no[:n_inner], yes[:n_inner] = 2 * h + 1, 2 * h + 2
+    has_default = (t.missing[lvl] == Missing.NAN) | (t.missing[lvl] == Missing.ZERO)
+    default[:n_inner] = np.where(has_default, np.where(t.default_true[lvl], yes[:n_inner], no[:n_inner]), -1)
+    p = np.arange(n_leaves)
+    rev = np.zeros(n_leaves, np.int64)
+    for b in range(d):
+        rev |= ((p >> (d - 1 - b)) & 1) << b
+    leaf = np.zeros((n, t.leaf_dim), t.leaf.dtype)
+    leaf[n_inner:] = t.leaf[rev]
+    return NodeTable(feature, pred, thr, yes, no, missing, default, leaf, cat_start, cat_len, t.cat_words)
+
+
+def tree_depth(t: NodeTable) -> int:
+    """Splits on the longest root-to-leaf path, level by level with numpy (fast for big forests)."""
+    split = t.pred != Pred.LEAF
+    frontier, depth = np.array([0]), 0
+    while True:
+        s = frontier[split[frontier]]
+        if not len(s):
+            return depth
+        frontier = np.concatenate([t.yes[s], t.no[s]])
+        depth += 1
+
+
+@dataclass
+class TreeInfo:
+    """One tree of the ensemble, as the planner sees it."""
+
+    table: NodeTable
+    out: int
+    dim: int
+    depth: int
+    kind: str  # "heap", "walk" or "nodes": the kernel that runs it
+
+
+@dataclass
+class HeapSegment:
+    """Consecutive trees run by one heap kernel, all padded to `depth`."""
+
+    depth: int
+    dim: int
+    trees: list[TreeInfo]
+    words: np.ndarray = None  # (n, 2**depth) int32
+    thresholds: np.ndarray = None  # (n, 2**depth) compare type
+    leaves: np.ndarray = None  # (n, dim, 2**depth) accumulation type
+    outs: np.ndarray = None
+    cats: dict | None = None  # cat_start/cat_len per slot and the words, when there are `in` splits
+    needs_nr: bool = False
+    needs_zero: bool = False
+    has_eq: bool = False
+
+
+@dataclass
+class ObliviousSegment:
+    """Consecutive oblivious trees, all padded to `depth` levels (a padding level never sets its bit)."""
+
+    depth: int
+    dim: int
+    trees: list[TreeInfo]
+    words: np.ndarray = None  # (n, depth): the level's node word
+    thresholds: np.ndarray = None  # (n, depth)
+    leaves: np.ndarray = None  # (n, dim, 2**depth), indexed by the levels' `right` bits
+    outs: np.ndarray = None
+    cats: dict | None = None
+    needs_nr: bool = False
+    needs_zero: bool = False
+    has_eq: bool = False
+
+
+@dataclass
+class WalkSegment:
+    """Consecutive deep (or sparse) trees run by the walk kernel (no padding)."""
+
+    dim: int
+    trees: list[TreeInfo]
+    words: np.ndarray = None  # per slot, as in the heap tables
+    thresholds: np.ndarray = None
+    left: np.ndarray = None  # slot of the left child (the right one follows it), or -1 - leaf index
+    leaves: np.ndarray = None  # (leaves, dim) accumulation type
+    roots: np.ndarray = None
+    outs: np.ndarray = None
+    cats: dict | None = None
+    needs_nr: bool = False
+    needs_zero: bool = False
+    has_eq: bool = False
+
+    @property
+    def depth(self) -> int:
+        return max(t.depth for t in self.trees)
+
+
+@dataclass
+class GeneralSegment:
+    """Consecutive trees run by the node-table kernel (trees with linear leaves)."""
+
+    dim: int
+    trees: list[TreeInfo]
+    linear: bool = False
+    arrays: dict = field(default_factory=dict)
+
+
+@dataclass
+class EnsemblePlan:
+    """How one `tree.ensemble` runs: its LLVM types, outputs, and tree segments in model order."""
+
+    compare: str
+    acc: str
+    leaf: str
+    n_features: int
+    n_outputs: int
+    init: np.ndarray
+    cat_negative: str
+    segments: list
+
+    @property
+    def aware(self) -> bool:
+        """Whether blocks holding NaN (or near-zero values) need the missing-aware heap kernels."""
+        return any(not isinstance(s, GeneralSegment) and (s.needs_nr or s.needs_zero) for s in self.segments)
+
+    @property
+    def zero(self) -> bool:
+        return any(not isinstance(s, GeneralSegment) and s.needs_zero for s in self.segments)
+
+    @property
+    def cost_per_row(self) -> int:
+        """Tree levels visited per row, weighted by kernel speed (a rough work estimate for threading)."""
+        cost = 0
+        for s in self.segments:
+            if isinstance(s, (HeapSegment, ObliviousSegment)):
+                cost += len(s.trees) * (s.depth + 1)
+            else:
+                cost += sum(t.depth + 1 for t in s.trees) * (2 if isinstance(s, WalkSegment) else 4)
+        return cost
+
+
+def plan_ensemble(op: tree.EnsembleOp) -> EnsemblePlan:
+    """Tables and segments for one ensemble op (independent of block size and target)."""
+    infos = []
+    for t_op in op.trees:
+        table = t_op.table
+        if isinstance(table, ObliviousTable):
+            if table.depth <= MAX_OBLIVIOUS_DEPTH:
+                infos.append(TreeInfo(table, t_op.out, table.leaf_dim, table.depth, "oblivious"))
+                continue
+            table = oblivious_as_nodes(table)
+        split = table.pred != Pred.LEAF
+        depth = tree_depth(table)
+        dense = depth <= HEAP_DEPTH or (depth <= MAX_HEAP_DEPTH and 8 * int(np.count_nonzero(~split)) >= 2**depth)
+        kind = "nodes" if table.is_linear else "heap" if dense else "walk"
+        infos.append(TreeInfo(table, t_op.out, table.leaf_dim, depth, kind))
+    neg = op.attributes.get("cat_negative")
+    p = EnsemblePlan(
+        compare=numpy_scalar_type(op.compare_type.numpy),
+        acc=numpy_scalar_type(op.results[0].type.element.numpy),
+        leaf=numpy_scalar_type(op.leaf_type.numpy),
+        n_features=op.n_features,
+        n_outputs=op.n_outputs,
+        init=np.asarray(op.attributes["init"].values),
+        cat_negative=neg.value if neg is not None else "value",
+        segments=_segment(infos),
+    )
+    cdt, adt = op.compare_type.numpy, op.results[0].type.element.numpy
+    for s in p.segments:
+        if isinstance(s, HeapSegment):
+            _heap_tables(s, cdt, adt)
+        elif isinstance(s, WalkSegment):
+            _walk_tables(s, cdt, adt)
+        elif isinstance(s, ObliviousSegment):
+            _oblivious_tables(s, cdt, adt)
+        else:
+            _general_tables(s, cdt)
+    return p
+
+
+def _segment(infos: list[TreeInfo]) -> list:
+    """Split the tree sequence into segments: maximal runs of one kernel kind and leaf width;
+    a run of heap trees is further split by a small dynamic program over the segment depth
+    (cost: padded levels per tree plus SEGMENT_COST per segment)."""
+    segments: list = []
+    i = 0
+    while i < len(infos):
+        j = i
+        kind, dim = infos[i].kind, infos[i].dim
+        while j < len(infos) and infos[j].kind == kind and infos[j].dim == dim:
+            j += 1
+        run = infos[i:j]
+        if kind in ("heap", "oblivious"):
+            cls = HeapSegment if kind == "heap" else ObliviousSegment
+            for lo, hi, depth in _split_heap_run([t.depth for t in run]):
+                segments.append(cls(depth, dim, run[lo:hi]))
+        elif kind == "walk":
+            segments.append(WalkSegment(dim, run))
+        else:
+            segments.append(GeneralSegment(dim, run, linear=any(t.table.is_linear for t in run)))
+        i = j
+    return segments
+
+
+def _split_heap_run(depths: list[int]) -> list[tuple[int, int, int]]:
+    """[(start, end, depth)] minimising sum(trees * (depth + 1)) + SEGMENT_COST * segments.
+
+    Dynamic program over trees with state "depth of the open segment" (one of the distinct
+    tree depths): a tree either joins the open segment (if not deeper than it) or opens one."""
+    levels = sorted(set(depths))
+    inf = float("inf")
+    cost = {d: inf for d in levels}
+    started: list[dict[int, bool]] = []
+    prev_best: list[int | None] = []
+    for i, di in enumerate(depths):
+        best_d = min(cost, key=lambda k: (cost[k], k)) if i else None
+        best = cost[best_d] if i else 0.0
+        new, st = {}, {}
+        for d in levels:
+            if d < di:
+                new[d], st[d] = inf, False
+                continue
+            cont, start = cost[d] + d + 1, best + SEGMENT_COST + d + 1
+            new[d], st[d] = (cont, False) if cont <= start else (start, True)
+        cost = new
+        started.append(st)
+        prev_best.append(best_d)
+    d = min(cost, key=lambda k: (cost[k], k))
+    out, end = [], len(depths)
+    for i in range(len(depths) - 1, -1, -1):
+        if started[i][d]:
+            out.append((i, end, d))
+            end, d = i, prev_best[i]
+    return out[::-1]
+
+
+def _concat(tables: list[NodeTable]):
+    """The columns of several node tables end to end, child indices and category-set offsets
+    made global."""
+    sizes = np.array([t.n_nodes for t in tables])
+    offs = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    rep = np.repeat(offs, sizes)
+    woffs = np.concatenate([[0], np.cumsum([len(t.cat_words) for t in tables])[:-1]]).astype(np.int64)
+
+    def col(name):
+        return np.concatenate([getattr(t, name) for t in tables])
+
+    def child(name):
+        c = col(name).astype(np.int64)
+        return np.where(c >= 0, c + rep, -1)
+
+    cols = dict(feature=col("feature"), pred=col("pred"), threshold=col("threshold"), missing=col("missing"), cat_len=col("cat_len"))
+    cols.update(yes=child("yes"), no=child("no"), default=child("default"))
+    cols["cat_start"] = col("cat_start").astype(np.int64) + np.repeat(woffs, sizes)
+    cols["words"] = np.concatenate([t.cat_words for t in tables] + [np.zeros(1, np.uint32)])  # word 0 always exists
+    cols["leaf"] = np.concatenate([t.leaf for t in tables])
+    return cols, offs
+
+
+def _canonical(c: dict, cdt):
+    """Every split in one form: left child A, right child B, and `right` decided by the
+    node's kind: v >= t' (lt/le/gt/ge; `le t` is `ge nextup(t)`), v == t' (eq/ne) or
+    "category in the set" (in).  Also the nr (missing goes right) and zk (zero counts as
+    missing) bits, and the node word."""
+    cdt = np.dtype(cdt).type
+    p, thr = c["pred"], c["threshold"].astype(cdt)
+    yes, no = c["yes"], c["no"]
+    inf, zero = cdt(np.inf), cdt(0)
+    with np.errstate(invalid="ignore"):
+        strict = (p == Pred.LE) | (p == Pred.GT)
+        # v > t  <=>  v >= nextup(t) for every non-NaN v; nothing is above +inf (t' = NaN: never).
+        tp = np.where(strict, np.where(thr < inf, np.nextafter(thr, inf), cdt(np.nan)), thr).astype(cdt)
+        tp = np.where(p == Pred.IN, zero, tp).astype(cdt)
+        flip = (p == Pred.GE) | (p == Pred.GT) | (p == Pred.EQ) | (p == Pred.IN)  # right child is `yes`
+        zero_in = (c["cat_len"] > 0) & ((c["words"][np.minimum(c["cat_start"], len(c["words"]) - 1)] & 1) == 1)
+        zero_yes = np.select(
+            [p == Pred.LT, p == Pred.LE, p == Pred.GT, p == Pred.GE, p == Pred.EQ, p == Pred.NE, p == Pred.IN],
+            [zero < thr, zero <= thr, zero > thr, zero >= thr, zero == thr, zero != thr, zero_in],
+            False,
+        )
+    a_child, b_child = np.where(flip, no, yes), np.where(flip, yes, no)
+    m = c["missing"]
+    # without a missing kind, NaN fails every compare except ne (C's `!=`, true on NaN)
+    plain_nan = np.where(p == Pred.NE, yes, no)
+    nan_child = np.where(
+        (m == Missing.NAN) | (m == Missing.ZERO), c["default"], np.where(m == Missing.NAN_AS_ZERO, np.where(zero_yes, yes, no), plain_nan)
+    )
+    nr = nan_child == b_child
+    zk = m == Missing.ZERO
+    kind = np.select([(p == Pred.EQ) | (p == Pred.NE), p == Pred.IN], [KIND_EQ, KIND_IN], KIND_GE)
+    word = (
+        (np.maximum(c["feature"], 0).astype(np.int64) << FEATURE_SHIFT)
+        | (kind.astype(np.int64) << KIND_SHIFT)
+        | (zk.astype(np.int64) * ZK_BIT)
+        | nr.astype(np.int64)
+    )
+    return a_child, b_child, tp, nr, zk, kind, word
+
+
+def _split_flags(s, c: dict, split: np.ndarray, nr, zk, kind, slots_of_node: np.ndarray, n_slots: int) -> None:
+    """Segment flags, and the per-slot category tables when the segment has `in` splits."""
+    s.needs_nr = bool(np.any(nr & split))
+    s.needs_zero = bool(np.any(zk & split))
+    s.has_eq = bool(np.any((kind == KIND_EQ) & split))
+    is_in = (kind == KIND_IN) & split
+    if not is_in.any():
+        return
+    start, length = np.zeros(n_slots, np.int32), np.zeros(n_slots, np.int32)
+    nodes = np.flatnonzero(is_in)
+    start[slots_of_node[nodes]] = c["cat_start"][nodes]
+    length[slots_of_node[nodes]] = c["cat_len"][nodes]
+    s.cats = {"start": start, "len": length, "words": c["words"].astype(np.uint32)}
+
+
+def _heap_tables(s: HeapSegment, cdt, adt) -> None:
+    """Pad every tree of the segment to depth `s.depth` in heap order, all trees at once:
+    one pass per level over the frontier of (tree, node, heap position)."""
+    size, n, dim = 2**s.depth, len(s.trees), s.dim
+    c, roots = _concat([t.table for t in s.trees])
+    a_child, b_child, tp, nr, zk, kind, word = _canonical(c, cdt)
+    split = c["pred"] != Pred.LEAF
+    words = np.zeros(n * size, np.int32)
+    thresholds = np.full(n * size, np.nan, cdt)  # padding nodes: never right
+    leaves = np.zeros((n, dim, size), adt)
+    leaf_vals = c["leaf"].astype(adt)
+    slot_of = np.full(len(split), -1, np.int64)
+    node, tree_of, pos = roots, np.arange(n), np.zeros(n, np.int64)
+    for level in range(s.depth + 1):
+        is_split = split[node]
+        ln, lt, lp = node[~is_split], tree_of[~is_split], pos[~is_split]
+        if len(ln):
+            # a leaf on this level covers the 2**k heap leaves below it
+            k = 2 ** (s.depth - level)
+            first = (lp + 1) * k - size
+            span = (first[:, None] + np.arange(k)[None, :]).reshape(-1)
+            trees = np.repeat(lt, k)
+            leaves[trees, :, span] = np.repeat(leaf_vals[ln], k, axis=0)
+        sn, st, sp = node[is_split], tree_of[is_split], pos[is_split]
+        if not len(sn):
+            break
+        slot_of[sn] = st * size + sp
+        words[st * size + sp] = word[sn]
+        thresholds[st * size + sp] = tp[sn]
+        node = np.concatenate([a_child[sn], b_child[sn]])
+        tree_of = np.concatenate([st, st])
+        pos = np.concatenate([2 * sp + 1, 2 * sp + 2])
+    _split_flags(s, c, split, nr, zk, kind, slot_of, n * size)
+    s.words, s.thresholds, s.leaves = words.reshape(n, size), thresholds.reshape(n, size), leaves
+    s.outs = np.array([t.out for t in s.trees], np.int32)
+
+
+def _oblivious_tables(s: ObliviousSegment, cdt, adt) -> None:
+    """Per tree and level the canonical node word and threshold; the leaves re-indexed so that
+    bit d of the index is level d's `right` (levels whose right child is `no` flip their bit)."""
+    n, D, dim = len(s.trees), s.depth, s.dim
+    size = 2**D
+    tabs = [t.table for t in s.trees]
+    depths = np.array([t.depth for t in tabs])
+    woffs = np.concatenate([[0], np.cumsum([len(t.cat_words) for t in tabs])[:-1]]).astype(np.int64)
+    # the levels as a flat list of nodes with pretend children 1 = yes and 2 = no
+    cat = lambda name: np.concatenate([getattr(t, name) for t in tabs]) if n else np.zeros(0)  # noqa: E731
+    m = cat("missing")
+    default = np.where(cat("default_true"), 1, 2)
+    c = dict(
+        feature=cat("feature"),
+        pred=cat("pred"),
+        threshold=cat("threshold"),
+        missing=m,
+        cat_len=cat("cat_len"),
+        cat_start=cat("cat_start").astype(np.int64) + np.repeat(woffs, depths),
+        words=np.concatenate([t.cat_words for t in tabs] + [np.zeros(1, np.uint32)]),
+        yes=np.ones(len(m), np.int64),
+        no=np.full(len(m), 2, np.int64),
+        default=np.where((m == Missing.NAN) | (m == Missing.ZERO), default, -1),
+    )
+    _, b_child, tp, nr, zk, kind, word = _canonical(c, cdt)
+    flip = b_child == 2  # right means "predicate false": the level's bit is !right
+    tree_of = np.repeat(np.arange(n), depths)
+    level = np.concatenate([np.arange(d) for d in depths]) if n else np.zeros(0, np.int64)
+    slot = tree_of * D + level
+    words = np.zeros(n * D, np.int32)
+    thresholds = np.full(n * D, np.nan, cdt)  # padding levels: never right
+    words[slot], thresholds[slot] = word, tp
+    _split_flags(s, c, np.ones(len(m), bool), nr, zk, kind, slot, n * D)
+    leaves = np.zeros((n, dim, size), adt)
+    idx = np.arange(size)
+    for i, t in enumerate(tabs):
+        d = t.depth
+        mask = int(sum(1 << k for k in range(d) if flip[slot == i * D + k].any()))
+        r = idx[: 2**d]
+        leaves[i, :, : 2**d] = t.leaf[r ^ mask].astype(adt).T
+    s.words, s.thresholds, s.leaves = words.reshape(n, D), thresholds.reshape(n, D), leaves
+    s.outs = np.array([t.out for t in s.trees], np.int32)
+
+
+def _walk_tables(s: WalkSegment, cdt, adt) -> None:
+    """Renumber the segment's nodes into slots, breadth first, with the two children of a
+    split in adjacent slots (left = A, right = A + 1), so that a step is `slot = left + right`.
+    Tree t's root is slot t; a leaf's slot holds `left = -1 - (its row in the leaf table)`."""
+    n = len(s.trees)
+    c, roots = _concat([t.table for t in s.trees])
+    a_child, b_child, tp, nr, zk, kind, word = _canonical(c, cdt)
+    split = c["pred"] != Pred.LEAF
+    n_slots = n + 2 * int(split.sum())
+    words, left = np.zeros(n_slots, np.int32), np.zeros(n_slots, np.int64)
+    thresholds = np.zeros(n_slots, cdt)
+    leaf_vals = c["leaf"].astype(adt)
+    leaves = np.zeros((int((~split).sum()), s.dim), adt)
+    slot_of = np.full(len(split), -1, np.int64)
+    node, slot = roots, np.arange(n)
+    next_slot, next_leaf = n, 0
+    while len(node):
+        inner = split[node]
+        ln, ls = node[~inner], slot[~inner]
+        ids = next_leaf + np.arange(len(ln))
+        left[ls] = -1 - ids
+        leaves[ids] = leaf_vals[ln]
+        next_leaf += len(ln)
+        sn, ss = node[inner], slot[inner]
+        first = next_slot + 2 * np.arange(len(sn))
+        left[ss], words[ss], thresholds[ss] = first, word[sn], tp[sn]
+        slot_of[sn] = ss
+        next_slot += 2 * len(sn)
+        node = np.stack([a_child[sn], b_child[sn]], axis=1).reshape(-1)
+        slot = np.stack([first, first + 1], axis=1).reshape(-1)
+    _split_flags(s, c, split, nr, zk, kind, slot_of, n_slots)
+    s.words, s.thresholds, s.left, s.leaves = words, thresholds, left.astype(np.int32), leaves
+    s.roots = np.arange(n, dtype=np.int32)
+    s.outs = np.array([t.out for t in s.trees], np.int32)
+
+
+def _general_tables(s: GeneralSegment, cdt) -> None:
+    """Concatenate node tables; child indices and bitset offsets become segment-global."""
+    tables = [t.table for t in s.trees]
+    sizes = np.array([t.n_nodes for t in tables])
+    offs = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int32)
+    woffs = np.concatenate([[0], np.cumsum([len(t.cat_words) for t in tables])[:-1]]).astype(np.int32)
+
+    a = s.arrays
+    a["feature"] = np.concatenate([np.maximum(t.feature, 0) for t in tables]).astype(np.int32)
+    a["pred"] = np.concatenate([t.pred for t in tables]).astype(np.int8)
+    a["missing"] = np.concatenate([t.missing for t in tables]).astype(np.int8)
+    a["threshold"] = np.concatenate([t.threshold for t in tables]).astype(cdt)
+    for col in ("yes", "no", "default"):
+        a[col] = np.concatenate([np.where(getattr(t, col) >= 0, getattr(t, col) + o, 0) for t, o in zip(tables, offs)]).astype(np.int32)
+    a["cat_start"] = np.concatenate([t.cat_start + o for t, o in zip(tables, woffs)]).astype(np.int32)
+    a["cat_len"] = np.concatenate([t.cat_len for t in tables]).astype(np.int32)
+    words = [t.cat_words for t in tables] + [np.zeros(1, np.uint32)]  # index 0 must exist
+    a["words"] = np.concatenate(words).astype(np.uint32)
+    ldt = tables[0].leaf.dtype
+    a["leaf"] = np.concatenate([t.leaf for t in tables]).astype(ldt).reshape(-1)
+    a["root"] = offs
+    a["out"] = np.array([t.out for t in s.trees], np.int32)
+    if s.linear:
+        # a plain tree in a linear segment: every leaf is "const = leaf value, no terms"
+        consts, starts, lens, feats, coeffs = [], [], [], [], []
+        nterms = 0
+        for t in tables:
+            if t.is_linear:
+                consts.append(t.lin_const)
+                starts.append(t.lin_start + nterms)
+                lens.append(t.lin_len)
+                feats.append(t.lin_feature)
+                coeffs.append(t.lin_coeff)
+                nterms += len(t.lin_feature)
+            else:
+                consts.append(t.leaf[:, 0])
+                starts.append(np.zeros(t.n_nodes, np.int32))
+                lens.append(np.zeros(t.n_nodes, np.int32))
+        a["lin_const"] = np.concatenate(consts).astype(ldt)
+        a["lin_start"] = np.concatenate(starts).astype(np.int32)
+        a["lin_len"] = np.concatenate(lens).astype(np.int32)
+        a["lin_feature"] = np.concatenate(feats + [np.zeros(1, np.int32)]).astype(np.int32)
+        a["lin_coeff"] = np.concatenate(coeffs + [np.zeros(1, ldt)]).astype(ldt)
