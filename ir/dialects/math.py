@@ -1,7 +1,7 @@
 """`math` dialect: the output transforms of classical models, each with one exact formula.
 
 All ops compute in their operand's element type.  `exp` is Timber's own (the same bits in
-every back-end); see `backends/llvm` for the algorithm.
+every back-end); `ir/mathfn.py` defines the algorithm.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ Semantics (one row `x`):
   v is NaN), `ne` is C's `!=` (true when v is NaN); `in` is categorical set membership (below).  Predicate true → the `?` child ("yes"),
   false → the `:` child ("no").
 * Missing values, per split (`missing(...)`):
-    - absent (kind `none`): nothing special; NaN flows into the comparison (ordered → false);
+    - absent (kind `none`): nothing special; NaN flows into the comparison (false, but true for `ne`);
     - `nan -> c`: NaN goes to child `c`;
     - `zero -> c`: NaN, and any `|v| <= 1e-35` (the f32 constant 1e-35 widened), go to child `c`
       (LightGBM's MissingType::Zero);
@@ -199,14 +199,15 @@ class NodeTable:
         return members_from_bitset(self.cat_words[s : s + n])
 
     def depth(self) -> int:
-        """Length of the longest root-to-leaf path, in splits."""
-        depth = np.zeros(self.n_nodes, np.int32)
-        order = self.preorder()
-        for i in order:
-            if self.pred[i] != Pred.LEAF:
-                depth[self.yes[i]] = depth[i] + 1
-                depth[self.no[i]] = depth[i] + 1
-        return int(depth.max()) if self.n_nodes else 0
+        """Length of the longest root-to-leaf path, in splits (vectorised: level by level)."""
+        split = self.pred != Pred.LEAF
+        level, d = np.array([0]), 0
+        while True:
+            level = level[split[level]]
+            if not len(level):
+                return d
+            level = np.concatenate([self.yes[level], self.no[level]])
+            d += 1
 
     def preorder(self) -> list[int]:
         out, stack = [], [0]

@@ -360,7 +360,6 @@ def arith_zoo():
             return add(f, arith.SelectOp.build(cond, x, const(f, [7.0, 8.0, 9.0])))
 
         fn(f"cmp_{p}", cmp)
-    fn("sitofp_i1", lambda f, x: add(f, arith.SIToFPOp.build(add(f, arith.CmpFOp.build("uno", x, x)), t3)))
     fn("softmax", lambda f, x: add(f, math.SoftmaxOp.build(x)))
     fn("softmax_f64_acc32", lambda f, x: add(f, math.SoftmaxOp.build(add(f, arith.ExtFOp.build(x, d3)), acc=TypeAttr(f32))), d3)
     fn("argmax", lambda f, x: add(f, math.ArgmaxOp.build(x)), tensor(1, i64))
