@@ -162,3 +162,30 @@ def test_user_errors(demo):
     np.testing.assert_array_equal(cm.predict(np.zeros((2, 2))), [0.0, 0.0])
     with pytest.raises(TimberError, match="no @margin"):
         cm.predict(np.zeros((2, 2)), output_margin=True)
+
+
+def test_catboost_model_object_compiles_and_matches():
+    catboost = pytest.importorskip("catboost")
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(300, 4))
+    y = X[:, 0] - 2 * X[:, 1] + rng.normal(size=300) * 0.1
+    m = catboost.CatBoostRegressor(iterations=20, depth=3, verbose=False, allow_writing_files=False, thread_count=1, random_seed=0).fit(
+        X, y
+    )
+    compiled = timber.compile(m)
+    np.testing.assert_array_equal(compiled.predict(X), m.predict(X))
+
+
+def test_default_pipeline_runs_and_changes_no_prediction(tmp_path):
+    xgb = pytest.importorskip("xgboost")
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(400, 5)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    b = xgb.train({"objective": "binary:logistic", "max_depth": 4, "nthread": 1}, xgb.DMatrix(X, y), 10)
+    path = tmp_path / "m.json"
+    b.save_model(str(path))
+    optimized = timber.compile(str(path))
+    plain = timber.compile(str(path), passes="")
+    assert "tree.shape_group" in optimized.ir and "tree.shape_group" not in plain.ir
+    Xa = np.vstack([X, np.full((1, 5), np.nan, np.float32)])
+    assert optimized.predict(Xa).tobytes() == plain.predict(Xa).tobytes()

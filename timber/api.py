@@ -32,22 +32,24 @@ MIN_WORK_PER_THREAD = 2_000_000  # tree levels (+ features) per thread before sp
 MAX_ROWS_PER_CALL = 2**30  # the C ABI counts rows in an int
 
 
-def compile(model, *, n_jobs: int | None = None, prefix: str = "timber_", passes=None) -> CompiledModel:  # noqa: A001
+def compile(model, *, n_jobs: int | None = None, prefix: str = "timber_", passes="default") -> CompiledModel:  # noqa: A001
     """Compile `model` for this machine.
 
     `model`: a path to a model file (format detected by `timber.detect`), a verified Timber IR
     module, or a framework object Timber reads directly (`lightgbm.Booster` / `LGBMModel`,
-    `xgboost.Booster` / `XGBModel`).  `n_jobs`: threads `predict` may use (default: all
-    cores).  `prefix`: prefix of the exported C symbols.  `passes`: a pass pipeline (text or
-    list of passes) to run before lowering; None runs none."""
+    `xgboost.Booster` / `XGBModel`, `catboost.CatBoost` models).  `n_jobs`: threads `predict` may use (default: all
+    cores).  `prefix`: prefix of the exported C symbols.  `passes`: the pass pipeline (text or
+    list of passes) run before lowering: "default" (the exact default pipeline; predictions do
+    not change), or "" / None for none."""
     t0 = time.perf_counter()
     module = _load(model)
-    if passes is not None:
+    if passes:
         from passes.manager import run_pipeline
 
-        if not isinstance(model, (str, os.PathLike)):
+        if isinstance(model, ModuleOp):
             module = _clone(module)  # never rewrite the caller's module in place
-        run_pipeline(module, passes)
+        # verify() below checks the result once; verifying after every pass too costs ~1.5 s on big forests.
+        run_pipeline(module, passes, verify_each=False)
     verify(module)
     t_load = time.perf_counter() - t0
     t1 = time.perf_counter()
@@ -70,13 +72,17 @@ def _load(model) -> ModuleOp:
         from .frontends import lightgbm
 
         return lightgbm.load(model)
+    if kind == "catboost":
+        from .frontends import catboost
+
+        return catboost.load(model)
     if kind == "xgboost":
         from .frontends import xgboost
 
         booster = model.get_booster() if hasattr(model, "get_booster") else model
         return xgboost.load(bytes(booster.save_raw("json")), source_name="<xgboost.Booster>")
     raise TimberError(
-        f"timber.compile takes a model file path, a Timber IR module, or a LightGBM/XGBoost model object; found {type(model).__name__}"
+        f"timber.compile takes a model file path, a Timber IR module, or a LightGBM/XGBoost/CatBoost model object; found {type(model).__name__}"
     )
 
 
