@@ -59,7 +59,7 @@ class PruneLeaves(Pass):
     name = "tree-prune-leaves"
     summary = "lossy: collapse subtrees whose leaves differ by little into one leaf; each tree's output moves by at most `tolerance`"
     exact = False
-    tolerance: float = option("largest change of one tree's output allowed for any row (required)")
+    tolerance: float = option("largest change of one tree's output allowed for any row")
 
     def check_options(self):
         if not (self.tolerance >= 0 and math.isfinite(self.tolerance)):

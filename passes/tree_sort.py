@@ -157,7 +157,7 @@ class SortBranches(Pass):
 
     name = "tree-sort-branches"
     summary = "count node hits on calibration rows (tree.hits) and make each split's hotter child its yes/fall-through child (exact)"
-    calibration: Any = option("calibration rows: a .npy or .csv file (or an array from Python); required")
+    calibration: Any = option("calibration rows: a .npy or .csv file (or an array from Python)")
 
     def apply(self, module, ctx: PassContext) -> None:
         rows = load_rows(self.calibration)
