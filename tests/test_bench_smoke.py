@@ -165,3 +165,20 @@ def test_full_quick_run_every_model_and_peer(tmp_path):
     for name in models.split(","):
         refs = [r for r in data[name] if r["engine"] in ("xgboost DMatrix predict", "lightgbm predict", "catboost predict")]
         assert refs and refs[0]["check"] == "exact"
+
+
+def test_measure_engine_outputs_and_single_threaded_engines():
+    bench = load_bench()
+    seen = []
+
+    def predict(X, t):
+        seen.append((X.shape[0], t))
+        return X.sum(axis=1)
+
+    rows = {10: np.ones((10, 3), np.float32), 40: np.ones((40, 3), np.float32)}
+    res = bench.Result("st")
+    outs = bench.measure_engine(res, predict, rows, rows[10][:1], [1, 2], 0.005, 3, single_threaded=True)
+    assert {t for _, t in seen} == {1}  # never asked for 2 threads
+    assert res.throughput["10@2"] == res.throughput["10@1"] and res.throughput["40@2"] == res.throughput["40@1"]
+    np.testing.assert_array_equal(outs[40], np.full(40, 3, np.float32))
+    assert res.latency_s > 0

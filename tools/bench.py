@@ -181,10 +181,10 @@ class Bench:
         self.log(f"   {res.engine}: {'n/a: ' + res.error if res.error else 'done'} ({time.perf_counter() - t0:.1f} s)")
         return res, outs
 
-    def measure(self, res: Result, predict: Predict, rows, single) -> tuple[Result, dict]:
+    def measure(self, res: Result, predict: Predict, rows, single, single_threaded: bool = False) -> tuple[Result, dict]:
         """Time an in-process engine the same way the helpers time theirs."""
         try:
-            outs = measure_engine(res, predict, rows, single, self.threads, self.args.min_time, self.args.reps)
+            outs = measure_engine(res, predict, rows, single, self.threads, self.args.min_time, self.args.reps, single_threaded)
         except Exception as exc:  # noqa: BLE001
             if self.args.debug:
                 traceback.print_exc()
@@ -287,7 +287,7 @@ class Bench:
 
         import catboost
 
-        res = Result(engine="catboost C++ export", note="g++ -O3 -march=native; single-threaded; raw score")
+        res = Result(engine="catboost C++ export", note="g++ -O3 -march=native; single-threaded: all-thread columns repeat 1T")
         art = self.artifact_dir("catboost-cpp", bm, bm.native_path(self.cache))
         t0 = time.perf_counter()
         model = catboost.CatBoost()
@@ -317,7 +317,7 @@ class Bench:
             cdll.apply_batch(X.ctypes.data, X.shape[0], X.shape[1], out.ctypes.data)
             return out
 
-        return self.measure(res, predict, rows, single)
+        return self.measure(res, predict, rows, single, single_threaded=True)
 
     def onnx_file(self, bm, path) -> tuple[Path, float, str]:
         """The model as ONNX (cached): onnxmltools in its own venv, or CatBoost's own exporter."""

@@ -37,12 +37,13 @@ def body(job: dict, result) -> object:
         art.mkdir(parents=True, exist_ok=True)
         shutil.copytree(predictor._lib_path.parent, art, dirs_exist_ok=True)
         record_compile_time(stamp, result.compile_s)
-    result.note = "single-threaded C (no thread option)"
+    result.note = "single-threaded C, no thread option: the all-thread columns repeat 1T"
 
     def predict(X, threads):
         # The predictor has no thread control: every call runs on one thread.
         return predictor.predict(X)
 
+    predict.single_threaded = True
     return predict
 
 
