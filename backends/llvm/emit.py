@@ -7,6 +7,7 @@ tables, so text is both the fastest to produce and the easiest to read in a dump
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass, field
 
@@ -104,6 +105,7 @@ class TablePool:
     prefix: str
     tables: list[Table] = field(default_factory=list)
     pad: int = 64
+    align: int = 64
 
     def add(self, hint: str, data: np.ndarray) -> str:
         data = np.ascontiguousarray(data).reshape(-1)
@@ -115,7 +117,8 @@ class TablePool:
 
     def definitions(self) -> str:
         return "\n".join(
-            f'@{t.name} = internal constant [{t.nbytes} x i8] c"{_bytes_literal(t.data.tobytes())}", align 64' for t in self.tables
+            f'@{t.name} = internal constant [{t.nbytes} x i8] c"{_bytes_literal(t.data.tobytes())}", align {self.align}'
+            for t in self.tables
         )
 
 
@@ -182,6 +185,7 @@ class Function:
 
     def __init__(self, name: str, ret: str, params: list[tuple[str, str]], linkage: str = "internal", attrs: str = "nounwind"):
         self.name = name
+        self.align = 64  # of stack buffers (cache lines); `Module.add` lowers it for small code
         self.ret = ret
         self.params = params
         self.linkage = linkage
@@ -211,10 +215,10 @@ class Function:
         return r
 
     def alloca(self, hint: str, t: str, count: int) -> str:
-        """A 64-byte aligned stack buffer of `count` elements, allocated in the entry block
-        (where LLVM treats it as a fixed frame slot, also after inlining)."""
+        """A stack buffer of `count` elements (64-byte aligned, or 8 in small code), allocated
+        in the entry block (where LLVM treats it as a fixed frame slot, also after inlining)."""
         r = self.tmp(hint)
-        self.allocas.append(f"  {r} = alloca [{max(count, 1)} x {t}], align 64")
+        self.allocas.append(f"  {r} = alloca [{max(count, 1)} x {t}], align {self.align}")
         return r
 
     def block(self, label: str) -> None:
@@ -227,22 +231,27 @@ class Function:
                 return line[:-1]
         return "entry"
 
-    def text(self) -> str:
+    def text(self, extra_attrs: str = "") -> str:
         params = ", ".join(f"{t} {n}" for t, n in self.params)
         linkage = "" if self.linkage == "external" else self.linkage + " "
-        head = f"define {linkage}{self.ret} @{self.name}({params}) {self.attrs} {{"
+        attrs = f"{self.attrs} {extra_attrs}" if extra_attrs else self.attrs
+        head = f"define {linkage}{self.ret} @{self.name}({params}) {attrs} {{"
         return "\n".join([head, "entry:", *self.allocas, *self.lines, "}"])
 
 
 class Module:
     """Collects functions, declarations and tables into one LLVM module text."""
 
-    def __init__(self, name: str, table_prefix: str):
+    def __init__(self, name: str, table_prefix: str, small: bool = False, table_pad: int = 64):
         self.name = name
+        # small code (microcontrollers): every function optimised for size, helpers kept out of line
+        self.small = small
+        self.fn_attrs = "optsize minsize" if small else ""
         self.functions: list[Function] = []
         self.declares: dict[str, str] = {}
         self.globals: list[str] = []
-        self.pool = TablePool(table_prefix)
+        self.align = 8 if small else 64  # of tables and stack buffers: cache lines, or no padding in small code
+        self.pool = TablePool(table_prefix, pad=table_pad, align=self.align)
         self._fn_names: set[str] = set()
         self._once: set[str] = set()
 
@@ -254,6 +263,11 @@ class Module:
         if fn.name in self._fn_names:
             raise ValueError(f"function @{fn.name} emitted twice")
         self._fn_names.add(fn.name)
+        fn.align = self.align
+        if self.small:
+            # A helper (Timber's exp) inlined into its callers would add its spilled soft-float
+            # temporaries to their frames; out of line, its frame is live only during the call.
+            fn.attrs = fn.attrs.replace("alwaysinline", "noinline")
         self.functions.append(fn)
         return fn
 
@@ -283,9 +297,10 @@ class Module:
         parts = [f"; ModuleID = '{self.name}'", f'source_filename = "{self.name}"', ""]
         parts.extend(self.declares.values())
         parts.append("")
-        parts.extend(self.globals)
+        # small code: no cache-line alignment (and its padding) for constant arrays either
+        parts.extend(re.sub(r", align 64$", f", align {self.align}", g) for g in self.globals)
         if self.pool.tables:
             parts.append(self.pool.definitions())
         parts.append("")
-        parts.extend(fn.text() + "\n" for fn in self.functions)
+        parts.extend(fn.text(self.fn_attrs) + "\n" for fn in self.functions)
         return "\n".join(parts)

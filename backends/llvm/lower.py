@@ -12,6 +12,9 @@ Exported, per DESIGN.md section 4 (prefix default `timber_`):
     int <prefix>infer_single(const T *x, OUT *out, const void *ctx)       @predict, one row
     int <prefix>infer_<name>(const T *X, int n, OUT *out, const void *ctx) every other public function
 
+They return 0, or the C99 back-end's error codes: ERR_BOUNDS (-3) for n < 0, ERR_NULL (-1)
+for a NULL row or output pointer (n = 0 accepts NULL).
+
 Lowering reads only the module and a `TargetInfo`; it knows nothing of the JIT, so objects
 for other targets can be emitted from the same text.
 """
@@ -37,6 +40,7 @@ from .target import TargetInfo
 BLOCK_ROWS = 64
 BLOCK_BYTES = 256 * 1024  # largest [N][B] row block kept on the stack
 PARTIAL_MIN = 8  # a tail of at least this many rows runs as a masked block, shorter ones row by row
+ERR_NULL, ERR_BOUNDS = -1, -3  # the ABI's error codes (model.h of the C99 back-end)
 AFFINE_UNROLL = 64  # linear.affine with more inputs than this loops over them
 
 
@@ -104,15 +108,19 @@ class ModuleLowering:
         self.module = module
         self.target = target
         self.prefix = prefix
-        self.mod = Module("timber", f"{prefix}tbl_")
+        # scalar kernels (one lane) never read past a table's end: no padding for vector loads
+        self.mod = Module("timber", f"{prefix}tbl_", small=target.small, table_pad=64 if target.lanes > 1 else 0)
         self.funcs = [op for op in module.body.ops if isinstance(op, func.FuncOp)]
         self._plans: dict[int, EnsemblePlan] = {}
         self._tables: dict[tuple[int, int], dict[str, str]] = {}
         self.block_rows = self._choose_block_rows()
 
     def _choose_block_rows(self) -> int:
-        """B for batches: 64 rows, fewer when a row is very wide (the [N][B] blocks live on the
-        stack), 1 (row by row) for extremely wide inputs."""
+        """B for batches: the target's own choice when it has one (1 on microcontrollers); else 64
+        rows, fewer when a row is very wide (the [N][B] blocks live on the stack), 1 (row by
+        row) for extremely wide inputs."""
+        if self.target.block_rows is not None:
+            return self.target.block_rows
         widest = 1
         for f in self.funcs:
             for op in f.walk():
@@ -180,6 +188,7 @@ class ModuleLowering:
             fn = self.mod.add(
                 Function(single, "i32", [("ptr noalias", "%x"), ("ptr noalias", "%out"), ("ptr", "%ctx")], linkage="external")
             )
+            _check_pointers(fn, ["%x", "%out"], None)
             fn.emit(f"call void @{_block_name(name, 1)}(ptr %x, ptr %out)")
             fn.emit("ret i32 0")
             exports.append(Export(single, name, n_in, n_out, tin.element.numpy, tout.element.numpy, single=True))
@@ -192,9 +201,14 @@ class ModuleLowering:
         fn = self.mod.add(
             Function(symbol, "i32", [("ptr noalias", "%X"), ("i32", "%n"), ("ptr noalias", "%out"), ("ptr", "%ctx")], linkage="external")
         )
-        n64 = fn.op("n64", "sext i32 %n to i64")
-        pos = fn.op("pos", f"icmp sgt i64 {n64}, 0")
-        n64 = fn.op("rows", f"select i1 {pos}, i64 {n64}, i64 0")
+        neg = fn.op("neg", "icmp slt i32 %n, 0")
+        bad, ok = fn.label("bad_n"), fn.label("n_ok")
+        fn.emit(f"br i1 {neg}, label %{bad}, label %{ok}")
+        fn.block(bad)
+        fn.emit(f"ret i32 {ERR_BOUNDS}")
+        fn.block(ok)
+        _check_pointers(fn, ["%X", "%out"], fn.op("some", "icmp sgt i32 %n, 0"))
+        n64 = fn.op("rows", "zext i32 %n to i64")
         L = {k: fn.label(k) for k in ("blocks", "block", "tail", "partial", "singles", "single", "single_body", "done")}
         if B == 1:
             fn.emit(f"br label %{L['singles']}")
@@ -203,6 +217,7 @@ class ModuleLowering:
         xb = fn.alloca("xb", T, N * B)
         ob = fn.alloca("ob", R, K * B)
         nfull = fn.op("nfull", f"udiv i64 {n64}, {B}")
+        pre = fn.current_block()
         fn.emit(f"br label %{L['blocks']}")
         fn.block(L["blocks"])
         b, b_next = fn.tmp("b"), fn.tmp("b.next")
@@ -216,7 +231,7 @@ class ModuleLowering:
         fn.emit(f"call void @{_block_name(name, B)}(ptr {xb}, ptr {ob})")
         self._write_back(fn, ob, r0, K, R, B, None)
         fn.emit(f"{b_next} = add i64 {b}, 1")
-        fn.lines[phi_line] = f"  {b} = phi i64 [0, %entry], [{b_next}, %{fn.current_block()}]"
+        fn.lines[phi_line] = f"  {b} = phi i64 [0, %{pre}], [{b_next}, %{fn.current_block()}]"
         fn.emit(f"br label %{L['blocks']}")
         fn.block(L["tail"])
         start = fn.op("tail.start", f"mul i64 {nfull}, {B}")
@@ -283,6 +298,21 @@ class ModuleLowering:
                 scatter(fn, self.mod, R, v, dst, offsets, B, mask=mask)
 
         for_each(fn, K, "ok", one)
+
+
+def _check_pointers(fn: Function, ptrs: list[str], when: str | None) -> None:
+    """Return ERR_NULL if any of `ptrs` is NULL (only where the i1 `when` holds, when given);
+    the code that follows runs in a new block."""
+    bad = "false"
+    for p in ptrs:
+        bad = fn.op("null", f"or i1 {bad}, {fn.op('isnull', f'icmp eq ptr {p}, null')}")
+    if when is not None:
+        bad = fn.op("null", f"and i1 {bad}, {when}")
+    err, ok = fn.label("null_ptr"), fn.label("ptrs_ok")
+    fn.emit(f"br i1 {bad}, label %{err}, label %{ok}")
+    fn.block(err)
+    fn.emit(f"ret i32 {ERR_NULL}")
+    fn.block(ok)
 
 
 def for_each(fn: Function, n: int, hint: str, body) -> None:
@@ -585,8 +615,9 @@ class FunctionLowering:
             fn.emit(f"store {self.vt(p.acc)} {splat(v, p.acc, B)}, ptr {ptr}, align 4")
         kc = KernelContext(self.mod, B, self.ml.target)
         raw = x.elem if xr != xt else p.compare
-        if not p.aware:
-            self._segments(kc, p, xt, xr, raw, acc, aware=False)
+        if not p.aware or self.ml.target.small:
+            # small code: the missing-aware kernels alone (they are exact on every row)
+            self._segments(kc, p, xt, xr, raw, acc, aware=p.aware)
             return [Val(p.acc, p.n_outputs, ptr=acc)]
         # blocks with a missing value anywhere need the aware heap kernels
         anymiss = self._scan_missing(p, xt)

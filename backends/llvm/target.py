@@ -19,13 +19,19 @@ class TargetInfo:
 
     `lanes`: rows per SIMD vector in the tree kernels (1 = scalar code).  `permute`: which
     in-register table lookups exist: "avx512" (vpermps/vpermi2ps on 16 lanes), "avx2"
-    (vpermps on 8 lanes) or None (tables are read with gathers or loads)."""
+    (vpermps on 8 lanes) or None (tables are read with gathers or loads).  `block_rows`:
+    rows per block of the batch entry point; None lets the lowering choose (64 on hosts), 1
+    gives row-by-row code whose stack holds one row (microcontrollers).  `small`: optimise
+    for code size (microcontrollers): one kernel variant per tree segment instead of a fast
+    path for rows without missing values, and every function `optsize minsize`."""
 
     triple: str
     cpu: str
     features: str
     lanes: int
     permute: str | None
+    block_rows: int | None = None
+    small: bool = False
 
     @property
     def is_x86(self) -> bool:
