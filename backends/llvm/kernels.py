@@ -229,8 +229,9 @@ def _in_set(fn: Function, kc: KernelContext, p: EnsemblePlan, lanes: int, x: str
     if p.cat_negative == "value":
         neg = fn.op("neg", f"fcmp olt {vd} {xd}, {zero}")
     else:
-        trunc = declare_unary(mod, "trunc", "double", lanes)
-        neg = fn.op("neg", f"fcmp olt {vd} {fn.op('tv', f'call {vd} @{trunc}({vd} {xd})')}, {zero}")
+        # trunc(v) < 0 exactly when v <= -1: no llvm.trunc, which is a libm call on cores
+        # without a rounding instruction (soft float, x86-64 before SSE4.1)
+        neg = fn.op("neg", f"fcmp ole {vd} {xd}, {splat(-1.0, 'double', lanes)}")
     fabs = declare_unary(mod, "fabs", "double", lanes)
     finite = fn.op("finite", f"fcmp one {vd} {fn.op('ad', f'call {vd} @{fabs}({vd} {xd})')}, {splat(float('inf'), 'double', lanes)}")
     below = fn.op("below", f"fcmp olt {vd} {xd}, {splat(float(CAT_LIMIT), 'double', lanes)}")
@@ -779,9 +780,7 @@ def _category_test(fn: Function, mod: Module, p: EnsemblePlan, C: str, v: str, n
     if p.cat_negative == "value":
         neg = fn.op("neg", f"fcmp olt double {vd}, {const(0.0, 'double')}")
     else:
-        trunc = declare_unary(mod, "trunc", "double", 0)
-        tv = fn.op("tv", f"call double @{trunc}(double {vd})")
-        neg = fn.op("neg", f"fcmp olt double {tv}, {const(0.0, 'double')}")
+        neg = fn.op("neg", f"fcmp ole double {vd}, {const(-1.0, 'double')}")  # trunc(v) < 0, without libm's trunc
     fabs = declare_unary(mod, "fabs", "double", 0)
     ad = fn.op("ad", f"call double @{fabs}(double {vd})")
     finite = fn.op("finite", f"fcmp one double {ad}, {const(float('inf'), 'double')}")

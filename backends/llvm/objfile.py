@@ -442,14 +442,14 @@ def _aarch64(op: str, a: list[str], args: str, f: Frame, regs: dict) -> None:
         f.increments = True
     elif op == "sub" and len(a) >= 3 and a[1] in ("sp", *regs):
         amount = _shifted(a)
-        below = 0 if a[1] == "sp" else regs[a[1]]
         if a[0] == "sp":
             f.grow(None if amount is None or a[1] != "sp" else amount)
-        elif amount is not None:
-            regs[a[0]] = below + amount  # x = sp - k, for a re-alignment below
+        elif amount is not None and f.decrement is not None:
+            # x = (entry sp) - depth, for a re-alignment `and sp, x, #mask` below
+            regs[a[0]] = (f.decrement if a[1] == "sp" else regs[a[1]]) + amount
     elif op == "and" and a[0] == "sp":
         if a[1] in regs and f.decrement is not None:
-            # sp = (sp - k) rounded down: at most align - 16 below sp - k
+            # sp = x rounded down: at most align - 16 below x
             f.decrement = max(f.decrement, regs[a[1]] + _realign(_imm(a[2]), 16))
         else:
             f.grow(None)

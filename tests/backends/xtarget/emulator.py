@@ -6,8 +6,8 @@
 The image's loadable segments are mapped at their addresses, with a stack and an I/O area for
 arguments.  A call sets the argument registers, the stack pointer and the return address (a
 sentinel; bit 0 set on Thumb), runs until the sentinel, and checks that it really got there
-(unicorn returns silently when a time limit stops it).  The stack is filled with a pattern
-before each call, so `stack_used` is the deepest byte the call wrote.
+(unicorn returns silently when a time limit stops it).  With `measure_stack`, the stack is
+filled with a pattern before each call, so `stack_used` is the deepest byte the calls wrote.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from backends.llvm.targets import CrossTarget
 from .toolchain import require
 
 PAGE = 0x1000
-STACK_TOP, STACK_SIZE = 0x0800_0000, 0x10_0000  # 1 MiB: host-style 64-row blocks need ~15 KiB
+STACK_TOP = 0x0800_0000
+STACK_SIZE = {True: 0x1_0000, False: 0x10_0000}  # microcontroller code / host-style 64-row blocks (~15 KiB)
 IO_BASE = 0x1000_0000
 SENTINEL = 0x0F00_0000  # a mapped page holding no code: returning here ends the call
 FILL = 0xA5
@@ -70,6 +71,7 @@ class Emulator:
         else:
             raise ValueError(f"no emulator for {target.triple}")
         self.word = 8 if fam == "aarch64" else 4
+        self.stack_size = STACK_SIZE[target.small]
         self._load()
         self.io_size = 0
         self.stack_used = 0
@@ -87,18 +89,21 @@ class Emulator:
             uc.mem_map(lo * PAGE, (hi - lo) * PAGE)
         for seg in self.elf.segments:
             uc.mem_write(seg.vaddr, self.elf.data[seg.offset : seg.offset + seg.filesz])
-        uc.mem_map(STACK_TOP - STACK_SIZE, STACK_SIZE)
+        uc.mem_map(STACK_TOP - self.stack_size, self.stack_size)
         uc.mem_map(SENTINEL, PAGE)
 
     def address(self, symbol: str) -> int:
         return self.elf.symbol(symbol).value
 
-    def call(self, symbol: str, args: list[int], timeout_s: float = 120.0) -> int:
-        """Call `symbol(args...)`; return its int result (sign-extended from 32 bits)."""
+    def call(self, symbol: str, args: list[int], timeout_s: float = 120.0, measure_stack: bool = False) -> int:
+        """Call `symbol(args...)`; return its int result (sign-extended from 32 bits).  With
+        `measure_stack`, `stack_used` becomes the bytes below the caller's SP it wrote."""
         uc = self.uc
         for reg, v in zip(self.args, args):
             uc.reg_write(reg, v & ((1 << (8 * self.word)) - 1))
-        uc.mem_write(STACK_TOP - STACK_SIZE, bytes([FILL]) * STACK_SIZE)
+        size = self.stack_size
+        if measure_stack:
+            uc.mem_write(STACK_TOP - size, bytes([FILL]) * size)
         uc.reg_write(self.sp, STACK_TOP - 64)  # a little headroom above, as a caller's frame would leave
         uc.reg_write(self.ret, SENTINEL | (1 if self.thumb else 0))
         entry = self.address(symbol)
@@ -106,9 +111,10 @@ class Emulator:
         pc = uc.reg_read(self.pc)
         if pc != SENTINEL:
             raise RuntimeError(f"{symbol} did not return (pc = {pc:#x}): time limit or a wild jump")
-        stack = uc.mem_read(STACK_TOP - STACK_SIZE, STACK_SIZE - 64)
-        low = next((i for i, b in enumerate(stack) if b != FILL), len(stack))
-        self.stack_used = len(stack) - low
+        if measure_stack:
+            stack = np.frombuffer(bytes(uc.mem_read(STACK_TOP - size, size - 64)), np.uint8)
+            touched = np.flatnonzero(stack != FILL)
+            self.stack_used = max(self.stack_used, len(stack) - int(touched[0]) if len(touched) else 0)
         rc = uc.reg_read(self.args[0]) & 0xFFFFFFFF
         return rc - (1 << 32) if rc >= 1 << 31 else rc
 
@@ -119,9 +125,12 @@ class Emulator:
             self.io_size = _align(nbytes)
             self.uc.mem_map(IO_BASE, self.io_size)
 
-    def infer(self, symbol: str, X: np.ndarray, n_outputs: int, out_dtype, single: bool = False) -> tuple[int, np.ndarray]:
+    def infer(
+        self, symbol: str, X: np.ndarray, n_outputs: int, out_dtype, single: bool = False, measure_stack: bool = False
+    ) -> tuple[int, np.ndarray]:
         """Run a batch entry point (`symbol(X, n, out, NULL)`) on the rows of X, or the
-        single-row one on each row; return (last return code, outputs)."""
+        single-row one on each row; return (the return codes or-ed, outputs)."""
+        self.stack_used = 0
         X = np.ascontiguousarray(X)
         n = len(X)
         out = np.full((n, n_outputs), -12345, out_dtype)
@@ -133,8 +142,8 @@ class Emulator:
         if single:
             rc = 0
             for i in range(n):
-                rc |= self.call(symbol, [IO_BASE + i * X[0].nbytes, out_addr + i * out[0].nbytes, 0])
+                rc |= self.call(symbol, [IO_BASE + i * X[0].nbytes, out_addr + i * out[0].nbytes, 0], measure_stack=measure_stack)
         else:
-            rc = self.call(symbol, [IO_BASE, n, out_addr, 0])
+            rc = self.call(symbol, [IO_BASE, n, out_addr, 0], measure_stack=measure_stack)
         got = np.frombuffer(bytes(self.uc.mem_read(out_addr, out.nbytes)), out_dtype).reshape(n, n_outputs)
         return rc, got.copy()

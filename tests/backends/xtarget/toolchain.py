@@ -106,15 +106,19 @@ def compiler_rt(t: CrossTarget) -> Path:
     return out
 
 
-def link_image(obj: bytes, t: CrossTarget, entry: str, keep: list[str], workdir: Path) -> bytes:
-    """Link an object with compiler-rt into a static ELF image at 0x10000 (unused code dropped)."""
+def link_image(objs: list[bytes], t: CrossTarget, keep: list[str], workdir: Path) -> bytes:
+    """Link objects with compiler-rt into a static ELF image at 0x10000, keeping the symbols
+    `keep` (the entry points) and dropping unused code."""
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "model.o").write_bytes(obj)
+    names = []
+    for i, obj in enumerate(objs):
+        names.append(f"model{i}.o")
+        (workdir / names[-1]).write_bytes(obj)
     (workdir / "flat.ld").write_text(LINKER_SCRIPT)
-    args = ["ld.lld", "-static", "--gc-sections", "-e", entry]
-    for k in keep:
+    args = ["ld.lld", "-static", "--gc-sections", "-e", keep[0]]
+    for k in keep[1:]:
         args += ["-u", k]
-    args += ["-T", "flat.ld", "model.o", str(compiler_rt(t)), "-o", "image.elf"]
+    args += ["-T", "flat.ld", *names, str(compiler_rt(t)), "-o", "image.elf"]
     _zig(*args, cwd=str(workdir))
     return (workdir / "image.elf").read_bytes()
 
