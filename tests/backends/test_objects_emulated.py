@@ -177,7 +177,9 @@ def test_two_prefixed_models_link_into_one_firmware():
         assert_same_bits(got, reference(name, "timber_infer", X))
 
 
-@pytest.mark.parametrize("target", ["thumbv7m-none-eabi", "thumbv7em-none-eabihf", "riscv32-unknown-elf", "riscv32imafc-unknown-none-elf", "aarch64-none-elf"])
+@pytest.mark.parametrize(
+    "target", ["thumbv7m-none-eabi", "thumbv7em-none-eabihf", "riscv32-unknown-elf", "riscv32imafc-unknown-none-elf", "aarch64-none-elf"]
+)
 def test_stack_use_stays_within_the_report(target):
     """The deepest stack byte each entry point writes (the stack is filled with a pattern before
     the call) against `--size`'s static figure.  Our own frames can never go deeper than the
