@@ -22,6 +22,7 @@ PASS_MODULES = (
     "passes.tree_sort",
     "passes.fuse_scaler",
     "passes.tree_analysis",
+    "passes.tree_accumulate_f32",
 )
 
 # Named pipelines usable in pipeline text.  `default` holds only exact passes: it is what
