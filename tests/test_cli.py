@@ -162,7 +162,31 @@ def test_source_target_needs_a_directory(small_model, capsys):
 def test_unknown_target(small_model, capsys):
     path, _, _ = small_model
     code, _, err = run_cli(["compile", path, "--target", "z80"], capsys)
-    assert "unknown target 'z80'" in one_line_error(code, err)
+    assert "z80" in one_line_error(code, err)
+
+
+def test_object_target_writes_model_o_and_header(small_model, capsys, tmp_path):
+    path, _, _ = small_model
+    code, out, err = run_cli(["compile", path, "--target", "thumbv7m-none-eabi", "-o", tmp_path / "o", "--size"], capsys)
+    assert code == 0, err
+    assert {p.name for p in (tmp_path / "o").iterdir()} == {"model.o", "model.h"}
+    assert (tmp_path / "o" / "model.o").read_bytes()[:4] == b"\x7fELF"
+    assert "flash" in out and "__aeabi_" in out and "timber_infer" in out
+
+
+def test_object_size_alone_and_asm(small_model, capsys, tmp_path):
+    path, _, _ = small_model
+    code, out, err = run_cli(["compile", path, "--target", "aarch64-none-elf", "--size"], capsys)
+    assert code == 0 and ".text" in out, err
+    code, _, err = run_cli(["compile", path, "--target", "riscv32-unknown-elf", "--emit", "asm", "-o", tmp_path / "s"], capsys)
+    assert code == 0, err
+    assert "timber_infer" in (tmp_path / "s" / "model.s").read_text()
+
+
+def test_obj_emit_needs_an_object_target(small_model, capsys):
+    path, _, _ = small_model
+    code, _, err = run_cli(["compile", path, "--emit", "obj"], capsys)
+    assert "needs an object target" in one_line_error(code, err)
 
 
 def test_calibration_records_hit_rates_and_keeps_predictions(small_model, capsys, tmp_path):

@@ -112,7 +112,11 @@ def cmd_compile(a) -> int:
     if a.target in ("c99", "wat"):
         return _write_source_target(a, module)
     if a.target != "host":
-        raise TimberError(f"unknown target '{a.target}'; supported: host, c99, wat")
+        return _write_object_target(a, module)
+    if a.size or a.cpu or a.features:
+        raise TimberError("--size, --cpu and --features apply to object targets (e.g. --target thumbv7m-none-eabi)")
+    if a.emit in ("obj", "asm"):
+        raise TimberError(f"--emit {a.emit} needs an object target, e.g. --target x86_64 or --target thumbv7m-none-eabi")
     if a.emit == "tir":
         from ir.printer import print_op
 
@@ -145,6 +149,30 @@ def _write_source_target(a, module) -> int:
         paths = write_wat(module, out, prefix=a.prefix, force=a.force, wasm=a.wasm)
     for p in paths:
         sys.stdout.write(f"wrote {p}\n")
+    return 0
+
+
+def _write_object_target(a, module) -> int:
+    """`--target TRIPLE -o DIR`: model.o (or model.s / model.ll with --emit asm|llvm) and model.h,
+    built by LLVM for that target with no C compiler; `--size` reports flash, RAM, stack and the
+    libcalls the firmware must provide."""
+    from backends.llvm.objfile import emit_object, write_object
+
+    emit = {"tir": "obj"}.get(a.emit, a.emit) if a.emit_given else "obj"
+    if a.output is None or a.output == "-":
+        if not a.size:
+            raise TimberError(f"--target {a.target} writes model.o and model.h: give a directory with -o (or --size alone)")
+        r = emit_object(module, a.target, cpu=a.cpu, features=a.features, prefix=a.prefix)
+        sys.stdout.write(r.size_report().rstrip("\n") + "\n")
+        return 0
+    out = Path(a.output)
+    if out.exists() and not out.is_dir():
+        raise TimberError(f"{out}: exists and is not a directory")
+    paths, r = write_object(module, out, a.target, cpu=a.cpu, features=a.features, prefix=a.prefix, emit=emit, force=a.force)
+    for p in paths:
+        sys.stdout.write(f"wrote {p}\n")
+    if a.size:
+        sys.stdout.write(r.size_report().rstrip("\n") + "\n")
     return 0
 
 
@@ -226,8 +254,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("compile", help="compile a model and write IR, LLVM IR, C99, WAT or object files")
     c.add_argument("model", help="model file (.json/.ubj XGBoost, .txt LightGBM, .json/.cbm CatBoost, .onnx, .tir)")
-    c.add_argument("--target", default="host", help="host (default), c99 (C sources + Makefile/CMake), wat (WebAssembly text + JS loader)")
-    c.add_argument("--emit", choices=["tir", "llvm"], default=None, help="for the host target: tir (default, the verified IR) or llvm")
+    c.add_argument(
+        "--target",
+        default="host",
+        help="host (default: IR or LLVM IR for this machine), c99 (C sources + Makefile/CMake), wat (WebAssembly text + JS loader), "
+        "or an object target: thumbv7m-none-eabi, thumbv7em-none-eabihf, aarch64-none-elf, aarch64-linux-gnu, riscv32-unknown-elf[+f], x86_64",
+    )
+    c.add_argument(
+        "--emit",
+        choices=["tir", "llvm", "obj", "asm"],
+        default=None,
+        help="host: tir (default) or llvm; object targets: obj (default), asm, llvm",
+    )
+    c.add_argument("--cpu", help="object targets: CPU name for LLVM (e.g. cortex-m4)")
+    c.add_argument("--features", help="object targets: LLVM feature string (e.g. +f for RISC-V single-precision floats)")
+    c.add_argument(
+        "--size", action="store_true", help="object targets: print .text/.rodata/.data/.bss, stack per function and required libcalls"
+    )
     c.add_argument("-o", "--output", help="output file, or directory for c99/wat (default: stdout)")
     c.add_argument("--force", action="store_true", help="replace existing different files in the output directory")
     c.add_argument("--wasm", action="store_true", help="with --target wat: also assemble model.wasm")
