@@ -324,7 +324,7 @@ class Bench:
         art = self.artifact_dir("onnx", bm, path)
         onx, stamp = art / "model.onnx", art / "model.json"
         if onx.exists() and stamp.exists():
-            return onx, json.loads(stamp.read_text())["compile_s"], "convert (1st, cached)"
+            return onx, json.loads(stamp.read_text())["compile_s"], "convert: 1st run, cached"
         if bm.framework == "catboost":
             import catboost
 
@@ -509,7 +509,10 @@ def table_rows(bench: Bench, model: str) -> tuple[list[str], list[list[str]]]:
         if r.error:
             cells.append([r.engine, f"n/a: {r.error}"] + [""] * (len(header) - 3) + [r.note])
             continue
-        compile_cell = fmt_time(r.compile_s) + ("" if r.compile_label == "compile" else f" ({r.compile_label})")
+        label = "" if r.compile_label == "compile" else r.compile_label
+        if label.startswith("compile (") and label.endswith(")"):
+            label = label[len("compile (") : -1]  # "compile (1st build, cached)" -> "1st build, cached"
+        compile_cell = fmt_time(r.compile_s) + (f" ({label})" if label else "")
         lat_ratio = r.latency_s / timber.latency_s if timber and r.latency_s and timber.latency_s else None
         row = [r.engine, compile_cell, fmt_time(r.latency_s), fmt_ratio(lat_ratio)]
         for n, t in keys:
