@@ -60,6 +60,22 @@ def declare_unary(mod: Module, name: str, t: str, lanes: int) -> str:
     return full
 
 
+def _word(fn: Function, p: EnsemblePlan, ptr: str, idx: str, ity: str = "i32", hint: str = "wd") -> str:
+    """A node word (scalar), widened to i32 when the plan stores words as i16 (small code)."""
+    w = gather(fn, None, p.word, ptr, idx, 0, ity, hint=hint)
+    return w if p.word == "i32" else fn.op(hint, f"zext {p.word} {w} to i32")
+
+
+def _left(fn: Function, p: EnsemblePlan, slot: str) -> str:
+    """The walk kernel's child slot (or -1 - leaf) at `slot`, widened to i32 (scalar)."""
+    v = gather(fn, None, p.left, "%Lf", slot, 0, hint="left")
+    return v if p.left == "i32" else fn.op("left", f"sext {p.left} {v} to i32")
+
+
+def _narrow_suffix(p: EnsemblePlan) -> str:
+    return "" if p.word == p.left == "i32" else f"_{p.word}{p.left}"
+
+
 def _broadcast(fn: Function, t: str, lanes: int, scalar: str, hint: str) -> str:
     vt = vec(lanes, t)
     ins = fn.op(hint + "i", f"insertelement {vt} poison, {t} {scalar}, i64 0")
@@ -265,7 +281,7 @@ def heap_kernel(kc: KernelContext, p: EnsemblePlan, depth: int, dim: int, aware:
     Signature: (xt, acc, words, thresholds, leaves, outs, cat_start, cat_len, cat_words, ntrees);
     `acc` is the [K][B] block of accumulators, `xt` the [N][B] block of row values in the
     compare type.  `flags` = (has eq/ne splits, has `in` splits)."""
-    name = f"heap_d{depth}_k{dim}_{_flag_name(aware, flags)}_{p.compare}_{p.acc}_{p.cat_negative}_b{kc.rows}_w{kc.lanes}"
+    name = f"heap_d{depth}_k{dim}_{_flag_name(aware, flags)}_{p.compare}_{p.acc}_{p.cat_negative}_b{kc.rows}_w{kc.lanes}{_narrow_suffix(p)}"
     if kc.mod.has(name):
         return name
     mod, B, w = kc.mod, kc.rows, kc.lanes
@@ -291,7 +307,7 @@ def heap_kernel(kc: KernelContext, p: EnsemblePlan, depth: int, dim: int, aware:
     tree_end_l = fn.label("tree_end")
     fn.emit(f"{t} = phi i64 [0, %entry], [{t_next}, %{tree_end_l}]")
     nb = fn.op("nb", f"mul i64 {t}, {size}")
-    fp = fn.op("fp", f"getelementptr i32, ptr %F, i64 {nb}")
+    fp = fn.op("fp", f"getelementptr {p.word}, ptr %F, i64 {nb}")
     tp = fn.op("tp", f"getelementptr {C}, ptr %T, i64 {nb}")
     lb = fn.op("lb", f"mul i64 {t}, {size * dim}")
     lp = fn.op("lp", f"getelementptr {A}, ptr %L, i64 {lb}")
@@ -306,7 +322,7 @@ def heap_kernel(kc: KernelContext, p: EnsemblePlan, depth: int, dim: int, aware:
     root = None
     if depth:
         # level 0 is the same node for every row: its word and threshold are scalars
-        w0 = fn.op("w0", f"load i32, ptr {fp}, align 4")
+        w0 = _word(fn, p, fp, "0", hint="w0")
         t0 = fn.op("t0", f"load {C}, ptr {tp}, align 4")
         f0 = fn.op("f0", f"lshr i32 {w0}, {FEATURE_SHIFT}")
         f0 = fn.op("f0", f"zext i32 {f0} to i64")
@@ -406,7 +422,7 @@ def _walk_rows(fn, kc: KernelContext, p: EnsemblePlan, depth, dim, aware, flags,
         rz = fn.op("rz", f"zext i1 {right} to i32")
         idx = fn.op("idx", f"add i32 {rz}, 1")
     for _level in range(1, depth):
-        wd = gather(fn, mod, "i32", fp, idx, 0, hint="wd")
+        wd = _word(fn, p, fp, idx)
         th = gather(fn, mod, C, tp, idx, 0, hint="th")
         fi = fn.op("fi", f"lshr i32 {wd}, {FEATURE_SHIFT}")
         fi = fn.op("fi", f"zext i32 {fi} to i64")
@@ -438,7 +454,7 @@ def oblivious_kernel(kc: KernelContext, p: EnsemblePlan, depth: int, dim: int, a
     Signature: (xt, acc, words, thresholds, leaves, outs, cat_start, cat_len, cat_words, ntrees).
     A level tests one feature for every row, so its row values are a contiguous load from the
     feature-major block; the leaf index collects one `right` bit per level."""
-    name = f"obl_d{depth}_k{dim}_{_flag_name(aware, flags)}_{p.compare}_{p.acc}_{p.cat_negative}_b{kc.rows}_w{kc.lanes}"
+    name = f"obl_d{depth}_k{dim}_{_flag_name(aware, flags)}_{p.compare}_{p.acc}_{p.cat_negative}_b{kc.rows}_w{kc.lanes}{_narrow_suffix(p)}"
     if kc.mod.has(name):
         return name
     mod, B, w = kc.mod, kc.rows, kc.lanes
@@ -452,7 +468,7 @@ def oblivious_kernel(kc: KernelContext, p: EnsemblePlan, depth: int, dim: int, a
     fn.block(L["tree"])
     fn.emit(f"{t} = phi i64 [0, %entry], [{t_next}, %{L['tree_end']}]")
     nb = fn.op("nb", f"mul i64 {t}, {depth}")
-    wp = fn.op("wp", f"getelementptr i32, ptr %W, i64 {nb}")
+    wp = fn.op("wp", f"getelementptr {p.word}, ptr %W, i64 {nb}")
     tp = fn.op("tp", f"getelementptr {C}, ptr %T, i64 {nb}")
     lp = fn.op("lp", f"getelementptr {A}, ptr %LV, i64 {fn.op('lb', f'mul i64 {t}, {size * dim}')}")
     o = fn.op("o", f"load i32, ptr {fn.op('op', f'getelementptr i32, ptr %O, i64 {t}')}, align 4")
@@ -465,7 +481,7 @@ def oblivious_kernel(kc: KernelContext, p: EnsemblePlan, depth: int, dim: int, a
     )
     levels = []
     for d in range(depth):
-        wd = fn.op("w", f"load i32, ptr {fn.op('wdp', f'getelementptr i32, ptr {wp}, i64 {d}')}, align 4")
+        wd = _word(fn, p, wp, str(d), "i64", hint="w")
         th = fn.op("th", f"load {C}, ptr {fn.op('thp', f'getelementptr {C}, ptr {tp}, i64 {d}')}, align 4")
         f = fn.op("f", f"zext i32 {fn.op('f', f'lshr i32 {wd}, {FEATURE_SHIFT}')} to i64")
         levels.append((wd, th, fn.op("xoff", f"mul i64 {f}, {B}")))
@@ -536,7 +552,7 @@ def walk_kernel(kc: KernelContext, p: EnsemblePlan, dim: int, aware: bool, flags
     cat_words, ntrees).  Every lane
     steps `slot = left[slot] + right` until it reaches a leaf (`left < 0`); with SIMD, the
     block's vectors step together, lanes already at a leaf masked off, until all are done."""
-    name = f"walk_k{dim}_{_flag_name(aware, flags)}_{p.compare}_{p.acc}_{p.cat_negative}_b{kc.rows}_w{kc.lanes}"
+    name = f"walk_k{dim}_{_flag_name(aware, flags)}_{p.compare}_{p.acc}_{p.cat_negative}_b{kc.rows}_w{kc.lanes}{_narrow_suffix(p)}"
     if kc.mod.has(name):
         return name
     mod, B, w, A = kc.mod, kc.rows, kc.lanes, p.acc
@@ -629,11 +645,11 @@ def _walk_scalar(
     fn.emit(f"br label %{L['step']}")
     fn.block(L["step"])
     fn.emit(f"{slot} = phi i32 [{root}, %{L['row']}], [{nxt}, %{L['body']}]")
-    left = gather(fn, mod, "i32", "%Lf", slot, 0, hint="left")
+    left = _left(fn, p, slot)
     act = fn.op("act", f"icmp sge i32 {left}, 0")
     fn.emit(f"br i1 {act}, label %{L['body']}, label %{L['leaves']}")
     fn.block(L["body"])
-    wd = gather(fn, mod, "i32", "%W", slot, 0, hint="wd")
+    wd = _word(fn, p, "%W", slot)
     th = gather(fn, mod, C, "%T", slot, 0, hint="th")
     fi = fn.op("fi", f"zext i32 {fn.op('fi', f'lshr i32 {wd}, {FEATURE_SHIFT}')} to i64")
     xo = fn.op("xo", f"add i64 {fn.op('fo', f'mul i64 {fi}, {B}')}, {r}")

@@ -81,7 +81,7 @@ class ObjectResult:
             if kind == "other":
                 others[s.name] = others.get(s.name, 0) + s.size
         frames = analyse_stack(self.asm, self.target.family)
-        stack = {sym: max_stack(frames, sym) for sym in self.exports}
+        stack = {sym: max_stack(frames, sym, frozenset(self.exports)) for sym in self.exports}
         return SizeReport(self.target, sec["text"], sec["rodata"], sec["data"], sec["bss"], others, stack, self.undefined_symbols)
 
     def size_report(self) -> str:
@@ -427,11 +427,18 @@ def _arm(op: str, a: list[str], args: str, f: Frame, regs: dict) -> None:
         f.grow(int(re.search(r"\[sp, #-(\d+)\]!", args).group(1)))
     elif base in ("mov", "bic", "bfc", "and") and a[0] == "sp":
         f.grow(None)  # re-alignment through a register: not followed
+    # a callee's address in a register, for `blx reg` (how size-optimised code calls a
+    # function it calls often): from movw/movt or from the literal pool
+    if base == "movw" and len(a) == 2 and a[1].startswith(":lower16:"):
+        regs[a[0]] = a[1][len(":lower16:") :]
+    elif base == "ldr" and len(a) == 2 and a[1] in regs.get("<pool>", {}):
+        regs[a[0]] = regs["<pool>"][a[1]]
     register = re.fullmatch(r"r\d+|lr|ip|sp|pc", a[0]) is not None
     if base in ("bl", "blx", "b") and not register:
         _call(f, a[0])
     elif base in ("blx", "bx") and a[0] != "lr":
-        f.calls.append("<indirect>")
+        target = regs.get(a[0])
+        f.calls.append(target if isinstance(target, str) else "<indirect>")
 
 
 def _aarch64(op: str, a: list[str], args: str, f: Frame, regs: dict) -> None:
@@ -512,6 +519,8 @@ def analyse_stack(asm: str, family: str) -> dict[str, Frame]:
     """Per function of `asm` (LLVM's assembly for `family`): its frame and its callees."""
     parse, comment = _PARSERS[family], _COMMENT[family]
     funcs = set(re.findall(r"^\s*\.type\s+([\w.$]+)\s*,\s*[%@]function", asm, re.M))
+    # literal pool entries holding a symbol's address (`.LCPI0_5:` then `.long f`)
+    pool = dict(re.findall(r"^(\.LCPI[\w]+):\s*\n\s*\.(?:long|word|quad)\s+([A-Za-z_][\w.$]*)\s*$", asm, re.M))
     frames: dict[str, Frame] = {}
     cur, regs = None, {}
     for line in asm.splitlines():
@@ -521,7 +530,7 @@ def analyse_stack(asm: str, family: str) -> dict[str, Frame]:
         if not line[:1].isspace() and s.endswith(":"):
             label = s[:-1]
             if label in funcs:
-                cur, regs = Frame(_RETURN_ADDRESS.get(family, 0)), {}
+                cur, regs = Frame(_RETURN_ADDRESS.get(family, 0)), {"<pool>": pool}
                 frames[label] = cur
             elif label.startswith(".Lfunc_end"):
                 cur = None
@@ -535,15 +544,34 @@ def analyse_stack(asm: str, family: str) -> dict[str, Frame]:
     return frames
 
 
-def max_stack(frames: dict[str, Frame], symbol: str) -> int | None:
+class _Cycle(Exception):
+    """A call chain that comes back to a function already on it."""
+
+
+def max_stack(frames: dict[str, Frame], symbol: str, entries: frozenset[str] = frozenset()) -> int | None:
     """Deepest stack use below `symbol`'s caller: its frame plus the deepest chain of callees
-    inside the object (library functions count 0 here).  None if a frame is not statically
-    known, a call is indirect, or calls recurse."""
+    inside the object (library functions count 0 here).  A call through a register whose value
+    is not known here (the code never takes a function's address: it is a callee the caller
+    loaded) may reach any function of the object but the exported `entries` and those that
+    would call back into the chain.  None if a frame is not statically known or calls recurse."""
     memo: dict[str, int | None] = {}
 
     def need(name: str, path: tuple[str, ...]) -> int | None:
-        if name in path or name == "<indirect>":
-            return None
+        if name in path:
+            raise _Cycle(name)
+        if name == "<indirect>":
+            worst = 0
+            for g in frames:
+                if g in entries or g in path:
+                    continue
+                try:
+                    n = need(g, path)
+                except _Cycle:
+                    continue  # calling g here would be recursion, which the code never does
+                if n is None:
+                    return None
+                worst = max(worst, n)
+            return worst
         if name not in frames:
             return 0  # a library function
         if name not in memo:
@@ -559,4 +587,7 @@ def max_stack(frames: dict[str, Frame], symbol: str) -> int | None:
             memo[name] = None if own is None or deepest is None else own + deepest
         return memo[name]
 
-    return need(symbol, ())
+    try:
+        return need(symbol, ())
+    except _Cycle:
+        return None

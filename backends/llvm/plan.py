@@ -19,7 +19,9 @@ Kinds of tree, and the tables each gets:
 
 Trees keep model order; consecutive trees of one kind and leaf width form a segment (heap and
 oblivious runs are split further by a small dynamic program over the padded depth).  The
-plan does not depend on the target or the block size.
+plan does not depend on the block size; `small` (microcontrollers, where flash is what counts)
+chooses heap or walk per tree by table bytes instead of speed, pads heap runs by bytes, and
+stores node words and child slots as i16 when they fit.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ HEAP_DEPTH = 8  # trees up to this depth are always padded (measured: faster tha
 MAX_HEAP_DEPTH = 10  # deeper trees, or sparse ones (< 1/8 of the padded leaves used), are walked
 MAX_OBLIVIOUS_DEPTH = 16  # oblivious trees up to this depth keep their own kernel (2**depth leaves)
 SEGMENT_COST = 2  # a new segment costs about as much as this many tree levels
+# small code: a new segment costs flash for its call, and usually a kernel of its own depth
+SEGMENT_BYTES = 400
+KERNEL_BYTES = 800  # small code: a second tree kernel (heap and walk) costs about this much flash
 # A node word: feature << 4 | kind << 2 | zk << 1 | nr.  kind says how "right" is decided:
 KIND_GE, KIND_EQ, KIND_IN = 0, 1, 2  # v >= t'; v == t'; v's category is in the node's set
 NR_BIT, ZK_BIT, KIND_SHIFT, FEATURE_SHIFT = 1, 2, 2, 4
@@ -172,6 +177,8 @@ class EnsemblePlan:
     init: np.ndarray
     cat_negative: str
     segments: list
+    word: str = "i32"  # LLVM type of the node-word tables (i16 in small code when every word fits)
+    left: str = "i32"  # LLVM type of the walk kernel's child-slot table (likewise)
 
     @property
     def aware(self) -> bool:
@@ -194,9 +201,12 @@ class EnsemblePlan:
         return cost
 
 
-def plan_ensemble(op: tree.EnsembleOp) -> EnsemblePlan:
-    """Tables and segments for one ensemble op (independent of block size and target)."""
-    infos = []
+def plan_ensemble(op: tree.EnsembleOp, small: bool = False) -> EnsemblePlan:
+    """Tables and segments for one ensemble op (independent of the block size).  `small`: the
+    smallest tables rather than the fastest kernels (see the module docstring)."""
+    cdt, adt = op.compare_type.numpy, op.results[0].type.element.numpy
+    slot_bytes = 2 + np.dtype(cdt).itemsize  # a node word (i16 in small code) and a threshold
+    infos, sizes = [], []
     for t_op in op.trees:
         table = t_op.table
         if isinstance(table, ObliviousTable):
@@ -209,6 +219,12 @@ def plan_ensemble(op: tree.EnsembleOp) -> EnsemblePlan:
         dense = depth <= HEAP_DEPTH or (depth <= MAX_HEAP_DEPTH and 8 * int(np.count_nonzero(~split)) >= 2**depth)
         kind = "nodes" if table.is_linear else "heap" if dense else "walk"
         infos.append(TreeInfo(table, t_op.out, table.leaf_dim, depth, kind))
+        # table bytes as a padded heap tree and as walk slots (word, threshold, i16 child) + leaves
+        leaf_bytes = table.leaf_dim * np.dtype(adt).itemsize
+        heap = 2**depth * (slot_bytes + leaf_bytes) if depth <= MAX_HEAP_DEPTH else None
+        sizes.append((heap, (1 + 2 * int(split.sum())) * (slot_bytes + 2) + int((~split).sum()) * leaf_bytes))
+    if small:
+        _kinds_for_size(infos, sizes)
     neg = op.attributes.get("cat_negative")
     p = EnsemblePlan(
         compare=numpy_scalar_type(op.compare_type.numpy),
@@ -218,9 +234,8 @@ def plan_ensemble(op: tree.EnsembleOp) -> EnsemblePlan:
         n_outputs=op.n_outputs,
         init=np.asarray(op.attributes["init"].values),
         cat_negative=neg.value if neg is not None else "value",
-        segments=_segment(infos),
+        segments=_segment(infos, _byte_costs(cdt, adt) if small else None),
     )
-    cdt, adt = op.compare_type.numpy, op.results[0].type.element.numpy
     for s in p.segments:
         if isinstance(s, HeapSegment):
             _heap_tables(s, cdt, adt)
@@ -230,13 +245,58 @@ def plan_ensemble(op: tree.EnsembleOp) -> EnsemblePlan:
             _oblivious_tables(s, cdt, adt)
         else:
             _general_tables(s, cdt)
+    if small:
+        _narrow_columns(p)
     return p
 
 
-def _segment(infos: list[TreeInfo]) -> list:
+def _kinds_for_size(infos: list[TreeInfo], sizes: list[tuple[int | None, int]]) -> None:
+    """Small code: heap or walk for the numeric trees, whichever needs the least flash in all.
+    Each kernel in use costs code too, so a mix must save more than one kernel's worth."""
+    idx = [i for i, t in enumerate(infos) if t.kind in ("heap", "walk")]
+    if not idx:
+        return
+    options = {"walk": sum(sizes[i][1] for i in idx)}
+    if all(sizes[i][0] is not None for i in idx):
+        options["heap"] = sum(sizes[i][0] for i in idx)
+    mixed = [("heap" if sizes[i][0] is not None and sizes[i][0] <= sizes[i][1] else "walk") for i in idx]
+    if len(set(mixed)) > 1:
+        options["mixed"] = sum(sizes[i][0] if k == "heap" else sizes[i][1] for i, k in zip(idx, mixed)) + KERNEL_BYTES
+    best = min(options, key=lambda k: (options[k], k))
+    for i, k in zip(idx, mixed):
+        infos[i].kind = k if best == "mixed" else best
+
+
+def _byte_costs(cdt, adt):
+    """Flash bytes of one tree padded to depth d in a segment of leaf width dim, per kind."""
+    c, a = np.dtype(cdt).itemsize, np.dtype(adt).itemsize
+    return {
+        "heap": lambda d, dim: 2**d * (4 + c + dim * a),  # a word, a threshold and the leaves per slot
+        "oblivious": lambda d, dim: d * (4 + c) + 2**d * dim * a,  # a word and a threshold per level
+    }
+
+
+def _narrow_columns(p: EnsemblePlan) -> None:
+    """Store node words and walk child slots as i16 when every segment's values fit (small
+    code reads them with scalar loads, which widen them again)."""
+    tabled = [s for s in p.segments if not isinstance(s, GeneralSegment)]
+    if not tabled:
+        return
+    if all(int(s.words.max(initial=0)) < 2**16 and int(s.words.min(initial=0)) >= 0 for s in tabled):
+        p.word = "i16"
+        for s in tabled:
+            s.words = s.words.astype(np.uint16)
+    walks = [s for s in tabled if isinstance(s, WalkSegment)]
+    if walks and all(-(2**15) <= int(s.left.min()) and int(s.left.max()) < 2**15 for s in walks):
+        p.left = "i16"
+        for s in walks:
+            s.left = s.left.astype(np.int16)
+
+
+def _segment(infos: list[TreeInfo], costs=None) -> list:
     """Split the tree sequence into segments: maximal runs of one kernel kind and leaf width;
     a run of heap trees is further split by a small dynamic program over the segment depth
-    (cost: padded levels per tree plus SEGMENT_COST per segment)."""
+    (cost: padded levels per tree plus SEGMENT_COST per segment; or, given `costs`, bytes)."""
     segments: list = []
     i = 0
     while i < len(infos):
@@ -247,7 +307,8 @@ def _segment(infos: list[TreeInfo]) -> list:
         run = infos[i:j]
         if kind in ("heap", "oblivious"):
             cls = HeapSegment if kind == "heap" else ObliviousSegment
-            for lo, hi, depth in _split_heap_run([t.depth for t in run]):
+            tree_cost = None if costs is None else (lambda d, f=costs[kind], k=dim: f(d, k))
+            for lo, hi, depth in _split_heap_run([t.depth for t in run], tree_cost, None if costs is None else SEGMENT_BYTES):
                 segments.append(cls(depth, dim, run[lo:hi]))
         elif kind == "walk":
             segments.append(WalkSegment(dim, run))
@@ -257,11 +318,14 @@ def _segment(infos: list[TreeInfo]) -> list:
     return segments
 
 
-def _split_heap_run(depths: list[int]) -> list[tuple[int, int, int]]:
-    """[(start, end, depth)] minimising sum(trees * (depth + 1)) + SEGMENT_COST * segments.
+def _split_heap_run(depths: list[int], tree_cost=None, segment_cost=None) -> list[tuple[int, int, int]]:
+    """[(start, end, depth)] minimising sum(tree_cost(depth)) + segment_cost * segments; by
+    default a tree costs its padded levels (depth + 1) and a segment SEGMENT_COST.
 
     Dynamic program over trees with state "depth of the open segment" (one of the distinct
     tree depths): a tree either joins the open segment (if not deeper than it) or opens one."""
+    tree_cost = tree_cost or (lambda d: d + 1)
+    segment_cost = SEGMENT_COST if segment_cost is None else segment_cost
     levels = sorted(set(depths))
     inf = float("inf")
     cost = {d: inf for d in levels}
@@ -275,7 +339,7 @@ def _split_heap_run(depths: list[int]) -> list[tuple[int, int, int]]:
             if d < di:
                 new[d], st[d] = inf, False
                 continue
-            cont, start = cost[d] + d + 1, best + SEGMENT_COST + d + 1
+            cont, start = cost[d] + tree_cost(d), best + segment_cost + tree_cost(d)
             new[d], st[d] = (cont, False) if cont <= start else (start, True)
         cost = new
         started.append(st)
