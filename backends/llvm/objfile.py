@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import llvmlite.binding as llvm
@@ -165,14 +165,24 @@ def _wrap(names: list[str], width: int = 100) -> list[str]:
 
 
 def emit_object(
-    module, target: str | CrossTarget, *, cpu: str | None = None, features: str | None = None, prefix: str = "timber_"
+    module,
+    target: str | CrossTarget,
+    *,
+    cpu: str | None = None,
+    features: str | None = None,
+    prefix: str = "timber_",
+    small: bool | None = None,
 ) -> ObjectResult:
     """Lower a verified module and emit an ELF object for `target` (a name `resolve_target`
     accepts, or a `CrossTarget`), exporting the ABI of DESIGN.md section 4 with `prefix`.
+    `small` overrides the target's choice between single-row, size-optimised code (True:
+    microcontrollers' default) and 64-row vector blocks (False: AArch64 and x86-64's).
 
     Raises `TimberError` for an unknown target, CPU or feature, or a module the back-end
     cannot lower."""
     t = target if isinstance(target, CrossTarget) else resolve_target(target, cpu, features)
+    if small is not None and small != t.small:
+        t = replace(t, small=small, lanes=1 if small else max(t.lanes, 1))
     verify(module)
     lowered = lower_module(module, t.target_info(), prefix)
     from backends.c99.emit import emit_c99  # model.h: one header for every back-end
@@ -213,16 +223,17 @@ def write_object(
     features: str | None = None,
     prefix: str = "timber_",
     emit: str = "obj",
+    small: bool | None = None,
     force: bool = False,
 ) -> tuple[list[str], ObjectResult]:
     """Write model.o (`emit="obj"`), model.s ("asm") or model.ll ("llvm"), plus model.h, into
-    `out_dir`; returns (paths written, the ObjectResult).
+    `out_dir` (arguments as for `emit_object`); returns (paths written, the ObjectResult).
 
     Refuses (TimberError naming the file) to replace an existing file with different content
     unless `force`."""
     if emit not in OBJECT_FILES:
         raise TimberError(f"--emit {emit}: an object target can emit {', '.join(OBJECT_FILES)}")
-    r = emit_object(module, target, cpu=cpu, features=features, prefix=prefix)
+    r = emit_object(module, target, cpu=cpu, features=features, prefix=prefix, small=small)
     content = {"obj": r.object, "asm": r.asm, "llvm": r.llvm_ir}[emit]
     from backends.c99.plan import write_files
 
@@ -420,13 +431,30 @@ def _arm(op: str, a: list[str], args: str, f: Frame, regs: dict) -> None:
         f.increments = True
     elif base in ("sub", "subw") and a[0] == "sp":
         src, val = (a[1], a[2]) if len(a) == 3 else ("sp", a[1])
-        f.grow(_imm(val) if src == "sp" and val.startswith("#") else None)
+        known = regs.get(val)
+        amount = _imm(val) if val.startswith("#") else known[1] if isinstance(known, tuple) and known[0] == "const" else None
+        f.grow(amount if src == "sp" else None)
     elif base in ("add", "addw") and a[0] == "sp":
         f.increments = True
     elif base == "str" and re.search(r"\[sp, #-(\d+)\]!", args):
         f.grow(int(re.search(r"\[sp, #-(\d+)\]!", args).group(1)))
-    elif base in ("mov", "bic", "bfc", "and") and a[0] == "sp":
-        f.grow(None)  # re-alignment through a register: not followed
+    elif base == "mov" and len(a) == 2 and a[1] == "sp" and f.decrement is not None:
+        regs[a[0]] = ("below", f.decrement)  # r = sp, for a re-alignment: bfc r, #0, #k; mov sp, r
+    elif base in ("sub", "subw") and len(a) == 3 and a[1] == "sp" and a[2].startswith("#") and f.decrement is not None:
+        regs[a[0]] = ("below", f.decrement + _imm(a[2]))
+    elif base == "bfc" and isinstance(regs.get(a[0]), tuple) and regs[a[0]][0] == "below" and a[1] == "#0":
+        regs[a[0]] = ("below", regs[a[0]][1] + max(2 ** _imm(a[2]) - 8, 0))  # sp is 8-aligned (AAPCS)
+    elif base in ("movw", "movt") and len(a) == 2 and a[1].startswith("#"):
+        low = regs.get(a[0])[1] if base == "movt" and isinstance(regs.get(a[0]), tuple) else 0
+        regs[a[0]] = ("const", (_imm(a[1]) << 16 | low) if base == "movt" else _imm(a[1]))
+    elif base == "mov" and a[0] == "sp":
+        known = regs.get(a[1])
+        if isinstance(known, tuple) and known[0] == "below" and f.decrement is not None:
+            f.decrement = max(f.decrement, known[1])
+        else:
+            f.increments = True  # sp restored from the frame pointer (the code never allocates dynamically)
+    elif base in ("bic", "bfc", "and") and a[0] == "sp":
+        f.grow(None)  # re-alignment of sp itself: not followed
     # a callee's address in a register, for `blx reg` (how size-optimised code calls a
     # function it calls often): from movw/movt or from the literal pool
     if base == "movw" and len(a) == 2 and a[1].startswith(":lower16:"):

@@ -212,6 +212,7 @@ def plan_ensemble(op: tree.EnsembleOp, small: bool = False) -> EnsemblePlan:
         if isinstance(table, ObliviousTable):
             if table.depth <= MAX_OBLIVIOUS_DEPTH:
                 infos.append(TreeInfo(table, t_op.out, table.leaf_dim, table.depth, "oblivious"))
+                sizes.append((None, 0))  # keeps its own kernel
                 continue
             table = oblivious_as_nodes(table)
         split = table.pred != Pred.LEAF

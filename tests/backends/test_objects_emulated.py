@@ -57,7 +57,7 @@ ALL = {**TRAINED, **HAND}
 # The default run: a few models per target, every model kind on two or more targets, all of
 # them (and the hand-built op zoo) on the Cortex-M3, whose soft-float code is the most intricate.
 DEFAULT_MODELS = {
-    "thumbv7m-none-eabi": [*TRAINED, "predicate_zoo", "arith_zoo", "forest_mixed"],
+    "thumbv7m-none-eabi": [*TRAINED, "predicate_zoo", "arith_zoo", "forest_mixed", "catboost_like"],
     "thumbv7em-none-eabihf": ["xgb_multiclass_categorical", "lgb_linear", "catboost_onehot"],
     "thumbv6m-none-eabi": ["demo", "lgb_categorical"],
     "riscv32-unknown-elf": ["lgb_categorical", "catboost_multiclass", "forest_mixed"],
@@ -198,6 +198,22 @@ def test_stack_use_stays_within_the_report(target):
         # and not a wild over-estimate: an unwritten part of a frame, or re-alignment padding
         # that happened not to be needed, is all it may add
         assert report[sym] <= used + max(64, report[sym] // 20), (sym, used, report[sym])
+
+
+@pytest.mark.parametrize("target, small", [("aarch64-none-elf", True), ("thumbv7m-none-eabi", False)])
+def test_code_shape_override(target, small, tmp_path):
+    """`small=` overrides the target's default: single-row code on AArch64 (a few hundred bytes
+    of stack), 64-row blocks with masked tails on a Cortex-M3 (kilobytes of stack)."""
+    r = emit_object(module("lgb_categorical"), target, small=small)
+    assert r.target.small == small
+    stack = r.sizes().stack["timber_infer"]
+    assert (stack < 512) if small else (stack > 64 * 5 * 8)
+    emu = Emulator(link_image([r.object], r.target, r.exports, tmp_path), r.target)
+    X = rows("lgb_categorical", "predict")
+    for n in (len(X), 64 + 9, 5):  # full blocks, a masked partial block, single rows
+        rc, got = emu.infer("timber_infer", X[:n], 1, np.float64)
+        assert rc == 0
+        assert_same_bits(got, reference("lgb_categorical", "timber_infer", X[:n]))
 
 
 def test_x86_64_object_through_ctypes(tmp_path):
