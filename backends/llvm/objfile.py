@@ -15,8 +15,9 @@ inline assembly, no libm (Timber's own `exp`).  What the object needs from the f
 
 Stack sizes come from the object's own assembly: each function's prologue (pushes, stack
 pointer subtractions, re-alignment) gives its frame, and the call graph inside the object gives
-the deepest chain below each exported entry point.  Library calls add their own frames (a few
-words for compiler-rt's soft-float helpers); the report names them.
+the deepest chain below each exported entry point.  Library calls add their own frames on top
+(zig's compiler-rt soft-float helpers: 80 to 150 bytes, measured under emulation); the report
+names them.
 """
 
 from __future__ import annotations
@@ -39,16 +40,20 @@ OBJECT_FILES = {"obj": "model.o", "asm": "model.s", "llvm": "model.ll"}
 
 @dataclass
 class ObjectResult:
-    """An emitted object and everything about it.  `asm` is produced on first use."""
+    """An emitted object and everything about it.  `asm` and `llvm_ir` are produced on first use."""
 
     target: CrossTarget
     prefix: str
     object: bytes
-    llvm_ir: str
     header: str
     lowered: Lowered
     _mod: object = field(repr=False, default=None)
     _opt: int = 2
+
+    @cached_property
+    def llvm_ir(self) -> str:
+        """The optimised LLVM IR the object was generated from."""
+        return str(self._mod)
 
     @cached_property
     def asm(self) -> str:
@@ -128,7 +133,7 @@ class SizeReport:
         extra = " + ".join(sorted(self.other)) if self.other else ""
         lines.append(f"  {'flash':<16}{self.flash:>9} B  .text + .rodata + .data{(' + ' + extra) if extra else ''}")
         lines.append(f"  {'RAM':<16}{self.ram:>9} B  .data + .bss (static), stack below")
-        lines.append("max stack per entry point (this object's frames; each libcall adds its own, typically a few words):")
+        lines.append("max stack per entry point (this object's frames; libcalls add theirs, e.g. 80-150 B for compiler-rt's soft float):")
         width = max((len(s) for s in self.stack), default=0)
         for sym, n in self.stack.items():
             lines.append(f"  {sym:<{width}}  {'unknown' if n is None else f'{n} B'}")
@@ -192,7 +197,7 @@ def emit_object(
     tm = t.machine(opt)
     mod = compile_for(lowered.text, t, opt)
     obj = tm.emit_object(mod)
-    return ObjectResult(t, prefix, obj, str(mod), header, lowered, mod, opt)
+    return ObjectResult(t, prefix, obj, header, lowered, mod, opt)
 
 
 def compile_for(text: str, t: CrossTarget, opt: int):

@@ -269,6 +269,26 @@ def test_write_object_refuses_to_replace_a_different_file(tmp_path, demo):
         write_object(demo, tmp_path, "thumbv7m-none-eabi", emit="wat")
 
 
+def test_no_inline_assembly_ever(demo):
+    """llvmlite has no assembler for other targets: inline asm would abort the process."""
+    for name in MODELS:
+        text = lower_module(module(name), resolve_target("thumbv7m-none-eabi").target_info()).text
+        assert " asm " not in text and "asm sideeffect" not in text
+    assert "asm sideeffect" not in obj("demo", "aarch64-linux-gnu").llvm_ir
+
+
+def test_missing_emulation_tools_skip_unless_required(monkeypatch):
+    """CI sets TIMBER_REQUIRE_TEST_TOOLS=1: then a missing emulator fails the run instead of skipping."""
+    from tests.backends.xtarget.toolchain import require
+
+    monkeypatch.delenv("TIMBER_REQUIRE_TEST_TOOLS", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="not installed"):
+        require("timber_no_such_tool")
+    monkeypatch.setenv("TIMBER_REQUIRE_TEST_TOOLS", "1")
+    with pytest.raises(pytest.fail.Exception, match="TIMBER_REQUIRE_TEST_TOOLS=1"):
+        require("timber_no_such_tool")
+
+
 def test_objects_are_deterministic(demo):
     assert emit_object(demo, "thumbv7m-none-eabi").object == emit_object(demo, "thumbv7m-none-eabi").object
 

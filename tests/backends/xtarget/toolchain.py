@@ -7,6 +7,7 @@ where it fails: a missing emulator must never hide a regression.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import subprocess
@@ -77,6 +78,7 @@ def zig_target(t: CrossTarget) -> tuple[str, str]:
     raise ValueError(f"no compiler-rt recipe for {t.triple}")
 
 
+@functools.cache
 def compiler_rt(t: CrossTarget) -> Path:
     """zig's compiler-rt built for `t` (soft-float helpers, memcpy...), cached by zig version and target."""
     ztarget, mcpu = zig_target(t)
