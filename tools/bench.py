@@ -30,6 +30,7 @@ import json
 import os
 import platform
 import shlex
+import statistics
 import subprocess
 import sys
 import time
@@ -682,6 +683,56 @@ def report(bench: Bench, command: str, meta: list[str]) -> str:
     return "\n".join(out) + "\n"
 
 
+def passes_report(args: argparse.Namespace) -> str:
+    """`--passes`: what the default exact pipeline does to each model — tree nodes before and
+    after, time per pass — and Timber's single-thread rows/s with and without it (same rows;
+    the outputs are checked to be identical)."""
+    import timber
+    from passes.manager import run_pipeline
+    from timber.detect import load_model
+
+    md = args.markdown
+    header = ["model", "nodes before", "nodes after", "removed", "pipeline time", "changed by", "rows/s 100k 1T (no passes)", "rows/s (default)", "speed-up"]
+    cells = []
+    corpus = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
+    extra = [corpus / f for f in ("lleaves/NYC_taxi/model.txt", "leaves/lg_kddcup99.model", "catboost-cxx/xor-model.json") if (corpus / f).exists()]
+    jobs = [(name, ensure_model(MODELS[name], args.cache, log=lambda *a: None), MODELS[name].rows) for name in args.models]
+    jobs += [(f"corpus {p.relative_to(corpus)}", p, None) for p in extra]
+    for name, path, rows in jobs:
+        module = load_model(str(path))
+        audit = run_pipeline(module, None, verify_each=False)
+        before, after = audit[0].nodes_before, audit[-1].nodes_after
+        changed = sorted({e.name for e in audit if e.changes})
+        n_features = module.lookup("predict").function_type.inputs[0].shape[0]
+        X = rows(min(max(args.rows), 100_000), 7) if rows else np.random.default_rng(7).normal(size=(100_000, n_features)).astype(np.float32)
+        rates, outs = [], []
+        for passes in ("", "default"):
+            m = timber.compile(str(path), passes=passes, n_jobs=1)
+            outs.append(m.predict(X))
+            rates.append(len(X) / median_time(lambda m=m: m.predict(X), args.min_time, args.reps))
+        same = outs[0].tobytes() == outs[1].tobytes()
+        cells.append([name, str(before), str(after), f"{before - after} ({(before - after) / max(before, 1):.1%})",
+                      fmt_time(sum(e.seconds for e in audit)), ", ".join(changed) or "nothing",
+                      fmt_rate(rates[0]), fmt_rate(rates[1]) + ("" if same else " (OUTPUT DIFFERS)"), fmt_ratio(rates[1] / rates[0])])
+    title = "### Default pass pipeline (exact)" if md else "== default pass pipeline (exact)"
+    return "\n".join(["", title, "", render_markdown(header, cells) if md else render_text(header, cells)]) + "\n"
+
+
+def median_time(fn, min_time: float, reps: int) -> float:
+    """Median seconds of one call of `fn` over `reps` repetitions, each lasting at least `min_time`."""
+    fn()
+    times = []
+    for _ in range(reps):
+        n, t0 = 0, time.perf_counter()
+        while True:
+            fn()
+            n += 1
+            if time.perf_counter() - t0 >= min_time:
+                break
+        times.append((time.perf_counter() - t0) / n)
+    return statistics.median(times)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options (see the module docstring)."""
     ap = argparse.ArgumentParser(description="Timber vs the frameworks and the other tree compilers.")
@@ -699,6 +750,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--json", type=Path, help="also write the raw results as JSON to this file")
     ap.add_argument("--render", type=Path, help="print the report of a run saved with --json instead of running")
     ap.add_argument("--debug", action="store_true", help="print tracebacks of failing engines on stderr")
+    ap.add_argument("--passes", action="store_true", help="only report what the default pass pipeline does to each model (nodes, time, speed)")
     args = ap.parse_args(argv)
     args.models = (args.models or ("demo" if args.quick else ",".join(MODELS))).split(",")
     bad = [m for m in args.models if m not in MODELS]
@@ -726,6 +778,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.render:
         return render_saved(args)
     command = "python tools/bench.py " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    if args.passes:
+        sys.stdout.write((f"Command: `{command.strip()}`\n" if args.markdown else f"command: {command.strip()}\n") + passes_report(args))
+        return 0
     load_start = os.getloadavg()
     bench = Bench(args)
     bench.run()
