@@ -165,12 +165,8 @@ class CrossTarget:
 
     @property
     def family(self) -> str:
-        """ "arm", "aarch64", "riscv32", "riscv64" or "x86_64"."""
+        """The architecture family: arm (and Thumb), aarch64, riscv32, riscv64 or x86_64."""
         return _family(self.triple.split("-")[0])
-
-    @property
-    def bare_metal(self) -> bool:
-        return "-none-" in self.triple or self.triple.endswith("-none")
 
     def target_info(self) -> TargetInfo:
         """What the lowering may assume about this target."""

@@ -200,7 +200,10 @@ def test_stack_use_stays_within_the_report(target):
         assert report[sym] <= used + max(64, report[sym] // 20), (sym, used, report[sym])
 
 
-@pytest.mark.parametrize("target, small", [("aarch64-none-elf", True), ("thumbv7m-none-eabi", False)])
+@pytest.mark.parametrize(
+    "target, small",
+    [("aarch64-none-elf", True), pytest.param("thumbv7m-none-eabi", False, marks=pytest.mark.slow)],  # 64-row soft-float blocks: 10 s
+)
 def test_code_shape_override(target, small, tmp_path):
     """`small=` overrides the target's default: single-row code on AArch64 (a few hundred bytes
     of stack), 64-row blocks with masked tails on a Cortex-M3 (kilobytes of stack)."""
