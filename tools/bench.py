@@ -709,7 +709,7 @@ def passes_report(args: argparse.Namespace) -> str:
         for passes in ("", "default"):
             m = timber.compile(str(path), passes=passes, n_jobs=1)
             outs.append(m.predict(X))
-            rates.append(len(X) / median_time(lambda m=m: m.predict(X), args.min_time, args.reps))
+            rates.append(len(X) / median_time(lambda m=m, X=X: m.predict(X), args.min_time, args.reps))
         same = outs[0].tobytes() == outs[1].tobytes()
         cells.append([name, str(before), str(after), f"{before - after} ({(before - after) / max(before, 1):.1%})",
                       fmt_time(sum(e.seconds for e in audit)), ", ".join(changed) or "nothing",
