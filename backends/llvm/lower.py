@@ -135,7 +135,7 @@ class ModuleLowering:
     def plan(self, op: tree.EnsembleOp) -> EnsemblePlan:
         p = self._plans.get(id(op))
         if p is None:
-            p = self._plans[id(op)] = plan_ensemble(op)
+            p = self._plans[id(op)] = plan_ensemble(op, small=self.target.small)
         return p
 
     def tables(self, p: EnsemblePlan, i: int) -> dict[str, str]:
