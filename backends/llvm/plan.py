@@ -76,18 +76,6 @@ def oblivious_as_nodes(t: ObliviousTable) -> NodeTable:
     return NodeTable(feature, pred, thr, yes, no, missing, default, leaf, cat_start, cat_len, t.cat_words)
 
 
-def tree_depth(t: NodeTable) -> int:
-    """Splits on the longest root-to-leaf path, level by level with numpy (fast for big forests)."""
-    split = t.pred != Pred.LEAF
-    frontier, depth = np.array([0]), 0
-    while True:
-        s = frontier[split[frontier]]
-        if not len(s):
-            return depth
-        frontier = np.concatenate([t.yes[s], t.no[s]])
-        depth += 1
-
-
 @dataclass
 class TreeInfo:
     """One tree of the ensemble, as the planner sees it."""
@@ -216,7 +204,7 @@ def plan_ensemble(op: tree.EnsembleOp, small: bool = False) -> EnsemblePlan:
                 continue
             table = oblivious_as_nodes(table)
         split = table.pred != Pred.LEAF
-        depth = tree_depth(table)
+        depth = table.depth()
         dense = depth <= HEAP_DEPTH or (depth <= MAX_HEAP_DEPTH and 8 * int(np.count_nonzero(~split)) >= 2**depth)
         kind = "nodes" if table.is_linear else "heap" if dense else "walk"
         infos.append(TreeInfo(table, t_op.out, table.leaf_dim, depth, kind))
