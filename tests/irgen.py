@@ -15,6 +15,18 @@ from ir.dialects.tree import Missing, NodeTable, ObliviousTable, Pred, bitset_fr
 from ir.types import FloatType, TensorType, f32, f64, tensor
 from ir.verifier import verify
 
+# Keyword sets for `random_module` that between them use every dialect feature.
+VARIANTS = {
+    "f32": dict(),
+    "f64": dict(compare=f64, leaves=f64, acc=f64, input_type=f64),
+    "f64-compare-f32-input": dict(compare=f64, leaves=f64, acc=f64),
+    "softmax": dict(n_outputs=3, transform="softmax"),
+    "vector-argmax": dict(n_outputs=3, vector_leaves=True, transform="argmax"),
+    "oblivious": dict(oblivious=True, transform="none"),
+    "linear-exp": dict(linear=True, compare=f64, leaves=f64, acc=f64, transform="exp"),
+    "cat-code": dict(cat_negative="code", n_outputs=2, oblivious=True, vector_leaves=True),
+}
+
 
 def random_table(
     rng: np.random.Generator,

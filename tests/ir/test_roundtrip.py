@@ -9,20 +9,8 @@ from hypothesis import strategies as st
 from ir.interpreter import run
 from ir.parser import parse_module
 from ir.printer import print_op
-from ir.types import f64
 from ir.verifier import verify
-from tests.irgen import adversarial_rows, random_module
-
-VARIANTS = {
-    "f32": dict(),
-    "f64": dict(compare=f64, leaves=f64, acc=f64, input_type=f64),
-    "f64-compare-f32-input": dict(compare=f64, leaves=f64, acc=f64),
-    "softmax": dict(n_outputs=3, transform="softmax"),
-    "vector-argmax": dict(n_outputs=3, vector_leaves=True, transform="argmax"),
-    "oblivious": dict(oblivious=True, transform="none"),
-    "linear-exp": dict(linear=True, compare=f64, leaves=f64, acc=f64, transform="exp"),
-    "cat-code": dict(cat_negative="code", n_outputs=2, oblivious=True, vector_leaves=True),
-}
+from tests.irgen import VARIANTS, adversarial_rows, random_module
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))

@@ -16,24 +16,13 @@ import pytest
 from ir.interpreter import run
 from ir.parser import parse_module
 from ir.printer import print_op
-from ir.types import f64
 from ir.verifier import verify
 from passes import run_pipeline
 from tests import irgen, rows
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 
-# Every dialect feature in some variant (see tests/ir/test_roundtrip.py).
-VARIANTS = {
-    "f32": dict(),
-    "f64": dict(compare=f64, leaves=f64, acc=f64, input_type=f64),
-    "f64-compare-f32-input": dict(compare=f64, leaves=f64, acc=f64),
-    "softmax": dict(n_outputs=3, transform="softmax"),
-    "vector-argmax": dict(n_outputs=3, vector_leaves=True, transform="argmax"),
-    "oblivious": dict(oblivious=True, transform="none"),
-    "linear-exp": dict(linear=True, compare=f64, leaves=f64, acc=f64, transform="exp"),
-    "cat-code": dict(cat_negative="code", n_outputs=2, oblivious=True, vector_leaves=True),
-}
+VARIANTS = irgen.VARIANTS  # every dialect feature in some variant
 
 
 def random_module(variant: str, seed: int):
