@@ -13,7 +13,7 @@ from .core import Operation, Value
 from .diagnostics import TimberError
 from .dialects import arith, func, linear, math, tree
 from .dialects.tree import CAT_LIMIT, ZERO_THRESHOLD, Missing, Pred
-from .mathfn import exp
+from .mathfn import exp, log1p
 from .types import TensorType
 
 
@@ -93,6 +93,8 @@ def _eval(module, op: Operation, args: list[np.ndarray]) -> list[np.ndarray]:
             return [args[0].astype(dt)]
         if isinstance(op, math.ExpOp):
             return [exp(args[0])]
+        if isinstance(op, math.Log1pOp):
+            return [log1p(args[0])]
         if isinstance(op, math.SigmoidOp):
             one = dt.type(1)
             return [(one / (one + exp(-args[0]))).astype(dt)]

@@ -1,4 +1,4 @@
-"""Timber's own `exp`: one algorithm, the same bits in every back-end.
+"""Timber's own `exp` and `log1p`: one algorithm each, the same bits in every back-end.
 
 libm `exp` differs by an ulp between C libraries, and bare-metal targets have none, so Timber
 computes exp itself with an operation sequence every back-end can reproduce exactly: IEEE
@@ -87,3 +87,84 @@ def exp(x: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore"):
             return exp_f64(x.astype(np.float64)).astype(np.float32)
     return exp_f64(x)
+
+
+# ---- log1p -------------------------------------------------------------------------------------
+# The classic fdlibm algorithm as glibc's generic `dbl-64/s_log1p.c` evaluates it (the polynomial
+# in Estrin form), so a glibc built without FMA gives the same bits; glibc's FMA build (x86-64
+# with FMA, which contracts five multiply-adds) differs by one ulp on about 0.01% of inputs.
+#   1+x = 2^k (1+f) with sqrt(2)/2 < 1+f < sqrt(2), found from the exponent and top mantissa bits
+#   of u = fl(1+x); c = ((1+x) - u)/u corrects the rounding of u (k > 0: 1-(u-x), else x-(u-1)).
+#   s = f/(2+f), z = s^2, R = z·LP1 + z^2(LP2 + z·LP3) + z^4(LP4 + z·LP5) + z^6(LP6 + z·LP7)
+#   log1p(x) = k·ln2_hi − ((hfsq − (s(hfsq + R) + (k·ln2_lo + c))) − f),  hfsq = f²/2
+# with the small cases (|x| < 2^-29, |f| < 2^-20, -0.2929 < x < 0.41422: k = 0) as fdlibm has them.
+LP1, LP2, LP3, LP4 = 6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01, 2.222219843214978396e-01
+LP5, LP6, LP7 = 1.818357216161805012e-01, 1.531383769920937332e-01, 1.479819860511658591e-01
+LOG_LN2_HI, LOG_LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10  # ln2_hi has 32 trailing zero bits
+TWO_THIRDS = 0.66666666666666666
+# thresholds on the high 32 bits of x (as a signed int32)
+HX_K0_HIGH = 0x3FDA827A  # x < 0.41422 (sqrt(2) - 1)
+HX_K0_LOW = 0xBFD2BEC3 - 2**32  # x > -0.2929 (sqrt(2)/2 - 1)
+AX_MINUS_ONE = 0x3FF00000  # |x| >= 1 (with x < 0.41: x <= -1)
+AX_TINY = 0x3E200000  # |x| < 2^-29
+AX_TINIER = 0x3C900000  # |x| < 2^-54
+HX_BIG = 0x43400000  # x >= 2^53: 1+x is x
+HU_SQRT2 = 0x6A09E  # top 20 mantissa bits of sqrt(2)
+
+
+def log1p_f64(x) -> np.ndarray:
+    """Timber's double-precision log1p, elementwise (the reference for every back-end).  Every
+    lane computes every path and the right one is selected, as the vector back-ends do."""
+    x = np.asarray(x, np.float64)
+    hx = x.view(np.int64) >> 32  # the high word, sign-extended
+    ax = hx & 0x7FFFFFFF
+    low = hx < HX_K0_HIGH
+    le_minus_one = low & (ax >= AX_MINUS_ONE)
+    tiny = low & ~le_minus_one & (ax < AX_TINY)
+    k0 = low & ~le_minus_one & ~tiny & ((hx > 0) | (hx <= HX_K0_LOW))
+    with np.errstate(all="ignore"):
+        # argument reduction (lanes that do not need it compute garbage that is never selected)
+        big = hx >= HX_BIG
+        u = np.where(big, x, 1.0 + x)
+        ub = u.view(np.int64)
+        hu = ub >> 32
+        k = (hu >> 20) - 1023
+        c = np.where(big, 0.0, np.where(k > 0, 1.0 - (u - x), x - (u - 1.0)) / u)
+        hu = hu & 0xFFFFF
+        up = hu < HU_SQRT2
+        top = np.where(up, hu | 0x3FF00000, hu | 0x3FE00000)
+        k = np.where(up, k, k + 1)
+        hu = np.where(up, hu, (0x00100000 - hu) >> 2)
+        f = ((top << 32) | (ub & 0xFFFFFFFF)).view(np.float64) - 1.0
+        f = np.where(k0, x, f)
+        k = np.where(k0, 0, k)
+        hu = np.where(k0, 1, hu)
+        kd = k.astype(np.float64)
+        hfsq = 0.5 * f * f
+        # |f| < 2^-20
+        rs = hfsq * (1.0 - TWO_THIRDS * f)
+        small = np.where(k == 0, f - rs, kd * LOG_LN2_HI - ((rs - (kd * LOG_LN2_LO + c)) - f))
+        small = np.where(f == 0.0, np.where(k == 0, 0.0, kd * LOG_LN2_HI + (c + kd * LOG_LN2_LO)), small)
+        # the general case
+        s = f / (2.0 + f)
+        z = s * s
+        z2 = z * z
+        z4 = z2 * z2
+        z6 = z4 * z2
+        r = ((z * LP1 + z2 * (LP2 + z * LP3)) + z4 * (LP4 + z * LP5)) + z6 * (LP6 + z * LP7)
+        t = s * (hfsq + r)
+        main = np.where(k == 0, f - (hfsq - t), kd * LOG_LN2_HI - ((hfsq - (t + (kd * LOG_LN2_LO + c))) - f))
+        out = np.where(hu == 0, small, main)
+        out = np.where(tiny, np.where(ax < AX_TINIER, x, x - x * x * 0.5), out)
+        out = np.where(le_minus_one, np.where(x == -1.0, -np.inf, np.nan), out)
+        out = np.where(~low & (hx >= 0x7FF00000), x + x, out)  # +inf, NaN
+    return np.where(np.isnan(x), x, out)
+
+
+def log1p(x: np.ndarray) -> np.ndarray:
+    """Timber's log1p in the array's own precision (f32: the f64 result rounded once)."""
+    x = np.asarray(x)
+    if x.dtype == np.float32:
+        with np.errstate(invalid="ignore"):
+            return log1p_f64(x.astype(np.float64)).astype(np.float32)
+    return log1p_f64(x)

@@ -182,3 +182,27 @@ def _as_matrix(rows, n: int, dtype) -> np.ndarray:
 
 
 __all__ = ["CATEGORY_EDGES", "SPECIALS", "adversarial_rows", "feature_values", "n_features", "rows_strategy"]
+
+
+def log1p_inputs(dt=np.float64) -> np.ndarray:
+    """Values across log1p's whole domain (1-D): every branch edge of `ir/mathfn.py`'s algorithm
+    with its neighbours, exp(s) for the scores LightGBM's `cross_entropy_lambda` feeds it, values
+    near -1, tiny and huge arguments, the specials, and random bit patterns."""
+    rng = np.random.default_rng(11)
+    edges = [0.41421356, -0.29289321, -1.0, 2.0**-29, -(2.0**-29), 2.0**-54, 2.0**-20, -(2.0**-20), 2.0**53, 1.0, 0.0, -0.0, 1e-300]
+    edges += [float(np.finfo(dt).max), float(np.finfo(dt).tiny), 5e-324 if dt == np.float64 else 1e-45]
+    edges = np.array(edges, dt)
+    with np.errstate(over="ignore"):
+        near = np.concatenate([np.nextafter(edges, np.array(s, dt)) for s in (-np.inf, np.inf)])
+        vals = [
+            edges,
+            near,
+            np.exp(rng.uniform(-40, 40, 20000)).astype(dt),
+            np.exp(rng.uniform(-740, 709, 5000)).astype(dt),
+            rng.uniform(-1, 1, 10000).astype(dt),
+            (-1 + np.exp(rng.uniform(-36, -1, 2000))).astype(dt),
+            np.array([np.nan, np.inf, -np.inf, -1.5, -2.0], dt),
+        ]
+    bits = rng.integers(0, 2**63, 5000, dtype=np.int64) * rng.choice([1, -1], 5000)
+    vals.append(bits.view(np.float64).astype(dt) if dt == np.float64 else bits.astype(np.int32).view(np.float32))
+    return np.concatenate(vals)

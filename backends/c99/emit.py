@@ -215,6 +215,13 @@ class _CModule:
         if isinstance(op, math.ExpOp):
             h = self._exp(el)
             return self._each(n, lambda i: f"{r[0]}[{i}] = {h}({a[0]}[{i}]);")
+        if isinstance(op, math.Log1pOp):
+            self.helpers.add("log1p_f64")
+            h = "log1p_f64"
+            if el == f32:
+                self.helpers.add("log1p_f32")
+                h = "log1p_f32"
+            return self._each(n, lambda i: f"{r[0]}[{i}] = {h}({a[0]}[{i}]);")
         if isinstance(op, math.SigmoidOp):
             h = self._exp(el)
             one = c_float(1.0, el)
@@ -501,7 +508,7 @@ class _CModule:
             "#include <stdint.h>",
         ]
         code = "\n".join(line for r in self.routines for line in r)
-        if "exp_f64" in self.helpers or "NAN" in code or "INFINITY" in code:
+        if "exp_f64" in self.helpers or "log1p_f64" in self.helpers or "NAN" in code or "INFINITY" in code:
             lines.append("#include <math.h> /* the NAN and INFINITY macros only; no libm function is used */")
         lines += [
             "",
@@ -587,6 +594,10 @@ class _CModule:
                 "static float exp_f32(float x) { return (float)exp_f64((double)x); }",
                 "",
             ]
+        if "log1p_f64" in h:
+            out += _log1p_c()
+        if "log1p_f32" in h:
+            out += ["static float log1p_f32(float x) { return (float)log1p_f64((double)x); }", ""]
         return out
 
     def files(self) -> dict[str, str]:
@@ -652,6 +663,75 @@ def _exp_c() -> list[str]:
             "",
         ]
     )
+
+
+def _log1p_c() -> list[str]:
+    """Timber's log1p in C: the operation sequence of ir/mathfn.py (fdlibm's algorithm), one path
+    per case instead of the reference's selects (each path computes the same operations)."""
+    m, d = mathfn, hex_float
+    return [
+        "/* Timber's log1p (ir/mathfn.py): 1+x = 2^k (1+f), log(1+f) by fdlibm's polynomial in s = f/(2+f). */",
+        "static double log1p_f64(double x)",
+        "{",
+        "    union { uint64_t u; double d; } b;",
+        "    int64_t hx, ax, hu = 1, k = 1;",
+        "    double f = x, c = 0.0;",
+        "    if (x != x) return x;",
+        "    b.d = x;",
+        "    hx = (int64_t)(b.u >> 32) - (int64_t)((b.u >> 63) << 32); /* the high word, signed */",
+        "    ax = hx & 0x7fffffff;",
+        f"    if (hx < {m.HX_K0_HIGH:#x}) {{",
+        f"        if (ax >= {m.AX_MINUS_ONE:#x}) return x == -1.0 ? -(double)INFINITY : (double)NAN;",
+        f"        if (ax < {m.AX_TINY:#x}) return ax < {m.AX_TINIER:#x} ? x : x - x * x * 0.5;",
+        f"        if (hx > 0 || hx <= {m.HX_K0_LOW}) k = 0;",
+        "    } else if (hx >= 0x7ff00000) {",
+        "        return x + x;",
+        "    }",
+        "    if (k != 0) {",
+        f"        if (hx < {m.HX_BIG:#x}) {{",
+        "            const double u = 1.0 + x;",
+        "            b.d = u;",
+        "            k = (int64_t)(b.u >> 52) - 1023;",
+        "            /* c = ((1+x) - u) / u corrects the rounding of u */",
+        "            c = (k > 0 ? 1.0 - (u - x) : x - (u - 1.0)) / u;",
+        "        } else {",
+        "            k = (int64_t)(b.u >> 52) - 1023;",
+        "        }",
+        "        hu = (int64_t)(b.u >> 32) & 0xfffff;",
+        f"        if (hu < {m.HU_SQRT2:#x}) {{",
+        "            b.u = ((uint64_t)(hu | 0x3ff00000) << 32) | (b.u & 0xffffffffu);",
+        "        } else {",
+        "            k += 1;",
+        "            b.u = ((uint64_t)(hu | 0x3fe00000) << 32) | (b.u & 0xffffffffu);",
+        "            hu = (0x100000 - hu) >> 2;",
+        "        }",
+        "        f = b.d - 1.0;",
+        "    }",
+        "    {",
+        "        const double kd = (double)k;",
+        "        const double hfsq = 0.5 * f * f;",
+        "        if (hu == 0) {",
+        f"            if (f == 0.0) return k == 0 ? 0.0 : kd * {d(m.LOG_LN2_HI)} + (c + kd * {d(m.LOG_LN2_LO)});",
+        "            {",
+        f"                const double rs = hfsq * (1.0 - {d(m.TWO_THIRDS)} * f);",
+        f"                return k == 0 ? f - rs : kd * {d(m.LOG_LN2_HI)} - ((rs - (kd * {d(m.LOG_LN2_LO)} + c)) - f);",
+        "            }",
+        "        }",
+        "        {",
+        "            const double s = f / (2.0 + f);",
+        "            const double z = s * s;",
+        "            const double z2 = z * z;",
+        "            const double z4 = z2 * z2;",
+        "            const double z6 = z4 * z2;",
+        f"            const double r = ((z * {d(m.LP1)} + z2 * ({d(m.LP2)} + z * {d(m.LP3)})) + z4 * ({d(m.LP4)} + z * {d(m.LP5)}))"
+        f" + z6 * ({d(m.LP6)} + z * {d(m.LP7)});",
+        "            const double t = s * (hfsq + r);",
+        f"            return k == 0 ? f - (hfsq - t) : kd * {d(m.LOG_LN2_HI)} - ((hfsq - (t + (kd * {d(m.LOG_LN2_LO)} + c))) - f);",
+        "        }",
+        "    }",
+        "}",
+        "",
+    ]
 
 
 def _makefile(prefix: str) -> str:

@@ -46,6 +46,7 @@ SUPPORTED_OPS = (
     arith.TruncFOp,
     arith.SIToFPOp,
     math.ExpOp,
+    math.Log1pOp,
     math.SigmoidOp,
     math.SoftmaxOp,
     math.ArgmaxOp,

@@ -487,6 +487,10 @@ class FunctionLowering:
         a = self.value(op.operands[0])
         return [Val(a.elem, a.n, regs=[mathlib.exp(self.fn, self.mod, x, a.elem, self.B) for x in self.components(a)])]
 
+    def log1p(self, op: Operation) -> list[Val]:
+        a = self.value(op.operands[0])
+        return [Val(a.elem, a.n, regs=[mathlib.log1p(self.fn, self.mod, x, a.elem, self.B) for x in self.components(a)])]
+
     def sigmoid(self, op: Operation) -> list[Val]:
         """1 / (1 + exp(-a)), each step in the element type."""
         a = self.value(op.operands[0])
@@ -702,6 +706,7 @@ LOWERINGS = {
     arith.TruncFOp: FunctionLowering.cast,
     arith.SIToFPOp: FunctionLowering.cast,
     math.ExpOp: FunctionLowering.exp,
+    math.Log1pOp: FunctionLowering.log1p,
     math.SigmoidOp: FunctionLowering.sigmoid,
     math.SoftmaxOp: FunctionLowering.softmax,
     math.ArgmaxOp: FunctionLowering.argmax,

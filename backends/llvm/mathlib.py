@@ -1,4 +1,4 @@
-"""Timber's own `exp` in LLVM IR: the operation sequence of `ir/mathfn.py`, step for step.
+"""Timber's own `exp` and `log1p` in LLVM IR: the operation sequences of `ir/mathfn.py`, step for step.
 
 Every back-end must give the same bits, so this is not `llvm.exp` (which becomes a libm call
 whose last bit differs between C libraries, and which bare-metal targets lack).  Only IEEE
@@ -89,6 +89,118 @@ def exp_f64(mod: Module, lanes: int) -> str:
 def exp(fn: Function, mod: Module, x: str, t: str, lanes: int, hint: str = "exp") -> str:
     """Emit Timber's exp of `x` (`<lanes x t>`, t float or double); f32 is the f64 result rounded once."""
     name = exp_f64(mod, lanes)
+    vd = vec(lanes, "double")
+    if t == "double":
+        return fn.op(hint, f"call {vd} @{name}({vd} {x})")
+    vf = vec(lanes, "float")
+    xd = fn.op(hint + ".wide", f"fpext {vf} {x} to {vd}")
+    yd = fn.op(hint + ".d", f"call {vd} @{name}({vd} {xd})")
+    return fn.op(hint, f"fptrunc {vd} {yd} to {vf}")
+
+
+def log1p_f64(mod: Module, lanes: int) -> str:
+    """Define (once) `<lanes x double> @timber_log1p_v{lanes}(<lanes x double>)` and return its name.
+
+    Every lane computes every case of `ir/mathfn.py`'s log1p and the case is selected at the end,
+    exactly as the reference does; the integer steps work on the high word in i64."""
+    name = f"timber_log1p_v{lanes}"
+    if mod.has(name):
+        return name
+    vd, vi, vb = vec(lanes, "double"), vec(lanes, "i64"), vec(lanes, "i1")
+    m = mathfn
+    fn = mod.add(Function(name, vd, [(vd, "%x")], attrs="nounwind alwaysinline"))
+    c = lambda v: _dconst(v, lanes)  # noqa: E731
+    ci = lambda v: splat(v, "i64", lanes)  # noqa: E731
+
+    def f(op: str, a: str, b: str, hint: str = "t") -> str:
+        return fn.op(hint, f"{op} {vd} {a}, {b}")
+
+    def i(op: str, a: str, b: str, hint: str = "t") -> str:
+        return fn.op(hint, f"{op} {vi} {a}, {b}")
+
+    def sel(cond: str, a: str, b: str, hint: str = "sel") -> str:
+        return fn.op(hint, f"select {vb} {cond}, {vd} {a}, {vd} {b}")
+
+    def seli(cond: str, a: str, b: str, hint: str = "seli") -> str:
+        return fn.op(hint, f"select {vb} {cond}, {vi} {a}, {vi} {b}")
+
+    def icmp(pred: str, a: str, b: str, hint: str = "c") -> str:
+        return fn.op(hint, f"icmp {pred} {vi} {a}, {b}")
+
+    def fcmp(pred: str, a: str, b: str, hint: str = "c") -> str:
+        return fn.op(hint, f"fcmp {pred} {vd} {a}, {b}")
+
+    def b_and(a: str, b: str) -> str:
+        return fn.op("m", f"and {vb} {a}, {b}")
+
+    def b_not(a: str) -> str:
+        return fn.op("m", f"xor {vb} {a}, {splat(1, 'i1', lanes)}")
+
+    bits = fn.op("bits", f"bitcast {vd} %x to {vi}")
+    hx = i("ashr", bits, ci(32), "hx")
+    ax = i("and", hx, ci(0x7FFFFFFF), "ax")
+    low = icmp("slt", hx, ci(m.HX_K0_HIGH), "low")
+    le_m1 = b_and(low, icmp("sge", ax, ci(m.AX_MINUS_ONE)))
+    not_m1 = b_and(low, b_not(le_m1))
+    tiny = b_and(not_m1, icmp("slt", ax, ci(m.AX_TINY), "tinyax"))
+    mid = fn.op("m", f"or {vb} {icmp('sgt', hx, ci(0))}, {icmp('sle', hx, ci(m.HX_K0_LOW))}")
+    k0 = b_and(b_and(not_m1, b_not(tiny)), mid)
+    # argument reduction: 1+x = 2^k (1+f)
+    big = icmp("sge", hx, ci(m.HX_BIG), "big")
+    u = sel(big, "%x", f("fadd", c(1.0), "%x"), "u")
+    ub = fn.op("ub", f"bitcast {vd} {u} to {vi}")
+    hu = i("ashr", ub, ci(32), "hu")
+    k = i("sub", i("ashr", hu, ci(20)), ci(1023), "k")
+    kpos = icmp("sgt", k, ci(0))
+    corr = sel(kpos, f("fsub", c(1.0), f("fsub", u, "%x")), f("fsub", "%x", f("fsub", u, c(1.0))), "corr")
+    cc = sel(big, c(0.0), f("fdiv", corr, u), "cc")
+    hu = i("and", hu, ci(0xFFFFF), "hu")
+    up = icmp("slt", hu, ci(m.HU_SQRT2), "up")
+    top = seli(up, i("or", hu, ci(0x3FF00000)), i("or", hu, ci(0x3FE00000)), "top")
+    k = seli(up, k, i("add", k, ci(1)), "k")
+    hu = seli(up, hu, i("ashr", i("sub", ci(0x100000), hu), ci(2)), "hu")
+    ubn = i("or", i("shl", top, ci(32)), i("and", ub, ci(0xFFFFFFFF)), "ubn")
+    fr = f("fsub", fn.op("un", f"bitcast {vi} {ubn} to {vd}"), c(1.0), "fr")
+    fv = sel(k0, "%x", fr, "f")
+    k = seli(k0, ci(0), k, "k")
+    hu = seli(k0, ci(1), hu, "hu")
+    kd = fn.op("kd", f"sitofp {vi} {k} to {vd}")
+    kzero = icmp("eq", k, ci(0), "kzero")
+    hfsq = f("fmul", f("fmul", c(0.5), fv), fv, "hfsq")
+    khi = f("fmul", kd, c(m.LOG_LN2_HI), "khi")
+    klo = f("fmul", kd, c(m.LOG_LN2_LO), "klo")
+    # |f| < 2^-20
+    rs = f("fmul", hfsq, f("fsub", c(1.0), f("fmul", c(m.TWO_THIRDS), fv)), "rs")
+    small_k = f("fsub", khi, f("fsub", f("fsub", rs, f("fadd", klo, cc)), fv))
+    small = sel(kzero, f("fsub", fv, rs), small_k, "small")
+    fzero_k = f("fadd", khi, f("fadd", cc, klo))
+    small = sel(fcmp("oeq", fv, c(0.0)), sel(kzero, c(0.0), fzero_k), small, "small")
+    # the general case
+    s = f("fdiv", fv, f("fadd", c(2.0), fv), "s")
+    z = f("fmul", s, s, "z")
+    z2 = f("fmul", z, z, "z2")
+    z4 = f("fmul", z2, z2, "z4")
+    z6 = f("fmul", z4, z2, "z6")
+    r = f("fadd", f("fmul", z, c(m.LP1)), f("fmul", z2, f("fadd", c(m.LP2), f("fmul", z, c(m.LP3)))), "r")
+    r = f("fadd", r, f("fmul", z4, f("fadd", c(m.LP4), f("fmul", z, c(m.LP5)))), "r")
+    r = f("fadd", r, f("fmul", z6, f("fadd", c(m.LP6), f("fmul", z, c(m.LP7)))), "r")
+    t = f("fmul", s, f("fadd", hfsq, r), "t")
+    main_k = f("fsub", khi, f("fsub", f("fsub", hfsq, f("fadd", t, f("fadd", klo, cc))), fv))
+    out = sel(kzero, f("fsub", fv, f("fsub", hfsq, t)), main_k, "main")
+    out = sel(icmp("eq", hu, ci(0)), small, out, "out")
+    tiny_v = sel(icmp("slt", ax, ci(m.AX_TINIER)), "%x", f("fsub", "%x", f("fmul", f("fmul", "%x", "%x"), c(0.5))))
+    out = sel(tiny, tiny_v, out, "out")
+    out = sel(le_m1, sel(fcmp("oeq", "%x", c(-1.0)), c(float("-inf")), c(float("nan"))), out, "out")
+    special = b_and(b_not(low), icmp("sge", hx, ci(0x7FF00000)))
+    out = sel(special, f("fadd", "%x", "%x"), out, "out")
+    out = sel(fcmp("uno", "%x", "%x"), "%x", out, "out")
+    fn.emit(f"ret {vd} {out}")
+    return name
+
+
+def log1p(fn: Function, mod: Module, x: str, t: str, lanes: int, hint: str = "log1p") -> str:
+    """Emit Timber's log1p of `x` (`<lanes x t>`); f32 is the f64 result rounded once."""
+    name = log1p_f64(mod, lanes)
     vd = vec(lanes, "double")
     if t == "double":
         return fn.op(hint, f"call {vd} @{name}({vd} {x})")

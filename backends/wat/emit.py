@@ -286,6 +286,8 @@ class _WatModule:
             return self._each(b, n, lambda i: self._st(r[0], i, el, f"({conv} {self._ld(a[0], i, src)})"))
         if isinstance(op, math.ExpOp):
             return self._each(b, n, lambda i: self._st(r[0], i, el, self._exp(self._ld(a[0], i, el), el)))
+        if isinstance(op, math.Log1pOp):
+            return self._each(b, n, lambda i: self._st(r[0], i, el, self._log1p(self._ld(a[0], i, el), el)))
         if isinstance(op, math.SigmoidOp):
             one = wat_float(1.0, el)
             return self._each(
@@ -322,6 +324,12 @@ class _WatModule:
         if el == f32:
             return f"(f32.demote_f64 (call $exp_f64 (f64.promote_f32 {x})))"
         return f"(call $exp_f64 {x})"
+
+    def _log1p(self, x: str, el: FloatType) -> str:
+        self._helper_log1p()
+        if el == f32:
+            return f"(f32.demote_f64 (call $log1p_f64 (f64.promote_f32 {x})))"
+        return f"(call $log1p_f64 {x})"
 
     def _softmax(self, b: _Body, op, a: _Loc, r: _Loc) -> None:
         t = op.results[0].type
@@ -682,6 +690,90 @@ class _WatModule:
             "    ;; scale in two steps so each power of two is a normal number",
             f"    (local.set $e1 (i32.shr_s {g('e')} (i32.const 1)))",
             f"    (f64.mul (f64.mul {g('y')} {pow2(g('e1'))}) {pow2(e2)}))",
+        ]
+
+    def _helper_log1p(self) -> None:
+        if "$log1p_f64" in self.helpers:
+            return
+        m = mathfn
+
+        def c(v):
+            return f"(f64.const {hex_float(v)})"
+
+        def g(name):
+            return f"(local.get ${name})"
+
+        def i64(v):
+            return f"(i64.const {v})"
+
+        ln2hi, ln2lo = c(m.LOG_LN2_HI), c(m.LOG_LN2_LO)
+        kd = f"(f64.convert_i64_s {g('k')})"
+        # k*ln2_hi - ((hfsq - (t + (k*ln2_lo + c))) - f), and the |f| < 2^-20 variants
+        big_k = f"(f64.sub (f64.mul {kd} {ln2hi}) (f64.sub (f64.sub {g('hfsq')} (f64.add {g('t')} (f64.add (f64.mul {kd} {ln2lo}) {g('c')}))) {g('f')}))"
+        small_k = f"(f64.sub (f64.mul {kd} {ln2hi}) (f64.sub (f64.sub {g('rs')} (f64.add (f64.mul {kd} {ln2lo}) {g('c')})) {g('f')}))"
+        zero_k = f"(f64.add (f64.mul {kd} {ln2hi}) (f64.add {g('c')} (f64.mul {kd} {ln2lo})))"
+        z, z2, z4, z6 = g("z"), g("z2"), g("z4"), g("z6")
+        r = (
+            f"(f64.add (f64.add (f64.add (f64.mul {z} {c(m.LP1)}) (f64.mul {z2} (f64.add {c(m.LP2)} (f64.mul {z} {c(m.LP3)}))))"
+            f" (f64.mul {z4} (f64.add {c(m.LP4)} (f64.mul {z} {c(m.LP5)})))) (f64.mul {z6} (f64.add {c(m.LP6)} (f64.mul {z} {c(m.LP7)}))))"
+        )
+        lo32 = f"(i64.and {g('b')} {i64(0xFFFFFFFF)})"
+        self.helpers["$log1p_f64"] = [
+            "  ;; Timber's log1p (ir/mathfn.py): 1+x = 2^k (1+f), log(1+f) by fdlibm's polynomial in s = f/(2+f);",
+            "  ;; the same double operations in the same order as every other back-end.",
+            "  (func $log1p_f64 (param $x f64) (result f64)",
+            "    (local $b i64) (local $hx i64) (local $ax i64) (local $hu i64) (local $k i64)",
+            "    (local $u f64) (local $f f64) (local $c f64) (local $hfsq f64) (local $rs f64) (local $s f64)",
+            "    (local $z f64) (local $z2 f64) (local $z4 f64) (local $z6 f64) (local $t f64)",
+            f"    (if (f64.ne {g('x')} {g('x')}) (then (return {g('x')})))",
+            f"    (local.set $b (i64.reinterpret_f64 {g('x')}))",
+            f"    (local.set $hx (i64.shr_s {g('b')} {i64(32)}))",
+            f"    (local.set $ax (i64.and {g('hx')} {i64(0x7FFFFFFF)}))",
+            f"    (local.set $f {g('x')}) (local.set $hu {i64(1)}) (local.set $k {i64(1)})",
+            f"    (if (i64.lt_s {g('hx')} {i64(m.HX_K0_HIGH)})",
+            "      (then",
+            f"        (if (i64.ge_s {g('ax')} {i64(m.AX_MINUS_ONE)})",
+            f"          (then (return (select (f64.const -inf) (f64.const nan) (f64.eq {g('x')} (f64.const -1))))))",
+            f"        (if (i64.lt_s {g('ax')} {i64(m.AX_TINY)})",
+            f"          (then (return (select {g('x')} (f64.sub {g('x')} (f64.mul (f64.mul {g('x')} {g('x')}) (f64.const 0.5)))"
+            f" (i64.lt_s {g('ax')} {i64(m.AX_TINIER)})))))",
+            f"        (if (i32.or (i64.gt_s {g('hx')} {i64(0)}) (i64.le_s {g('hx')} {i64(m.HX_K0_LOW)})) (then (local.set $k {i64(0)}))))",
+            "      (else",
+            f"        (if (i64.ge_s {g('hx')} {i64(0x7FF00000)}) (then (return (f64.add {g('x')} {g('x')}))))))",
+            f"    (if (i64.ne {g('k')} {i64(0)})",
+            "      (then",
+            f"        (if (i64.lt_s {g('hx')} {i64(m.HX_BIG)})",
+            "          (then",
+            f"            (local.set $u (f64.add (f64.const 1) {g('x')}))",
+            f"            (local.set $b (i64.reinterpret_f64 {g('u')}))",
+            f"            (local.set $k (i64.sub (i64.shr_u {g('b')} {i64(52)}) {i64(1023)}))",
+            "            ;; c = ((1+x) - u) / u corrects the rounding of u",
+            f"            (local.set $c (f64.div (select (f64.sub (f64.const 1) (f64.sub {g('u')} {g('x')})) (f64.sub {g('x')} (f64.sub {g('u')} (f64.const 1)))"
+            f" (i64.gt_s {g('k')} {i64(0)})) {g('u')})))",
+            "          (else",
+            f"            (local.set $k (i64.sub (i64.shr_u {g('b')} {i64(52)}) {i64(1023)}))))",
+            f"        (local.set $hu (i64.and (i64.shr_u {g('b')} {i64(32)}) {i64(0xFFFFF)}))",
+            f"        (if (i64.lt_s {g('hu')} {i64(m.HU_SQRT2)})",
+            f"          (then (local.set $b (i64.or (i64.shl (i64.or {g('hu')} {i64(0x3FF00000)}) {i64(32)}) {lo32})))",
+            "          (else",
+            f"            (local.set $k (i64.add {g('k')} {i64(1)}))",
+            f"            (local.set $b (i64.or (i64.shl (i64.or {g('hu')} {i64(0x3FE00000)}) {i64(32)}) {lo32}))",
+            f"            (local.set $hu (i64.shr_s (i64.sub {i64(0x100000)} {g('hu')}) {i64(2)}))))",
+            f"        (local.set $f (f64.sub (f64.reinterpret_i64 {g('b')}) (f64.const 1)))))",
+            f"    (local.set $hfsq (f64.mul (f64.mul (f64.const 0.5) {g('f')}) {g('f')}))",
+            f"    (if (i64.eqz {g('hu')})",
+            "      (then",
+            f"        (if (f64.eq {g('f')} (f64.const 0))",
+            f"          (then (return (select (f64.const 0) {zero_k} (i64.eqz {g('k')})))))",
+            f"        (local.set $rs (f64.mul {g('hfsq')} (f64.sub (f64.const 1) (f64.mul {c(m.TWO_THIRDS)} {g('f')}))))",
+            f"        (return (select (f64.sub {g('f')} {g('rs')}) {small_k} (i64.eqz {g('k')})))))",
+            f"    (local.set $s (f64.div {g('f')} (f64.add (f64.const 2) {g('f')})))",
+            f"    (local.set $z (f64.mul {g('s')} {g('s')}))",
+            f"    (local.set $z2 (f64.mul {z} {z}))",
+            f"    (local.set $z4 (f64.mul {z2} {z2}))",
+            f"    (local.set $z6 (f64.mul {z4} {z2}))",
+            f"    (local.set $t (f64.mul {g('s')} (f64.add {g('hfsq')} {r})))",
+            f"    (select (f64.sub {g('f')} (f64.sub {g('hfsq')} {g('t')})) {big_k} (i64.eqz {g('k')})))",
         ]
 
     # ----- module -----------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """`math` dialect: the output transforms of classical models, each with one exact formula.
 
-All ops compute in their operand's element type.  `exp` is Timber's own (the same bits in
-every back-end); `ir/mathfn.py` defines the algorithm.
+All ops compute in their operand's element type.  `exp` and `log1p` are Timber's own (the same
+bits in every back-end); `ir/mathfn.py` defines the algorithms.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from ..types import FloatType, IntegerType, TensorType
 from .formats import SameTypeOp
 
 
-def _unary(op_name: str, doc: str, constraint=FloatTensor):
+def _unary(op_name: str, doc: str, constraint=FloatTensor, cls_name: str | None = None):
     cls = type(
-        op_name.split(".")[1].title() + "Op",
+        cls_name or op_name.split(".")[1].title() + "Op",
         (SameTypeOp,),
         {
             "__doc__": doc,
@@ -28,6 +28,9 @@ def _unary(op_name: str, doc: str, constraint=FloatTensor):
 
 
 ExpOp = _unary("math.exp", "`%r = math.exp %a : tensor<1xf64>`: e**a, elementwise.")
+Log1pOp = _unary(
+    "math.log1p", "`%r = math.log1p %a : tensor<1xf64>`: log(1 + a), elementwise (Timber's own, `ir/mathfn.py`).", cls_name="Log1pOp"
+)
 SigmoidOp = _unary("math.sigmoid", "`%r = math.sigmoid %a : tensor<1xf32>`: `1 / (1 + exp(-a))`, elementwise, in the element type.")
 
 

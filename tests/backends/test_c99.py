@@ -166,6 +166,17 @@ def test_exp_is_timbers_exp_bit_for_bit(el, workdir):
     models.assert_same_bits(cm(X), run(m, X))
 
 
+@pytest.mark.parametrize("el", [f64, f32], ids=["f64", "f32"])
+def test_log1p_is_timbers_log1p_bit_for_bit(el, workdir):
+    from tests.rows import log1p_inputs
+
+    m = models.new_module(format="hand", source="hand/log1p.tir")
+    f, x = models.add_func(m, "predict", tensor(1, el), tensor(1, el))
+    models.ret(f, models.add(f, models.math.Log1pOp.build(x)))
+    X = log1p_inputs(el.numpy.type).reshape(-1, 1)
+    models.assert_same_bits(CModel(m, workdir)(X), run(m, X))
+
+
 @pytest.mark.parametrize("flags", [("-O0",), ("-O3", "-march=native")], ids=["O0", "O3-native"])
 def test_optimisation_level_does_not_change_bits(flags, workdir):
     """-march=native may enable FMA; -ffp-contract=off (in CFLAGS, as in the Makefile) keeps it out."""

@@ -346,6 +346,8 @@ def arith_zoo():
     fn("exp", lambda f, x: add(f, math.ExpOp.build(x)))
     fn("sigmoid", lambda f, x: add(f, math.SigmoidOp.build(x)))
     fn("exp_f64", lambda f, x: add(f, math.ExpOp.build(add(f, arith.ExtFOp.build(x, d3)))), d3)
+    fn("log1p", lambda f, x: add(f, math.Log1pOp.build(x)))
+    fn("log1p_exp_f64", lambda f, x: add(f, math.Log1pOp.build(add(f, math.ExpOp.build(add(f, arith.ExtFOp.build(x, d3)))))), d3)
     fn("sigmoid_f64", lambda f, x: add(f, math.SigmoidOp.build(add(f, arith.ExtFOp.build(x, d3)))), d3)
     fn(
         "truncf",

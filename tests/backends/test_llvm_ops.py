@@ -148,6 +148,17 @@ def test_exp_is_mathfn_exp_bit_for_bit(el):
         assert_same_bits(got, mathfn.exp(x))
 
 
+@pytest.mark.parametrize("el", [f32, f64], ids=["f32", "f64"])
+def test_log1p_is_mathfn_log1p_bit_for_bit(el):
+    m = new_module()
+    f = add_func(m, "predict", 1, el, tensor(1, el))
+    ret(f, f.body.add_op(math.Log1pOp.build(f.args[0])).result)
+    x = adv.log1p_inputs(el.numpy)
+    for target in ("host", "scalar"):
+        got = call(jit(m, TARGETS[target]), x[:, None])[:, 0]
+        assert_same_bits(got, mathfn.log1p(x))
+
+
 def test_no_fused_multiply_add_in_generated_code():
     """x*y + z must stay two roundings (the host has FMA; LLVM may only fuse when told to)."""
     m = new_module()

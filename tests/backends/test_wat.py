@@ -99,6 +99,17 @@ def test_exp_is_timbers_exp_bit_for_bit(el):
     models.assert_same_bits(WasmModel(m, batch_rows=4096)(X), run(m, X))
 
 
+@pytest.mark.parametrize("el", [f64, f32], ids=["f64", "f32"])
+def test_log1p_is_timbers_log1p_bit_for_bit(el):
+    from tests.rows import log1p_inputs
+
+    m = models.new_module(format="hand", source="hand/log1p.tir")
+    f, x = models.add_func(m, "predict", tensor(1, el), tensor(1, el))
+    models.ret(f, models.add(f, models.math.Log1pOp.build(x)))
+    X = log1p_inputs(el.numpy.type).reshape(-1, 1)
+    models.assert_same_bits(WasmModel(m, batch_rows=4096)(X), run(m, X))
+
+
 def test_multiclass_large_model_and_batches_larger_than_the_buffer():
     """500 trees (round-robin over 4 classes, depth 5) with softmax; 3.5 input buffers of rows."""
     module = models.random_forest(500, 12, 4, 5, seed=5, missings=("nan", None), cat_p=0.05)

