@@ -23,7 +23,7 @@ VARIANTS = {
     "softmax": dict(n_outputs=3, transform="softmax"),
     "vector-argmax": dict(n_outputs=3, vector_leaves=True, transform="argmax"),
     "oblivious": dict(oblivious=True, transform="none"),
-    "linear-exp": dict(linear=True, compare=f64, leaves=f64, acc=f64, transform="exp"),
+    "linear-exp": dict(linear=True, compare=f64, leaves=f64, acc=f64, transform="log1p-exp"),
     "cat-code": dict(cat_negative="code", n_outputs=2, oblivious=True, vector_leaves=True),
 }
 
@@ -143,7 +143,7 @@ def random_module(
     transform: str = "sigmoid",
     cat_negative: str = "value",
 ) -> builtin.ModuleOp:
-    """A verified random module; `transform` is one of none, sigmoid, softmax, argmax, exp."""
+    """A verified random module; `transform` is one of none, sigmoid, softmax, argmax, exp, log1p-exp."""
     rng = np.random.default_rng(seed)
     module = builtin.ModuleOp.build({"timber.format": "random"})
     xt = tensor(n_features, input_type)
@@ -174,8 +174,10 @@ def random_module(
         v = predict.body.add_op(math.SigmoidOp.build(v, name="proba")).result
     elif transform == "softmax":
         v = predict.body.add_op(math.SoftmaxOp.build(v, name="proba", acc=f64)).result
-    elif transform == "exp":
+    elif transform in ("exp", "log1p-exp"):
         v = predict.body.add_op(math.ExpOp.build(v, name="mean")).result
+        if transform == "log1p-exp":  # LightGBM cross_entropy_lambda
+            v = predict.body.add_op(math.Log1pOp.build(v, name="lambda")).result
     elif transform == "argmax":
         i = predict.body.add_op(math.ArgmaxOp.build(v, name="index")).result
         v = predict.body.add_op(arith.SIToFPOp.build(i, TensorType((1,), acc), name="label")).result
