@@ -21,6 +21,7 @@ PASS_MODULES = (
     "passes.tree_narrow",
     "passes.tree_sort",
     "passes.fuse_scaler",
+    "passes.linear_fuse_scaler",
     "passes.tree_analysis",
     "passes.tree_accumulate_f32",
 )
