@@ -7,20 +7,38 @@ a rewrite changed no prediction.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 
+from . import mathfn
 from .core import Operation, Value
 from .diagnostics import TimberError
 from .dialects import arith, func, linear, math, tree
 from .dialects.tree import CAT_LIMIT, ZERO_THRESHOLD, Missing, Pred
-from .mathfn import exp, log1p
 from .types import TensorType
 
 
-def run(module: Operation, X, func_name: str = "predict") -> np.ndarray:
+@dataclass(frozen=True)
+class MathFunctions:
+    """Which `exp` and `log1p` the math ops use: Timber's own (`ir/mathfn.py`, the same bits in
+    every back-end) or the C library's (what the host JIT calls by default)."""
+
+    exp: Callable[[np.ndarray], np.ndarray]
+    log1p: Callable[[np.ndarray], np.ndarray]
+
+
+MATH = {"timber": MathFunctions(mathfn.exp, mathfn.log1p), "libm": MathFunctions(mathfn.libm_exp, mathfn.libm_log1p)}
+
+
+def run(module: Operation, X, func_name: str = "predict", math: str = "timber") -> np.ndarray:
     """Evaluate function `@func_name` of `module` on rows X (n, n_features) → (n, K).
 
-    X is converted to the function's input element type first (as the API does)."""
+    X is converted to the function's input element type first (as the API does).  `math`:
+    "timber" (Timber's own exp and log1p) or "libm" (the C library's, as the host JIT by default)."""
+    if math not in MATH:
+        raise TimberError(f"unknown math '{math}'; known: {', '.join(MATH)}")
     f = module.lookup(func_name) if hasattr(module, "lookup") else None
     if f is None:
         raise TimberError(f"module has no function @{func_name}")
@@ -31,15 +49,15 @@ def run(module: Operation, X, func_name: str = "predict") -> np.ndarray:
     if X.shape[1] != in_type.shape[0]:
         raise TimberError(f"expected {in_type.shape[0]} features, got {X.shape[1]}")
     X = X.astype(in_type.element.numpy)
-    return _call(module, f, [X])[0]
+    return _call(module, f, [X], MATH[math])[0]
 
 
-def _call(module, f: func.FuncOp, args: list[np.ndarray]) -> list[np.ndarray]:
+def _call(module, f: func.FuncOp, args: list[np.ndarray], fns: MathFunctions) -> list[np.ndarray]:
     env: dict[int, np.ndarray] = {id(a): v for a, v in zip(f.body.args, args)}
     for op in f.body.ops:
         if isinstance(op, func.ReturnOp):
             return [env[id(v)] for v in op.operands]
-        outs = _eval(module, op, [env[id(v)] for v in op.operands])
+        outs = _eval(module, op, [env[id(v)] for v in op.operands], fns)
         for r, v in zip(op.results, outs):
             env[id(r)] = v
     raise TimberError(f"@{f.sym_name} has no func.return")
@@ -49,7 +67,7 @@ def evaluate_op(op: Operation, args: list[np.ndarray], module: Operation | None 
     """Evaluate one op on per-row operand arrays (each (n, ...)); `module` is needed for calls.
 
     Passes use this to fold constants with exactly the reference semantics."""
-    return _eval(module, op, list(args))
+    return _eval(module, op, list(args), MATH["timber"])
 
 
 def _dtype(v: Value):
@@ -57,12 +75,12 @@ def _dtype(v: Value):
     return (t.element if isinstance(t, TensorType) else t).numpy
 
 
-def _eval(module, op: Operation, args: list[np.ndarray]) -> list[np.ndarray]:
+def _eval(module, op: Operation, args: list[np.ndarray], fns: MathFunctions) -> list[np.ndarray]:
     n = args[0].shape[0] if args else 1
     if isinstance(op, arith.ConstantOp):
         return [np.broadcast_to(op.value.reshape(1, -1), (n, op.value.size)).copy()]
     if isinstance(op, func.CallOp):
-        return _call(module, module.lookup(op.callee), args)
+        return _call(module, module.lookup(op.callee), args, fns)
     if isinstance(op, tree.EnsembleOp):
         return [_ensemble(op, args[0])]
     if isinstance(op, linear.AffineOp):
@@ -92,15 +110,15 @@ def _eval(module, op: Operation, args: list[np.ndarray]) -> list[np.ndarray]:
         if isinstance(op, (arith.ExtFOp, arith.TruncFOp, arith.SIToFPOp)):
             return [args[0].astype(dt)]
         if isinstance(op, math.ExpOp):
-            return [exp(args[0])]
+            return [fns.exp(args[0])]
         if isinstance(op, math.Log1pOp):
-            return [log1p(args[0])]
+            return [fns.log1p(args[0])]
         if isinstance(op, math.SigmoidOp):
             one = dt.type(1)
-            return [(one / (one + exp(-args[0]))).astype(dt)]
+            return [(one / (one + fns.exp(-args[0]))).astype(dt)]
         if isinstance(op, math.SoftmaxOp):
             acc = op.attributes.get("acc")
-            return [_softmax(args[0], acc.type.numpy if acc is not None else dt)]
+            return [_softmax(args[0], acc.type.numpy if acc is not None else dt, fns.exp)]
         if isinstance(op, math.ArgmaxOp):
             return [_argmax(args[0])]
     raise TimberError(f"the interpreter does not know '{op.name}'")
@@ -127,7 +145,7 @@ def _cmpf(pred: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (r & ~unordered) if kind == "o" else (r | unordered)
 
 
-def _softmax(a: np.ndarray, acc) -> np.ndarray:
+def _softmax(a: np.ndarray, acc, exp) -> np.ndarray:
     m = a[:, 0].copy()
     for i in range(1, a.shape[1]):
         m = np.where(a[:, i] > m, a[:, i], m)

@@ -20,7 +20,10 @@ f32 `exp(x)` is the f64 result rounded to f32.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 from decimal import Decimal, getcontext
+from functools import cache
 
 import numpy as np
 
@@ -168,3 +171,41 @@ def log1p(x: np.ndarray) -> np.ndarray:
         with np.errstate(invalid="ignore"):
             return log1p_f64(x.astype(np.float64)).astype(np.float32)
     return log1p_f64(x)
+
+
+# ---- the C library's functions -----------------------------------------------------------------
+# The frameworks call the C library's exp/expf/log1p, so the host JIT calls them too by default
+# (`timber.compile(math="libm")`): then probabilities are the framework's bits on whatever machine
+# and libm this is.  These are the interpreter's statement of that mode.
+LIBM_FUNCTIONS = ("exp", "expf", "log1p", "log1pf")
+
+
+@cache
+def c_math_library() -> ctypes.CDLL:
+    """The C math library of this process (the one XGBoost and LightGBM call), with the
+    functions Timber may call typed."""
+    name = ctypes.util.find_library("m")
+    lib = ctypes.CDLL(name) if name else ctypes.CDLL(None)
+    for fname in LIBM_FUNCTIONS:
+        fn = getattr(lib, fname)
+        t = ctypes.c_float if fname.endswith("f") else ctypes.c_double
+        fn.restype, fn.argtypes = t, [t]
+    return lib
+
+
+def _elementwise(fname: str, x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x)
+    f32 = x.dtype == np.float32
+    fn = getattr(c_math_library(), fname + ("f" if f32 else ""))
+    flat = [fn(float(v)) for v in x.ravel().tolist()]
+    return np.array(flat, np.float32 if f32 else np.float64).reshape(x.shape)
+
+
+def libm_exp(x: np.ndarray) -> np.ndarray:
+    """The C library's exp (f64) or expf (f32), elementwise."""
+    return _elementwise("exp", x)
+
+
+def libm_log1p(x: np.ndarray) -> np.ndarray:
+    """The C library's log1p (f64) or log1pf (f32), elementwise."""
+    return _elementwise("log1p", x)

@@ -12,7 +12,7 @@ import timber
 from ir.diagnostics import TimberError
 from ir.dialects import builtin, func, tree
 from ir.interpreter import run as interpret
-from ir.types import f32, tensor
+from ir.types import f32, f64, tensor
 from tests.irgen import random_module
 from timber.api import CompiledModel
 
@@ -116,8 +116,70 @@ def test_compile_module_prefix_and_multi_output():
     X = np.random.default_rng(1).normal(size=(40, 5))
     got = cm.predict(X)
     assert got.shape == (40, 3)
-    np.testing.assert_array_equal(got, interpret(m, X))
+    np.testing.assert_array_equal(got, interpret(m, X, math="libm"))
     np.testing.assert_array_equal(cm.predict(X, output_margin=True), interpret(m, X, "margin"))
+
+
+FRAMEWORK_CASES = [
+    ("xgboost", "binary:logistic", {}),
+    ("xgboost", "multi:softprob", {"num_class": 4}),
+    ("xgboost", "count:poisson", {}),
+    ("lightgbm", "binary", {"sigmoid": 0.7}),
+    ("lightgbm", "multiclass", {"num_class": 4}),
+    ("lightgbm", "multiclassova", {"num_class": 4}),
+    ("lightgbm", "gamma", {}),
+    ("lightgbm", "cross_entropy_lambda", {}),
+]
+
+
+@pytest.mark.parametrize("framework,objective,extra", FRAMEWORK_CASES, ids=[f"{f}-{o}" for f, o, _ in FRAMEWORK_CASES])
+def test_predict_is_the_frameworks_bits_after_exp(framework, objective, extra, tmp_path):
+    """With the C library's exp/log1p (the default) probabilities and exp links are the
+    framework's exact bits on every row — here 20k rows, with NaN, where Timber's own exp would
+    differ on a few."""
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(20000, 8))
+    X[rng.random(X.shape) < 0.05] = np.nan
+    s = np.nan_to_num(X[:, 0]) + np.nan_to_num(X[:, 1]) * np.nan_to_num(X[:, 2])
+    if "num_class" in extra:
+        y = np.digitize(s, [-1, 0, 1])
+    elif objective in ("count:poisson", "gamma"):
+        y = np.exp(s / 3) + 0.1
+    else:
+        y = (s > 0).astype(float)
+    if framework == "xgboost":
+        b = xgb.train({"objective": objective, "max_depth": 5, "nthread": 1, **extra}, xgb.DMatrix(X[:5000], y[:5000]), 30)
+        b.save_model(tmp_path / "m.json")
+        want, path = b.predict(xgb.DMatrix(X)), tmp_path / "m.json"
+    else:
+        lgb = pytest.importorskip("lightgbm")
+        b = lgb.train({"objective": objective, "verbose": -1, "num_threads": 1, **extra}, lgb.Dataset(X[:5000], y[:5000]), 30)
+        b.save_model(tmp_path / "m.txt")
+        want, path = b.predict(X), tmp_path / "m.txt"
+    cm = timber.compile(path)
+    np.testing.assert_array_equal(cm.predict(X), want)
+    assert np.any(timber.compile(path, math="timber").predict(X) != want)  # the rows reach where the exps differ
+
+
+@pytest.mark.parametrize("transform", ["softmax", "sigmoid", "log1p-exp"])
+def test_math_libm_and_timber(transform):
+    """`math="libm"` (the default) calls the C library's exp/expf/log1p, lane by lane: the
+    interpreter's libm mode bit for bit; `math="timber"` is Timber's own functions: the
+    interpreter's default mode bit for bit.  The rows put the margins where the two differ."""
+    # linear leaves: every row its own margin, so some land where the two exps differ
+    kw = dict(compare=f64, leaves=f64, acc=f64, linear=True) if transform == "log1p-exp" else dict(acc=f32, linear=True)
+    m = random_module(9, n_outputs=3 if transform == "softmax" else 1, transform=transform, **kw)
+    X = np.random.default_rng(3).normal(size=(3000, 5)) * 4
+    libm, own = timber.compile(m), timber.compile(m, math="timber")
+    got = libm.predict(X)
+    np.testing.assert_array_equal(got, interpret(m, X, math="libm").reshape(got.shape))
+    np.testing.assert_array_equal(own.predict(X), interpret(m, X).reshape(got.shape))
+    np.testing.assert_array_equal(np.concatenate([libm.predict(X[i : i + 1]) for i in range(0, 3000, 50)]), got[::50])
+    assert np.any(got != own.predict(X))  # the rows do tell the two apart
+    assert "@exp" in libm.llvm_ir or "@llvm.exp" in libm.llvm_ir
+    assert "timber_exp" in own.llvm_ir and "@llvm.exp" not in own.llvm_ir
+    with pytest.raises(TimberError, match="unknown math 'fast'; choose one of: libm, timber"):
+        timber.compile(m, math="fast")
 
 
 def test_compile_framework_objects():

@@ -76,6 +76,17 @@ def test_predict_margin_to_stdout(small_model, capsys, tmp_path):
     np.testing.assert_array_equal(got, booster.predict(xgb.DMatrix(X[:7]), output_margin=True))
 
 
+def test_predict_math_timber_is_timbers_own_exp(small_model, capsys, tmp_path):
+    from ir.interpreter import run
+    from timber.detect import load_model
+
+    path, booster, X = small_model
+    np.save(tmp_path / "X.npy", X)
+    code, _, err = run_cli(["predict", path, "--input", tmp_path / "X.npy", "-o", tmp_path / "Y.npy", "--math", "timber"], capsys)
+    assert code == 0, err
+    np.testing.assert_array_equal(np.load(tmp_path / "Y.npy"), run(load_model(str(path)), X).reshape(-1))
+
+
 def one_line_error(code, err):
     assert code == 1
     assert "Traceback" not in err

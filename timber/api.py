@@ -13,6 +13,7 @@ type: shape (n,) for one output, (n, K) for K.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import os
 import threading
 import time
@@ -32,7 +33,10 @@ MIN_WORK_PER_THREAD = 2_000_000  # tree levels (+ features) per thread before sp
 MAX_ROWS_PER_CALL = 2**30  # the C ABI counts rows in an int
 
 
-def compile(model, *, n_jobs: int | None = None, prefix: str = "timber_", passes="default") -> CompiledModel:  # noqa: A001
+MATH_CHOICES = ("libm", "timber")
+
+
+def compile(model, *, n_jobs: int | None = None, prefix: str = "timber_", passes="default", math: str = "libm") -> CompiledModel:  # noqa: A001
     """Compile `model` for this machine.
 
     `model`: a path to a model file (format detected by `timber.detect`), a verified Timber IR
@@ -40,7 +44,13 @@ def compile(model, *, n_jobs: int | None = None, prefix: str = "timber_", passes
     `xgboost.Booster` / `XGBModel`, `catboost.CatBoost` models).  `n_jobs`: threads `predict` may use (default: all
     cores).  `prefix`: prefix of the exported C symbols.  `passes`: the pass pipeline (text or
     list of passes) run before lowering: "default" (the exact default pipeline; predictions do
-    not change), or "" / None for none."""
+    not change), or "" / None for none.  `math`: where `exp` and `log1p` (sigmoid, softmax, exp
+    links) come from: "libm", the C library this process uses, which is what XGBoost and
+    LightGBM call, so probabilities are their exact bits; or "timber", Timber's own functions
+    (`ir/mathfn.py`: vectorised, faster, the same bits as the C99, WebAssembly and object-file
+    back-ends, and within one ulp of glibc)."""
+    if math not in MATH_CHOICES:
+        raise TimberError(f"unknown math '{math}'; choose one of: {', '.join(MATH_CHOICES)}")
     t0 = time.perf_counter()
     module = _load(model)
     if passes:
@@ -53,9 +63,10 @@ def compile(model, *, n_jobs: int | None = None, prefix: str = "timber_", passes
     verify(module)
     t_load = time.perf_counter() - t0
     t1 = time.perf_counter()
-    lowered = lower_module(module, host_target(), prefix)
+    target = dataclasses.replace(host_target(), libm=math == "libm")
+    lowered = lower_module(module, target, prefix)
     t_lower = time.perf_counter() - t1
-    jit = compile_lowered(lowered)
+    jit = compile_lowered(lowered, target)
     timings = {"load": t_load, "lower": t_lower, **jit.timings, "total": time.perf_counter() - t0}
     return CompiledModel(module, lowered, jit, n_jobs=n_jobs, timings=timings)
 

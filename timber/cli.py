@@ -198,7 +198,7 @@ def cmd_predict(a) -> int:
     from timber.api import compile as tcompile
 
     X = read_matrix(a.input)
-    model = tcompile(a.model, n_jobs=a.n_jobs)
+    model = tcompile(a.model, n_jobs=a.n_jobs, math=a.math)
     Y = model.predict(X, output_margin=a.margin)
     write_matrix(Y, a.output)
     return 0
@@ -288,6 +288,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="predictions: .npy or .csv (default: CSV on stdout)")
     p.add_argument("--margin", action="store_true", help="raw scores before the objective's transform")
     p.add_argument("--n-jobs", type=int, default=None, help="threads (default: all cores)")
+    p.add_argument(
+        "--math",
+        choices=("libm", "timber"),
+        default="libm",
+        help="exp/log1p: the C library's, as the frameworks call it (default: their exact bits), or Timber's own (vectorised)",
+    )
     p.set_defaults(func=cmd_predict)
 
     d = sub.add_parser("demo", help="compile the example model shipped with Timber, predict and time it")

@@ -242,8 +242,10 @@ class Function:
 class Module:
     """Collects functions, declarations and tables into one LLVM module text."""
 
-    def __init__(self, name: str, table_prefix: str, small: bool = False, table_pad: int = 64):
+    def __init__(self, name: str, table_prefix: str, small: bool = False, table_pad: int = 64, libm: bool = False):
         self.name = name
+        # math ops call the C library (host JIT) instead of Timber's own functions (backends/llvm/mathlib.py)
+        self.libm = libm
         # small code (microcontrollers): every function optimised for size, helpers kept out of line
         self.small = small
         self.fn_attrs = "optsize minsize" if small else ""

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 import llvmlite.binding as llvm
 
+from ir import mathfn
+
 from .lower import Export, Lowered
 from .target import TargetInfo, host_target, target_machine
 
@@ -46,9 +48,19 @@ def optimize(text: str, tm, opt: int):
     return mod
 
 
+def _bind_c_math_library() -> None:
+    """Resolve the C library functions `libm` code calls to this process's math library (the one
+    the frameworks call), whatever MCJIT's own symbol search would find."""
+    lib = mathfn.c_math_library()
+    for name in mathfn.LIBM_FUNCTIONS:
+        llvm.add_symbol(name, ctypes.cast(getattr(lib, name), ctypes.c_void_p).value)
+
+
 def compile_lowered(lowered: Lowered, target: TargetInfo | None = None, opt: int = 3) -> JitModule:
     """JIT-compile `lowered` for the host.  `timings` records each phase in seconds."""
     target = target or host_target()
+    if target.libm:
+        _bind_c_math_library()
     timings = {}
     t = time.perf_counter()
     text = lowered.text

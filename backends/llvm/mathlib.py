@@ -86,8 +86,31 @@ def exp_f64(mod: Module, lanes: int) -> str:
     return name
 
 
+def _libm_call(fn: Function, mod: Module, func: str, x: str, t: str, lanes: int, hint: str) -> str:
+    """`func` (exp, log1p) of every lane of `x` by the C library: `exp`/`expf` through LLVM's
+    intrinsic (which becomes those calls: no fast-math flags, no vector library), `log1p`/`log1pf`
+    called lane by lane."""
+    suffix = "f" if t == "float" else ""
+    if func == "exp":
+        intrinsic = f"llvm.exp.{'v%d' % lanes if lanes else ''}{'f32' if t == 'float' else 'f64'}"
+        mod.declare(intrinsic, f"declare {vec(lanes, t)} {{name}}({vec(lanes, t)})")
+        return fn.op(hint, f"call {vec(lanes, t)} @{intrinsic}({vec(lanes, t)} {x})")
+    mod.declare(func + suffix, f"declare {t} {{name}}({t}) nounwind")
+    if not lanes:
+        return fn.op(hint, f"call {t} @{func}{suffix}({t} {x})")
+    v = "poison"
+    for i in range(lanes):
+        e = fn.op(hint + ".in", f"extractelement {vec(lanes, t)} {x}, i64 {i}")
+        r = fn.op(hint + ".out", f"call {t} @{func}{suffix}({t} {e})")
+        v = fn.op(hint, f"insertelement {vec(lanes, t)} {v}, {t} {r}, i64 {i}")
+    return v
+
+
 def exp(fn: Function, mod: Module, x: str, t: str, lanes: int, hint: str = "exp") -> str:
-    """Emit Timber's exp of `x` (`<lanes x t>`, t float or double); f32 is the f64 result rounded once."""
+    """Emit the exp of `x` (`<lanes x t>`, t float or double): the C library's if the module says
+    so (host JIT), else Timber's own, where f32 is the f64 result rounded once."""
+    if mod.libm:
+        return _libm_call(fn, mod, "exp", x, t, lanes, hint)
     name = exp_f64(mod, lanes)
     vd = vec(lanes, "double")
     if t == "double":
@@ -199,7 +222,10 @@ def log1p_f64(mod: Module, lanes: int) -> str:
 
 
 def log1p(fn: Function, mod: Module, x: str, t: str, lanes: int, hint: str = "log1p") -> str:
-    """Emit Timber's log1p of `x` (`<lanes x t>`); f32 is the f64 result rounded once."""
+    """Emit the log1p of `x` (`<lanes x t>`): the C library's if the module says so, else
+    Timber's own, where f32 is the f64 result rounded once."""
+    if mod.libm:
+        return _libm_call(fn, mod, "log1p", x, t, lanes, hint)
     name = log1p_f64(mod, lanes)
     vd = vec(lanes, "double")
     if t == "double":

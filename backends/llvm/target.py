@@ -32,6 +32,7 @@ class TargetInfo:
     permute: str | None
     block_rows: int | None = None
     small: bool = False
+    libm: bool = False
 
     @property
     def is_x86(self) -> bool:
