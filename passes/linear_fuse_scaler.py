@@ -42,8 +42,10 @@ for products/quotients in the subnormal range, |η| <= half the smallest subnorm
   (1+ε)·S + Z, the fused one's (1+u)·S + η, Z_k = Σ_j |w_kj|·ζ_j;
 * the fused weights and bias are one rounding away from exact: at most u·S;
 so E = u + ε + γ_{N+1}·(2 + ε + u) and F = (1 + γ_{N+1})·(Z + (2N+1)·η).  The pass fuses only
-when E <= T (F is a fixed underflow allowance, about 1e-300 in f64) and writes E and F to the
-audit log.  On ±inf inputs both give the same infinities (or NaN); NaN inputs give NaN in both
+when E <= T (F is a fixed underflow allowance: some hundreds of the type's smallest subnormal
+plus the chain's own underflow slack) and writes E and F to the audit log.  The affine records E
+as `linear.fuse_error`; it is not fused lossily again (a second bound would be relative to a
+different S), only exactly.  On ±inf inputs both give the same infinities (or NaN); NaN inputs give NaN in both
 with `missing = "propagate"`.  With `missing = "skip"` a NaN x_j drops its term, offset included,
 in the original but not from a fused bias: a chain whose offsets reach the bias is never fused
 there (that is no rounding error).  Fused weights must stay normal numbers (a weight flushed to
@@ -58,15 +60,18 @@ from fractions import Fraction
 
 import numpy as np
 
-from ir.attributes import DenseElementsAttr
+from ir.attributes import DenseElementsAttr, FloatAttr
 from ir.core import Operation
 from ir.dialects import arith
 from ir.dialects.linear import AffineOp
+from ir.types import f64
 
 from .base import Pass, PassContext, option
 from .fuse_scaler import scaler_chain
 from .registry import register_pass
 from .rewrite import OpPattern, Rewriter, apply_patterns
+
+FUSE_ERROR = "linear.fuse_error"  # E of a lossy fusion, on the affine it changed
 
 
 @dataclass(frozen=True)
@@ -136,8 +141,19 @@ def _round_up(x: Fraction) -> float:
 
 
 def _upper(v: float) -> str:
-    """v to 3 digits, never below v (1% up covers the rounding to 3 digits)."""
-    return f"{v * 1.01:.3g}"
+    """v in 3 significant digits, rounded up (a printed bound must not be below the real one)."""
+    if v <= 0:
+        return "0"
+    e = math.floor(math.log10(v))
+    m = math.ceil(Fraction(v) / Fraction(10) ** (e - 2))
+    if m >= 1000:
+        m, e = math.ceil(Fraction(m, 10)), e + 1
+    digits = str(m)
+    return f"{digits[0]}.{digits[1:]}e{e}"
+
+
+def _ops(n: int) -> str:
+    return f"{n} scaler op{'s' if n != 1 else ''}"
 
 
 def _fractions(values: np.ndarray) -> list[Fraction]:
@@ -246,6 +262,7 @@ class FuseScalerIntoAffine(OpPattern):
         self.tolerance = tolerance
         self.fused: list[tuple[str, int, Plan, str]] = []  # (result name, ops fused, plan, why not more)
         self.refused: dict[int, tuple[str, str]] = {}  # id(op) → (result name, first reason)
+        self.touched: set[int] = set()  # id(op) of affines fused in this run
 
     def match_and_rewrite(self, op: AffineOp, rewriter: Rewriter) -> bool:
         chain = scaler_chain(op.operands[0])
@@ -261,12 +278,16 @@ class FuseScalerIntoAffine(OpPattern):
             rewriter.set_attr(op, "weights", DenseElementsAttr(plan.weights, w.type), f"weights scaled by {length} scaler ops")
             rewriter.set_attr(op, "bias", DenseElementsAttr(plan.bias, b.type), "scaler offsets moved into the bias")
             rewriter.set_operand(op, 0, chain[length - 1][2], f"fused {length} elementwise ops into the weights")
+            if plan.rel:
+                rewriter.set_attr(op, FUSE_ERROR, FloatAttr(plan.rel, f64))
             for _, _, _, step in chain[:length]:
                 _erase_if_dead(step, rewriter)
             self.fused.append((op.results[0].name_hint or "", length, plan, why))
             self.refused.pop(id(op), None)
+            self.touched.add(id(op))
             return True
-        self.refused.setdefault(id(op), (op.results[0].name_hint or "", why))
+        if id(op) not in self.touched:  # a fused affine's note already says why no more was fused
+            self.refused.setdefault(id(op), (op.results[0].name_hint or "", why))
         return False
 
     def _plan(self, op: AffineOp, chain) -> Plan | str:
@@ -288,6 +309,8 @@ class FuseScalerIntoAffine(OpPattern):
             scales = "a fused weight is not exactly a value of the weight type, or a -0.0 bias makes zero signs matter"
         if self.tolerance is None:
             return scales
+        if FUSE_ERROR in op.attributes:
+            return f"{scales}; and this affine was already fused within a tolerance ({FUSE_ERROR})"
         return _lossy_plan(w, b, rounded_scales(chain, x0, dt, w.shape[1]), dt, op.attributes["missing"].value, self.tolerance)
 
 
@@ -384,13 +407,13 @@ class LinearFuseScaler(Pass):
         for name, length, plan, why in pattern.fused:
             ctx.stat("scaler-ops-fused", length)
             if why:
-                ctx.note(f"%{name}: only the {length} scaler ops nearest the affine fused: {why}")
+                ctx.note(f"%{name}: only the {_ops(length)} nearest the affine fused: {why}")
             if plan.rel == 0:
-                ctx.note(f"%{name}: {length} scaler ops fused exactly")
+                ctx.note(f"%{name}: {_ops(length)} fused exactly")
                 continue
             worst, worst_abs = max(worst, plan.rel), max(worst_abs, plan.abs)
             ctx.note(
-                f"%{name}: {length} scaler ops fused within tolerance {self.tolerance:g}: every output moves by at most "
+                f"%{name}: {_ops(length)} fused within tolerance {self.tolerance:g}: every output moves by at most "
                 f"{_upper(plan.rel)}·S + {_upper(plan.abs)}, S = |bias_k| + Σ_j |w_kj|·(|a_j·x_j| + |o_j|) for the scaler a·x + o "
                 "in exact arithmetic (|o_j|: its offsets' magnitudes), on rows where nothing overflows"
             )

@@ -411,6 +411,20 @@ def test_tolerance_too_small_is_refused():
     assert any("exceeds the tolerance" in note for note in e.notes)
 
 
+def test_one_lossy_fusion_per_affine():
+    """Two f32 roundings exceed the tolerance, one does not: the scale nearest the affine fuses,
+    and the next one, though within the tolerance alone, does not add a second bound on top."""
+    rng = np.random.default_rng(8)
+    steps = [("mul", rng.uniform(1, 2, size=4)), ("mul", rng.uniform(1, 2, size=4))]
+    m = build(steps, n=4, xt=f32, dt=f64)
+    original, e = fuse(m, NAME + "{tolerance=9e-8}")
+    assert e.stats["scaler-ops-fused"] == 1 and e.stats["max-relative-error"] <= 9e-8
+    aff = next(op for op in m.walk() if isinstance(op, AffineOp))
+    assert aff.attributes["linear.fuse_error"].value == e.stats["max-relative-error"]
+    assert isinstance(aff.operands[0].owner, arith.MulFOp)
+    assert any("already fused within a tolerance" in note for note in e.notes)
+
+
 def test_skip_with_offsets_is_refused():
     """A NaN x_j drops its whole term, offset included, under missing = "skip": a fused bias
     would keep the offset.  That is no rounding error, so no tolerance allows it."""
