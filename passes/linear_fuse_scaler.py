@@ -22,7 +22,7 @@ terms.  Offsets are fused only when they are zero: `x - 0.0` and `x + -0.0` are 
 `x + 0.0` turns -0.0 into +0.0, which changes a zero term's sign, harmless unless a partial sum
 can be -0.0 — in round-to-nearest that needs the bias itself to be -0.0, so such a chain is fused
 only when no bias is -0.0.  Any other offset rounds (x + o is not exact for every x), so it is
-left alone.
+left alone.  A truncf to the affine's own type goes too: it is the conversion the affine makes.
 
 **Tolerance mode** (`{tolerance=T}`, lossy): the chain's exact affine form is moved into the
 weights, w'_kj = rn(a_j·w_kj), and the bias, b'_k = rn(b_k + Σ_j o_j·w_kj), each rounded once.
@@ -45,10 +45,10 @@ so E = u + ε + γ_{N+1}·(2 + ε + u) and F = (1 + γ_{N+1})·(Z + (2N+1)·η).
 when E <= T (F is a fixed underflow allowance: some hundreds of the type's smallest subnormal
 plus the chain's own underflow slack) and writes E and F to the audit log.  The affine records E
 as `linear.fuse_error`; it is not fused lossily again (a second bound would be relative to a
-different S), only exactly.  On ±inf inputs both give the same infinities (or NaN); NaN inputs give NaN in both
-with `missing = "propagate"`.  With `missing = "skip"` a NaN x_j drops its term, offset included,
-in the original but not from a fused bias: a chain whose offsets reach the bias is never fused
-there (that is no rounding error).  Fused weights must stay normal numbers (a weight flushed to
+different S), only exactly.  On ±inf inputs both give the same infinities (or NaN); NaN inputs
+give NaN in both with `missing = "propagate"`.  With `missing = "skip"` a NaN x_j drops its
+term, offset included, in the original but not from a fused bias: a chain whose offsets reach
+the bias is never fused there (that is no rounding error).  Fused weights must stay normal numbers (a weight flushed to
 a subnormal or zero would turn ±inf rows into other values).
 """
 
