@@ -110,7 +110,7 @@ def _eval(module, op: Operation, args: list[np.ndarray], fns: MathFunctions) -> 
         if isinstance(op, (arith.ExtFOp, arith.TruncFOp, arith.SIToFPOp)):
             return [args[0].astype(dt)]
         if isinstance(op, math.ExpOp):
-            return [fns.exp(args[0])]
+            return [_exp_of(op, fns)(args[0])]
         if isinstance(op, math.Log1pOp):
             return [fns.log1p(args[0])]
         if isinstance(op, math.SigmoidOp):
@@ -118,7 +118,7 @@ def _eval(module, op: Operation, args: list[np.ndarray], fns: MathFunctions) -> 
             return [(one / (one + fns.exp(-args[0]))).astype(dt)]
         if isinstance(op, math.SoftmaxOp):
             acc = op.attributes.get("acc")
-            return [_softmax(args[0], acc.type.numpy if acc is not None else dt, fns.exp)]
+            return [_softmax(args[0], acc.type.numpy if acc is not None else dt, _exp_of(op, fns))]
         if isinstance(op, math.ArgmaxOp):
             return [_argmax(args[0])]
     raise TimberError(f"the interpreter does not know '{op.name}'")
@@ -143,6 +143,12 @@ def _cmpf(pred: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return unordered
     r = base[rel]
     return (r & ~unordered) if kind == "o" else (r | unordered)
+
+
+def _exp_of(op: Operation, fns: MathFunctions):
+    """The exp an op asks for: its `impl` (fmath: CatBoost's), else the mode's."""
+    impl = op.attributes.get("impl")
+    return mathfn.fmath_exp if impl is not None and impl.value == "fmath" else fns.exp
 
 
 def _softmax(a: np.ndarray, acc, exp) -> np.ndarray:

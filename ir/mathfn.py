@@ -173,6 +173,55 @@ def log1p(x: np.ndarray) -> np.ndarray:
     return log1p_f64(x)
 
 
+# ---- fmath's exp (CatBoost) -------------------------------------------------------------------
+# CatBoost's softmax (MultiClass) and exp links (Poisson, Tweedie) call FastExpInplace, which is
+# herumi's fmath `expd_v`: x clamped to [-708.39641853226408, 709.78272569338397] (NaN becomes
+# the upper bound, as x86 `minpd` does), then with a = 2048/ln2 and b = 3·2^51
+#   d = x·a + b;  j = bits(d) & 2047;  t = (d − b)·(1/a) − x
+#   y = ((C3 − t)·(t·t))·C2 − t + C1;   exp(x) = y · double(((bits(d) + ADJ) >> 11) << 52 | T[j])
+# with T[j] the mantissa bits of 2^(j/2048) and ADJ = 2^21 − 2^11.  About 1e-16 relative from the
+# true exp — not the C library's — so compiling CatBoost exactly needs this very sequence.
+FMATH_BITS = 11
+FMATH_A = float(2**FMATH_BITS / Decimal(2).ln())  # fmath computes s / ::log(2.0): the same double (tested)
+FMATH_RA = 1.0 / FMATH_A
+FMATH_B = float(3 << 51)
+FMATH_ADJ = (1 << (FMATH_BITS + 10)) - (1 << FMATH_BITS)
+FMATH_C1, FMATH_C2, FMATH_C3 = 1.0, 0.16666666685227835064, 3.0000000027955394
+FMATH_HI, FMATH_LO = 709.78272569338397, -708.39641853226408
+
+
+def _fmath_table() -> np.ndarray:
+    getcontext().prec = 60
+    vals = [float((Decimal(j) / 2**FMATH_BITS * Decimal(2).ln()).exp()) for j in range(2**FMATH_BITS)]
+    return np.array(vals).view(np.int64) & ((1 << 52) - 1)
+
+
+FMATH_T = _fmath_table()
+
+
+def fmath_exp_f64(x) -> np.ndarray:
+    """fmath's expd (CatBoost's FastExp), elementwise, in double."""
+    x = np.asarray(x, np.float64)
+    with np.errstate(all="ignore"):
+        x = np.where(x < FMATH_HI, x, FMATH_HI)
+        x = np.where(x > FMATH_LO, x, FMATH_LO)
+        d = x * FMATH_A + FMATH_B
+        di = d.view(np.int64)
+        t = (d - FMATH_B) * FMATH_RA - x
+        y = (((FMATH_C3 - t) * (t * t)) * FMATH_C2 - t) + FMATH_C1
+        u = (((di + FMATH_ADJ) >> FMATH_BITS) << 52) | FMATH_T[di & ((1 << FMATH_BITS) - 1)]
+        return y * u.view(np.float64)
+
+
+def fmath_exp(x: np.ndarray) -> np.ndarray:
+    """fmath's exp in the array's own precision (f32: the f64 result rounded once)."""
+    x = np.asarray(x)
+    if x.dtype == np.float32:
+        with np.errstate(over="ignore"):
+            return fmath_exp_f64(x.astype(np.float64)).astype(np.float32)
+    return fmath_exp_f64(x)
+
+
 # ---- the C library's functions -----------------------------------------------------------------
 # The frameworks call the C library's exp/expf/log1p, so the host JIT calls them too by default
 # (`timber.compile(math="libm")`): then probabilities are the framework's bits on whatever machine

@@ -213,7 +213,7 @@ class _CModule:
             ct = c_type(el)
             return self._each(n, lambda i: f"{r[0]}[{i}] = ({ct}){a[0]}[{i}];")
         if isinstance(op, math.ExpOp):
-            h = self._exp(el)
+            h = self._exp(el, op)
             return self._each(n, lambda i: f"{r[0]}[{i}] = {h}({a[0]}[{i}]);")
         if isinstance(op, math.Log1pOp):
             self.helpers.add("log1p_f64")
@@ -241,7 +241,14 @@ class _CModule:
             return [f"{self.fn_names[op.callee]}({', '.join(a + r)});"]
         raise AssertionError(f"plan_module let through '{op.name}'")  # pragma: no cover
 
-    def _exp(self, el: FloatType) -> str:
+    def _exp(self, el: FloatType, op=None) -> str:
+        impl = op.attributes.get("impl") if op is not None else None
+        if impl is not None and impl.value == "fmath":
+            self.helpers.add("fmath_exp_f64")
+            if el == f32:
+                self.helpers.add("fmath_exp_f32")
+                return "fmath_exp_f32"
+            return "fmath_exp_f64"
         self.helpers.add("exp_f64")
         if el == f32:
             self.helpers.add("exp_f32")
@@ -253,7 +260,7 @@ class _CModule:
         el, n = t.element, t.size
         acc_attr = op.attributes.get("acc")
         acc = acc_attr.type if acc_attr is not None else el
-        ct, cs, h = c_type(el), c_type(acc), self._exp(el)
+        ct, cs, h = c_type(el), c_type(acc), self._exp(el, op)
         # Max scan, exponentials, left-to-right sum in `acc`, then divide by the sum rounded to
         # the element type: exactly math.softmax's docstring.
         return [
@@ -594,6 +601,10 @@ class _CModule:
                 "static float exp_f32(float x) { return (float)exp_f64((double)x); }",
                 "",
             ]
+        if "fmath_exp_f64" in h:
+            out += _fmath_exp_c()
+        if "fmath_exp_f32" in h:
+            out += ["static float fmath_exp_f32(float x) { return (float)fmath_exp_f64((double)x); }", ""]
         if "log1p_f64" in h:
             out += _log1p_c()
         if "log1p_f32" in h:
@@ -659,6 +670,37 @@ def _exp_c() -> list[str]:
             "    /* Scale in two steps so each power of two is a normal number. */",
             "    const int32_t e1 = e >= 0 ? e / 2 : -((1 - e) / 2);",
             "    return (y * exp_pow2(e1)) * exp_pow2(e - e1);",
+            "}",
+            "",
+        ]
+    )
+
+
+def _fmath_exp_c() -> list[str]:
+    """fmath's exp (CatBoost's FastExp) in C: the operation sequence of ir/mathfn.py."""
+    m, d = mathfn, hex_float
+    rows = ["    " + ", ".join(f"{int(v):#x}u" for v in m.FMATH_T[i : i + 4].tolist()) + "," for i in range(0, len(m.FMATH_T), 4)]
+    return (
+        ["/* fmath's exp (ir/mathfn.py), which CatBoost calls: 2^(j/2048) mantissas and a cubic. */"]
+        + [f"static const uint64_t fmath_t[{len(m.FMATH_T)}] = {{"]
+        + rows
+        + [
+            "};",
+            "",
+            "static double fmath_exp_f64(double x)",
+            "{",
+            "    union { uint64_t u; double d; } b;",
+            "    double d, t, y;",
+            "    uint64_t di;",
+            f"    x = x < {d(m.FMATH_HI)} ? x : {d(m.FMATH_HI)}; /* NaN becomes the bound, as x86 minpd does */",
+            f"    x = x > {d(m.FMATH_LO)} ? x : {d(m.FMATH_LO)};",
+            f"    d = x * {d(m.FMATH_A)} + {d(m.FMATH_B)};",
+            "    b.d = d;",
+            "    di = b.u;",
+            f"    t = (d - {d(m.FMATH_B)}) * {d(m.FMATH_RA)} - x;",
+            f"    y = (({d(m.FMATH_C3)} - t) * (t * t)) * {d(m.FMATH_C2)} - t + {d(m.FMATH_C1)};",
+            f"    b.u = (((di + {m.FMATH_ADJ}u) >> {m.FMATH_BITS}) << 52) | fmath_t[di & {(1 << m.FMATH_BITS) - 1}u];",
+            "    return y * b.d;",
             "}",
             "",
         ]

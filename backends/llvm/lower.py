@@ -109,7 +109,7 @@ class ModuleLowering:
         self.target = target
         self.prefix = prefix
         # scalar kernels (one lane) never read past a table's end: no padding for vector loads
-        self.mod = Module("timber", f"{prefix}tbl_", small=target.small, table_pad=64 if target.lanes > 1 else 0)
+        self.mod = Module("timber", f"{prefix}tbl_", small=target.small, table_pad=64 if target.lanes > 1 else 0, libm=target.libm)
         self.funcs = [op for op in module.body.ops if isinstance(op, func.FuncOp)]
         self._plans: dict[int, EnsemblePlan] = {}
         self._tables: dict[tuple[int, int], dict[str, str]] = {}
@@ -485,7 +485,8 @@ class FunctionLowering:
 
     def exp(self, op: Operation) -> list[Val]:
         a = self.value(op.operands[0])
-        return [Val(a.elem, a.n, regs=[mathlib.exp(self.fn, self.mod, x, a.elem, self.B) for x in self.components(a)])]
+        impl = _impl(op)
+        return [Val(a.elem, a.n, regs=[mathlib.exp(self.fn, self.mod, x, a.elem, self.B, impl=impl) for x in self.components(a)])]
 
     def log1p(self, op: Operation) -> list[Val]:
         a = self.value(op.operands[0])
@@ -515,7 +516,7 @@ class FunctionLowering:
         for x in xs[1:]:
             gt = fn.op("gt", f"fcmp ogt {t} {x}, {m}")
             m = fn.op("max", f"select {tb} {gt}, {t} {x}, {t} {m}")
-        es = [mathlib.exp(fn, self.mod, fn.op("d", f"fsub {t} {x}, {m}"), a.elem, self.B) for x in xs]
+        es = [mathlib.exp(fn, self.mod, fn.op("d", f"fsub {t} {x}, {m}"), a.elem, self.B, impl=_impl(op)) for x in xs]
         s = splat(0.0, acc, self.B)
         for e in es:
             s = fn.op("sum", f"fadd {ta} {s}, {self.convert(e, a.elem, acc)}")
@@ -684,6 +685,12 @@ class FunctionLowering:
         red = f"llvm.vector.reduce.or.v{B}i1"
         self.mod.declare(red, f"declare i1 {{name}}({tb})")
         return fn.op("anymiss", f"call i1 @{red}({tb} {seen})")
+
+
+def _impl(op: Operation) -> str | None:
+    """The `impl` attribute of math.exp / math.softmax (which exp), if any."""
+    a = op.attributes.get("impl")
+    return a.value if a is not None else None
 
 
 def _binary(instr: str):

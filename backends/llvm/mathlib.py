@@ -106,12 +106,60 @@ def _libm_call(fn: Function, mod: Module, func: str, x: str, t: str, lanes: int,
     return v
 
 
-def exp(fn: Function, mod: Module, x: str, t: str, lanes: int, hint: str = "exp") -> str:
-    """Emit the exp of `x` (`<lanes x t>`, t float or double): the C library's if the module says
-    so (host JIT), else Timber's own, where f32 is the f64 result rounded once."""
+def fmath_exp_f64(mod: Module, lanes: int) -> str:
+    """Define (once) `<lanes x double> @timber_fmath_exp_v{lanes}` — fmath's expd, CatBoost's exp —
+    following `ir/mathfn.py` `fmath_exp_f64` step for step, and return its name."""
+    name = f"timber_fmath_exp_v{lanes}"
+    if mod.has(name):
+        return name
+    m = mathfn
+    if mod.once("timber_fmath_table"):
+        vals = ", ".join(f"i64 {int(v)}" for v in m.FMATH_T.tolist())
+        mod.globals.append(f"@timber_fmath_t = internal constant [{len(m.FMATH_T)} x i64] [{vals}], align 64")
+    vd, vi, vb = vec(lanes, "double"), vec(lanes, "i64"), vec(lanes, "i1")
+    fn = mod.add(Function(name, vd, [(vd, "%x")], attrs="nounwind alwaysinline"))
+    c = lambda v: _dconst(v, lanes)  # noqa: E731
+    ci = lambda v: splat(v, "i64", lanes)  # noqa: E731
+    below = fn.op("below", f"fcmp olt {vd} %x, {c(m.FMATH_HI)}")  # NaN: false, so NaN becomes the bound (x86 minpd)
+    x = fn.op("x", f"select {vb} {below}, {vd} %x, {vd} {c(m.FMATH_HI)}")
+    above = fn.op("above", f"fcmp ogt {vd} {x}, {c(m.FMATH_LO)}")
+    x = fn.op("x", f"select {vb} {above}, {vd} {x}, {vd} {c(m.FMATH_LO)}")
+    d = fn.op("d", f"fmul {vd} {x}, {c(m.FMATH_A)}")
+    d = fn.op("d", f"fadd {vd} {d}, {c(m.FMATH_B)}")
+    di = fn.op("di", f"bitcast {vd} {d} to {vi}")
+    t = fn.op("t", f"fsub {vd} {d}, {c(m.FMATH_B)}")
+    t = fn.op("t", f"fmul {vd} {t}, {c(m.FMATH_RA)}")
+    t = fn.op("t", f"fsub {vd} {t}, {x}")
+    y = fn.op("y", f"fsub {vd} {c(m.FMATH_C3)}, {t}")
+    y = fn.op("y", f"fmul {vd} {y}, {fn.op('tt', f'fmul {vd} {t}, {t}')}")
+    y = fn.op("y", f"fmul {vd} {y}, {c(m.FMATH_C2)}")
+    y = fn.op("y", f"fsub {vd} {y}, {t}")
+    y = fn.op("y", f"fadd {vd} {y}, {c(m.FMATH_C1)}")
+    j = fn.op("j", f"and {vi} {di}, {ci((1 << m.FMATH_BITS) - 1)}")
+    tj = gather(fn, mod, "i64", "@timber_fmath_t", j, lanes, "i64", hint="tj")
+    u = fn.op("u", f"add {vi} {di}, {ci(m.FMATH_ADJ)}")
+    u = fn.op("u", f"ashr {vi} {u}, {ci(m.FMATH_BITS)}")
+    u = fn.op("u", f"shl {vi} {u}, {ci(52)}")
+    u = fn.op("u", f"or {vi} {u}, {tj}")
+    out = fn.op("out", f"fmul {vd} {y}, {fn.op('scale', f'bitcast {vi} {u} to {vd}')}")
+    fn.emit(f"ret {vd} {out}")
+    return name
+
+
+def exp(fn: Function, mod: Module, x: str, t: str, lanes: int, hint: str = "exp", impl: str | None = None) -> str:
+    """Emit the exp of `x` (`<lanes x t>`, t float or double): fmath's if `impl` says so (CatBoost),
+    else the C library's if the module says so (host JIT), else Timber's own; f32 (for Timber's
+    and fmath's) is the f64 result rounded once."""
+    if impl == "fmath":
+        name = fmath_exp_f64(mod, lanes)
+        return _call_f64(fn, name, x, t, lanes, hint)
     if mod.libm:
         return _libm_call(fn, mod, "exp", x, t, lanes, hint)
-    name = exp_f64(mod, lanes)
+    return _call_f64(fn, exp_f64(mod, lanes), x, t, lanes, hint)
+
+
+def _call_f64(fn: Function, name: str, x: str, t: str, lanes: int, hint: str) -> str:
+    """Call a `<lanes x double>` helper on `x`; a float `x` is widened and the result rounded once."""
     vd = vec(lanes, "double")
     if t == "double":
         return fn.op(hint, f"call {vd} @{name}({vd} {x})")
@@ -226,11 +274,4 @@ def log1p(fn: Function, mod: Module, x: str, t: str, lanes: int, hint: str = "lo
     Timber's own, where f32 is the f64 result rounded once."""
     if mod.libm:
         return _libm_call(fn, mod, "log1p", x, t, lanes, hint)
-    name = log1p_f64(mod, lanes)
-    vd = vec(lanes, "double")
-    if t == "double":
-        return fn.op(hint, f"call {vd} @{name}({vd} {x})")
-    vf = vec(lanes, "float")
-    xd = fn.op(hint + ".wide", f"fpext {vf} {x} to {vd}")
-    yd = fn.op(hint + ".d", f"call {vd} @{name}({vd} {xd})")
-    return fn.op(hint, f"fptrunc {vd} {yd} to {vf}")
+    return _call_f64(fn, log1p_f64(mod, lanes), x, t, lanes, hint)

@@ -285,7 +285,7 @@ class _WatModule:
             conv = f"{vt}.convert_{_vt(src)}_s"
             return self._each(b, n, lambda i: self._st(r[0], i, el, f"({conv} {self._ld(a[0], i, src)})"))
         if isinstance(op, math.ExpOp):
-            return self._each(b, n, lambda i: self._st(r[0], i, el, self._exp(self._ld(a[0], i, el), el)))
+            return self._each(b, n, lambda i: self._st(r[0], i, el, self._exp(self._ld(a[0], i, el), el, op)))
         if isinstance(op, math.Log1pOp):
             return self._each(b, n, lambda i: self._st(r[0], i, el, self._log1p(self._ld(a[0], i, el), el)))
         if isinstance(op, math.SigmoidOp):
@@ -319,11 +319,45 @@ class _WatModule:
     def _ptr(loc: _Loc) -> str:
         return f"(local.get {loc.ptr})" if loc.ptr is not None else f"(i32.const {loc.addr})"
 
-    def _exp(self, x: str, el: FloatType) -> str:
-        self._helper_exp()
+    def _exp(self, x: str, el: FloatType, op=None) -> str:
+        impl = op.attributes.get("impl") if op is not None else None
+        name = "$exp_f64"
+        if impl is not None and impl.value == "fmath":
+            self._helper_fmath_exp()
+            name = "$fmath_exp_f64"
+        else:
+            self._helper_exp()
         if el == f32:
-            return f"(f32.demote_f64 (call $exp_f64 (f64.promote_f32 {x})))"
-        return f"(call $exp_f64 {x})"
+            return f"(f32.demote_f64 (call {name} (f64.promote_f32 {x})))"
+        return f"(call {name} {x})"
+
+    def _helper_fmath_exp(self) -> None:
+        if "$fmath_exp_f64" in self.helpers:
+            return
+        m = mathfn
+        tbl = self.data.add_array(m.FMATH_T.astype(np.int64), "fmath exp: mantissa bits of 2^(j/2048)")
+
+        def c(v):
+            return f"(f64.const {hex_float(v)})"
+
+        def g(name):
+            return f"(local.get ${name})"
+
+        y = f"(f64.add (f64.sub (f64.mul (f64.mul (f64.sub {c(m.FMATH_C3)} {g('t')}) (f64.mul {g('t')} {g('t')})) {c(m.FMATH_C2)}) {g('t')}) {c(m.FMATH_C1)})"
+        j = f"(i32.wrap_i64 (i64.and {g('di')} (i64.const {(1 << m.FMATH_BITS) - 1})))"
+        u = f"(i64.shl (i64.shr_s (i64.add {g('di')} (i64.const {m.FMATH_ADJ})) (i64.const {m.FMATH_BITS})) (i64.const 52))"
+        self.helpers["$fmath_exp_f64"] = [
+            "  ;; fmath's exp (ir/mathfn.py), which CatBoost calls: 2^(j/2048) mantissas and a cubic.",
+            "  (func $fmath_exp_f64 (param $x f64) (result f64)",
+            "    (local $d f64) (local $t f64) (local $di i64)",
+            "    ;; NaN becomes the upper bound, as x86 minpd does",
+            f"    (local.set $x (select {g('x')} {c(m.FMATH_HI)} (f64.lt {g('x')} {c(m.FMATH_HI)})))",
+            f"    (local.set $x (select {g('x')} {c(m.FMATH_LO)} (f64.gt {g('x')} {c(m.FMATH_LO)})))",
+            f"    (local.set $d (f64.add (f64.mul {g('x')} {c(m.FMATH_A)}) {c(m.FMATH_B)}))",
+            f"    (local.set $di (i64.reinterpret_f64 {g('d')}))",
+            f"    (local.set $t (f64.sub (f64.mul (f64.sub {g('d')} {c(m.FMATH_B)}) {c(m.FMATH_RA)}) {g('x')}))",
+            f"    (f64.mul {y} (f64.reinterpret_i64 (i64.or {u} (i64.load (i32.add (i32.const {tbl}) (i32.shl {j} (i32.const 3))))))))",
+        ]
 
     def _log1p(self, x: str, el: FloatType) -> str:
         self._helper_log1p()
@@ -351,7 +385,7 @@ class _WatModule:
         b.emit(f"(local.set {s} {wat_float(0.0, acc)})")
 
         def exps():
-            b.emit(f"  (local.set {e} {self._exp(f'({vt}.sub {self._ld(a, li, el)} (local.get {m}))', el)})")
+            b.emit(f"  (local.set {e} {self._exp(f'({vt}.sub {self._ld(a, li, el)} (local.get {m}))', el, op)})")
             b.emit("  " + self._st(r, li, el, f"(local.get {e})"))
             b.emit(f"  (local.set {s} ({_vt(acc)}.add (local.get {s}) {_convert(f'(local.get {e})', el, acc)}))")
 

@@ -6,7 +6,7 @@ bits in every back-end); `ir/mathfn.py` defines the algorithms.
 
 from __future__ import annotations
 
-from ..attributes import TypeAttr
+from ..attributes import StringAttr, TypeAttr
 from ..opdef import AttrDef, FloatTensor, OpDef, OperandDef, Pure, Rank1FloatTensor, ResultDef, SameOperandsAndResultType, register
 from ..types import FloatType, IntegerType, TensorType
 from .formats import SameTypeOp
@@ -27,7 +27,32 @@ def _unary(op_name: str, doc: str, constraint=FloatTensor, cls_name: str | None 
     return register(cls)
 
 
-ExpOp = _unary("math.exp", "`%r = math.exp %a : tensor<1xf64>`: e**a, elementwise.")
+# `impl` on exp and softmax: which exp computes e**a.  Absent: the back-end's exp (the C library's
+# in the host JIT by default, else Timber's own, `ir/mathfn.py`); "fmath": herumi fmath's expd,
+# which CatBoost calls (`ir/mathfn.py` `fmath_exp`), the same bits in every back-end.
+EXP_IMPLS = ("fmath",)
+
+
+def _verify_impl(op) -> None:
+    impl = op.attributes.get("impl")
+    if impl is not None and (not isinstance(impl, StringAttr) or impl.value not in EXP_IMPLS):
+        op.error(f"impl must be one of: {', '.join(EXP_IMPLS)}, found {impl}")
+
+
+@register
+class ExpOp(SameTypeOp):
+    """`%r = math.exp %a {impl = "fmath"}? : tensor<1xf64>`: e**a, elementwise (see `EXP_IMPLS`)."""
+
+    name = "math.exp"
+    operand_defs = (OperandDef("input", FloatTensor),)
+    result_defs = (ResultDef("out", FloatTensor),)
+    attr_defs = (AttrDef("impl", StringAttr, optional=True, doc="which exp: absent (the back-end's) or fmath (CatBoost's)"),)
+    traits = (Pure, SameOperandsAndResultType)
+
+    def verify_(self) -> None:
+        _verify_impl(self)
+
+
 Log1pOp = _unary(
     "math.log1p", "`%r = math.log1p %a : tensor<1xf64>`: log(1 + a), elementwise (Timber's own, `ir/mathfn.py`).", cls_name="Log1pOp"
 )
@@ -45,10 +70,14 @@ class SoftmaxOp(SameTypeOp):
     name = "math.softmax"
     operand_defs = (OperandDef("input", Rank1FloatTensor),)
     result_defs = (ResultDef("out", Rank1FloatTensor),)
-    attr_defs = (AttrDef("acc", TypeAttr, optional=True, doc="type the sum of exponentials is accumulated in"),)
+    attr_defs = (
+        AttrDef("acc", TypeAttr, optional=True, doc="type the sum of exponentials is accumulated in"),
+        AttrDef("impl", StringAttr, optional=True, doc="which exp: absent (the back-end's) or fmath (CatBoost's)"),
+    )
     traits = (Pure, SameOperandsAndResultType)
 
     def verify_(self) -> None:
+        _verify_impl(self)
         acc = self.attributes.get("acc")
         if acc is not None and not (isinstance(acc.type, FloatType) and acc.type.width in (32, 64)):
             self.error(f"acc must be f32 or f64, found {acc.type}")

@@ -167,6 +167,23 @@ def test_exp_is_timbers_exp_bit_for_bit(el, workdir):
 
 
 @pytest.mark.parametrize("el", [f64, f32], ids=["f64", "f32"])
+def test_fmath_exp_and_softmax_are_timbers_bit_for_bit(el, workdir):
+    from ir.attributes import StringAttr
+
+    m = models.new_module(format="hand", source="hand/fmath.tir")
+    f, x = models.add_func(m, "predict", tensor(1, el), tensor(1, el))
+    models.ret(f, models.add(f, models.math.ExpOp.build(x, impl=StringAttr("fmath"))))
+    g, y = models.add_func(m, "softmax", tensor(3, el), tensor(3, el))
+    models.ret(g, models.add(g, models.math.SoftmaxOp.build(y, impl=StringAttr("fmath"))))
+    X = np.random.default_rng(5).uniform(-720, 720, 30000).astype(el.numpy.type)
+    X[:4] = [np.nan, np.inf, -np.inf, -0.0]
+    cm = CModel(m, workdir)
+    models.assert_same_bits(cm(X.reshape(-1, 1)), run(m, X.reshape(-1, 1)))
+    X3 = (np.random.default_rng(6).normal(size=(3000, 3)) * 20).astype(el.numpy.type)
+    models.assert_same_bits(cm(X3, "softmax"), run(m, X3, "softmax"))
+
+
+@pytest.mark.parametrize("el", [f64, f32], ids=["f64", "f32"])
 def test_log1p_is_timbers_log1p_bit_for_bit(el, workdir):
     from tests.rows import log1p_inputs
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ir.attributes import TypeAttr
+from ir.attributes import StringAttr, TypeAttr
 from ir.dialects import arith, func, linear, math, tree
 from ir.dialects.builtin import ModuleOp
 from ir.dialects.tree import CAT_LIMIT, ZERO_THRESHOLD, Missing, NodeTable, ObliviousTable, Pred, bitset_from_members
@@ -347,6 +347,8 @@ def arith_zoo():
     fn("sigmoid", lambda f, x: add(f, math.SigmoidOp.build(x)))
     fn("exp_f64", lambda f, x: add(f, math.ExpOp.build(add(f, arith.ExtFOp.build(x, d3)))), d3)
     fn("log1p", lambda f, x: add(f, math.Log1pOp.build(x)))
+    fn("fmath_exp_f64", lambda f, x: add(f, math.ExpOp.build(add(f, arith.ExtFOp.build(x, d3)), impl=StringAttr("fmath"))), d3)
+    fn("fmath_softmax", lambda f, x: add(f, math.SoftmaxOp.build(x, impl=StringAttr("fmath"))))
     fn("log1p_exp_f64", lambda f, x: add(f, math.Log1pOp.build(add(f, math.ExpOp.build(add(f, arith.ExtFOp.build(x, d3)))))), d3)
     fn("sigmoid_f64", lambda f, x: add(f, math.SigmoidOp.build(add(f, arith.ExtFOp.build(x, d3)))), d3)
     fn(

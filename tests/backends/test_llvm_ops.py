@@ -159,6 +159,19 @@ def test_log1p_is_mathfn_log1p_bit_for_bit(el):
         assert_same_bits(got, mathfn.log1p(x))
 
 
+@pytest.mark.parametrize("el", [f32, f64], ids=["f32", "f64"])
+def test_fmath_exp_is_mathfn_fmath_exp_bit_for_bit(el):
+    from ir.attributes import StringAttr
+
+    m = new_module()
+    f = add_func(m, "predict", 1, el, tensor(1, el))
+    ret(f, f.body.add_op(math.ExpOp.build(f.args[0], impl=StringAttr("fmath"))).result)
+    x = _exp_inputs().astype(el.numpy)
+    for target in ("host", "scalar"):
+        got = call(jit(m, TARGETS[target]), x[:, None])[:, 0]
+        assert_same_bits(got, mathfn.fmath_exp(x))
+
+
 def test_no_fused_multiply_add_in_generated_code():
     """x*y + z must stay two roundings (the host has FMA; LLVM may only fuse when told to)."""
     m = new_module()

@@ -2,13 +2,11 @@
 compiled with `timber.frontends.catboost.load`, run with the IR interpreter, compared with
 `model.predict` on random and adversarial rows.
 
-`@margin` (RawFormulaVal) is compared bit for bit everywhere.  `@predict` is bit for bit where
-CatBoost applies no exp; where it does (sigmoid, softmax, Exponent, RMSEWithUncertainty),
-CatBoost calls its own FastExp, which is up to 2 ulp away from the correctly rounded exp on
-~40% of inputs (measured here: `test_catboost_fast_exp_is_not_libm`), while Timber uses its
-own exp (`ir/mathfn.py`).  Those outputs get a tolerance of 8·2^-52: absolute for
-probabilities (all <= 1; `1 - p` inherits p's absolute error, and a softmax sums K exps each
-2 ulp off), relative for exponents.
+`@margin` (RawFormulaVal) and `@predict` are compared bit for bit.  CatBoost computes sigmoids
+(Logloss, CrossEntropy, MultiClassOneVsAll...) with the C library's exp, and softmax (MultiClass),
+Exponent (Poisson, Tweedie) and RMSEWithUncertainty's variance with its FastExp, which is
+fmath's expd: the front-end marks those `impl = "fmath"` (`ir/mathfn.py` `fmath_exp`), and the
+interpreter runs with `math="libm"` as the host JIT does by default.
 """
 
 from __future__ import annotations
@@ -20,6 +18,8 @@ import sys
 import numpy as np
 import pytest
 
+from ir.mathfn import fmath_exp
+
 catboost = pytest.importorskip("catboost")
 
 from ir.diagnostics import TimberError  # noqa: E402
@@ -29,8 +29,6 @@ from ir.printer import print_op  # noqa: E402
 from tests.rows import adversarial_rows as shared_rows  # noqa: E402
 from tests.rows import rows_strategy  # noqa: E402
 from timber.frontends import catboost as tc  # noqa: E402
-
-EXP_LOSSES = ("Logloss", "CrossEntropy", "MultiClass", "MultiClassOneVsAll", "MultiLogloss", "Poisson", "Tweedie", "RMSEWithUncertainty")
 
 
 def ulps(a, b) -> np.ndarray:
@@ -53,18 +51,9 @@ def check(module, model, rows, cat_features=None, X=None):
     raw, pred = reference(model, rows, cat_features)
     X = np.asarray(rows, np.float32) if X is None else X
     m = run(module, X, "margin")
-    p = run(module, X, "predict")
+    p = run(module, X, "predict", math="libm")
     np.testing.assert_array_equal(m.reshape(raw.shape), raw)
-    loss = module.attributes["timber.loss"].value
-    if loss in EXP_LOSSES:
-        tol = 8 * 2.0**-52
-        got = p.reshape(pred.shape)
-        if isinstance(model, catboost.CatBoostClassifier):
-            np.testing.assert_allclose(got, pred, rtol=0, atol=tol)
-        else:
-            np.testing.assert_allclose(got, pred, rtol=tol, atol=0)
-    else:
-        np.testing.assert_array_equal(p.reshape(pred.shape), pred)
+    np.testing.assert_array_equal(p.reshape(pred.shape), pred)
 
 
 def edge_rows(module, base: np.ndarray, rng, limit=3000) -> np.ndarray:
@@ -557,8 +546,8 @@ def test_cat_vocab_must_name_a_categorical_feature(doc):
         tc.load(doc, cat_code_bound=2**25)
 
 
-def test_catboost_fast_exp_is_not_libm(rng):
-    """Why @predict has a tolerance: CatBoost's Exponent is not the correctly rounded exp."""
+def test_catboost_fast_exp_is_fmath_not_libm(rng):
+    """Why exp links carry `impl = "fmath"`: CatBoost's Exponent is fmath's expd, not libm's exp."""
     X, y = _float_data(rng)
     model = _fit(catboost.CatBoostRegressor, X, np.round(np.abs(y)), loss_function="Poisson")
     Xq = (rng.normal(size=(5000, X.shape[1])) * 3).astype(np.float32)
@@ -566,6 +555,7 @@ def test_catboost_fast_exp_is_not_libm(rng):
     e = model.predict(Xq)
     libm = np.array([math.exp(v) for v in raw])
     assert (libm != e).mean() > 0.05 and ulps(libm, e).max() <= 2
+    np.testing.assert_array_equal(fmath_exp(raw), e)
 
 
 def test_hypothesis_rows(rng):

@@ -41,8 +41,9 @@ each code in turn.  `encode_rows` turns rows of strings and numbers into this nu
 Not compiled (each rejected with the feature named and the reason): CTR features (`OnlineCtr`
 splits: they need CatBoost's statistics tables and hashing of feature combinations), text and
 embedding features.  Non-symmetric trees (grow_policy Depthwise / Lossguide) compile to
-`tree.tree`.  Probabilities and exponents use Timber's `exp` (`ir/mathfn.py`); CatBoost uses its
-own fast exp, and the two can differ in the last bit.
+`tree.tree`.  Sigmoids use `math.exp` as CatBoost uses the C library's exp; softmax, Exponent
+and RMSEWithUncertainty's variance use `impl = "fmath"`: CatBoost's FastExp, which is herumi
+fmath's expd (`ir/mathfn.py` `fmath_exp`), so every output is CatBoost's bits.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ import tempfile
 import numpy as np
 
 import ir.dialects  # noqa: F401  (registers every op)
+from ir.attributes import StringAttr
 from ir.diagnostics import NameLoc, TimberError
 from ir.dialects import arith, func, linear, math
 from ir.dialects.builtin import ModuleOp
@@ -881,16 +883,17 @@ def _transform(block, loss: str, s, dim: int):
             linear.AffineOp.build(p, np.array([[-1.0], [1.0]]), np.array([1.0, 0.0]), f64, "propagate", name="proba")
         ).result
     if loss in SOFTMAX_LOSSES:
-        return block.add_op(math.SoftmaxOp.build(s, name="proba", acc=f64)).result
+        # CatBoost's softmax calls FastExpInplace: fmath's exp (ir/mathfn.py), not the C library's
+        return block.add_op(math.SoftmaxOp.build(s, name="proba", acc=f64, impl=StringAttr("fmath"))).result
     if loss in SIGMOID_LOSSES or loss in BINARY_LOSSES:
         return block.add_op(math.SigmoidOp.build(s, name="proba")).result
     if loss in EXP_LOSSES:
-        return block.add_op(math.ExpOp.build(s, name="pred")).result
+        return block.add_op(math.ExpOp.build(s, name="pred", impl=StringAttr("fmath"))).result
     if loss in UNCERTAINTY_LOSSES and dim == 2:
         # [mean, exp(2·log_std)] (CalcSquaredExponentInplace): exp of 2·s on the second output only.
         t = TensorType((dim,), f64)
         two = block.add_op(arith.MulFOp.build(s, _const(block, [1.0, 2.0], t, "times"), name="doubled")).result
-        e = block.add_op(math.ExpOp.build(two, name="variance")).result
+        e = block.add_op(math.ExpOp.build(two, name="variance", impl=StringAttr("fmath"))).result
         mask = block.add_op(arith.ConstantOp.build([True, False], TensorType((2,), i1), name="is_mean")).result
         return block.add_op(arith.SelectOp.build(mask, s, e, name="pred")).result
     return s
