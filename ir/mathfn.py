@@ -83,13 +83,18 @@ def exp_f64(x) -> np.ndarray:
     return np.where(np.isnan(x), x, out)
 
 
-def exp(x: np.ndarray) -> np.ndarray:
-    """Timber's exp in the array's own precision (f32: the f64 result rounded once)."""
+def _in_own_precision(f64_fn, x) -> np.ndarray:
+    """`f64_fn` applied in the array's own precision: f32 is the f64 result rounded once."""
     x = np.asarray(x)
     if x.dtype == np.float32:
-        with np.errstate(over="ignore"):
-            return exp_f64(x.astype(np.float64)).astype(np.float32)
-    return exp_f64(x)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return f64_fn(x.astype(np.float64)).astype(np.float32)
+    return f64_fn(x)
+
+
+def exp(x: np.ndarray) -> np.ndarray:
+    """Timber's exp in the array's own precision (f32: the f64 result rounded once)."""
+    return _in_own_precision(exp_f64, x)
 
 
 # ---- log1p -------------------------------------------------------------------------------------
@@ -166,11 +171,7 @@ def log1p_f64(x) -> np.ndarray:
 
 def log1p(x: np.ndarray) -> np.ndarray:
     """Timber's log1p in the array's own precision (f32: the f64 result rounded once)."""
-    x = np.asarray(x)
-    if x.dtype == np.float32:
-        with np.errstate(invalid="ignore"):
-            return log1p_f64(x.astype(np.float64)).astype(np.float32)
-    return log1p_f64(x)
+    return _in_own_precision(log1p_f64, x)
 
 
 # ---- fmath's exp (CatBoost) -------------------------------------------------------------------
@@ -215,11 +216,7 @@ def fmath_exp_f64(x) -> np.ndarray:
 
 def fmath_exp(x: np.ndarray) -> np.ndarray:
     """fmath's exp in the array's own precision (f32: the f64 result rounded once)."""
-    x = np.asarray(x)
-    if x.dtype == np.float32:
-        with np.errstate(over="ignore"):
-            return fmath_exp_f64(x.astype(np.float64)).astype(np.float32)
-    return fmath_exp_f64(x)
+    return _in_own_precision(fmath_exp_f64, x)
 
 
 # ---- the C library's functions -----------------------------------------------------------------
