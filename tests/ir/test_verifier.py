@@ -70,7 +70,7 @@ CASES = {
     ),
     "unknown attribute": (
         fn("%a = math.exp %x {bogus = 1 : i64} : tensor<2xf32>\nfunc.return %a : tensor<2xf32>", result="tensor<2xf32>"),
-        "'math.exp' op has unknown attribute 'bogus' (known: none; dialect attributes are written 'dialect.name')",
+        "'math.exp' op has unknown attribute 'bogus' (known: impl; dialect attributes are written 'dialect.name')",
     ),
     "region count": (
         fn('%a = "math.exp"(%x) ({\n}) : (tensor<2xf32>) -> tensor<2xf32>\nfunc.return %a : tensor<2xf32>', result="tensor<2xf32>"),
