@@ -19,6 +19,9 @@ row per lane; without it (`lanes` 0) the kernels loop over rows with scalar code
   index bit per level.
 * **nodes**: scalar node-table walk per row, the op semantics written out literally (linear
   leaves).
+* **branch**: calibrated trees as code, one row at a time: a basic block per node whose
+  conditional branch goes to the hot child with `!prof` branch weights from the hit counts,
+  the sums kept in registers (see `branch_kernels`; plan.py says where it runs).
 
 `right` at a node follows the node's kind; missing values follow its nr/zk bits only in the
 "aware" variants, which run on blocks holding a NaN (or a near-zero value, when zero counts as
@@ -27,12 +30,15 @@ missing somewhere); the "plain" variants skip that work.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
+
+import numpy as np
 
 from ir.dialects.tree import CAT_LIMIT, ZERO_THRESHOLD, Missing, Pred
 
 from .emit import Function, Module, const, gather, iota, splat, vec, vector_const
-from .plan import FEATURE_SHIFT, KIND_EQ, KIND_IN, KIND_SHIFT, EnsemblePlan
+from .plan import FEATURE_SHIFT, KIND_EQ, KIND_GE, KIND_IN, KIND_SHIFT, BranchSegment, EnsemblePlan
 from .target import TargetInfo
 
 
@@ -190,7 +196,7 @@ def _aware_right(fn: Function, mod: Module, C: str, lanes: int, x: str, word: st
 
 
 @dataclass
-class _Cats:
+class Cats:
     """Where a kernel finds category sets: per-slot start/len tables (bases) and the words."""
 
     start: str
@@ -235,9 +241,11 @@ def _decide(
     return right
 
 
-def _in_set(fn: Function, kc: KernelContext, p: EnsemblePlan, lanes: int, x: str, cats: _Cats, idx: str, use: str) -> str:
+def _in_set(fn: Function, kc: KernelContext, p: EnsemblePlan, lanes: int, x: str, cats: Cats, idx: str, use: str, span=None) -> str:
     """Per lane: x's category is in its node's set (the tree dialect's rule, in double: ±inf,
-    negative and >= 2^31 are invalid and in no set).  Only lanes in `use` read the tables."""
+    negative and >= 2^31 are invalid and in no set).  Only lanes in `use` read the tables.
+    `span`: the node's (first word, word count) when known here (branch code), instead of
+    reading them from the `cats` start/length tables at `idx`."""
     mod = kc.mod
     vd, vb, vi = vec(lanes, "double"), vec(lanes, "i1"), vec(lanes, "i32")
     xd = x if p.compare == "double" else fn.op("xd", f"fpext {vec(lanes, 'float')} {x} to {vd}")
@@ -256,8 +264,11 @@ def _in_set(fn: Function, kc: KernelContext, p: EnsemblePlan, lanes: int, x: str
     valid = fn.op("valid", f"and {vb} {valid}, {nonneg}")
     safe = fn.op("safe", f"select {vb} {valid}, {vd} {xd}, {vd} {zero}")
     code = fn.op("code", f"fptosi {vd} {safe} to {vi}")
-    start = gather(fn, mod, "i32", cats.start, idx, lanes, mask=use if lanes else None, hint="cs")
-    length = gather(fn, mod, "i32", cats.length, idx, lanes, mask=use if lanes else None, hint="cl")
+    if span is not None:
+        start, length = (str(int(v)) for v in span)
+    else:
+        start = gather(fn, mod, "i32", cats.start, idx, lanes, mask=use if lanes else None, hint="cs")
+        length = gather(fn, mod, "i32", cats.length, idx, lanes, mask=use if lanes else None, hint="cl")
     cap = fn.op("cap", f"shl {vi} {length}, {splat(5, 'i32', lanes)}")
     inside = fn.op("inside", f"and {vb} {valid}, {fn.op('within', f'icmp ult {vi} {code}, {cap}')}")
     inside = fn.op("inside", f"and {vb} {inside}, {use}")
@@ -318,7 +329,7 @@ def heap_kernel(kc: KernelContext, p: EnsemblePlan, depth: int, dim: int, aware:
     accb = fn.op("accb", f"getelementptr {A}, ptr %acc, i64 {ob}")
     cats = None
     if flags[1]:
-        cats = _Cats(fn.op("csp", f"getelementptr i32, ptr %CS, i64 {nb}"), fn.op("clp", f"getelementptr i32, ptr %CL, i64 {nb}"))
+        cats = Cats(fn.op("csp", f"getelementptr i32, ptr %CS, i64 {nb}"), fn.op("clp", f"getelementptr i32, ptr %CL, i64 {nb}"))
     root = None
     if depth:
         # level 0 is the same node for every row: its word and threshold are scalars
@@ -475,7 +486,7 @@ def oblivious_kernel(kc: KernelContext, p: EnsemblePlan, depth: int, dim: int, a
     o64 = fn.op("o64", f"sext i32 {o} to i64")
     accb = fn.op("accb", f"getelementptr {A}, ptr %acc, i64 {fn.op('ob', f'mul i64 {o64}, {B}')}")
     cats = (
-        _Cats(fn.op("csp", f"getelementptr i32, ptr %CS, i64 {nb}"), fn.op("clp", f"getelementptr i32, ptr %CL, i64 {nb}"))
+        Cats(fn.op("csp", f"getelementptr i32, ptr %CS, i64 {nb}"), fn.op("clp", f"getelementptr i32, ptr %CL, i64 {nb}"))
         if flags[1]
         else None
     )
@@ -571,7 +582,7 @@ def walk_kernel(kc: KernelContext, p: EnsemblePlan, dim: int, aware: bool, flags
     o = fn.op("o", f"load i32, ptr {fn.op('op', f'getelementptr i32, ptr %O, i64 {t}')}, align 4")
     ob = fn.op("ob", f"mul i64 {fn.op('o64', f'sext i32 {o} to i64')}, {B}")
     accb = fn.op("accb", f"getelementptr {A}, ptr %acc, i64 {ob}")
-    cats = _Cats("%CS", "%CL") if flags[1] else None
+    cats = Cats("%CS", "%CL") if flags[1] else None
     if w:
         _walk_vectors(fn, kc, p, dim, aware, flags, cats, root, accb, L)
     else:
@@ -855,3 +866,189 @@ def _linear_leaf(fn: Function, p: EnsemblePlan, in_type: str, B: int, n: str, r:
     fn.block(done)
     plain = load(Lt, "leaf", n, "lplain")
     return fn.op("lval", f"select i1 {nan}, {Lt} {plain}, {Lt} {a}")
+
+
+# ----- branch code ---------------------------------------------------------------------------
+
+WEIGHT_MAX = 2**31 - 1  # branch weights are written as i32
+_METADATA: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Module -> {node text: metadata number}
+_USED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Module -> (its line in globals, functions in @llvm.compiler.used)
+
+
+def metadata(mod: Module, node: str) -> str:
+    """`!N`, the module's numbered metadata node `node` (added once)."""
+    known = _METADATA.setdefault(mod, {})
+    n = known.get(node)
+    if n is None:
+        n = known[node] = len(known)
+        mod.globals.append(f"!{n} = {node}")
+    return f"!{n}"
+
+
+def branch_weights(mod: Module, hot: int, cold: int) -> str:
+    """The `, !prof !N` suffix of a branch whose true edge `hot` rows took and false edge `cold`
+    rows (scaled into i32 range keeping the ratio), or "" when no row got there; `!N` is
+    `!{!"branch_weights", i32 hot, i32 cold}`."""
+    if hot + cold == 0:
+        return ""
+    top = max(hot, cold)
+    if top > WEIGHT_MAX:
+        hot, cold = (0 if v == 0 else max(1, v * WEIGHT_MAX // top) for v in (hot, cold))
+    return ", !prof " + metadata(mod, f'!{{!"branch_weights", i32 {hot}, i32 {cold}}}')
+
+
+def branch_kernels(kc: KernelContext, p: EnsemblePlan, s: BranchSegment, tag: str) -> list[str]:
+    """Define the branch code of one segment and return its functions, to be called in order.
+
+    Each function runs the whole trees of one of the segment's chunks (lleaves met minutes of
+    optimisation on one huge function; here 512 to 16384 nodes per function compiled lgb500
+    equally fast) on each row of the block in turn: per row the sums it touches are loaded
+    once, each tree adds its leaf value in tree order (the same additions as the table
+    kernels, so the same bits), and they are stored back.
+
+    Signature: (xt, acc, thresholds, leaves, words): the segment's t' per node, its leaf values
+    per node (`dim` each) and the words of its category sets (NULL without `in` splits).
+    Thresholds and leaves are read from those tables rather than written as constants: the
+    JIT's large code model loads every constant through a 10-byte `movabs` of its address,
+    which doubles the code of a node.  (A set's first word and length are constants.)"""
+    names = []
+    for lo, hi in s.chunks:
+        name = f"{tag}_c{len(names)}_{p.compare}_{p.acc}_b{kc.rows}"
+        names.append(name)
+        if not kc.mod.has(name):
+            _branch_function(kc, p, s, name, range(lo, hi))
+    return names
+
+
+def _opaque_arguments(mod: Module, name: str) -> None:
+    """Keep the optimiser from specialising function `name` for the arguments it is called with
+    (interprocedural constant propagation would turn its table loads back into constants): an
+    `@llvm.compiler.used` entry marks its address as taken.  The symbol stays local."""
+    state = _USED.get(mod)
+    if state is None:
+        state = _USED[mod] = (len(mod.globals), [])
+        mod.globals.append("")
+    line, used = state
+    used.append(name)
+    refs = ", ".join(f"ptr @{n}" for n in used)
+    mod.globals[line] = f'@llvm.compiler.used = appending global [{len(used)} x ptr] [{refs}], section "llvm.metadata"'
+
+
+def _branch_function(kc: KernelContext, p: EnsemblePlan, s: BranchSegment, name: str, trees: range) -> None:
+    mod, B, A = kc.mod, kc.rows, p.acc
+    params = [("ptr noalias", "%xt"), ("ptr noalias", "%acc"), ("ptr", "%T"), ("ptr", "%LV"), ("ptr", "%WD")]
+    # out of line, so that the tables stay arguments (see `_opaque_arguments`)
+    fn = mod.add(Function(name, "void", params, attrs="nounwind noinline"))
+    _opaque_arguments(mod, name)
+    tables = ("%T", "%LV")
+    cats = Cats("", "", "%WD")  # start and length: constants (see `_in_set`'s span)
+    outs = sorted({int(s.outs[t]) + j for t in trees for j in range(s.dim)})
+    r, xrow = "0", "%xt"
+    if B > 1:
+        row_l, r_next = fn.label("row"), fn.tmp("r.next")
+        r = fn.tmp("r")
+        fn.emit(f"br label %{row_l}")
+        fn.block(row_l)
+        row_phi = len(fn.lines)
+        fn.emit("")  # the back edge comes from the last tree's block: filled in below
+        xrow = fn.op("xrow", f"getelementptr {p.compare}, ptr %xt, i64 {r}")
+    acc_ptr, acc = {}, {}
+    for k in outs:
+        off = str(k) if B == 1 else fn.op("ai", f"add i64 {r}, {k * B}")
+        acc_ptr[k] = fn.op("ap", f"getelementptr {A}, ptr %acc, i64 {off}")
+        acc[k] = fn.op("acc", f"load {A}, ptr {acc_ptr[k]}")
+    for t in trees:
+        _branch_tree(fn, kc, p, s, t, xrow, tables, acc, cats)
+    for k in outs:
+        fn.emit(f"store {A} {acc[k]}, ptr {acc_ptr[k]}")
+    if B > 1:
+        fn.lines[row_phi] = f"  {r} = phi i64 [0, %entry], [{r_next}, %{fn.current_block()}]"
+        fn.emit(f"{r_next} = add i64 {r}, 1")
+        more = fn.op("r.more", f"icmp ult i64 {r_next}, {B}")
+        exit_l = fn.label("exit")
+        fn.emit(f"br i1 {more}, label %{row_l}, label %{exit_l}")
+        fn.block(exit_l)
+    fn.emit("ret void")
+
+
+def _branch_tree(fn: Function, kc: KernelContext, p: EnsemblePlan, s: BranchSegment, t: int, xrow: str, tables, acc: dict, cats) -> None:
+    """Tree t of the segment as blocks, hot child first (the fall-through), then its leaf's
+    values added to the sums.  A phi picks the leaf: a leaf child is an edge straight to the
+    tree's end block, except the cold one of two leaf children, which needs a block of its own
+    (a phi takes one value per predecessor)."""
+    C, A, B = p.compare, p.acc, kc.rows
+    thr, lv = tables
+    root, o = int(s.roots[t]), int(s.outs[t])
+    leaf = str(root * s.dim)
+    if s.split[root]:
+        last = int(s.roots[t + 1]) if t + 1 < len(s.roots) else s.n_nodes
+        label = {u: fn.label(f"t{t}.n{u - root}") for u in range(root, last) if s.split[u]}
+        end = fn.label(f"t{t}.end")
+        fn.emit(f"br label %{label[root]}")
+        # the row values already loaded on the path to a node (they dominate it): each feature
+        # is loaded once per path, which spares GVN a search through every block above
+        leaves, stack = [], [(root, {})]
+        while stack:
+            u, loaded = stack.pop()
+            fn.block(label[u])
+            f = int(s.feature[u])
+            x = loaded.get(f)
+            if x is None:
+                x = fn.op("x", f"load {C}, ptr {fn.op('xp', f'getelementptr {C}, ptr {xrow}, i64 {f * B}')}")
+                loaded = {**loaded, f: x}
+            hot, cold = int(s.hot[u]), int(s.cold[u])
+            cond = _branch_cond(fn, kc, p, s, u, x, thr, cats, hot == s.b[u])
+            targets = []
+            for child in (hot, cold):
+                if s.split[child]:
+                    targets.append(label[child])
+                elif child == cold and not s.split[hot]:
+                    targets.append(fn.label(f"t{t}.n{child - root}"))
+                else:
+                    targets.append(end)
+                    leaves.append(f"[{child * s.dim}, %{label[u]}]")
+            prof = branch_weights(kc.mod, int(s.hits[hot]), int(s.hits[cold]))
+            fn.emit(f"br i1 {cond}, label %{targets[0]}, label %{targets[1]}{prof}")
+            if not s.split[cold] and not s.split[hot]:
+                fn.block(targets[1])
+                leaves.append(f"[{cold * s.dim}, %{targets[1]}]")
+                fn.emit(f"br label %{end}")
+            stack += [(c, loaded) for c in (cold, hot) if s.split[c]]
+        fn.block(end)
+        leaf = fn.op("leaf", f"phi i64 {', '.join(leaves)}")
+    for j in range(s.dim):
+        lj = leaf if j == 0 else fn.op("lj", f"add i64 {leaf}, {j}")
+        v = fn.op("lv", f"load {A}, ptr {fn.op('lvp', f'getelementptr {A}, ptr {lv}, i64 {lj}')}")
+        acc[o + j] = fn.op("acc", f"fadd {A} {acc[o + j]}, {v}")
+
+
+_NOT = {"oge": "ult", "uge": "olt", "oeq": "une", "ueq": "one"}  # !(a P b) for each compare the nodes use
+
+
+def _branch_cond(
+    fn: Function, kc: KernelContext, p: EnsemblePlan, s: BranchSegment, u: int, x: str, thr: str, cats, want_right: bool
+) -> str:
+    """`right` at node u (its negation unless `want_right`), u's canonical fields known here:
+    the rule of `_decide` and `_aware_right` with the node word folded in.  A missing value goes
+    right iff nr: an unordered compare is true on NaN, an ordered one false; `in` is false on NaN."""
+    C = p.compare
+    nr, zk, kind, tp = bool(s.nr[u]), bool(s.zk[u]), int(s.kind[u]), s.thresholds[u]
+    negated = False
+    if kind == KIND_IN:
+        cond = _in_set(fn, kc, p, 0, x, cats, str(u), "true", span=(s.cats["start"][u], s.cats["len"][u]))
+        if nr:
+            cond = fn.op("right", f"or i1 {fn.op('miss', f'fcmp uno {C} {x}, {x}')}, {cond}")
+    elif np.isnan(tp):  # t' = NaN: no value is right of it (`le +inf`); only a missing one may go right
+        cond = fn.op("miss", f"fcmp uno {C} {x}, {x}") if nr else "false"
+    else:
+        pred = ("u" if nr else "o") + ("ge" if kind == KIND_GE else "eq")
+        if not (want_right or zk):
+            pred, negated = _NOT[pred], True  # the negation as one compare
+        th = fn.op("th", f"load {C}, ptr {fn.op('thp', f'getelementptr {C}, ptr {thr}, i64 {u}')}")
+        cond = fn.op("left" if negated else "right", f"fcmp {pred} {C} {x}, {th}")
+    if zk:
+        # |v| <= 1e-35 counts as missing here, like NaN
+        fabs = declare_unary(kc.mod, "fabs", C, 0)
+        small = fn.op("small", f"fcmp ole {C} {fn.op('ax', f'call {C} @{fabs}({C} {x})')}, {const(ZERO_THRESHOLD, C)}")
+        cond = fn.op("right", f"select i1 {small}, i1 {const(nr, 'i1')}, i1 {cond}")
+    return cond if want_right or negated else fn.op("left", f"xor i1 {cond}, true")

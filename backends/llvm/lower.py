@@ -34,7 +34,7 @@ from ir.types import FloatType, IntegerType, TensorType
 from . import kernels, mathlib
 from .emit import Function, Module, byte_size, gather, iota, scalar_type, scatter, splat, vec
 from .kernels import KernelContext
-from .plan import EnsemblePlan, GeneralSegment, HeapSegment, ObliviousSegment, WalkSegment, plan_ensemble
+from .plan import BranchSegment, EnsemblePlan, GeneralSegment, HeapSegment, ObliviousSegment, WalkSegment, plan_ensemble
 from .target import TargetInfo
 
 BLOCK_ROWS = 64
@@ -112,7 +112,8 @@ class ModuleLowering:
         self.mod = Module("timber", f"{prefix}tbl_", small=target.small, table_pad=64 if target.lanes > 1 else 0, libm=target.libm)
         self.funcs = [op for op in module.body.ops if isinstance(op, func.FuncOp)]
         self._plans: dict[int, EnsemblePlan] = {}
-        self._tables: dict[tuple[int, int], dict[str, str]] = {}
+        self._tables: dict[int, dict[str, str]] = {}
+        self._branch_tags: dict[int, str] = {}
         self.block_rows = self._choose_block_rows()
 
     def _choose_block_rows(self) -> int:
@@ -138,13 +139,18 @@ class ModuleLowering:
             p = self._plans[id(op)] = plan_ensemble(op, small=self.target.small)
         return p
 
-    def tables(self, p: EnsemblePlan, i: int) -> dict[str, str]:
-        """Global names of segment i's tables (added to the module once, shared by all B)."""
-        key = (id(p), i)
+    def tables(self, s) -> dict[str, str]:
+        """Global names of a segment's tables (added to the module once, shared by all B)."""
+        key = id(s)  # segments live as long as their plan, which `_plans` keeps
         if key not in self._tables:
-            s = p.segments[i]
             pool = self.mod.pool
-            if isinstance(s, (HeapSegment, WalkSegment, ObliviousSegment)):
+            if isinstance(s, BranchSegment):
+                # branch code holds the tree shapes as code; thresholds, leaves and category sets stay tables
+                cols = {"T": s.thresholds, "LV": s.leaves}
+                if s.cats is not None:
+                    cols.update(WD=s.cats["words"])  # each set's start and length are constants in the code
+                self._tables[key] = {k: pool.add(k.lower() + "_", v) for k, v in cols.items()}
+            elif isinstance(s, (HeapSegment, WalkSegment, ObliviousSegment)):
                 if isinstance(s, (HeapSegment, ObliviousSegment)):
                     cols = {"W": s.words, "T": s.thresholds, "LV": s.leaves, "O": s.outs}
                 else:
@@ -155,6 +161,10 @@ class ModuleLowering:
             else:
                 self._tables[key] = {c: pool.add(c, s.arrays[c]) for c in kernels.node_columns(s.linear)}
         return self._tables[key]
+
+    def branch_tag(self, s: BranchSegment) -> str:
+        """The name stem of a branch segment's functions (numbered in lowering order)."""
+        return self._branch_tags.setdefault(id(s), f"branch{len(self._branch_tags)}")
 
     def run(self) -> Lowered:
         sizes = [1] if self.block_rows == 1 else [self.block_rows, 1]
@@ -611,18 +621,20 @@ class FunctionLowering:
     def ensemble(self, op: tree.EnsembleOp) -> list[Val]:
         p = self.ml.plan(op)
         fn, B = self.fn, self.B
+        segs = p.segments_for(B)
         x = self.value(op.operands[0])
         xt = self.in_memory(x, p.compare)
-        xr = self.in_memory(x, x.elem) if any(isinstance(s, GeneralSegment) and s.linear for s in p.segments) else xt
+        xr = self.in_memory(x, x.elem) if any(isinstance(s, GeneralSegment) and s.linear for s in segs) else xt
         acc = fn.alloca(op.results[0].name_hint or "acc", p.acc, p.n_outputs * B)
         for k, v in enumerate(p.init.tolist()):
             ptr = fn.op("ip", f"getelementptr {p.acc}, ptr {acc}, i64 {k * B}")
             fn.emit(f"store {self.vt(p.acc)} {splat(v, p.acc, B)}, ptr {ptr}, align 4")
         kc = KernelContext(self.mod, B, self.ml.target)
         raw = x.elem if xr != xt else p.compare
-        if not p.aware or self.ml.target.small:
+        aware = p.aware_for(segs)
+        if not aware or self.ml.target.small:
             # small code: the missing-aware kernels alone (they are exact on every row)
-            self._segments(kc, p, xt, xr, raw, acc, aware=p.aware)
+            self._segments(kc, p, segs, xt, xr, raw, acc, aware=aware)
             return [Val(p.acc, p.n_outputs, ptr=acc)]
         # blocks with a missing value anywhere need the aware heap kernels
         anymiss = self._scan_missing(p, xt)
@@ -630,16 +642,20 @@ class FunctionLowering:
         fn.emit(f"br i1 {anymiss}, label %{L['aware']}, label %{L['plain']}")
         for variant in ("aware", "plain"):
             fn.block(L[variant])
-            self._segments(kc, p, xt, xr, raw, acc, aware=variant == "aware")
+            self._segments(kc, p, segs, xt, xr, raw, acc, aware=variant == "aware")
             fn.emit(f"br label %{L['trees_done']}")
         fn.block(L["trees_done"])
         return [Val(p.acc, p.n_outputs, ptr=acc)]
 
-    def _segments(self, kc: KernelContext, p: EnsemblePlan, xt: str, xr: str, raw: str, acc: str, aware: bool) -> None:
+    def _segments(self, kc: KernelContext, p: EnsemblePlan, segs: list, xt: str, xr: str, raw: str, acc: str, aware: bool) -> None:
         """Call the kernels of every segment, in tree order (`raw`: element type of `xr`)."""
-        for i, s in enumerate(p.segments):
-            tabs = self.ml.tables(p, i)
+        for s in segs:
+            tabs = self.ml.tables(s)
             n = len(s.trees)
+            if isinstance(s, BranchSegment):
+                for name in kernels.branch_kernels(kc, p, s, self.ml.branch_tag(s)):
+                    self.mod.call(self.fn, name, [xt, acc, tabs["T"], tabs["LV"], tabs.get("WD", "null")])
+                continue
             if isinstance(s, (HeapSegment, WalkSegment, ObliviousSegment)):
                 flags = (s.has_eq, s.cats is not None)
                 seg_aware = aware and (s.needs_nr or s.needs_zero)

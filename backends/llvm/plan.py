@@ -16,12 +16,17 @@ Kinds of tree, and the tables each gets:
 * **oblivious**: CatBoost-style trees (depth <= MAX_OBLIVIOUS_DEPTH): one word per level,
   leaves re-indexed so that bit d of the index is level d's `right`.
 * **nodes**: trees with linear leaves: the node tables as they are.
+* **branch**: trees that carry calibration hit counts (`tree.hits`, from `tree-sort-branches`)
+  become code instead of tables for single rows: a basic block per node, each split a
+  conditional branch to its hot child with LLVM branch weights from the counts.  See
+  `BRANCH_ROWS` for where that pays off (measured).
 
 Trees keep model order; consecutive trees of one kind and leaf width form a segment (heap and
 oblivious runs are split further by a small dynamic program over the padded depth).  The
 plan does not depend on the block size; `small` (microcontrollers, where flash is what counts)
 chooses heap or walk per tree by table bytes instead of speed, pads heap runs by bytes, and
-stores node words and child slots as i16 when they fit.
+stores node words and child slots as i16 when they fit.  Branch code has its own segment list
+(`EnsemblePlan.row_segments`), used at the block sizes in `BRANCH_ROWS`.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ir.diagnostics import TimberError
 from ir.dialects import tree
 from ir.dialects.tree import Missing, NodeTable, ObliviousTable, Pred
 
@@ -45,6 +51,13 @@ KERNEL_BYTES = 800  # small code: a second tree kernel (heap and walk) costs abo
 # A node word: feature << 4 | kind << 2 | zk << 1 | nr.  kind says how "right" is decided:
 KIND_GE, KIND_EQ, KIND_IN = 0, 1, 2  # v >= t'; v == t'; v's category is in the node's set
 NR_BIT, ZK_BIT, KIND_SHIFT, FEATURE_SHIFT = 1, 2, 2, 4
+HITS = "tree.hits"  # per-node calibration hit counts on a `tree.tree` (array<i64>, table order), set by tree-sort-branches
+# Branch code for calibrated trees (see `_branch_segments` for the measurements behind these).
+BRANCH_ROWS = (1,)  # block sizes that run it: single rows (B = 64 batches keep the SIMD table kernels)
+BRANCH_MAX_MISS = 0.23  # at most this fraction of the calibration rows' decisions went to a cold child...
+BRANCH_WALK_SPREAD = 2.0  # ...or (walk trees) path lengths spread at least this much (std of leaf depth, in levels)
+BRANCH_MAX_NODES = 65536  # and at most this many nodes of branch code per ensemble (LLVM takes 0.2-0.7 ms per node)
+BRANCH_CHUNK_NODES = 4096  # nodes per LLVM function of branch code (see `BranchSegment.chunks`)
 
 
 def oblivious_as_nodes(t: ObliviousTable) -> NodeTable:
@@ -84,7 +97,8 @@ class TreeInfo:
     out: int
     dim: int
     depth: int
-    kind: str  # "heap", "walk" or "nodes": the kernel that runs it
+    kind: str  # "heap", "walk", "oblivious" or "nodes": the kernel that runs it
+    hits: np.ndarray | None = None  # calibration hit count per node (`tree.hits`), when recorded
 
 
 @dataclass
@@ -144,6 +158,38 @@ class WalkSegment:
 
 
 @dataclass
+class BranchSegment:
+    """Consecutive calibrated trees compiled as code (single rows): per node of the concatenated
+    tables its canonical form (see `_canonical`), the hot child, and the hit counts."""
+
+    dim: int
+    trees: list[TreeInfo]
+    roots: np.ndarray = None  # first node of each tree (its root)
+    feature: np.ndarray = None
+    split: np.ndarray = None  # bool: a split (else a leaf)
+    a: np.ndarray = None  # left child: taken when `right` is false
+    b: np.ndarray = None  # right child
+    thresholds: np.ndarray = None  # t' in the compare type
+    nr: np.ndarray = None
+    zk: np.ndarray = None
+    kind: np.ndarray = None
+    hot: np.ndarray = None  # the child more rows took (the yes child on a tie): the fall-through
+    cold: np.ndarray = None
+    hits: np.ndarray = None
+    leaves: np.ndarray = None  # (nodes, dim) accumulation type
+    outs: np.ndarray = None
+    chunks: list = None  # [(first tree, end)]: the trees of each LLVM function, about BRANCH_CHUNK_NODES nodes
+    cats: dict | None = None  # per-node cat_start/cat_len and the words, when there are `in` splits
+    needs_nr: bool = False
+    needs_zero: bool = False
+    has_eq: bool = False
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.split)
+
+
+@dataclass
 class GeneralSegment:
     """Consecutive trees run by the node-table kernel (trees with linear leaves)."""
 
@@ -167,15 +213,26 @@ class EnsemblePlan:
     segments: list
     word: str = "i32"  # LLVM type of the node-word tables (i16 in small code when every word fits)
     left: str = "i32"  # LLVM type of the walk kernel's child-slot table (likewise)
+    row_segments: list | None = None  # segments at the block sizes of BRANCH_ROWS, when some are branch code
+
+    def segments_for(self, rows: int) -> list:
+        """The segments a block of `rows` rows runs."""
+        return self.row_segments if self.row_segments is not None and rows in BRANCH_ROWS else self.segments
 
     @property
     def aware(self) -> bool:
         """Whether blocks holding NaN (or near-zero values) need the missing-aware heap kernels."""
-        return any(not isinstance(s, GeneralSegment) and (s.needs_nr or s.needs_zero) for s in self.segments)
+        return self.aware_for(self.segments)
+
+    @staticmethod
+    def aware_for(segments: list) -> bool:
+        """Whether `segments` have table kernels with a missing-aware variant (branch code routes
+        missing values at every node itself)."""
+        return any(isinstance(s, _TABLED) and (s.needs_nr or s.needs_zero) for s in segments)
 
     @property
     def zero(self) -> bool:
-        return any(not isinstance(s, GeneralSegment) and s.needs_zero for s in self.segments)
+        return any(isinstance(s, _TABLED) and s.needs_zero for s in self.segments)
 
     @property
     def cost_per_row(self) -> int:
@@ -187,6 +244,9 @@ class EnsemblePlan:
             else:
                 cost += sum(t.depth + 1 for t in s.trees) * (2 if isinstance(s, WalkSegment) else 4)
         return cost
+
+
+_TABLED = (HeapSegment, ObliviousSegment, WalkSegment)
 
 
 def plan_ensemble(op: tree.EnsembleOp, small: bool = False) -> EnsemblePlan:
@@ -207,7 +267,7 @@ def plan_ensemble(op: tree.EnsembleOp, small: bool = False) -> EnsemblePlan:
         depth = table.depth()
         dense = depth <= HEAP_DEPTH or (depth <= MAX_HEAP_DEPTH and 8 * int(np.count_nonzero(~split)) >= 2**depth)
         kind = "nodes" if table.is_linear else "heap" if dense else "walk"
-        infos.append(TreeInfo(table, t_op.out, table.leaf_dim, depth, kind))
+        infos.append(TreeInfo(table, t_op.out, table.leaf_dim, depth, kind, _hits(t_op, table)))
         # table bytes as a padded heap tree and as walk slots (word, threshold, i16 child) + leaves
         leaf_bytes = table.leaf_dim * np.dtype(adt).itemsize
         heap = 2**depth * (slot_bytes + leaf_bytes) if depth <= MAX_HEAP_DEPTH else None
@@ -236,7 +296,104 @@ def plan_ensemble(op: tree.EnsembleOp, small: bool = False) -> EnsemblePlan:
             _general_tables(s, cdt)
     if small:
         _narrow_columns(p)
+    else:
+        p.row_segments = _branch_segments(p.segments, cdt, adt)
     return p
+
+
+def _hits(t_op, table: NodeTable) -> np.ndarray | None:
+    """The tree's calibration hit counts, checked against its table."""
+    attr = t_op.attributes.get(HITS)
+    if attr is None:
+        return None
+    hits = np.asarray(attr.values, np.int64)
+    if hits.shape != (table.n_nodes,) or np.any(hits < 0):
+        raise TimberError(f"'{HITS}' must hold one non-negative count per node ({table.n_nodes}), found {len(hits)} values", t_op.location)
+    return hits
+
+
+def _branch_segments(segments: list, cdt, adt) -> list | None:
+    """The segment list for single rows when some calibrated heap or walk segments are better
+    run as branch code (consecutive ones of a leaf width merge; the others are kept, tables
+    and all), or None.
+
+    Branch code is fast when its branches are predictable; the table kernels are fast when
+    they are branch-free (heap) or their loop exit is predictable (walk trees whose paths have
+    about the same length).  The hit counts tell both, so a segment becomes branch code when at
+    most BRANCH_MAX_MISS of its calibration decisions went to the colder child, or when it is a
+    walk segment whose path lengths spread at least BRANCH_WALK_SPREAD levels.
+
+    Measured (tools/bench.py's models and a few trained for this; 2-core Rocket Lake, one
+    thread): single-row µs of the B = 1 path, table kernels vs branch code, on fresh rows drawn
+    like the calibration rows; `miss` and `spread` are the two statistics.
+
+        model                                       kind  miss  spread  tables  branch
+        demo (XGBoost 50 x depth 4, real data)      heap  0.22  0.6     0.38    0.25
+        XGBoost 100 x depth 6, breast cancer        heap  0.22  -       0.68    0.50
+        XGBoost 200 x depth 4, breast cancer        heap  0.27  -       0.64    1.02
+        XGBoost depth 3/4/6/8, synthetic            heap  0.30+ <0.2    0.27-0.43  0.66-1.14
+        xgb10class, first 10 trees (depth 6)        heap  0.25  0.4     0.27    0.31
+        xgb1000, first 2 / 20 trees (depth 8)       heap  0.25  0.8     0.24/0.36  0.23/0.64
+        LightGBM 100 x 15 leaves, synthetic         heap  0.30  1.3     1.18    1.75
+        XGBoost 50 x depth 12, synthetic            walk  0.27  1.3     2.41    3.73
+        LightGBM 100 x 63 leaves, synthetic         walk  0.28  2.0     4.79    3.61
+        LightGBM 30 x 255 leaves, synthetic         walk  0.30  2.3     1.71    1.30
+        lgb500 (61.5k walk nodes)                   walk  0.18  3.3     32.5    22.8
+        lgbcat (60.6k walk nodes, 2/3 categorical)  walk  0.13  3.6     249     91
+
+    Batches stay on the SIMD table kernels (branch code row by row in a B = 64 block ran the
+    demo at 11.6 M rows/s against 26 M).  BRANCH_MAX_NODES bounds the compile time: branch
+    code costs LLVM 0.2-0.7 ms per node (lgb500: +11-18 s, lgbcat: +44 s; xgb1000's 223k nodes
+    took 50-90 s and ran 3x slower than its tables)."""
+    out: list = []
+    chosen = 0
+    for s in segments:
+        if not isinstance(s, (HeapSegment, WalkSegment)) or any(t.hits is None for t in s.trees):
+            out.append(s)
+            continue
+        miss, spread = _predictability(s.trees)
+        if miss > BRANCH_MAX_MISS and not (isinstance(s, WalkSegment) and spread >= BRANCH_WALK_SPREAD):
+            out.append(s)
+            continue
+        chosen += sum(t.table.n_nodes for t in s.trees)
+        if out and isinstance(out[-1], BranchSegment) and out[-1].dim == s.dim:
+            out[-1].trees.extend(s.trees)
+        else:
+            out.append(BranchSegment(s.dim, list(s.trees)))
+    if not chosen or chosen > BRANCH_MAX_NODES:
+        return None
+    for s in out:
+        if isinstance(s, BranchSegment):
+            _branch_tables(s, cdt, adt)
+    return out
+
+
+def _predictability(trees: list[TreeInfo]) -> tuple[float, float]:
+    """From the trees' hit counts: the fraction of split decisions that went to the colder
+    child (the branches a static guess gets wrong), and the spread of path lengths (the
+    hit-weighted standard deviation of leaf depth, averaged over the trees rows reached)."""
+    c, roots = _concat([t.table for t in trees])
+    hits = np.concatenate([t.hits for t in trees]).astype(np.float64)
+    split = c["pred"] != Pred.LEAF
+    yes, no = c["yes"], c["no"]
+    at = np.flatnonzero(split)
+    decisions = hits[at].sum()
+    miss = float(np.minimum(hits[yes[at]], hits[no[at]]).sum() / decisions) if decisions else 1.0
+    depth, node = np.zeros(len(split)), roots
+    while len(node):
+        node = node[split[node]]
+        depth[yes[node]] = depth[no[node]] = depth[node] + 1
+        node = np.concatenate([yes[node], no[node]])
+    leaf = np.flatnonzero(~split)
+    tree_of = np.repeat(np.arange(len(trees)), [t.table.n_nodes for t in trees])[leaf]
+    w, d, n = hits[leaf], depth[leaf], len(trees)
+    total = np.bincount(tree_of, w, n)
+    seen = total > 0
+    if not seen.any():
+        return miss, 0.0
+    mean = np.bincount(tree_of, w * d, n) / np.where(seen, total, 1)
+    var = np.bincount(tree_of, w * (d - mean[tree_of]) ** 2, n)[seen] / total[seen]
+    return miss, float(np.sqrt(var).mean())
 
 
 def _kinds_for_size(infos: list[TreeInfo], sizes: list[tuple[int | None, int]]) -> None:
@@ -535,6 +692,32 @@ def _walk_tables(s: WalkSegment, cdt, adt) -> None:
     s.words, s.thresholds, s.left, s.leaves = words, thresholds, left.astype(np.int32), leaves
     s.roots = np.arange(n, dtype=np.int32)
     s.outs = np.array([t.out for t in s.trees], np.int32)
+
+
+def _branch_tables(s: BranchSegment, cdt, adt) -> None:
+    """The canonical form of every node of the segment's trees, and which child is hot."""
+    c, roots = _concat([t.table for t in s.trees])
+    a_child, b_child, tp, nr, zk, kind, _ = _canonical(c, cdt)
+    split = c["pred"] != Pred.LEAF
+    hits = np.concatenate([t.hits for t in s.trees])
+    yes, no = c["yes"], c["no"]
+    # tree-sort-branches made the hotter child the yes child; a tie keeps it there
+    hot_no = split & (hits[np.maximum(no, 0)] > hits[np.maximum(yes, 0)])
+    s.hot, s.cold = np.where(hot_no, no, yes), np.where(hot_no, yes, no)
+    s.roots, s.feature, s.split, s.a, s.b, s.thresholds = roots, np.maximum(c["feature"], 0), split, a_child, b_child, tp
+    s.nr, s.zk, s.kind, s.hits = nr & split, zk & split, kind, hits
+    s.leaves = c["leaf"].astype(adt)
+    s.outs = np.array([t.out for t in s.trees], np.int32)
+    _split_flags(s, c, split, nr, zk, kind, np.arange(len(split)), len(split))
+    # whole trees per function, up to BRANCH_CHUNK_NODES nodes (a bigger tree has one to itself)
+    ends = np.append(roots, len(split))
+    s.chunks, lo = [], 0
+    while lo < len(s.trees):
+        hi = lo + 1
+        while hi < len(s.trees) and ends[hi + 1] - ends[lo] <= BRANCH_CHUNK_NODES:
+            hi += 1
+        s.chunks.append((lo, hi))
+        lo = hi
 
 
 def _general_tables(s: GeneralSegment, cdt) -> None:
