@@ -715,7 +715,68 @@ def passes_report(args: argparse.Namespace) -> str:
                       fmt_time(sum(e.seconds for e in audit)), ", ".join(changed) or "nothing",
                       fmt_rate(rates[0]), fmt_rate(rates[1]) + ("" if same else " (OUTPUT DIFFERS)"), fmt_ratio(rates[1] / rates[0])])
     title = "### Default pass pipeline (exact)" if md else "== default pass pipeline (exact)"
-    return "\n".join(["", title, "", render_markdown(header, cells) if md else render_text(header, cells)]) + "\n"
+    out = ["", title, "", render_markdown(header, cells) if md else render_text(header, cells)]
+    return "\n".join(out) + "\n" + calibration_report(args, jobs)
+
+
+CALIBRATION_ROWS = 2000  # rows `tree-sort-branches` counts hits on: a sample drawn like the benchmark rows
+LATENCY_ROWS = 256  # single-row latency cycles through this many rows (one repeated row would teach the branch predictor its path)
+
+
+def calibration_report(args: argparse.Namespace, jobs: list) -> str:
+    """`--passes`, second table: `tree-sort-branches{calibration=rows}` before the default
+    pipeline (what `timber compile --calibration` runs) against the default pipeline alone:
+    how many nodes the back-end turned into branch code (single rows only; see
+    backends/llvm/plan.py for when), compile time, single-row latency from Python over
+    LATENCY_ROWS different rows, and one-thread rows/s on the batch, each the best of
+    `--reps` alternating turns.  Outputs are checked identical."""
+    import tempfile
+
+    import timber
+    from backends.llvm.plan import BranchSegment
+    from passes.manager import count_tree_nodes
+    from timber.detect import load_model
+
+    md = args.markdown
+    n_batch = min(max(args.rows), 100_000)
+    header = ["model", "branch code (nodes)", "compile", "compile (calibrated)", "1-row latency", "1-row latency (calibrated)", "speed-up",
+              f"rows/s {fmt_rows(n_batch)} 1T", "rows/s (calibrated)", "speed-up"]
+    cells = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, path, rows in jobs:
+            if rows:
+                X, cal = rows(n_batch, 7), rows(CALIBRATION_ROWS, 11)
+            else:  # corpus files: no generator of their own
+                n_features = load_model(str(path)).lookup("predict").function_type.inputs[0].shape[0]
+                rng = np.random.default_rng(7)
+                X = rng.normal(size=(n_batch, n_features)).astype(np.float32)
+                cal = rng.normal(size=(CALIBRATION_ROWS, n_features)).astype(np.float32)
+            cal_path = Path(tmp) / "calibration.npy"
+            np.save(cal_path, cal)
+            singles = [np.ascontiguousarray(X[i : i + 1]) for i in range(min(LATENCY_ROWS, len(X)))]
+            runs = []
+            for passes in ("default", f'tree-sort-branches{{calibration="{cal_path}"}},default'):
+                t0 = time.perf_counter()
+                m = timber.compile(str(path), passes=passes, n_jobs=1)
+                compile_s = time.perf_counter() - t0
+                branch = sum(t.table.n_nodes for p in m.lowered.plans for s in (p.row_segments or []) if isinstance(s, BranchSegment) for t in s.trees)
+                outs = (m.predict(X).tobytes(), b"".join(m.predict(r).tobytes() for r in singles))
+                runs.append((m, branch, count_tree_nodes(m.module), compile_s, outs))
+            # the two models take turns, and each figure is the best of args.reps turns: other work on
+            # the machine only ever slows a run down, and it would otherwise land on one side
+            latency, rate = [float("inf")] * 2, [float("inf")] * 2
+            for _ in range(args.reps):
+                for i, (m, *_) in enumerate(runs):
+                    latency[i] = min(latency[i], median_time(lambda m=m, rs=singles: [m.predict(r) for r in rs], args.min_time, 1) / len(singles))
+                    rate[i] = min(rate[i], median_time(lambda m=m, X=X: m.predict(X), args.min_time, 1))
+            runs = [(b, n, c, latency[i], len(X) / rate[i], o) for i, (_, b, n, c, o) in enumerate(runs)]
+            (_, _, c0, l0, r0, o0), (branch, total, c1, l1, r1, o1) = runs
+            flag = "" if o0 == o1 else " (OUTPUT DIFFERS)"
+            cells.append([name, f"{branch} of {total}", fmt_time(c0), fmt_time(c1), fmt_time(l0), fmt_time(l1) + flag, fmt_ratio(l0 / l1),
+                          fmt_rate(r0), fmt_rate(r1) + flag, fmt_ratio(r1 / r0)])
+    title = "### Branch sorting with calibration (exact)" if md else "== tree-sort-branches with calibration (exact)"
+    note = (f"Calibration: {CALIBRATION_ROWS} rows drawn like the benchmark rows (another seed); latency over {LATENCY_ROWS} different rows.")
+    return "\n".join(["", title, "", note, "", render_markdown(header, cells) if md else render_text(header, cells)]) + "\n"
 
 
 def median_time(fn, min_time: float, reps: int) -> float:
@@ -750,7 +811,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--json", type=Path, help="also write the raw results as JSON to this file")
     ap.add_argument("--render", type=Path, help="print the report of a run saved with --json instead of running")
     ap.add_argument("--debug", action="store_true", help="print tracebacks of failing engines on stderr")
-    ap.add_argument("--passes", action="store_true", help="only report what the default pass pipeline does to each model (nodes, time, speed)")
+    ap.add_argument("--passes", action="store_true",
+                    help="only report what the default pass pipeline, and branch sorting with calibration rows, do to each model (nodes, time, speed)")
     args = ap.parse_args(argv)
     args.models = (args.models or ("demo" if args.quick else ",".join(MODELS))).split(",")
     bad = [m for m in args.models if m not in MODELS]

@@ -18,8 +18,8 @@ Kinds of tree, and the tables each gets:
 * **nodes**: trees with linear leaves: the node tables as they are.
 * **branch**: trees that carry calibration hit counts (`tree.hits`, from `tree-sort-branches`)
   become code instead of tables for single rows: a basic block per node, each split a
-  conditional branch to its hot child with LLVM branch weights from the counts.  See
-  `BRANCH_ROWS` for where that pays off (measured).
+  conditional branch to its hot child with LLVM branch weights from the counts, where the
+  counts say it pays off (`_branch_segments`: the rule and its measurements).
 
 Trees keep model order; consecutive trees of one kind and leaf width form a segment (heap and
 oblivious runs are split further by a small dynamic program over the padded depth).  The
@@ -54,9 +54,9 @@ NR_BIT, ZK_BIT, KIND_SHIFT, FEATURE_SHIFT = 1, 2, 2, 4
 HITS = "tree.hits"  # per-node calibration hit counts on a `tree.tree` (array<i64>, table order), set by tree-sort-branches
 # Branch code for calibrated trees (see `_branch_segments` for the measurements behind these).
 BRANCH_ROWS = (1,)  # block sizes that run it: single rows (B = 64 batches keep the SIMD table kernels)
-BRANCH_MAX_MISS = 0.23  # at most this fraction of the calibration rows' decisions went to a cold child...
-BRANCH_WALK_SPREAD = 2.0  # ...or (walk trees) path lengths spread at least this much (std of leaf depth, in levels)
-BRANCH_MAX_NODES = 65536  # and at most this many nodes of branch code per ensemble (LLVM takes 0.2-0.7 ms per node)
+BRANCH_MAX_MISS = 0.24  # at most this fraction of the calibration rows' decisions went to a cold child...
+BRANCH_WALK_SPREAD = 1.7  # ...or (walk trees) path lengths spread at least this much (std of leaf depth, in levels)
+BRANCH_MAX_NODES = 65536  # and at most this many nodes of branch code per ensemble (LLVM takes 0.2-1 ms per node)
 BRANCH_CHUNK_NODES = 4096  # nodes per LLVM function of branch code (see `BranchSegment.chunks`)
 
 
@@ -167,8 +167,7 @@ class BranchSegment:
     roots: np.ndarray = None  # first node of each tree (its root)
     feature: np.ndarray = None
     split: np.ndarray = None  # bool: a split (else a leaf)
-    a: np.ndarray = None  # left child: taken when `right` is false
-    b: np.ndarray = None  # right child
+    b: np.ndarray = None  # the right child (the other one is taken when `right` is false)
     thresholds: np.ndarray = None  # t' in the compare type
     nr: np.ndarray = None
     zk: np.ndarray = None
@@ -323,28 +322,33 @@ def _branch_segments(segments: list, cdt, adt) -> list | None:
     most BRANCH_MAX_MISS of its calibration decisions went to the colder child, or when it is a
     walk segment whose path lengths spread at least BRANCH_WALK_SPREAD levels.
 
-    Measured (tools/bench.py's models and a few trained for this; 2-core Rocket Lake, one
-    thread): single-row µs of the B = 1 path, table kernels vs branch code, on fresh rows drawn
-    like the calibration rows; `miss` and `spread` are the two statistics.
+    Measured on the 2-core Rocket Lake host, one thread: per-row µs of the single-row path
+    (B = 1) with table kernels vs branch code for every calibrated segment, on 20000 fresh rows
+    drawn like the 2000 calibration rows (tools/bench.py's generators; the synthetic models are
+    trained on xgb1000's data); `miss` and `spread` are `_predictability` over all the trees.
 
-        model                                       kind  miss  spread  tables  branch
-        demo (XGBoost 50 x depth 4, real data)      heap  0.22  0.6     0.38    0.25
-        XGBoost 100 x depth 6, breast cancer        heap  0.22  -       0.68    0.50
-        XGBoost 200 x depth 4, breast cancer        heap  0.27  -       0.64    1.02
-        XGBoost depth 3/4/6/8, synthetic            heap  0.30+ <0.2    0.27-0.43  0.66-1.14
-        xgb10class, first 10 trees (depth 6)        heap  0.25  0.4     0.27    0.31
-        xgb1000, first 2 / 20 trees (depth 8)       heap  0.25  0.8     0.24/0.36  0.23/0.64
-        LightGBM 100 x 15 leaves, synthetic         heap  0.30  1.3     1.18    1.75
-        XGBoost 50 x depth 12, synthetic            walk  0.27  1.3     2.41    3.73
-        LightGBM 100 x 63 leaves, synthetic         walk  0.28  2.0     4.79    3.61
-        LightGBM 30 x 255 leaves, synthetic         walk  0.30  2.3     1.71    1.30
-        lgb500 (61.5k walk nodes)                   walk  0.18  3.3     32.5    22.8
-        lgbcat (60.6k walk nodes, 2/3 categorical)  walk  0.13  3.6     249     91
+        model                                   nodes (kind)    miss spread  tables  branch
+        demo (XGBoost 50 x depth 4, real data)  870 heap        0.22  0.6     0.25    0.18
+        XGBoost 100 x depth 6, breast cancer    1.6k heap       0.22  0.8     0.57    0.45
+        XGBoost 200 x depth 4, breast cancer    2.4k heap       0.27  0.7     0.63    1.02
+        XGBoost 100 x depth 3, synthetic        1.5k heap       0.32  0.0     0.34    1.10
+        XGBoost 50 x depth 6, synthetic         6.2k heap       0.31  0.0     0.45    1.15
+        XGBoost 20 x depth 8, synthetic         8.8k heap       0.30  0.1     0.34    0.69
+        xgb1000, first 2 / 20 trees             0.9k / 8.5k heap 0.30 0.2     0.16 / 0.38  0.14 / 0.71
+        xgb10class, first 10 trees              1.2k heap       0.26  0.1     0.31    0.39
+        LightGBM 100 x 15 leaves, synthetic     2.8k heap       0.30  1.3     1.04    1.53
+        XGBoost 50 x depth 12, synthetic        80k walk        0.27  1.3     2.20    3.39
+        LightGBM 100 x 63 leaves, synthetic     12k walk        0.28  2.0     4.29    3.01
+        LightGBM 30 x 255 leaves, synthetic     15k walk        0.29  2.3     1.67    1.27
+        lgb500 (500 x 63 leaves)                62k walk        0.18  3.3     37.2    23.7
+        lgbcat (1000 x 31 leaves, categorical)  61k walk        0.13  3.6     289     95
 
+    The thresholds sit between the wins and the losses (0.22 | 0.26; 1.3 | 2.0), but for tiny
+    ensembles whose code fits the caches (xgb1000's first 2 trees gain a little at 0.30).
     Batches stay on the SIMD table kernels (branch code row by row in a B = 64 block ran the
-    demo at 11.6 M rows/s against 26 M).  BRANCH_MAX_NODES bounds the compile time: branch
-    code costs LLVM 0.2-0.7 ms per node (lgb500: +11-18 s, lgbcat: +44 s; xgb1000's 223k nodes
-    took 50-90 s and ran 3x slower than its tables)."""
+    demo at 11.6 M rows/s against 26 M).  BRANCH_MAX_NODES bounds the compile time, which branch code raises
+    by 0.2-1 ms per node (lgb500: 0.5 -> 12-20 s, lgbcat: 1.2 -> 45-70 s; xgb1000's 223k
+    nodes took 50-90 s and ran 3x slower than its tables)."""
     out: list = []
     chosen = 0
     for s in segments:
@@ -697,14 +701,14 @@ def _walk_tables(s: WalkSegment, cdt, adt) -> None:
 def _branch_tables(s: BranchSegment, cdt, adt) -> None:
     """The canonical form of every node of the segment's trees, and which child is hot."""
     c, roots = _concat([t.table for t in s.trees])
-    a_child, b_child, tp, nr, zk, kind, _ = _canonical(c, cdt)
+    _, b_child, tp, nr, zk, kind, _ = _canonical(c, cdt)
     split = c["pred"] != Pred.LEAF
     hits = np.concatenate([t.hits for t in s.trees])
     yes, no = c["yes"], c["no"]
     # tree-sort-branches made the hotter child the yes child; a tie keeps it there
     hot_no = split & (hits[np.maximum(no, 0)] > hits[np.maximum(yes, 0)])
     s.hot, s.cold = np.where(hot_no, no, yes), np.where(hot_no, yes, no)
-    s.roots, s.feature, s.split, s.a, s.b, s.thresholds = roots, np.maximum(c["feature"], 0), split, a_child, b_child, tp
+    s.roots, s.feature, s.split, s.b, s.thresholds = roots, np.maximum(c["feature"], 0), split, b_child, tp
     s.nr, s.zk, s.kind, s.hits = nr & split, zk & split, kind, hits
     s.leaves = c["leaf"].astype(adt)
     s.outs = np.array([t.out for t in s.trees], np.int32)
