@@ -286,6 +286,62 @@ def _flag_name(aware: bool, flags) -> str:
     return ("aware" if aware else "plain") + ("_eq" if flags[0] else "") + ("_in" if flags[1] else "")
 
 
+# The table kernels' parameters after (xt, acc) and before ntrees, as `lower.py` passes them.
+TABLE_COLUMNS = ("W", "T", "LV", "O", "CS", "CL", "WD")  # heap and oblivious: words, thresholds, leaves, outs, category sets
+WALK_COLUMNS = ("W", "T", "Lf", "LV", "R", "O", "CS", "CL", "WD")  # walk: also child slots and roots
+
+
+@dataclass
+class _TreeLoop:
+    """A table kernel's loop over the trees of its segment: tree index `t` (i64) and the blocks
+    in `labels`: "tree" (the loop header, which the per-tree prologue fills), "tree_end",
+    "exit" and the kernel's own."""
+
+    fn: Function
+    t: str
+    t_next: str
+    labels: dict[str, str]
+
+
+def _tree_loop(kc: KernelContext, name: str, columns, labels: tuple[str, ...] = (), blocks: tuple[str, ...] = ("xt", "acc")) -> _TreeLoop:
+    """Start kernel `name(<blocks>..., <columns>..., ntrees)` (the row and accumulator blocks,
+    then the tables) and open its loop over the trees: the code that follows goes into the
+    "tree" block; `_end_tree_loop` closes it."""
+    params = [("ptr noalias", f"%{b}") for b in blocks] + [("ptr", f"%{c}") for c in columns] + [("i64", "%ntrees")]
+    fn = kc.mod.add(Function(name, "void", params))
+    L = {k: fn.label(k) for k in ("tree", *labels, "tree_end", "exit")}
+    t, t_next = fn.tmp("t"), fn.tmp("t.next")
+    fn.emit(f"br label %{L['tree']}")
+    fn.block(L["tree"])
+    fn.emit(f"{t} = phi i64 [0, %entry], [{t_next}, %{L['tree_end']}]")
+    return _TreeLoop(fn, t, t_next, L)
+
+
+def _end_tree_loop(loop: _TreeLoop) -> None:
+    """The "tree_end" block: on to the next tree, or return after the last."""
+    fn, L = loop.fn, loop.labels
+    fn.block(L["tree_end"])
+    fn.emit(f"{loop.t_next} = add i64 {loop.t}, 1")
+    more = fn.op("more", f"icmp ult i64 {loop.t_next}, %ntrees")
+    fn.emit(f"br i1 {more}, label %{L['tree']}, label %{L['exit']}")
+    fn.block(L["exit"])
+    fn.emit("ret void")
+
+
+def _out_block(fn: Function, kc: KernelContext, p: EnsemblePlan, t: str) -> str:
+    """&acc[outs[t] * B]: the accumulators of tree t's first output."""
+    o = fn.op("o", f"load i32, ptr {fn.op('op', f'getelementptr i32, ptr %O, i64 {t}')}, align 4")
+    ob = fn.op("ob", f"mul i64 {fn.op('o64', f'sext i32 {o} to i64')}, {kc.rows}")
+    return fn.op("accb", f"getelementptr {p.acc}, ptr %acc, i64 {ob}")
+
+
+def _tree_cats(fn: Function, flags, nb: str) -> Cats | None:
+    """Tree t's category tables (its slots start at `nb`), when the segment has `in` splits."""
+    if not flags[1]:
+        return None
+    return Cats(fn.op("csp", f"getelementptr i32, ptr %CS, i64 {nb}"), fn.op("clp", f"getelementptr i32, ptr %CL, i64 {nb}"))
+
+
 def heap_kernel(kc: KernelContext, p: EnsemblePlan, depth: int, dim: int, aware: bool, flags=(False, False)) -> str:
     """Define (once) the heap kernel for (depth, leaf width, variant, split kinds) and return its name.
 
@@ -295,41 +351,17 @@ def heap_kernel(kc: KernelContext, p: EnsemblePlan, depth: int, dim: int, aware:
     name = f"heap_d{depth}_k{dim}_{_flag_name(aware, flags)}_{p.compare}_{p.acc}_{p.cat_negative}_b{kc.rows}_w{kc.lanes}{_narrow_suffix(p)}"
     if kc.mod.has(name):
         return name
-    mod, B, w = kc.mod, kc.rows, kc.lanes
-    C, A = p.compare, p.acc
+    B, w, C = kc.rows, kc.lanes, p.compare
     size = 2**depth
-    params = [
-        ("ptr noalias", "%xt"),
-        ("ptr noalias", "%acc"),
-        ("ptr", "%F"),
-        ("ptr", "%T"),
-        ("ptr", "%L"),
-        ("ptr", "%O"),
-        ("ptr", "%CS"),
-        ("ptr", "%CL"),
-        ("ptr", "%WD"),
-        ("i64", "%ntrees"),
-    ]
-    fn = mod.add(Function(name, "void", params))
-    tree_l, exit_l = fn.label("tree"), fn.label("exit")
-    t, t_next = fn.tmp("t"), fn.tmp("t.next")
-    fn.emit(f"br label %{tree_l}")
-    fn.block(tree_l)
-    tree_end_l = fn.label("tree_end")
-    fn.emit(f"{t} = phi i64 [0, %entry], [{t_next}, %{tree_end_l}]")
+    loop = _tree_loop(kc, name, TABLE_COLUMNS)
+    fn, t, L = loop.fn, loop.t, loop.labels
     nb = fn.op("nb", f"mul i64 {t}, {size}")
-    fp = fn.op("fp", f"getelementptr {p.word}, ptr %F, i64 {nb}")
+    fp = fn.op("fp", f"getelementptr {p.word}, ptr %W, i64 {nb}")
     tp = fn.op("tp", f"getelementptr {C}, ptr %T, i64 {nb}")
     lb = fn.op("lb", f"mul i64 {t}, {size * dim}")
-    lp = fn.op("lp", f"getelementptr {A}, ptr %L, i64 {lb}")
-    opp = fn.op("op", f"getelementptr i32, ptr %O, i64 {t}")
-    o = fn.op("o", f"load i32, ptr {opp}, align 4")
-    o64 = fn.op("o64", f"sext i32 {o} to i64")
-    ob = fn.op("ob", f"mul i64 {o64}, {B}")
-    accb = fn.op("accb", f"getelementptr {A}, ptr %acc, i64 {ob}")
-    cats = None
-    if flags[1]:
-        cats = Cats(fn.op("csp", f"getelementptr i32, ptr %CS, i64 {nb}"), fn.op("clp", f"getelementptr i32, ptr %CL, i64 {nb}"))
+    lp = fn.op("lp", f"getelementptr {p.acc}, ptr %LV, i64 {lb}")
+    accb = _out_block(fn, kc, p, t)
+    cats = _tree_cats(fn, flags, nb)
     root = None
     if depth:
         # level 0 is the same node for every row: its word and threshold are scalars
@@ -340,15 +372,10 @@ def heap_kernel(kc: KernelContext, p: EnsemblePlan, depth: int, dim: int, aware:
         root = (w0, t0, fn.op("x0off", f"mul i64 {f0}, {B}"))
     if w:
         _walk_block(fn, kc, p, depth, dim, aware, flags, cats, fp, tp, lp, root, accb)
-        fn.emit(f"br label %{tree_end_l}")
+        fn.emit(f"br label %{L['tree_end']}")
     else:
-        _walk_rows(fn, kc, p, depth, dim, aware, flags, cats, fp, tp, lp, root, accb, tree_l, tree_end_l)
-    fn.block(tree_end_l)
-    fn.emit(f"{t_next} = add i64 {t}, 1")
-    more = fn.op("more", f"icmp ult i64 {t_next}, %ntrees")
-    fn.emit(f"br i1 {more}, label %{tree_l}, label %{exit_l}")
-    fn.block(exit_l)
-    fn.emit("ret void")
+        _walk_rows(fn, kc, p, depth, dim, aware, flags, cats, fp, tp, lp, root, accb, L["tree"], L["tree_end"])
+    _end_tree_loop(loop)
     return name
 
 
@@ -468,28 +495,16 @@ def oblivious_kernel(kc: KernelContext, p: EnsemblePlan, depth: int, dim: int, a
     name = f"obl_d{depth}_k{dim}_{_flag_name(aware, flags)}_{p.compare}_{p.acc}_{p.cat_negative}_b{kc.rows}_w{kc.lanes}{_narrow_suffix(p)}"
     if kc.mod.has(name):
         return name
-    mod, B, w = kc.mod, kc.rows, kc.lanes
-    C, A = p.compare, p.acc
+    B, w, C = kc.rows, kc.lanes, p.compare
     size = 2**depth
-    params = [("ptr noalias", "%xt"), ("ptr noalias", "%acc")] + [("ptr", f"%{c}") for c in ("W", "T", "LV", "O", "CS", "CL", "WD")]
-    fn = mod.add(Function(name, "void", params + [("i64", "%ntrees")]))
-    L = {k: fn.label(k) for k in ("tree", "row", "tree_end", "exit")}
-    t, t_next = fn.tmp("t"), fn.tmp("t.next")
-    fn.emit(f"br label %{L['tree']}")
-    fn.block(L["tree"])
-    fn.emit(f"{t} = phi i64 [0, %entry], [{t_next}, %{L['tree_end']}]")
+    loop = _tree_loop(kc, name, TABLE_COLUMNS, ("row",))
+    fn, t, L = loop.fn, loop.t, loop.labels
     nb = fn.op("nb", f"mul i64 {t}, {depth}")
     wp = fn.op("wp", f"getelementptr {p.word}, ptr %W, i64 {nb}")
     tp = fn.op("tp", f"getelementptr {C}, ptr %T, i64 {nb}")
-    lp = fn.op("lp", f"getelementptr {A}, ptr %LV, i64 {fn.op('lb', f'mul i64 {t}, {size * dim}')}")
-    o = fn.op("o", f"load i32, ptr {fn.op('op', f'getelementptr i32, ptr %O, i64 {t}')}, align 4")
-    o64 = fn.op("o64", f"sext i32 {o} to i64")
-    accb = fn.op("accb", f"getelementptr {A}, ptr %acc, i64 {fn.op('ob', f'mul i64 {o64}, {B}')}")
-    cats = (
-        Cats(fn.op("csp", f"getelementptr i32, ptr %CS, i64 {nb}"), fn.op("clp", f"getelementptr i32, ptr %CL, i64 {nb}"))
-        if flags[1]
-        else None
-    )
+    lp = fn.op("lp", f"getelementptr {p.acc}, ptr %LV, i64 {fn.op('lb', f'mul i64 {t}, {size * dim}')}")
+    accb = _out_block(fn, kc, p, t)
+    cats = _tree_cats(fn, flags, nb)
     levels = []
     for d in range(depth):
         wd = _word(fn, p, wp, str(d), "i64", hint="w")
@@ -501,12 +516,7 @@ def oblivious_kernel(kc: KernelContext, p: EnsemblePlan, depth: int, dim: int, a
         fn.emit(f"br label %{L['tree_end']}")
     else:
         _oblivious_rows(fn, kc, p, depth, dim, aware, flags, cats, levels, lp, accb, L)
-    fn.block(L["tree_end"])
-    fn.emit(f"{t_next} = add i64 {t}, 1")
-    more = fn.op("more", f"icmp ult i64 {t_next}, %ntrees")
-    fn.emit(f"br i1 {more}, label %{L['tree']}, label %{L['exit']}")
-    fn.block(L["exit"])
-    fn.emit("ret void")
+    _end_tree_loop(loop)
     return name
 
 
@@ -566,33 +576,16 @@ def walk_kernel(kc: KernelContext, p: EnsemblePlan, dim: int, aware: bool, flags
     name = f"walk_k{dim}_{_flag_name(aware, flags)}_{p.compare}_{p.acc}_{p.cat_negative}_b{kc.rows}_w{kc.lanes}{_narrow_suffix(p)}"
     if kc.mod.has(name):
         return name
-    mod, B, w, A = kc.mod, kc.rows, kc.lanes, p.acc
-    params = (
-        [("ptr noalias", "%xt"), ("ptr noalias", "%acc")]
-        + [("ptr", f"%{c}") for c in ("W", "T", "Lf", "LV", "R", "O", "CS", "CL", "WD")]
-        + [("i64", "%ntrees")]
-    )
-    fn = mod.add(Function(name, "void", params))
-    L = {k: fn.label(k) for k in ("tree", "row", "step", "body", "leaves", "tree_end", "exit")}
-    t, t_next = fn.tmp("t"), fn.tmp("t.next")
-    fn.emit(f"br label %{L['tree']}")
-    fn.block(L["tree"])
-    fn.emit(f"{t} = phi i64 [0, %entry], [{t_next}, %{L['tree_end']}]")
+    loop = _tree_loop(kc, name, WALK_COLUMNS, ("row", "step", "body", "leaves"))
+    fn, t, L = loop.fn, loop.t, loop.labels
     root = fn.op("root", f"load i32, ptr {fn.op('rootp', f'getelementptr i32, ptr %R, i64 {t}')}, align 4")
-    o = fn.op("o", f"load i32, ptr {fn.op('op', f'getelementptr i32, ptr %O, i64 {t}')}, align 4")
-    ob = fn.op("ob", f"mul i64 {fn.op('o64', f'sext i32 {o} to i64')}, {B}")
-    accb = fn.op("accb", f"getelementptr {A}, ptr %acc, i64 {ob}")
-    cats = Cats("%CS", "%CL") if flags[1] else None
-    if w:
+    accb = _out_block(fn, kc, p, t)
+    cats = Cats("%CS", "%CL") if flags[1] else None  # the walk's slots index the whole segment's tables
+    if kc.lanes:
         _walk_vectors(fn, kc, p, dim, aware, flags, cats, root, accb, L)
     else:
         _walk_scalar(fn, kc, p, dim, aware, flags, cats, root, accb, L)
-    fn.block(L["tree_end"])
-    fn.emit(f"{t_next} = add i64 {t}, 1")
-    more = fn.op("more", f"icmp ult i64 {t_next}, %ntrees")
-    fn.emit(f"br i1 {more}, label %{L['tree']}, label %{L['exit']}")
-    fn.block(L["exit"])
-    fn.emit("ret void")
+    _end_tree_loop(loop)
     return name
 
 
@@ -692,22 +685,15 @@ def general_kernel(kc: KernelContext, p: EnsemblePlan, dim: int, linear: bool, i
         return name
     mod, B = kc.mod, kc.rows
     C, A, Lt = p.compare, p.acc, p.leaf
-    cols = node_columns(linear)
-    params = (
-        [("ptr noalias", "%xt"), ("ptr noalias", "%xr"), ("ptr noalias", "%acc")] + [("ptr", f"%{c}") for c in cols] + [("i64", "%ntrees")]
-    )
-    fn = mod.add(Function(name, "void", params))
-    L = {k: fn.label(k) for k in ("tree", "row", "node", "split", "cat", "step", "leaf", "leaf_done", "row_end", "exit")}
-    t, t_next, r, r_next = fn.tmp("t"), fn.tmp("t.next"), fn.tmp("r"), fn.tmp("r.next")
+    loop = _tree_loop(kc, name, node_columns(linear), ("row", "node", "split", "cat", "step", "leaf", "leaf_done"), ("xt", "xr", "acc"))
+    fn, t, L = loop.fn, loop.t, loop.labels
+    r, r_next = fn.tmp("r"), fn.tmp("r.next")
     n, nxt, c_all, c_cat, missing = fn.tmp("n"), fn.tmp("next"), fn.tmp("c"), fn.tmp("c.cat"), fn.tmp("missing")
 
     def load(ty: str, col: str, i: str, hint: str, ity: str = "i32") -> str:
         ptr = fn.op(hint + "p", f"getelementptr {ty}, ptr %{col}, {ity} {i}")
         return fn.op(hint, f"load {ty}, ptr {ptr}")
 
-    fn.emit(f"br label %{L['tree']}")
-    fn.block(L["tree"])
-    fn.emit(f"{t} = phi i64 [0, %entry], [{t_next}, %{L['row_end']}]")
     root = load("i32", "root", t, "root", "i64")
     o = load("i32", "out", t, "o", "i64")
     o64 = fn.op("o64", f"sext i32 {o} to i64")
@@ -784,13 +770,8 @@ def general_kernel(kc: KernelContext, p: EnsemblePlan, dim: int, linear: bool, i
     fn.block(L["leaf_done"])
     fn.emit(f"{r_next} = add i64 {r}, 1")
     rm = fn.op("r.more", f"icmp ult i64 {r_next}, {B}")
-    fn.emit(f"br i1 {rm}, label %{L['row']}, label %{L['row_end']}")
-    fn.block(L["row_end"])
-    fn.emit(f"{t_next} = add i64 {t}, 1")
-    tm = fn.op("t.more", f"icmp ult i64 {t_next}, %ntrees")
-    fn.emit(f"br i1 {tm}, label %{L['tree']}, label %{L['exit']}")
-    fn.block(L["exit"])
-    fn.emit("ret void")
+    fn.emit(f"br i1 {rm}, label %{L['row']}, label %{L['tree_end']}")
+    _end_tree_loop(loop)
     return name
 
 
