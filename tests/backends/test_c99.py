@@ -128,13 +128,6 @@ def test_error_codes(workdir):
     assert infer(X.ctypes.data, 2, out.ctypes.data, ctypes.c_void_p(12345)) == 0
 
 
-def _exp_module(el):
-    m = models.new_module(format="hand", source="hand/exp.tir")
-    f, x = models.add_func(m, "predict", tensor(1, el), tensor(1, el))
-    models.ret(f, models.add(f, models.math.ExpOp.build(x)))
-    return m
-
-
 def exp_inputs(dt) -> np.ndarray:
     """Values across exp's whole domain: each range edge with its neighbours, subnormal results,
     tiny arguments, huge ones, and random bit patterns."""
@@ -160,7 +153,7 @@ def exp_inputs(dt) -> np.ndarray:
 
 @pytest.mark.parametrize("el", [f64, f32], ids=["f64", "f32"])
 def test_exp_is_timbers_exp_bit_for_bit(el, workdir):
-    m = _exp_module(el)
+    m = models.math_module("exp", el)
     cm = CModel(m, workdir)
     X = exp_inputs(el.numpy.type)
     models.assert_same_bits(cm(X), run(m, X))
@@ -168,13 +161,7 @@ def test_exp_is_timbers_exp_bit_for_bit(el, workdir):
 
 @pytest.mark.parametrize("el", [f64, f32], ids=["f64", "f32"])
 def test_fmath_exp_and_softmax_are_timbers_bit_for_bit(el, workdir):
-    from ir.attributes import StringAttr
-
-    m = models.new_module(format="hand", source="hand/fmath.tir")
-    f, x = models.add_func(m, "predict", tensor(1, el), tensor(1, el))
-    models.ret(f, models.add(f, models.math.ExpOp.build(x, impl=StringAttr("fmath"))))
-    g, y = models.add_func(m, "softmax", tensor(3, el), tensor(3, el))
-    models.ret(g, models.add(g, models.math.SoftmaxOp.build(y, impl=StringAttr("fmath"))))
+    m = models.math_module("fmath", el)
     X = np.random.default_rng(5).uniform(-720, 720, 30000).astype(el.numpy.type)
     X[:4] = [np.nan, np.inf, -np.inf, -0.0]
     cm = CModel(m, workdir)
@@ -187,9 +174,7 @@ def test_fmath_exp_and_softmax_are_timbers_bit_for_bit(el, workdir):
 def test_log1p_is_timbers_log1p_bit_for_bit(el, workdir):
     from tests.rows import log1p_inputs
 
-    m = models.new_module(format="hand", source="hand/log1p.tir")
-    f, x = models.add_func(m, "predict", tensor(1, el), tensor(1, el))
-    models.ret(f, models.add(f, models.math.Log1pOp.build(x)))
+    m = models.math_module("log1p", el)
     X = log1p_inputs(el.numpy.type).reshape(-1, 1)
     models.assert_same_bits(CModel(m, workdir)(X), run(m, X))
 
@@ -197,7 +182,7 @@ def test_log1p_is_timbers_log1p_bit_for_bit(el, workdir):
 @pytest.mark.parametrize("flags", [("-O0",), ("-O3", "-march=native")], ids=["O0", "O3-native"])
 def test_optimisation_level_does_not_change_bits(flags, workdir):
     """-march=native may enable FMA; -ffp-contract=off (in CFLAGS, as in the Makefile) keeps it out."""
-    for module in (models.lgb_binary(), _exp_module(f64)):
+    for module in (models.lgb_binary(), models.math_module("exp", f64)):
         cm = CModel(module, workdir, flags=flags)
         X = exp_inputs(np.float64)[::7] if module.lookup("margin") is None else models.adversarial_rows(module)
         models.assert_same_bits(cm(X), run(module, X))

@@ -400,6 +400,22 @@ def arith_zoo():
     return m
 
 
+def math_module(kind: str, el) -> ModuleOp:
+    """@predict = one math function of a 1-element tensor: "exp", "log1p" or "fmath" (fmath's exp,
+    which also gets @softmax over three elements) — what the C99 and WAT tests check bit for bit."""
+    m = new_module(format="hand", source=f"hand/{kind}.tir")
+    f, x = add_func(m, "predict", tensor(1, el), tensor(1, el))
+    if kind == "log1p":
+        ret(f, add(f, math.Log1pOp.build(x)))
+    elif kind == "exp":
+        ret(f, add(f, math.ExpOp.build(x)))
+    else:
+        ret(f, add(f, math.ExpOp.build(x, impl=StringAttr("fmath"))))
+        g, y = add_func(m, "softmax", tensor(3, el), tensor(3, el))
+        ret(g, add(g, math.SoftmaxOp.build(y, impl=StringAttr("fmath"))))
+    return m
+
+
 def arith_functions(module) -> list[str]:
     """Names of the functions of a module (each exported by the back-ends)."""
     return [op.sym_name for op in module.body.ops if isinstance(op, func.FuncOp)]

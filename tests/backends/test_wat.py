@@ -17,7 +17,7 @@ from backends.c99.plan import elem_size, plan_module
 from backends.wat import emit_wat, emit_wat_bundle, write_wat
 from ir.diagnostics import TimberError
 from ir.interpreter import run
-from ir.types import f32, f64, tensor
+from ir.types import f32, f64
 
 wasmtime = pytest.importorskip("wasmtime")
 
@@ -77,13 +77,6 @@ def test_every_export_matches_the_interpreter(name):
         models.assert_same_bits(wm(X, fname), run(wm.module, X, fname))
 
 
-def _exp_module(el):
-    m = models.new_module(format="hand", source="hand/exp.tir")
-    f, x = models.add_func(m, "predict", tensor(1, el), tensor(1, el))
-    models.ret(f, models.add(f, models.math.ExpOp.build(x)))
-    return m
-
-
 @pytest.mark.parametrize("el", [f64, f32], ids=["f64", "f32"])
 def test_exp_is_timbers_exp_bit_for_bit(el):
     from ir import mathfn
@@ -95,19 +88,13 @@ def test_exp_is_timbers_exp_bit_for_bit(el):
         vals = [np.array(edges).astype(dt), rng.uniform(-750, 712, 30000).astype(dt), rng.uniform(-745.2, -708, 5000).astype(dt)]
     vals += [np.nextafter(np.array(e, dt), np.array(s, dt)) for e in edges[:4] for s in (-np.inf, np.inf)]
     X = np.concatenate([np.atleast_1d(v) for v in vals]).reshape(-1, 1)
-    m = _exp_module(el)
+    m = models.math_module("exp", el)
     models.assert_same_bits(WasmModel(m, batch_rows=4096)(X), run(m, X))
 
 
 @pytest.mark.parametrize("el", [f64, f32], ids=["f64", "f32"])
 def test_fmath_exp_and_softmax_are_timbers_bit_for_bit(el):
-    from ir.attributes import StringAttr
-
-    m = models.new_module(format="hand", source="hand/fmath.tir")
-    f, x = models.add_func(m, "predict", tensor(1, el), tensor(1, el))
-    models.ret(f, models.add(f, models.math.ExpOp.build(x, impl=StringAttr("fmath"))))
-    g, y = models.add_func(m, "softmax", tensor(3, el), tensor(3, el))
-    models.ret(g, models.add(g, models.math.SoftmaxOp.build(y, impl=StringAttr("fmath"))))
+    m = models.math_module("fmath", el)
     X = np.random.default_rng(5).uniform(-720, 720, 30000).astype(el.numpy.type)
     X[:4] = [np.nan, np.inf, -np.inf, -0.0]
     cm = WasmModel(m, batch_rows=4096)
@@ -120,9 +107,7 @@ def test_fmath_exp_and_softmax_are_timbers_bit_for_bit(el):
 def test_log1p_is_timbers_log1p_bit_for_bit(el):
     from tests.rows import log1p_inputs
 
-    m = models.new_module(format="hand", source="hand/log1p.tir")
-    f, x = models.add_func(m, "predict", tensor(1, el), tensor(1, el))
-    models.ret(f, models.add(f, models.math.Log1pOp.build(x)))
+    m = models.math_module("log1p", el)
     X = log1p_inputs(el.numpy.type).reshape(-1, 1)
     models.assert_same_bits(WasmModel(m, batch_rows=4096)(X), run(m, X))
 
