@@ -62,6 +62,17 @@ def _step(op):
     return (kind, c, x)
 
 
+def erase_if_dead(op, rewriter: Rewriter) -> None:
+    """Erase a scaler step nothing uses any more, and its constants if they became unused."""
+    if op.parent is None or any(r.uses for r in op.results):
+        return
+    consts = [v.owner for v in op.operands if isinstance(v.owner, arith.ConstantOp)]
+    rewriter.erase_op(op, "scaler fused away")
+    for c in consts:
+        if c.parent is not None and not any(r.uses for r in c.results):
+            rewriter.erase_op(c, "scaler constant fused away")
+
+
 def scaler_chain(v) -> list[tuple]:
     """Fusable steps from the ensemble's operand down: [(kind, constant, input value, op), ...]."""
     chain = []
@@ -235,19 +246,9 @@ class FuseScalerIntoEnsemble(OpPattern):
                 rewriter.set_table(op, table, f"thresholds moved through {length} scaler ops", preserves=keep)
             rewriter.set_operand(ens, 0, x0, f"fused {length} elementwise ops into thresholds")
             for _, _, _, op in sub:
-                self._erase_if_dead(op, rewriter)
+                erase_if_dead(op, rewriter)
             return True
         return False
-
-    @staticmethod
-    def _erase_if_dead(op, rewriter: Rewriter) -> None:
-        if op.parent is None or any(r.uses for r in op.results):
-            return
-        consts = [v.owner for v in op.operands if isinstance(v.owner, arith.ConstantOp)]
-        rewriter.erase_op(op, "scaler fused away")
-        for c in consts:
-            if c.parent is not None and not any(r.uses for r in c.results):
-                rewriter.erase_op(c, "scaler constant fused away")
 
     @staticmethod
     def _plan(ens, chain, x0_dtype, ct):

@@ -67,7 +67,7 @@ from ir.dialects.linear import AffineOp
 from ir.types import f64
 
 from .base import Pass, PassContext, option
-from .fuse_scaler import scaler_chain
+from .fuse_scaler import erase_if_dead, scaler_chain
 from .registry import register_pass
 from .rewrite import OpPattern, Rewriter, apply_patterns
 
@@ -281,7 +281,7 @@ class FuseScalerIntoAffine(OpPattern):
             if plan.rel:
                 rewriter.set_attr(op, FUSE_ERROR, FloatAttr(plan.rel, f64))
             for _, _, _, step in chain[:length]:
-                _erase_if_dead(step, rewriter)
+                erase_if_dead(step, rewriter)
             self.fused.append((op.results[0].name_hint or "", length, plan, why))
             self.refused.pop(id(op), None)
             self.touched.add(id(op))
@@ -363,16 +363,6 @@ def _lossy_plan(w, b, r: Rounded, dt: Format, missing: str, tolerance: float) ->
         z = sum((abs(wf[k][j]) * r.zeta[j] for j in range(N)), Fraction(0))
         worst_f = max(worst_f, (1 + gamma) * (z + (2 * N + 1) * dt.eta))
     return Plan(out, bias, _round_up(big_e), _round_up(worst_f))
-
-
-def _erase_if_dead(op: Operation, rewriter: Rewriter) -> None:
-    if op.parent is None or any(r.uses for r in op.results):
-        return
-    consts = [v.owner for v in op.operands if isinstance(v.owner, arith.ConstantOp)]
-    rewriter.erase_op(op, "scaler fused away")
-    for c in consts:
-        if c.parent is not None and not any(r.uses for r in c.results):
-            rewriter.erase_op(c, "scaler constant fused away")
 
 
 @register_pass
