@@ -25,7 +25,7 @@ import numpy as np
 from ir.attributes import Attribute
 from ir.core import Operation, Value
 from ir.diagnostics import TimberError
-from ir.dialects.tree import Missing, NodeTable, Pred, bitset_from_members
+from ir.dialects.tree import CategorySets, LinearLeaves, Missing, NodeTable, Pred
 
 
 @dataclass
@@ -363,18 +363,11 @@ class TreeGraph:
         dim = len(np.asarray(first["leaf"]).reshape(-1))
         feature, pred, missing = np.full(n, -1, np.int32), np.zeros(n, np.uint8), np.zeros(n, np.uint8)
         yes, no, default = np.full(n, -1, np.int32), np.full(n, -1, np.int32), np.full(n, -1, np.int32)
-        cat_start, cat_len, words = np.zeros(n, np.int32), np.zeros(n, np.int32), []
+        cats = CategorySets(n)
         threshold = np.zeros(n, self.threshold_dtype)
         leaf = np.zeros((n, dim), self.leaf_dtype)
         linear = "linear" in first or any("linear" in nodes[i] for i in order)
-        lin_const, lin_start, lin_len, lin_feature, lin_coeff = (
-            np.zeros(n, self.leaf_dtype),
-            np.zeros(n, np.int32),
-            np.zeros(n, np.int32),
-            [],
-            [],
-        )
-        nwords = 0
+        lin = LinearLeaves(n, self.leaf_dtype)
         for new, old in enumerate(order):
             d = nodes[old]
             p = d["pred"]
@@ -382,10 +375,7 @@ class TreeGraph:
             if p == _LEAF:
                 leaf[new] = d["leaf"]
                 if linear:
-                    const, terms = d["linear"]
-                    lin_const[new], lin_start[new], lin_len[new] = const, len(lin_feature), len(terms)
-                    lin_feature.extend(f for f, _ in terms)
-                    lin_coeff.extend(c for _, c in terms)
+                    lin.add(new, *d["linear"])
                 continue
             y, nn = self.kids(old)
             feature[new], missing[new], threshold[new] = d["feature"], d["missing"], d["threshold"]
@@ -393,21 +383,8 @@ class TreeGraph:
             if d["default_branch"] is not None:
                 default[new] = yes[new] if d["default_branch"] == "yes" else no[new]
             if p == _IN:
-                w = bitset_from_members(d["categories"])
-                cat_start[new], cat_len[new] = nwords, len(w)
-                words.append(w)
-                nwords += len(w)
-        cat_words = np.concatenate(words) if words else np.zeros(0, np.uint32)
-        lin = {}
-        if linear:
-            lin = dict(
-                lin_const=lin_const,
-                lin_start=lin_start,
-                lin_len=lin_len,
-                lin_feature=np.array(lin_feature, np.int32),
-                lin_coeff=np.array(lin_coeff, self.leaf_dtype),
-            )
-        table = NodeTable(feature, pred, threshold, yes, no, missing, default, leaf, cat_start, cat_len, cat_words, **lin)
+                cats.add(new, d["categories"])
+        table = NodeTable(feature, pred, threshold, yes, no, missing, default, leaf, *cats.columns(), **(lin.columns() if linear else {}))
         hits = np.array([nodes[i]["hits"] for i in order], np.int64) if self.has_hits else None
         return table, hits
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ir.dialects import arith, builtin, func, math, tree
-from ir.dialects.tree import Missing, NodeTable, ObliviousTable, Pred, bitset_from_members
+from ir.dialects.tree import CategorySets, LinearLeaves, Missing, NodeTable, ObliviousTable, Pred
 from ir.types import FloatType, TensorType, f32, f64, tensor
 from ir.verifier import verify
 
@@ -72,8 +72,7 @@ def random_table(
     yes, no, default = (np.full(n, -1, np.int32) for _ in range(3))
     missing = np.zeros(n, np.uint8)
     leaf = np.zeros((n, leaf_dim), ldt)
-    cat_start, cat_len, words = np.zeros(n, np.int32), np.zeros(n, np.int32), []
-    nwords = 0
+    cats = CategorySets(n)
     for i, r in enumerate(rows):
         pred[i] = r["pred"]
         if r["pred"] == Pred.LEAF:
@@ -82,33 +81,19 @@ def random_table(
         feature[i], yes[i], no[i], missing[i] = r["feature"], r["yes"], r["no"], r["missing"]
         default[i] = r.get("default", -1)
         if r["pred"] == Pred.IN:
-            w = bitset_from_members(r["cats"])
-            cat_start[i], cat_len[i] = nwords, len(w)
-            words.append(w)
-            nwords += len(w)
+            cats.add(i, r["cats"])
         else:
             thr[i] = r["threshold"]
-    cat_words = np.concatenate(words) if words else np.zeros(0, np.uint32)
     lin = {}
     if linear:
-        leaves = np.flatnonzero(pred == Pred.LEAF)
-        lin_const = np.zeros(n, ldt)
-        lin_start, lin_len = np.zeros(n, np.int32), np.zeros(n, np.int32)
-        feats, coeffs = [], []
-        for i in leaves:
+        leaves = LinearLeaves(n, ldt)
+        for i in np.flatnonzero(pred == Pred.LEAF):
             k = int(rng.integers(0, 3))
-            lin_const[i] = round(float(rng.normal()), 3)
-            lin_start[i], lin_len[i] = len(feats), k
-            feats.extend(rng.integers(n_features, size=k).tolist())
-            coeffs.extend(rng.normal(size=k).round(4).tolist())
-        lin = dict(
-            lin_const=lin_const,
-            lin_start=lin_start,
-            lin_len=lin_len,
-            lin_feature=np.array(feats, np.int32),
-            lin_coeff=np.array(coeffs, ldt),
-        )
-    return NodeTable(feature, pred, thr, yes, no, missing, default, leaf, cat_start, cat_len, cat_words, **lin)
+            const = round(float(rng.normal()), 3)
+            feats, coeffs = rng.integers(n_features, size=k).tolist(), rng.normal(size=k).round(4).tolist()
+            leaves.add(int(i), const, list(zip(feats, coeffs)))
+        lin = leaves.columns()
+    return NodeTable(feature, pred, thr, yes, no, missing, default, leaf, *cats.columns(), **lin)
 
 
 def random_oblivious(rng: np.random.Generator, n_features: int, depth: int, tdt, ldt, leaf_dim: int = 1) -> ObliviousTable:

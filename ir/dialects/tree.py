@@ -97,6 +97,53 @@ def bitset_from_members(members) -> np.ndarray:
     return words
 
 
+class CategorySets:
+    """Builds a NodeTable's `cat_start`/`cat_len`/`cat_words` columns node by node."""
+
+    def __init__(self, n: int):
+        self.start, self.len = np.zeros(n, np.int32), np.zeros(n, np.int32)
+        self.words: list[np.ndarray] = []
+        self.n_words = 0
+
+    def add(self, row: int, members) -> None:
+        """Node `row` tests membership in `members` (category codes)."""
+        w = bitset_from_members(members)
+        self.start[row], self.len[row] = self.n_words, len(w)
+        self.words.append(w)
+        self.n_words += len(w)
+
+    def columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(cat_start, cat_len, cat_words)."""
+        return self.start, self.len, np.concatenate(self.words) if self.words else np.zeros(0, np.uint32)
+
+
+class LinearLeaves:
+    """Builds a NodeTable's linear-leaf columns (`lin_*`) leaf by leaf, in the leaf type."""
+
+    def __init__(self, n: int, dtype):
+        self.dtype = dtype
+        self.const = np.zeros(n, dtype)
+        self.start, self.len = np.zeros(n, np.int32), np.zeros(n, np.int32)
+        self.features: list[int] = []
+        self.coeffs: list[float] = []
+
+    def add(self, row: int, const, terms) -> None:
+        """Leaf `row` outputs `const + Σ coeff·x[feature]` over `terms` = [(feature, coeff), ...]."""
+        self.const[row], self.start[row], self.len[row] = const, len(self.features), len(terms)
+        self.features.extend(f for f, _ in terms)
+        self.coeffs.extend(c for _, c in terms)
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """The `lin_*` keyword arguments of NodeTable."""
+        return dict(
+            lin_const=self.const,
+            lin_start=self.start,
+            lin_len=self.len,
+            lin_feature=np.array(self.features, np.int32),
+            lin_coeff=np.array(self.coeffs, self.dtype),
+        )
+
+
 def members_from_bitset(words: np.ndarray) -> list[int]:
     bits = np.unpackbits(np.asarray(words, np.uint32).view(np.uint8), bitorder="little")
     return np.flatnonzero(bits).tolist()
@@ -271,12 +318,12 @@ class NodeTable:
         tdt = threshold_dtype or np.asarray(first["threshold"]).dtype
         ldt = leaf_dtype or np.asarray(first["leaf"]).dtype
         dim = len(np.asarray(first["leaf"]).reshape(-1))
-        cols = {c: np.zeros(n, np.int32) for c in ("feature", "yes", "no", "default", "cat_start", "cat_len")}
+        cols = {c: np.zeros(n, np.int32) for c in ("feature", "yes", "no", "default")}
         pred, missing = np.zeros(n, np.uint8), np.zeros(n, np.uint8)
-        thr, leaf, words = np.zeros(n, tdt), np.zeros((n, dim), ldt), []
-        nwords = 0
+        thr, leaf = np.zeros(n, tdt), np.zeros((n, dim), ldt)
+        cats = CategorySets(n)
         linear = any(g.nodes[i].get("linear") is not None for i in order)
-        lin_const, lin_start, lin_len, lin_feature, lin_coeff = np.zeros(n, ldt), np.zeros(n, np.int32), np.zeros(n, np.int32), [], []
+        lin = LinearLeaves(n, ldt)
         for new, old in enumerate(order):
             d = g.nodes[old]
             pred[new], missing[new], thr[new] = d["pred"], d["missing"], d["threshold"]
@@ -285,23 +332,14 @@ class NodeTable:
             if d["pred"] == Pred.LEAF:
                 cols["yes"][new] = cols["no"][new] = cols["default"][new] = -1
                 if linear:
-                    const, terms = d["linear"]
-                    lin_const[new], lin_start[new], lin_len[new] = const, len(lin_feature), len(terms)
-                    lin_feature.extend(f for f, _ in terms)
-                    lin_coeff.extend(c for _, c in terms)
+                    lin.add(new, *d["linear"])
                 continue
             kids = {e["branch"]: j for _, j, e in g.out_edges(old, data=True)}
             cols["yes"][new], cols["no"][new] = index[kids["yes"]], index[kids["no"]]
             cols["default"][new] = index[d["default"]] if d["default"] >= 0 else -1
             if d["pred"] == Pred.IN:
-                w = bitset_from_members(d["categories"])
-                cols["cat_start"][new], cols["cat_len"][new] = nwords, len(w)
-                words.append(w)
-                nwords += len(w)
-        cat_words = np.concatenate(words) if words else np.zeros(0, np.uint32)
-        lin = {}
-        if linear:
-            lin = dict(lin_const=lin_const, lin_start=lin_start, lin_len=lin_len, lin_feature=lin_feature, lin_coeff=lin_coeff)
+                cats.add(new, d["categories"])
+        cat_start, cat_len, cat_words = cats.columns()
         return cls(
             cols["feature"],
             pred,
@@ -311,10 +349,10 @@ class NodeTable:
             missing,
             cols["default"],
             leaf,
-            cols["cat_start"],
-            cols["cat_len"],
+            cat_start,
+            cat_len,
             cat_words,
-            **lin,
+            **(lin.columns() if linear else {}),
         )
 
     # ----- checks ------------------------------------------------------------------------
@@ -543,8 +581,7 @@ def parse_node_table(lines: list[tuple[int, str]], tdt, ldt, err) -> NodeTable:
     n = len(lines)
     feature, pred, thr_text = [-1] * n, [0] * n, ["0"] * n
     yes, no, default, missing = [-1] * n, [-1] * n, [-1] * n, [0] * n
-    cat_start, cat_len, words = [0] * n, [0] * n, []
-    nwords = 0
+    cats = CategorySets(n)
     leaf_rows: list[int] = []
     leaf_text: list[str] = []
     tw, lw = np.dtype(tdt).itemsize * 8, np.dtype(ldt).itemsize * 8
@@ -586,10 +623,7 @@ def parse_node_table(lines: list[tuple[int, str]], tdt, ldt, err) -> NodeTable:
         feature[row] = int(m.group(2))
         if m.re is _CAT_RE:
             pred[row] = p_in
-            w = bitset_from_members(_parse_set(m.group(3)))
-            cat_start[row], cat_len[row] = nwords, len(w)
-            words.append(w)
-            nwords += len(w)
+            cats.add(row, _parse_set(m.group(3)))
             y, nn, mk, dflt = m.group(4), m.group(5), m.group(6), m.group(7)
         else:
             pred[row] = pred_by_name[m.group(3)]
@@ -618,25 +652,15 @@ def parse_node_table(lines: list[tuple[int, str]], tdt, ldt, err) -> NodeTable:
     leaf = np.zeros((n, dim), ldt)
     if leaf_rows:
         leaf[np.array(leaf_rows)] = leaf_vals.reshape(-1, dim)
-    cat_words = np.concatenate(words) if words else np.zeros(0, np.uint32)
+    cat_start, cat_len, cat_words = cats.columns()
     lin = {}
     if linear:
         if len(linear) != len(leaf_rows):
             err(lines[0][0], 1, "either every leaf of a tree is linear or none is")
-        lin_const, lin_start, lin_len = np.zeros(n, ldt), np.zeros(n, np.int32), np.zeros(n, np.int32)
-        feats, coeffs = [], []
+        leaves = LinearLeaves(n, ldt)
         for row in sorted(linear):
-            c, terms = linear[row]
-            lin_const[row], lin_start[row], lin_len[row] = c, len(feats), len(terms)
-            feats.extend(f for f, _ in terms)
-            coeffs.extend(v for _, v in terms)
-        lin = dict(
-            lin_const=lin_const,
-            lin_start=lin_start,
-            lin_len=lin_len,
-            lin_feature=np.array(feats, np.int32),
-            lin_coeff=np.array(coeffs, ldt),
-        )
+            leaves.add(row, *linear[row])
+        lin = leaves.columns()
     return NodeTable(
         np.array(feature, np.int32),
         np.array(pred, np.uint8),
