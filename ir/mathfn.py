@@ -180,8 +180,11 @@ def log1p(x: np.ndarray) -> np.ndarray:
 # the upper bound, as x86 `minpd` does), then with a = 2048/ln2 and b = 3·2^51
 #   d = x·a + b;  j = bits(d) & 2047;  t = (d − b)·(1/a) − x
 #   y = ((C3 − t)·(t·t))·C2 − t + C1;   exp(x) = y · double(((bits(d) + ADJ) >> 11) << 52 | T[j])
-# with T[j] the mantissa bits of 2^(j/2048) and ADJ = 2^21 − 2^11.  About 1e-16 relative from the
-# true exp — not the C library's — so compiling CatBoost exactly needs this very sequence.
+# with T[j] the mantissa bits of 2^(j/2048) and ADJ = 2^21 − 2^11.  Up to 1e-13 relative from the
+# true exp — not the C library's — so compiling CatBoost exactly needs this very sequence.  (fmath
+# runs the elements past the last multiple of 4 through its scalar `expd`, which returns 0 below
+# -708.396 and inf above 709.783 instead of clamping: only |x| > 708 differs, which softmax
+# differences and exp links of real models do not reach.)
 FMATH_BITS = 11
 FMATH_A = float(2**FMATH_BITS / Decimal(2).ln())  # fmath computes s / ::log(2.0): the same double (tested)
 FMATH_RA = 1.0 / FMATH_A
