@@ -182,3 +182,14 @@ def test_measure_engine_outputs_and_single_threaded_engines():
     assert res.throughput["10@2"] == res.throughput["10@1"] and res.throughput["40@2"] == res.throughput["40@1"]
     np.testing.assert_array_equal(outs[40], np.full(40, 3, np.float32))
     assert res.latency_s > 0
+
+
+def test_scaler_fusion_table_reports_an_error_within_the_bound():
+    import argparse
+
+    table = load_bench().scaler_report(argparse.Namespace(rows=[2000], min_time=0.01, reps=1, markdown=False))
+    row = next(line for line in table.splitlines() if "StandardScaler" in line)
+    cells = row.split()
+    assert "7 -> 2" in row
+    bound, measured = (float(c) for c in cells[cells.index("2") + 1 : cells.index("2") + 3])
+    assert 0 < measured <= bound

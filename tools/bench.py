@@ -403,9 +403,16 @@ class Bench:
                 np.save(files[str(n)], X)
             np.save(run_dir / "X_single.npy", single)
             job = {
-                "engine": engine, "framework": bm.framework, "model": str(path), "rows": files,
-                "latency_row": str(run_dir / "X_single.npy"), "threads": self.threads, "min_time": self.args.min_time,
-                "reps": self.args.reps, "out_dir": str(run_dir), "artifact_dir": str(self.artifact_dir(engine, bm, path)),
+                "engine": engine,
+                "framework": bm.framework,
+                "model": str(path),
+                "rows": files,
+                "latency_row": str(run_dir / "X_single.npy"),
+                "threads": self.threads,
+                "min_time": self.args.min_time,
+                "reps": self.args.reps,
+                "out_dir": str(run_dir),
+                "artifact_dir": str(self.artifact_dir(engine, bm, path)),
                 "format_hint": bm.framework,
             }
             (run_dir / "job.json").write_text(json.dumps(job, indent=1))
@@ -414,7 +421,11 @@ class Bench:
             try:
                 proc = subprocess.run(
                     [str(python), str(PEER_DIR / script), str(run_dir / "job.json")],
-                    capture_output=True, text=True, timeout=self.args.peer_timeout, cwd=str(run_dir), env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=self.args.peer_timeout,
+                    cwd=str(run_dir),
+                    env=env,
                 )
             except subprocess.TimeoutExpired:
                 return Result(engine=engine, error=f"timed out after {self.args.peer_timeout:.0f} s"), {}
@@ -649,13 +660,17 @@ def goal_lines(bench: Bench) -> list[str]:
             continue
         met = all(v >= g.min_ratio for v in ratios.values())
         shown = ", ".join(f"{k} {v:.3g}x" for k, v in ratios.items())
-        lines.append(f"{g.model}: timber vs {g.engine} {g.what.split()[0]}: {shown} (goal >= {g.min_ratio:g}x, {g.source}): "
-                     + ("met" if met else "NOT met"))
+        lines.append(
+            f"{g.model}: timber vs {g.engine} {g.what.split()[0]}: {shown} (goal >= {g.min_ratio:g}x, {g.source}): "
+            + ("met" if met else "NOT met")
+        )
     for model, limit in COMPILE_LIMITS.items():
         timber = next((r for r in bench.results.get(model, []) if r.engine == "timber" and not r.error), None)
         if timber and timber.compile_s is not None:
-            lines.append(f"{model}: timber compile {timber.compile_s:.3g} s (goal < {limit:g} s): "
-                         + ("met" if timber.compile_s < limit else "NOT met"))
+            lines.append(
+                f"{model}: timber compile {timber.compile_s:.3g} s (goal < {limit:g} s): "
+                + ("met" if timber.compile_s < limit else "NOT met")
+            )
     return lines
 
 
@@ -692,10 +707,24 @@ def passes_report(args: argparse.Namespace) -> str:
     from timber.detect import load_model
 
     md = args.markdown
-    header = ["model", "nodes before", "nodes after", "removed", "pipeline time", "changed by", "rows/s 100k 1T (no passes)", "rows/s (default)", "speed-up"]
+    header = [
+        "model",
+        "nodes before",
+        "nodes after",
+        "removed",
+        "pipeline time",
+        "changed by",
+        "rows/s 100k 1T (no passes)",
+        "rows/s (default)",
+        "speed-up",
+    ]
     cells = []
     corpus = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
-    extra = [corpus / f for f in ("lleaves/NYC_taxi/model.txt", "leaves/lg_kddcup99.model", "catboost-cxx/xor-model.json") if (corpus / f).exists()]
+    extra = [
+        corpus / f
+        for f in ("lleaves/NYC_taxi/model.txt", "leaves/lg_kddcup99.model", "catboost-cxx/xor-model.json")
+        if (corpus / f).exists()
+    ]
     jobs = [(name, ensure_model(MODELS[name], args.cache, log=lambda *a: None), MODELS[name].rows) for name in args.models]
     jobs += [(f"corpus {p.relative_to(corpus)}", p, None) for p in extra]
     for name, path, rows in jobs:
@@ -704,19 +733,33 @@ def passes_report(args: argparse.Namespace) -> str:
         before, after = audit[0].nodes_before, audit[-1].nodes_after
         changed = sorted({e.name for e in audit if e.changes})
         n_features = module.lookup("predict").function_type.inputs[0].shape[0]
-        X = rows(min(max(args.rows), 100_000), 7) if rows else np.random.default_rng(7).normal(size=(100_000, n_features)).astype(np.float32)
+        X = (
+            rows(min(max(args.rows), 100_000), 7)
+            if rows
+            else np.random.default_rng(7).normal(size=(100_000, n_features)).astype(np.float32)
+        )
         rates, outs = [], []
         for passes in ("", "default"):
             m = timber.compile(str(path), passes=passes, n_jobs=1)
             outs.append(m.predict(X))
             rates.append(len(X) / median_time(lambda m=m, X=X: m.predict(X), args.min_time, args.reps))
         same = outs[0].tobytes() == outs[1].tobytes()
-        cells.append([name, str(before), str(after), f"{before - after} ({(before - after) / max(before, 1):.1%})",
-                      fmt_time(sum(e.seconds for e in audit)), ", ".join(changed) or "nothing",
-                      fmt_rate(rates[0]), fmt_rate(rates[1]) + ("" if same else " (OUTPUT DIFFERS)"), fmt_ratio(rates[1] / rates[0])])
+        cells.append(
+            [
+                name,
+                str(before),
+                str(after),
+                f"{before - after} ({(before - after) / max(before, 1):.1%})",
+                fmt_time(sum(e.seconds for e in audit)),
+                ", ".join(changed) or "nothing",
+                fmt_rate(rates[0]),
+                fmt_rate(rates[1]) + ("" if same else " (OUTPUT DIFFERS)"),
+                fmt_ratio(rates[1] / rates[0]),
+            ]
+        )
     title = "### Default pass pipeline (exact)" if md else "== default pass pipeline (exact)"
     out = ["", title, "", render_markdown(header, cells) if md else render_text(header, cells)]
-    return "\n".join(out) + "\n" + calibration_report(args, jobs)
+    return "\n".join(out) + "\n" + calibration_report(args, jobs) + scaler_report(args)
 
 
 CALIBRATION_ROWS = 2000  # rows `tree-sort-branches` counts hits on: a sample drawn like the benchmark rows
@@ -739,8 +782,18 @@ def calibration_report(args: argparse.Namespace, jobs: list) -> str:
 
     md = args.markdown
     n_batch = min(max(args.rows), 100_000)
-    header = ["model", "branch code (nodes)", "compile", "compile (calibrated)", "1-row latency", "1-row latency (calibrated)", "speed-up",
-              f"rows/s {fmt_rows(n_batch)} 1T", "rows/s (calibrated)", "speed-up"]
+    header = [
+        "model",
+        "branch code (nodes)",
+        "compile",
+        "compile (calibrated)",
+        "1-row latency",
+        "1-row latency (calibrated)",
+        "speed-up",
+        f"rows/s {fmt_rows(n_batch)} 1T",
+        "rows/s (calibrated)",
+        "speed-up",
+    ]
     cells = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, path, rows in jobs:
@@ -759,7 +812,13 @@ def calibration_report(args: argparse.Namespace, jobs: list) -> str:
                 t0 = time.perf_counter()
                 m = timber.compile(str(path), passes=passes, n_jobs=1)
                 compile_s = time.perf_counter() - t0
-                branch = sum(t.table.n_nodes for p in m.lowered.plans for s in (p.row_segments or []) if isinstance(s, BranchSegment) for t in s.trees)
+                branch = sum(
+                    t.table.n_nodes
+                    for p in m.lowered.plans
+                    for s in (p.row_segments or [])
+                    if isinstance(s, BranchSegment)
+                    for t in s.trees
+                )
                 outs = (m.predict(X).tobytes(), b"".join(m.predict(r).tobytes() for r in singles))
                 runs.append((m, branch, count_tree_nodes(m.module), compile_s, outs))
             # the two models take turns, and each figure is the best of args.reps turns: other work on
@@ -767,16 +826,89 @@ def calibration_report(args: argparse.Namespace, jobs: list) -> str:
             latency, rate = [float("inf")] * 2, [float("inf")] * 2
             for _ in range(args.reps):
                 for i, (m, *_) in enumerate(runs):
-                    latency[i] = min(latency[i], median_time(lambda m=m, rs=singles: [m.predict(r) for r in rs], args.min_time, 1) / len(singles))
+                    latency[i] = min(
+                        latency[i], median_time(lambda m=m, rs=singles: [m.predict(r) for r in rs], args.min_time, 1) / len(singles)
+                    )
                     rate[i] = min(rate[i], median_time(lambda m=m, X=X: m.predict(X), args.min_time, 1))
             runs = [(b, n, c, latency[i], len(X) / rate[i], o) for i, (_, b, n, c, o) in enumerate(runs)]
             (_, _, c0, l0, r0, o0), (branch, total, c1, l1, r1, o1) = runs
             flag = "" if o0 == o1 else " (OUTPUT DIFFERS)"
-            cells.append([name, f"{branch} of {total}", fmt_time(c0), fmt_time(c1), fmt_time(l0), fmt_time(l1) + flag, fmt_ratio(l0 / l1),
-                          fmt_rate(r0), fmt_rate(r1) + flag, fmt_ratio(r1 / r0)])
+            cells.append(
+                [
+                    name,
+                    f"{branch} of {total}",
+                    fmt_time(c0),
+                    fmt_time(c1),
+                    fmt_time(l0),
+                    fmt_time(l1) + flag,
+                    fmt_ratio(l0 / l1),
+                    fmt_rate(r0),
+                    fmt_rate(r1) + flag,
+                    fmt_ratio(r1 / r0),
+                ]
+            )
     title = "### Branch sorting with calibration (exact)" if md else "== tree-sort-branches with calibration (exact)"
-    note = (f"Calibration: {CALIBRATION_ROWS} rows drawn like the benchmark rows (another seed); latency over {LATENCY_ROWS} different rows.")
+    note = f"Calibration: {CALIBRATION_ROWS} rows drawn like the benchmark rows (another seed); latency over {LATENCY_ROWS} different rows."
     return "\n".join(["", title, "", note, "", render_markdown(header, cells) if md else render_text(header, cells)]) + "\n"
+
+
+SCALER_FEATURES = 50
+
+
+def scaler_report(args: argparse.Namespace) -> str:
+    """`--passes`, third table: `linear-fuse-scaler` on a StandardScaler ((x - mean) / scale on
+    float32 rows widened to f64) feeding a 50-input `linear.affine` — synthetic, since no benchmark
+    model has a scaler before a linear model: ops before and after, the pass's bound E, the largest
+    relative error measured, and one-thread rows/s."""
+    import timber
+    from ir.dialects import arith, builtin, func, linear
+    from ir.interpreter import run
+    from ir.types import f32, f64, tensor
+    from passes.manager import run_pipeline
+
+    n, rng = SCALER_FEATURES, np.random.default_rng(0)
+    mean, scale, w, b = rng.normal(size=n) * 5, rng.uniform(0.1, 10, size=n), rng.normal(size=(1, n)), rng.normal(size=1)
+
+    def build():
+        m = builtin.ModuleOp.build()
+        fn = func.FuncOp.build("predict", [tensor(n, f32)], [tensor(1, f64)], arg_names=["x"])
+        m.body.add_op(fn)
+        v = fn.body.add_op(arith.ExtFOp.build(fn.args[0], tensor(n, f64))).result
+        for cls, c in ((arith.SubFOp, mean), (arith.DivFOp, scale)):
+            const = fn.body.add_op(arith.ConstantOp.build(c, tensor(n, f64))).result
+            v = fn.body.add_op(cls.build(v, const)).result
+        y = fn.body.add_op(linear.AffineOp.build(v, w, b, f64, "propagate")).result
+        fn.body.add_op(func.ReturnOp(operands=[y]))
+        return m
+
+    pipeline = "linear-fuse-scaler{tolerance=1e-12}"
+    original, fused = build(), build()
+    (entry,) = run_pipeline(fused, pipeline)
+    X = rng.normal(size=(min(max(args.rows), 100_000), n)).astype(np.float32) * 10
+    rates = []
+    for m in (original, fused):
+        cm = timber.compile(m, passes=None, n_jobs=1)
+        rates.append(len(X) / median_time(lambda cm=cm: cm.predict(X), args.min_time, args.reps))
+    # the pass bounds |fused - original| by E·S, S = |b| + Σ|w|(|x| + |mean|)/scale (passes/linear_fuse_scaler.py)
+    S = np.abs(b[0]) + (np.abs(X.astype(np.float64)) + np.abs(mean)) / scale @ np.abs(w[0])
+    err = float(np.max(np.abs(run(original, X)[:, 0] - run(fused, X)[:, 0]) / S))
+    ops = [len(m.lookup("predict").body.ops) for m in (original, fused)]
+    header = ["model", "pass", "ops", "bound E", "max |Δ|/S measured", f"rows/s {fmt_rows(len(X))} 1T", "rows/s (fused)", "speed-up"]
+    cells = [
+        [
+            f"StandardScaler -> linear.affine ({n} inputs, synthetic)",
+            pipeline,
+            f"{ops[0]} -> {ops[1]}",
+            f"{entry.stats.get('max-relative-error', 0):.3g}",
+            f"{err:.3g}",
+            fmt_rate(rates[0]),
+            fmt_rate(rates[1]),
+            fmt_ratio(rates[1] / rates[0]),
+        ]
+    ]
+    md = args.markdown
+    title = "### Scaler fusion into a linear model (lossy, bounded)" if md else "== linear-fuse-scaler (lossy, bounded)"
+    return "\n".join(["", title, "", render_markdown(header, cells) if md else render_text(header, cells)]) + "\n"
 
 
 def median_time(fn, min_time: float, reps: int) -> float:
@@ -811,8 +943,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--json", type=Path, help="also write the raw results as JSON to this file")
     ap.add_argument("--render", type=Path, help="print the report of a run saved with --json instead of running")
     ap.add_argument("--debug", action="store_true", help="print tracebacks of failing engines on stderr")
-    ap.add_argument("--passes", action="store_true",
-                    help="only report what the default pass pipeline, and branch sorting with calibration rows, do to each model (nodes, time, speed)")
+    ap.add_argument(
+        "--passes",
+        action="store_true",
+        help="only report what the default pass pipeline, and branch sorting with calibration rows, do to each model (nodes, time, speed)",
+    )
     args = ap.parse_args(argv)
     args.models = (args.models or ("demo" if args.quick else ",".join(MODELS))).split(",")
     bad = [m for m in args.models if m not in MODELS]
@@ -850,8 +985,15 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.write(report(bench, command.strip(), meta))
     if args.json:
         data = {name: [r.to_json() for r in rs] for name, rs in bench.results.items()}
-        saved = {"command": command.strip(), "meta": meta, "threads": args.threads, "rows": args.rows, "min_time": args.min_time,
-                 "reps": args.reps, "models": data}
+        saved = {
+            "command": command.strip(),
+            "meta": meta,
+            "threads": args.threads,
+            "rows": args.rows,
+            "min_time": args.min_time,
+            "reps": args.reps,
+            "models": data,
+        }
         args.json.write_text(json.dumps(saved, indent=1))
     return 0
 
