@@ -25,7 +25,7 @@ import numpy as np
 from ir.attributes import Attribute
 from ir.core import Operation, Value
 from ir.diagnostics import TimberError
-from ir.dialects.tree import CategorySets, LinearLeaves, Missing, NodeTable, Pred
+from ir.dialects.tree import HITS, CategorySets, LinearLeaves, Missing, NodeTable, Pred
 
 
 @dataclass
@@ -387,9 +387,6 @@ class TreeGraph:
         table = NodeTable(feature, pred, threshold, yes, no, missing, default, leaf, *cats.columns(), **(lin.columns() if linear else {}))
         hits = np.array([nodes[i]["hits"] for i in order], np.int64) if self.has_hits else None
         return table, hits
-
-
-HITS = "tree.hits"  # per-node calibration hit counts (array<i64>), set by tree-sort-branches
 
 
 def tree_graph_of(op: Operation) -> TreeGraph:

@@ -23,13 +23,13 @@ import numpy as np
 from ir.attributes import DenseArrayAttr, IntegerAttr
 from ir.core import BlockArgument
 from ir.diagnostics import TimberError
-from ir.dialects.tree import CAT_LIMIT, ZERO_THRESHOLD, Missing, NodeTable, Pred, TreeOp
+from ir.dialects.tree import CAT_LIMIT, HITS, ZERO_THRESHOLD, Missing, NodeTable, Pred, TreeOp
 from ir.types import i64
 
 from .base import Pass, PassContext, option
 from .forest import ensembles
 from .registry import register_pass
-from .rewrite import HITS, STRUCTURE_ATTRS, TreeGraph, TreePattern, TreeRewriter, apply_tree_patterns, commit_tree_graph, tree_graph_of
+from .rewrite import STRUCTURE_ATTRS, TreeGraph, TreePattern, TreeRewriter, apply_tree_patterns, commit_tree_graph, tree_graph_of
 
 INVERSE = {Pred.LT: Pred.GE, Pred.GE: Pred.LT, Pred.LE: Pred.GT, Pred.GT: Pred.LE, Pred.EQ: Pred.NE, Pred.NE: Pred.EQ}
 

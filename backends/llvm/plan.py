@@ -37,7 +37,7 @@ import numpy as np
 
 from ir.diagnostics import TimberError
 from ir.dialects import tree
-from ir.dialects.tree import Missing, NodeTable, ObliviousTable, Pred
+from ir.dialects.tree import HITS, Missing, NodeTable, ObliviousTable, Pred
 
 from .emit import numpy_scalar_type
 
@@ -51,7 +51,6 @@ KERNEL_BYTES = 800  # small code: a second tree kernel (heap and walk) costs abo
 # A node word: feature << 4 | kind << 2 | zk << 1 | nr.  kind says how "right" is decided:
 KIND_GE, KIND_EQ, KIND_IN = 0, 1, 2  # v >= t'; v == t'; v's category is in the node's set
 NR_BIT, ZK_BIT, KIND_SHIFT, FEATURE_SHIFT = 1, 2, 2, 4
-HITS = "tree.hits"  # per-node calibration hit counts on a `tree.tree` (array<i64>, table order), set by tree-sort-branches
 # Branch code for calibrated trees (see `_branch_segments` for the measurements behind these).
 BRANCH_ROWS = (1,)  # block sizes that run it: single rows (B = 64 batches keep the SIMD table kernels)
 BRANCH_MAX_MISS = 0.24  # at most this fraction of the calibration rows' decisions went to a cold child...

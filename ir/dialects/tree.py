@@ -84,6 +84,9 @@ PRED_BY_NAME = {v: k for k, v in PRED_NAMES.items()}
 MISSING_NAMES = {Missing.NAN: "nan", Missing.ZERO: "zero", Missing.NAN_AS_ZERO: "nan-as-zero"}
 MISSING_BY_NAME = {v: k for k, v in MISSING_NAMES.items()}
 ZERO_THRESHOLD = float(np.float32(1e-35))  # LightGBM's kZeroThreshold (a float literal, used as double)
+# Per-node calibration hit counts on a `tree.tree` (array<i64>, table order): set by the
+# tree-sort-branches pass, read by the LLVM back-end for branch weights.
+HITS = "tree.hits"
 CAT_LIMIT = 2**31  # categories at or past this are invalid
 
 
