@@ -252,6 +252,8 @@ class Module:
         self.functions: list[Function] = []
         self.declares: dict[str, str] = {}
         self.globals: list[str] = []
+        self.used: list[str] = []  # functions listed in @llvm.compiler.used (see `keep_opaque`)
+        self._metadata: dict[str, int] = {}  # numbered metadata nodes, by their text
         self.align = 8 if small else 64  # of tables and stack buffers: cache lines, or no padding in small code
         self.pool = TablePool(table_prefix, pad=table_pad, align=self.align)
         self._fn_names: set[str] = set()
@@ -288,6 +290,19 @@ class Module:
             return ""
         return fn.op("call", f"call {ret} @{callee}({text})")
 
+    def metadata(self, node: str) -> str:
+        """`!N`, the module's numbered metadata node `node` (added once)."""
+        n = self._metadata.get(node)
+        if n is None:
+            n = self._metadata[node] = len(self._metadata)
+            self.globals.append(f"!{n} = {node}")
+        return f"!{n}"
+
+    def keep_opaque(self, name: str) -> None:
+        """List function `name` in `@llvm.compiler.used`: its address counts as taken, so the
+        optimiser cannot specialise it for the arguments it is called with.  The symbol stays local."""
+        self.used.append(name)
+
     def once(self, key: str) -> bool:
         """True the first time `key` is asked for (for globals emitted once per module)."""
         if key in self._once:
@@ -301,6 +316,9 @@ class Module:
         parts.append("")
         # small code: no cache-line alignment (and its padding) for constant arrays either
         parts.extend(re.sub(r", align 64$", f", align {self.align}", g) for g in self.globals)
+        if self.used:
+            refs = ", ".join(f"ptr @{n}" for n in self.used)
+            parts.append(f'@llvm.compiler.used = appending global [{len(self.used)} x ptr] [{refs}], section "llvm.metadata"')
         if self.pool.tables:
             parts.append(self.pool.definitions())
         parts.append("")

@@ -30,7 +30,6 @@ missing somewhere); the "plain" variants skip that work.
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -852,18 +851,6 @@ def _linear_leaf(fn: Function, p: EnsemblePlan, in_type: str, B: int, n: str, r:
 # ----- branch code ---------------------------------------------------------------------------
 
 WEIGHT_MAX = 2**31 - 1  # branch weights are written as i32
-_METADATA: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Module -> {node text: metadata number}
-_USED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Module -> (its line in globals, functions in @llvm.compiler.used)
-
-
-def metadata(mod: Module, node: str) -> str:
-    """`!N`, the module's numbered metadata node `node` (added once)."""
-    known = _METADATA.setdefault(mod, {})
-    n = known.get(node)
-    if n is None:
-        n = known[node] = len(known)
-        mod.globals.append(f"!{n} = {node}")
-    return f"!{n}"
 
 
 def branch_weights(mod: Module, hot: int, cold: int) -> str:
@@ -875,7 +862,7 @@ def branch_weights(mod: Module, hot: int, cold: int) -> str:
     top = max(hot, cold)
     if top > WEIGHT_MAX:
         hot, cold = (0 if v == 0 else max(1, v * WEIGHT_MAX // top) for v in (hot, cold))
-    return ", !prof " + metadata(mod, f'!{{!"branch_weights", i32 {hot}, i32 {cold}}}')
+    return ", !prof " + mod.metadata(f'!{{!"branch_weights", i32 {hot}, i32 {cold}}}')
 
 
 def branch_kernels(kc: KernelContext, p: EnsemblePlan, s: BranchSegment, tag: str) -> list[str]:
@@ -901,26 +888,12 @@ def branch_kernels(kc: KernelContext, p: EnsemblePlan, s: BranchSegment, tag: st
     return names
 
 
-def _opaque_arguments(mod: Module, name: str) -> None:
-    """Keep the optimiser from specialising function `name` for the arguments it is called with
-    (interprocedural constant propagation would turn its table loads back into constants): an
-    `@llvm.compiler.used` entry marks its address as taken.  The symbol stays local."""
-    state = _USED.get(mod)
-    if state is None:
-        state = _USED[mod] = (len(mod.globals), [])
-        mod.globals.append("")
-    line, used = state
-    used.append(name)
-    refs = ", ".join(f"ptr @{n}" for n in used)
-    mod.globals[line] = f'@llvm.compiler.used = appending global [{len(used)} x ptr] [{refs}], section "llvm.metadata"'
-
-
 def _branch_function(kc: KernelContext, p: EnsemblePlan, s: BranchSegment, name: str, trees: range) -> None:
     mod, B, A = kc.mod, kc.rows, p.acc
     params = [("ptr noalias", "%xt"), ("ptr noalias", "%acc"), ("ptr", "%T"), ("ptr", "%LV"), ("ptr", "%WD")]
-    # out of line, so that the tables stay arguments (see `_opaque_arguments`)
+    # out of line, so that the tables stay arguments (see `Module.keep_opaque`)
     fn = mod.add(Function(name, "void", params, attrs="nounwind noinline"))
-    _opaque_arguments(mod, name)
+    mod.keep_opaque(name)  # interprocedural constant propagation would turn the table loads back into constants
     tables = ("%T", "%LV")
     cats = Cats("", "", "%WD")  # start and length: constants (see `_in_set`'s span)
     outs = sorted({int(s.outs[t]) + j for t in trees for j in range(s.dim)})
