@@ -1,12 +1,16 @@
-"""`arith` dialect: constants and elementwise float arithmetic on row tensors.
+"""`arith` dialect: constants and elementwise arithmetic on row tensors.
 
-Every op computes in its operands' element type with IEEE round-to-nearest and no
-contraction (no fused multiply-add), so back-ends agree bit for bit.
+Float ops compute in their operands' element type with IEEE round-to-nearest and no
+contraction (no fused multiply-add), so back-ends agree bit for bit.  Integer ops are
+two's-complement on i32/i64 and wrap; every op is defined on every input (shift amounts are
+taken modulo the width, `fptosi` saturates, `lookup` indexes modulo its table), so no input
+reaches undefined behaviour in any back-end.  These are the ops function approximations are
+written in (`ir/dialects/mathimpl/`): math ops expand into them (the `math-expand` pass).
 """
 
 from __future__ import annotations
 
-from ..attributes import DenseElementsAttr, StringAttr
+from ..attributes import DenseElementsAttr, IntegerAttr, StringAttr
 from ..opdef import (
     AttrDef,
     BoolTensor,
@@ -20,6 +24,7 @@ from ..opdef import (
     register,
 )
 from ..types import FloatType, IntegerType, TensorType
+from ..opdef import Constraint
 from .formats import CastOp, SameTypeOp
 
 
@@ -127,7 +132,7 @@ class CmpFOp(OpDef):
 
     def print_custom(self, p) -> None:
         a, b = self.operands
-        p.write(f"arith.cmpf {self.attributes['predicate'].value}, {p.name_of(a)}, {p.name_of(b)} : {a.type}")
+        p.write(f"{self.name} {self.attributes['predicate'].value}, {p.name_of(a)}, {p.name_of(b)} : {a.type}")
 
     @classmethod
     def parse_custom(cls, p, result_names, loc):
@@ -150,11 +155,11 @@ class CmpFOp(OpDef):
 
 @register
 class SelectOp(OpDef):
-    """`%r = arith.select %c, %a, %b : tensor<1xf32>`: elementwise `c ? a : b`."""
+    """`%r = arith.select %c, %a, %b : tensor<1xf32>`: elementwise `c ? a : b` (any element type)."""
 
     name = "arith.select"
-    operand_defs = (OperandDef("cond", BoolTensor), OperandDef("true_value", FloatTensor), OperandDef("false_value", FloatTensor))
-    result_defs = (ResultDef("out", FloatTensor),)
+    operand_defs = (OperandDef("cond", BoolTensor), OperandDef("true_value", NumericTensor), OperandDef("false_value", NumericTensor))
+    result_defs = (ResultDef("out", NumericTensor),)
     traits = (Pure,)
     custom_print = True
 
@@ -239,3 +244,322 @@ SIToFPOp = _cast(
     FloatTensor,
     _int_to_float,
 )
+
+
+def _is_int(t, widths=(32, 64)) -> bool:
+    return isinstance(t, TensorType) and isinstance(t.element, IntegerType) and t.element.width in widths
+
+
+IntArithTensor = Constraint("tensor of i32 or i64", lambda t: _is_int(t))
+BitsTensor = Constraint("tensor of i1, i32 or i64", lambda t: _is_int(t, (1, 32, 64)))
+
+
+def _int_binary(op_name: str, doc: str, constraint=IntArithTensor):
+    cls = type(
+        "".join(w.title() for w in op_name.split(".")[1].split("_")) + "Op",
+        (SameTypeOp,),
+        {
+            "__doc__": doc,
+            "name": op_name,
+            "operand_defs": (OperandDef("lhs", constraint), OperandDef("rhs", constraint)),
+            "result_defs": (ResultDef("out", constraint),),
+            "traits": (Pure, SameOperandsAndResultType),
+        },
+    )
+    return register(cls)
+
+
+AddIOp = _int_binary("arith.addi", "`%r = arith.addi %a, %b : tensor<1xi64>`: a + b, wrapping (two's complement).")
+SubIOp = _int_binary("arith.subi", "`%r = arith.subi %a, %b : tensor<1xi64>`: a - b, wrapping.")
+MulIOp = _int_binary("arith.muli", "`%r = arith.muli %a, %b : tensor<1xi64>`: a * b, wrapping (the low bits of the product).")
+AndIOp = _int_binary("arith.andi", "`%r = arith.andi %a, %b : tensor<1xi64>`: bitwise and (i1: logical and).", BitsTensor)
+OrIOp = _int_binary("arith.ori", "`%r = arith.ori %a, %b : tensor<1xi64>`: bitwise or (i1: logical or).", BitsTensor)
+XOrIOp = _int_binary("arith.xori", "`%r = arith.xori %a, %b : tensor<1xi1>`: bitwise exclusive or (i1: logical xor).", BitsTensor)
+ShLIOp = _int_binary("arith.shli", "`%r = arith.shli %a, %b : tensor<1xi64>`: a << (b mod width), wrapping.")
+ShRSIOp = _int_binary("arith.shrsi", "`%r = arith.shrsi %a, %b : tensor<1xi64>`: a >> (b mod width), arithmetic (floor division by 2^b).")
+ShRUIOp = _int_binary("arith.shrui", "`%r = arith.shrui %a, %b : tensor<1xi64>`: a >> (b mod width), logical (zeros shifted in).")
+
+CMPI_PREDICATES = ("eq", "ne", "slt", "sle", "sgt", "sge", "ult", "ule", "ugt", "uge")
+
+
+@register
+class CmpIOp(OpDef):
+    """`%r = arith.cmpi slt, %a, %b : tensor<1xi64>`: elementwise integer comparison to i1;
+    `s*` predicates compare as signed, `u*` as unsigned."""
+
+    name = "arith.cmpi"
+    operand_defs = (OperandDef("lhs", IntArithTensor), OperandDef("rhs", IntArithTensor))
+    result_defs = (ResultDef("out", BoolTensor),)
+    attr_defs = (AttrDef("predicate", StringAttr),)
+    traits = (Pure,)
+    custom_print = True
+
+    @classmethod
+    def build(cls, predicate: str, lhs, rhs, name=None) -> "CmpIOp":
+        t = TensorType(lhs.type.shape, IntegerType(1))
+        return cls(operands=[lhs, rhs], result_types=[t], attributes={"predicate": StringAttr(predicate)}, result_names=[name])
+
+    def verify_(self) -> None:
+        pred = self.attributes["predicate"].value
+        if pred not in CMPI_PREDICATES:
+            self.error(f"unknown predicate '{pred}'; expected one of {', '.join(CMPI_PREDICATES)}")
+        if self.operands[0].type != self.operands[1].type:
+            self.error(f"operand types differ: {self.operands[0].type} and {self.operands[1].type}")
+        if self.results[0].type.shape != self.operands[0].type.shape:
+            self.error(f"result shape must be {self.operands[0].type.shape}")
+
+    print_custom = CmpFOp.print_custom
+    parse_custom = classmethod(CmpFOp.parse_custom.__func__)
+
+
+def _bitcast(a, r):
+    kinds = {type(a), type(r)}
+    if kinds != {FloatType, IntegerType} or a.width != r.width or a.width not in (32, 64):
+        return f"reinterprets f32 as i32 or f64 as i64 (or back), found {a} to {r}"
+    return None
+
+
+def _fptosi(a, r):
+    if not (isinstance(a, FloatType) and isinstance(r, IntegerType) and r.width in (32, 64)):
+        return f"converts floats to i32 or i64, found {a} to {r}"
+    return None
+
+
+def _extsi(a, r):
+    if not (isinstance(a, IntegerType) and isinstance(r, IntegerType) and 1 < a.width < r.width):
+        return f"must widen a signed integer type, found {a} to {r}"
+    return None
+
+
+def _trunci(a, r):
+    if not (isinstance(a, IntegerType) and isinstance(r, IntegerType) and a.width > r.width > 1):
+        return f"must narrow an integer type, found {a} to {r}"
+    return None
+
+
+BitcastOp = _cast(
+    "arith.bitcast",
+    "`%r = arith.bitcast %a : tensor<1xf64> to tensor<1xi64>`: the same bits read as the other type (f32 <-> i32, f64 <-> i64).",
+    NumericTensor,
+    NumericTensor,
+    _bitcast,
+)
+FPToSIOp = _cast(
+    "arith.fptosi",
+    "`%r = arith.fptosi %a : tensor<1xf64> to tensor<1xi64>`: rounds toward zero; saturates at the integer type's "
+    "limits and gives 0 for NaN.",
+    FloatTensor,
+    IntArithTensor,
+    _fptosi,
+)
+ExtSIOp = _cast("arith.extsi", "`%r = arith.extsi %a : tensor<1xi32> to tensor<1xi64>`: sign extension.", IntArithTensor, IntArithTensor, _extsi)
+TruncIOp = _cast("arith.trunci", "`%r = arith.trunci %a : tensor<1xi64> to tensor<1xi32>`: keeps the low bits.", IntArithTensor, IntArithTensor, _trunci)
+
+
+@register
+class LookupOp(OpDef):
+    """`%r = arith.lookup %i {table = dense<[...]> : tensor<128xf64>} : tensor<4xi64> -> tensor<4xf64>`
+
+    Elementwise `table[i mod N]` (N, the table's length, is a power of two; `mod` on the
+    two's-complement bits, i.e. `i & (N - 1)`): a constant table read that no index can take out
+    of bounds."""
+
+    name = "arith.lookup"
+    operand_defs = (OperandDef("index", IntArithTensor),)
+    result_defs = (ResultDef("out", NumericTensor),)
+    attr_defs = (AttrDef("table", DenseElementsAttr),)
+    traits = (Pure,)
+    custom_print = True
+
+    @classmethod
+    def build(cls, index, table: DenseElementsAttr, name=None) -> "LookupOp":
+        t = TensorType(index.type.shape, table.type.element)
+        return cls(operands=[index], result_types=[t], attributes={"table": table}, result_names=[name])
+
+    def verify_(self) -> None:
+        tab = self.attributes["table"].type
+        n = tab.size
+        if len(tab.shape) != 1 or n < 1 or n & (n - 1):
+            self.error(f"table must be a 1-D tensor whose length is a power of two, found {tab}")
+        r, i = self.results[0].type, self.operands[0].type
+        if r.shape != i.shape or r.element != tab.element:
+            self.error(f"result must be {TensorType(i.shape, tab.element)}, found {r}")
+
+    def print_custom(self, p) -> None:
+        p.write(f"arith.lookup {p.name_of(self.operands[0])} ")
+        p.print_attr_dict(self.attributes)
+        p.write(f" : {self.operands[0].type} -> {self.results[0].type}")
+
+    @classmethod
+    def parse_custom(cls, p, result_names, loc):
+        i = p.parse_value_use_name()
+        attrs = p.parse_attr_dict()
+        p.expect(":")
+        t = p.parse_type()
+        p.expect("->")
+        rt = p.parse_type()
+        return cls(operands=[p.resolve(i, t)], result_types=[rt], attributes=attrs, result_names=result_names, location=loc)
+
+
+@register
+class ExtractOp(CastOp):
+    """`%r = arith.extract %a {index = 2 : i64} : tensor<4xf32> to tensor<1xf32>`: one element of a 1-D tensor."""
+
+    name = "arith.extract"
+    operand_defs = (OperandDef("input", NumericTensor),)
+    result_defs = (ResultDef("out", NumericTensor),)
+    attr_defs = (AttrDef("index", IntegerAttr),)
+    traits = (Pure,)
+
+    @classmethod
+    def build(cls, a, index: int, name=None) -> "ExtractOp":
+        return cls(operands=[a], result_types=[TensorType((1,), a.type.element)], attributes={"index": IntegerAttr(index)}, result_names=[name])
+
+    def verify_(self) -> None:
+        a, r = self.operands[0].type, self.results[0].type
+        k = self.attributes["index"].value
+        if len(a.shape) != 1 or r != TensorType((1,), a.element):
+            self.error(f"extracts from a 1-D tensor into tensor<1x{a.element}>, found {a} to {r}")
+        if not 0 <= k < a.shape[0]:
+            self.error(f"index {k} is out of range for {a}")
+
+
+@register
+class BroadcastOp(CastOp):
+    """`%r = arith.broadcast %a : tensor<1xf32> to tensor<4xf32>`: the one element, repeated."""
+
+    name = "arith.broadcast"
+    operand_defs = (OperandDef("input", NumericTensor),)
+    result_defs = (ResultDef("out", NumericTensor),)
+    traits = (Pure,)
+
+    def verify_(self) -> None:
+        a, r = self.operands[0].type, self.results[0].type
+        if a.shape != (1,) or len(r.shape) != 1 or r.element != a.element:
+            self.error(f"broadcasts tensor<1xT> to a 1-D tensor of T, found {a} to {r}")
+
+
+# ----- semantics (the interpreter) ----------------------------------------------------------------
+
+import numpy as np  # noqa: E402
+
+from ..interpreter import interprets  # noqa: E402
+
+
+@interprets(ConstantOp)
+def _constant(op, args, it):
+    return [np.broadcast_to(op.value.reshape(1, -1), (it.rows(args), op.value.size)).copy()]
+
+
+_NUMPY_BINARY = {
+    AddFOp: np.add,
+    SubFOp: np.subtract,
+    MulFOp: np.multiply,
+    DivFOp: np.divide,
+    AddIOp: np.add,
+    SubIOp: np.subtract,
+    MulIOp: np.multiply,
+    AndIOp: np.bitwise_and,
+    OrIOp: np.bitwise_or,
+    XOrIOp: np.bitwise_xor,
+}
+
+
+@interprets(*_NUMPY_BINARY)
+def _binary(op, args, it):
+    return [_NUMPY_BINARY[type(op)](args[0], args[1])]
+
+
+@interprets(MaximumFOp, MinimumFOp)
+def _extremum(op, args, it):
+    a, b = args
+    wins = a > b if isinstance(op, MaximumFOp) else a < b
+    return [np.where(np.isnan(a), a, np.where(np.isnan(b), b, np.where(wins, a, b)))]
+
+
+@interprets(NegFOp)
+def _negf(op, args, it):
+    return [-args[0]]
+
+
+def _unsigned(a: np.ndarray) -> np.ndarray:
+    return a.view(np.dtype(f"uint{a.dtype.itemsize * 8}"))
+
+
+@interprets(ShLIOp, ShRSIOp, ShRUIOp)
+def _shift(op, args, it):
+    a, b = args
+    amount = (b & (a.dtype.itemsize * 8 - 1)).astype(a.dtype)
+    if isinstance(op, ShLIOp):
+        return [np.left_shift(a, amount)]
+    if isinstance(op, ShRSIOp):
+        return [np.right_shift(a, amount)]
+    return [np.right_shift(_unsigned(a), amount.astype(_unsigned(a).dtype)).view(a.dtype)]
+
+
+def _cmpf(pred: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    unordered = np.isnan(a) | np.isnan(b)
+    kind, rel = pred[0], pred[1:]
+    if rel == "rd":
+        return ~unordered
+    if rel == "no":
+        return unordered
+    r = {"eq": a == b, "gt": a > b, "ge": a >= b, "lt": a < b, "le": a <= b, "ne": (a != b) & ~unordered}[rel]
+    return (r & ~unordered) if kind == "o" else (r | unordered)
+
+
+@interprets(CmpFOp)
+def _cmpf_op(op, args, it):
+    return [_cmpf(op.attributes["predicate"].value, args[0], args[1])]
+
+
+@interprets(CmpIOp)
+def _cmpi(op, args, it):
+    pred = op.attributes["predicate"].value
+    a, b = args
+    if pred[0] == "u":
+        a, b = _unsigned(np.ascontiguousarray(a)), _unsigned(np.ascontiguousarray(b))
+    rel = pred[1:] if pred[0] in "su" else pred
+    return [{"eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal}[rel](a, b)]
+
+
+@interprets(SelectOp)
+def _select(op, args, it):
+    return [np.where(args[0], args[1], args[2])]
+
+
+@interprets(ExtFOp, TruncFOp, SIToFPOp, ExtSIOp, TruncIOp)
+def _convert(op, args, it):
+    return [args[0].astype(it.dtype(op.results[0]))]
+
+
+@interprets(BitcastOp)
+def _bitcast_op(op, args, it):
+    return [np.ascontiguousarray(args[0]).view(it.dtype(op.results[0]))]
+
+
+@interprets(FPToSIOp)
+def _fptosi(op, args, it):
+    dt = it.dtype(op.results[0])
+    info = np.iinfo(dt)
+    a = np.trunc(args[0].astype(np.float64))
+    inside = (a >= float(info.min)) & (a < -float(info.min))  # [-2^(w-1), 2^(w-1)): exact bounds in f64
+    out = np.where(inside, np.where(inside, a, 0.0).astype(dt), np.where(a < 0, info.min, info.max).astype(dt))
+    return [np.where(np.isnan(a), dt.type(0), out)]
+
+
+@interprets(LookupOp)
+def _lookup(op, args, it):
+    table = op.attributes["table"].values
+    return [table[args[0] & (len(table) - 1)]]
+
+
+@interprets(ExtractOp)
+def _extract(op, args, it):
+    k = op.attributes["index"].value
+    return [args[0][:, k : k + 1].copy()]
+
+
+@interprets(BroadcastOp)
+def _broadcast(op, args, it):
+    return [np.repeat(args[0], op.results[0].type.shape[0], axis=1)]

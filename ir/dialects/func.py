@@ -203,3 +203,13 @@ class CallOp(OpDef):
             result_names=result_names,
             location=loc,
         )
+
+
+# ----- semantics (the interpreter) ----------------------------------------------------------------
+
+from ..interpreter import interprets  # noqa: E402
+
+
+@interprets(CallOp)
+def _call(op, args, it):
+    return it.call(op.callee, args)

@@ -73,3 +73,27 @@ class AffineOp(OpDef):
         p.expect("->")
         rt = p.parse_type()
         return cls(operands=[p.resolve(x, t)], result_types=[rt], attributes=attrs, result_names=result_names, location=loc)
+
+
+# ----- semantics (the interpreter) ----------------------------------------------------------------
+
+from ..interpreter import interprets  # noqa: E402
+
+
+@interprets(AffineOp)
+def _affine(op, args, it):
+    x = args[0]
+    w = op.attributes["weights"].values
+    b = op.attributes["bias"].values
+    dt = w.dtype
+    skip = op.attributes["missing"].value == "skip"
+    xv = x.astype(dt)
+    acc = np.broadcast_to(b, (x.shape[0], len(b))).copy()
+    for j in range(w.shape[1]):
+        term = xv[:, j : j + 1] * w[None, :, j]
+        if skip:
+            term = np.where(np.isnan(xv[:, j : j + 1]), dt.type(0), term)
+            acc = np.where(np.isnan(xv[:, j : j + 1]), acc, acc + term)
+        else:
+            acc = acc + term
+    return [acc]

@@ -1,7 +1,10 @@
-"""`math` dialect: the output transforms of classical models, each with one exact formula.
+"""`math` dialect: elementary functions and the output transforms of classical models.
 
-All ops compute in their operand's element type.  `exp` and `log1p` are Timber's own (the same
-bits in every back-end); `ir/mathfn.py` defines the algorithms.
+All ops compute in their operand's element type.  Each function has one algorithm, written as
+`arith` IR in `ir/dialects/mathimpl/`: the `math-expand` pass replaces the op by it (and
+`sigmoid`/`softmax` by their formulas), so every back-end runs the same operations and gives the
+same bits.  Where a framework calls the C library (exp, log1p, ...), the host JIT may keep the op
+and call the process's libm instead (`timber.compile(math="libm")`): `LIBM` names those ops.
 """
 
 from __future__ import annotations
@@ -53,9 +56,25 @@ class ExpOp(SameTypeOp):
         _verify_impl(self)
 
 
-Log1pOp = _unary(
-    "math.log1p", "`%r = math.log1p %a : tensor<1xf64>`: log(1 + a), elementwise (Timber's own, `ir/mathfn.py`).", cls_name="Log1pOp"
+Log1pOp = _unary("math.log1p", "`%r = math.log1p %a : tensor<1xf64>`: log(1 + a), elementwise.", cls_name="Log1pOp")
+LogOp = _unary("math.log", "`%r = math.log %a : tensor<1xf64>`: the natural logarithm, elementwise (log(0) = -inf, log(<0) = NaN).")
+SinOp = _unary("math.sin", "`%r = math.sin %a : tensor<8xf64>`: sine of a in radians, elementwise.")
+CosOp = _unary("math.cos", "`%r = math.cos %a : tensor<8xf64>`: cosine of a in radians, elementwise.")
+TanhOp = _unary("math.tanh", "`%r = math.tanh %a : tensor<1xf64>`: hyperbolic tangent, elementwise.")
+ErfinvOp = _unary(
+    "math.erfinv", "`%r = math.erfinv %a : tensor<1xf64>`: the inverse error function on [-1, 1] (±1 → ±inf, outside: NaN).", cls_name="ErfinvOp"
 )
+
+# The ops a C library provides, by C function name (f64; the f32 variant adds `f`): the host JIT
+# with math="libm" keeps these (exp only without `impl`) and calls the process's libm.
+LIBM = {"math.exp": "exp", "math.log1p": "log1p", "math.log": "log", "math.sin": "sin", "math.cos": "cos", "math.tanh": "tanh"}
+
+
+def libm_function(op) -> str | None:
+    """The C library function computing `op` (None: no libm equivalent, or a specific `impl`)."""
+    if op.attributes.get("impl") is not None:
+        return None
+    return LIBM.get(op.name)
 SigmoidOp = _unary("math.sigmoid", "`%r = math.sigmoid %a : tensor<1xf32>`: `1 / (1 + exp(-a))`, elementwise, in the element type.")
 
 
@@ -114,3 +133,32 @@ class ArgmaxOp(OpDef):
         p.expect("->")
         rt = p.parse_type()
         return cls(operands=[p.resolve(a, t)], result_types=[rt], result_names=result_names, location=loc)
+
+
+# ----- semantics (the interpreter) ----------------------------------------------------------------
+
+import numpy as np  # noqa: E402
+
+from .. import libm  # noqa: E402
+from ..interpreter import interprets  # noqa: E402
+from . import mathimpl  # noqa: E402
+
+@interprets(ExpOp, Log1pOp, LogOp, SinOp, CosOp, TanhOp, ErfinvOp, SigmoidOp, SoftmaxOp)
+def _math(op, args, it):
+    name = libm_function(op)
+    if it.math == "libm" and name is not None:
+        return [libm.call(name, args[0])]
+    arg, ops, out = mathimpl.expansion(op)
+    return [it.run_ops(ops, {id(arg): args[0]}, out)]
+
+
+@interprets(ArgmaxOp)
+def _argmax(op, args, it):
+    a = args[0]
+    best = a[:, 0].copy()
+    idx = np.zeros(a.shape[0], np.int64)
+    for i in range(1, a.shape[1]):
+        upd = a[:, i] > best
+        best = np.where(upd, a[:, i], best)
+        idx = np.where(upd, i, idx)
+    return [idx[:, None]]

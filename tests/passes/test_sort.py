@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from ir.diagnostics import TimberError
 from ir.dialects.tree import HITS, EnsembleOp, Pred, TreeOp
-from ir.interpreter import _tree_leaves
+from ir.dialects.tree_eval import tree_leaves as _tree_leaves
 from passes import run_pipeline
 from passes.tree_sort import load_rows, node_hits
 from tests.passes.models import VARIANTS, random_module, rows_for

@@ -1,0 +1,119 @@
+"""`exp`: Timber's own, and herumi fmath's (CatBoost's FastExp), as `arith` IR.
+
+Timber's exp (Tang's table-driven method, N = 128), in double:
+    z  = x · (N/ln2);  kd = (z + S) − S            (S = 1.5·2^52: kd = round-half-even(z))
+    r  = (x − kd·L1) − kd·L2                        (L1 + L2 = ln2/N, L1 with 35 significant bits)
+    p  = r + r·r·(C2 + r·(C3 + r·(C4 + r·C5)))      (Taylor: 1/2, 1/6, 1/24, 1/120)
+    k  = int(kd);  j = k & (N−1);  e = k >> 7       (arithmetic shift: floor division)
+    y  = T_hi[j] + (T_lo[j] + T_hi[j]·p)            (T = 2^(j/N) as a double-double)
+    exp(x) = y · 2^e1 · 2^e2,  e1 = e >> 1, e2 = e − e1  (two steps so that 2^e1, 2^e2 are normal)
+with x > 709.79 → +inf, x < −745.2 → +0, NaN → NaN.  Within one ulp of glibc's exp everywhere
+(tests/ir/test_mathimpl.py).  f32 is the f64 result rounded once.
+
+fmath's expd (what CatBoost's softmax and exp links call): x clamped to
+[-708.39641853226408, 709.78272569338397] (NaN becomes the upper bound, as x86 `minpd` does), then
+with a = 2048/ln2 and b = 3·2^51
+    d = x·a + b;  j = bits(d) & 2047;  t = (d − b)·(1/a) − x
+    y = ((C3 − t)·(t·t))·C2 − t + C1;   exp(x) = y · double(((bits(d) + ADJ) >> 11) << 52 | T[j])
+with T[j] the mantissa bits of 2^(j/2048) and ADJ = 2^21 − 2^11.  About 1e-13 from the true exp,
+so compiling CatBoost exactly needs this very sequence.  (fmath's scalar tail returns 0 below
+-708.396 and inf above 709.783 instead of clamping: only |x| > 708 differs, which softmax
+differences and exp links of real models do not reach.)
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, getcontext
+
+import numpy as np
+
+from .dsl import E, in_f64, where
+
+N = 128
+LOG2N = 7
+SHIFT = 6755399441055744.0  # 1.5 * 2**52
+OVERFLOW = 709.7827128933840
+UNDERFLOW = -745.1332191019412
+
+
+def _tables():
+    getcontext().prec = 60
+    ln2 = Decimal(2).ln()
+    inv = float(N / ln2)
+    step = ln2 / N
+    # L1: ln2/N truncated to 35 significant bits so kd·L1 is exact for |kd| < 2^18.
+    m, e = np.frexp(float(step))
+    l1 = float(np.ldexp(np.floor(np.ldexp(m, 35)), int(e) - 35))
+    l2 = float(step - Decimal(l1))
+    hi, lo = [], []
+    for j in range(N):
+        t = (Decimal(j) / N * ln2).exp()
+        h = float(t)
+        hi.append(h)
+        lo.append(float(t - Decimal(h)))
+    return inv, l1, l2, np.array(hi), np.array(lo)
+
+
+INV_LN2_N, LN2_HI_N, LN2_LO_N, T_HI, T_LO = _tables()
+C2, C3, C4, C5 = 0.5, float(Decimal(1) / 6), float(Decimal(1) / 24), float(Decimal(1) / 120)
+
+
+def pow2(e: E) -> E:
+    """2.0**e (f64) for integer e (i64) in [-1022, 1023], built from exponent bits."""
+    return ((e + 1023) << 52).as_float()
+
+
+def exp_f64(x: E) -> E:
+    isnan = x.isnan()
+    x0 = where(isnan, 0.0, x)
+    x1 = where(x0.lt(UNDERFLOW - 1.0), UNDERFLOW - 1.0, x0)
+    xc = where(x1.gt(OVERFLOW + 1.0), OVERFLOW + 1.0, x1)
+    z = xc * INV_LN2_N
+    kd = (z + SHIFT) - SHIFT
+    r = (xc - kd * LN2_HI_N) - kd * LN2_LO_N
+    p = r + r * r * (C2 + r * (C3 + r * (C4 + r * C5)))
+    k = kd.to_int()
+    e = k >> LOG2N
+    th = k.lookup(T_HI)  # lookup reads T[k mod N]: j = k & (N - 1)
+    y = th + (k.lookup(T_LO) + th * p)
+    e1 = e >> 1
+    e2 = e - e1
+    out = (y * pow2(e1)) * pow2(e2)
+    out = where(x.gt(OVERFLOW), float("inf"), out)
+    out = where(x.lt(UNDERFLOW), 0.0, out)
+    return where(isnan, x, out)
+
+
+exp = in_f64(exp_f64)
+
+
+FMATH_BITS = 11
+FMATH_A = float(2**FMATH_BITS / Decimal(2).ln())  # fmath computes s / ::log(2.0): the same double (tested)
+FMATH_RA = 1.0 / FMATH_A
+FMATH_B = float(3 << 51)
+FMATH_ADJ = (1 << (FMATH_BITS + 10)) - (1 << FMATH_BITS)
+FMATH_C1, FMATH_C2, FMATH_C3 = 1.0, 0.16666666685227835064, 3.0000000027955394
+FMATH_HI, FMATH_LO = 709.78272569338397, -708.39641853226408
+
+
+def _fmath_table() -> np.ndarray:
+    getcontext().prec = 60
+    vals = [float((Decimal(j) / 2**FMATH_BITS * Decimal(2).ln()).exp()) for j in range(2**FMATH_BITS)]
+    return np.array(vals).view(np.int64) & ((1 << 52) - 1)
+
+
+FMATH_T = _fmath_table()
+
+
+def fmath_exp_f64(x: E) -> E:
+    x = where(x.lt(FMATH_HI), x, FMATH_HI)  # NaN compares false: it becomes the bound
+    x = where(x.gt(FMATH_LO), x, FMATH_LO)
+    d = x * FMATH_A + FMATH_B
+    di = d.bits()
+    t = (d - FMATH_B) * FMATH_RA - x
+    y = (((FMATH_C3 - t) * (t * t)) * FMATH_C2 - t) + FMATH_C1
+    u = (((di + FMATH_ADJ) >> FMATH_BITS) << 52) | di.lookup(FMATH_T, di.elem)
+    return y * u.as_float()
+
+
+fmath_exp = in_f64(fmath_exp_f64)
