@@ -185,7 +185,7 @@ __all__ = ["CATEGORY_EDGES", "SPECIALS", "adversarial_rows", "feature_values", "
 
 
 def log1p_inputs(dt=np.float64) -> np.ndarray:
-    """Values across log1p's whole domain (1-D): every branch edge of `ir/mathfn.py`'s algorithm
+    """Values across log1p's whole domain (1-D): every branch edge of the algorithm (`ir/dialects/mathimpl/log.py`)
     with its neighbours, exp(s) for the scores LightGBM's `cross_entropy_lambda` feeds it, values
     near -1, tiny and huge arguments, the specials, and random bit patterns."""
     rng = np.random.default_rng(11)

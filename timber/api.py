@@ -47,8 +47,8 @@ def compile(model, *, n_jobs: int | None = None, prefix: str = "timber_", passes
     not change), or "" / None for none.  `math`: where `exp` and `log1p` (sigmoid, softmax, exp
     links) come from: "libm", the C library this process uses, which is what XGBoost and
     LightGBM call, so probabilities are their exact bits; or "timber", Timber's own functions
-    (`ir/mathfn.py`: vectorised, faster, the same bits as the C99, WebAssembly and object-file
-    back-ends, and within one ulp of glibc)."""
+    (`ir/dialects/mathimpl/`: vectorised, faster, the same bits as the C99, WebAssembly and
+    object-file back-ends, and within one ulp of glibc)."""
     if math not in MATH_CHOICES:
         raise TimberError(f"unknown math '{math}'; choose one of: {', '.join(MATH_CHOICES)}")
     t0 = time.perf_counter()

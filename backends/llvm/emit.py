@@ -244,7 +244,7 @@ class Module:
 
     def __init__(self, name: str, table_prefix: str, small: bool = False, table_pad: int = 64, libm: bool = False):
         self.name = name
-        # math ops call the C library (host JIT) instead of Timber's own functions (backends/llvm/mathlib.py)
+        # math ops call the C library (host JIT) instead of their expansions (ir/dialects/mathimpl)
         self.libm = libm
         # small code (microcontrollers): every function optimised for size, helpers kept out of line
         self.small = small

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import llvmlite.binding as llvm
 
-from ir import mathfn
+from ir import libm
 
 from .lower import Export, Lowered
 from .target import TargetInfo, host_target, target_machine
@@ -51,8 +51,8 @@ def optimize(text: str, tm, opt: int):
 def _bind_c_math_library() -> None:
     """Resolve the C library functions `libm` code calls to this process's math library (the one
     the frameworks call), whatever MCJIT's own symbol search would find."""
-    lib = mathfn.c_math_library()
-    for name in mathfn.LIBM_FUNCTIONS:
+    lib = libm.c_math_library()
+    for name in libm.SYMBOLS:
         llvm.add_symbol(name, ctypes.cast(getattr(lib, name), ctypes.c_void_p).value)
 
 

@@ -27,11 +27,11 @@ import numpy as np
 
 from ir.core import Operation, Value
 from ir.diagnostics import TimberError
-from ir.dialects import arith, builtin, func, linear, math, tree
+from ir.dialects import arith, builtin, func, linear, math, mathimpl, tree
 from ir.dialects.tree import ZERO_THRESHOLD
 from ir.types import FloatType, IntegerType, TensorType
 
-from . import kernels, mathlib
+from . import kernels
 from .emit import Function, Module, byte_size, gather, iota, scalar_type, scatter, splat, vec
 from .kernels import KernelContext
 from .plan import BranchSegment, EnsemblePlan, GeneralSegment, HeapSegment, ObliviousSegment, WalkSegment, plan_ensemble
@@ -114,6 +114,7 @@ class ModuleLowering:
         self._plans: dict[int, EnsemblePlan] = {}
         self._tables: dict[int, dict[str, str]] = {}
         self._branch_tags: dict[int, str] = {}
+        self.const_tables: dict[tuple, str] = {}  # arith.lookup tables, by content
         self.block_rows = self._choose_block_rows()
 
     def _choose_block_rows(self) -> int:
@@ -423,12 +424,24 @@ class FunctionLowering:
                     self._store_result(self.value(v), f"%res{i}")
                 self.fn.emit("ret void")
                 return
-            lower = LOWERINGS.get(type(op))
-            if lower is None:
+            self.lower_op(op)
+
+    def lower_op(self, op: Operation) -> None:
+        lower = LOWERINGS.get(type(op))
+        if lower is None:
+            if not mathimpl.expandable(op):
                 raise TimberError(f"the LLVM back-end cannot lower '{op.name}'", op.location)
-            outs = lower(self, op)
-            for r, val in zip(op.results, outs):
-                self.env[id(r)] = val
+            lower = FunctionLowering.expansion
+        for r, val in zip(op.results, lower(self, op)):
+            self.env[id(r)] = val
+
+    def expansion(self, op: Operation) -> list[Val]:
+        """An op with an `arith` expansion (`ir/dialects/mathimpl`): its ops, lowered in order."""
+        arg, ops, out = mathimpl.expansion(op)
+        self.env[id(arg)] = self.value(op.operands[0])
+        for o in ops:
+            self.lower_op(o)
+        return [self.env[id(out)]]
 
     def _store_result(self, v: Val, dst: str) -> None:
         fn, B = self.fn, self.B
@@ -444,6 +457,7 @@ class FunctionLowering:
 
     # ----- elementwise ops -----------------------------------------------------------------------
     def binary(self, op: Operation, instr: str) -> list[Val]:
+        """One LLVM instruction per component (float or integer, by the op)."""
         a, b = self.value(op.operands[0]), self.value(op.operands[1])
         t = self.vt(a.elem)
         regs = [self.fn.op(op.results[0].name_hint or "v", f"{instr} {t} {x}, {y}") for x, y in zip(self.components(a), self.components(b))]
@@ -493,45 +507,91 @@ class FunctionLowering:
         values = np.asarray(op.value).reshape(-1)
         return [Val(t, len(values), regs=[splat(v, t, self.B) for v in values.tolist()])]
 
-    def exp(self, op: Operation) -> list[Val]:
+    def math_function(self, op: Operation) -> list[Val]:
+        """A function the C library has (`math.LIBM`): called there when the target says so (the
+        host JIT's math="libm", what the frameworks call), else Timber's own expansion."""
+        name = math.libm_function(op)
+        if not self.ml.target.libm or name is None:
+            return self.expansion(op)
         a = self.value(op.operands[0])
-        impl = _impl(op)
-        return [Val(a.elem, a.n, regs=[mathlib.exp(self.fn, self.mod, x, a.elem, self.B, impl=impl) for x in self.components(a)])]
+        return [Val(a.elem, a.n, regs=[self._libm_call(name, x, a.elem) for x in self.components(a)])]
 
-    def log1p(self, op: Operation) -> list[Val]:
-        a = self.value(op.operands[0])
-        return [Val(a.elem, a.n, regs=[mathlib.log1p(self.fn, self.mod, x, a.elem, self.B) for x in self.components(a)])]
+    def _libm_call(self, func: str, x: str, t: str) -> str:
+        """`func` of every lane of `x` by the C library: exp/expf through LLVM's intrinsic (which
+        becomes those calls: no fast-math flags, no vector library), the others lane by lane."""
+        fn, mod, lanes = self.fn, self.mod, self.B
+        vt, suffix = vec(lanes, t), "f" if t == "float" else ""
+        if func == "exp":
+            intrinsic = f"llvm.exp.v{lanes}{'f32' if t == 'float' else 'f64'}"
+            mod.declare(intrinsic, f"declare {vt} {{name}}({vt})")
+            return fn.op(func, f"call {vt} @{intrinsic}({vt} {x})")
+        mod.declare(func + suffix, f"declare {t} {{name}}({t}) nounwind")
+        v = "poison"
+        for i in range(lanes):
+            e = fn.op(func + ".in", f"extractelement {vt} {x}, i64 {i}")
+            r = fn.op(func + ".out", f"call {t} @{func}{suffix}({t} {e})")
+            v = fn.op(func, f"insertelement {vt} {v}, {t} {r}, i64 {i}")
+        return v
 
-    def sigmoid(self, op: Operation) -> list[Val]:
-        """1 / (1 + exp(-a)), each step in the element type."""
-        a = self.value(op.operands[0])
+    # ----- integer and bit ops ------------------------------------------------------------------
+    def shift(self, op: Operation, instr: str) -> list[Val]:
+        """Shift by the amount mod the width (the op's definition; LLVM's own shift is poison past it)."""
+        a, b = self.value(op.operands[0]), self.value(op.operands[1])
         t = self.vt(a.elem)
-        one = splat(1.0, a.elem, self.B)
+        mask = splat(int(a.elem[1:]) - 1, a.elem, self.B)
         regs = []
-        for x in self.components(a):
-            e = mathlib.exp(self.fn, self.mod, self.fn.op("negx", f"fneg {t} {x}"), a.elem, self.B)
-            d = self.fn.op("den", f"fadd {t} {one}, {e}")
-            regs.append(self.fn.op(op.results[0].name_hint or "sig", f"fdiv {t} {one}, {d}"))
+        for x, y in zip(self.components(a), self.components(b)):
+            amount = self.fn.op("amt", f"and {t} {y}, {mask}")
+            regs.append(self.fn.op(op.results[0].name_hint or "sh", f"{instr} {t} {x}, {amount}"))
         return [Val(a.elem, a.n, regs=regs)]
 
-    def softmax(self, op: math.SoftmaxOp) -> list[Val]:
-        """max by `a_i > m` from the left; e_i = exp(a_i - m); s summed left to right in `acc`
-        from 0; p_i = e_i / s (s rounded to the element type first)."""
+    def cmpi(self, op: Operation) -> list[Val]:
+        a, b = self.value(op.operands[0]), self.value(op.operands[1])
+        pred = op.attributes["predicate"].value
+        t = self.vt(a.elem)
+        regs = [self.fn.op("cmp", f"icmp {pred} {t} {x}, {y}") for x, y in zip(self.components(a), self.components(b))]
+        return [Val("i1", a.n, regs=regs)]
+
+    def convert_op(self, op: Operation, instr: str) -> list[Val]:
+        """bitcast / sext / trunc / sitofp: one instruction per component."""
         a = self.value(op.operands[0])
-        acc_attr = op.attributes.get("acc")
-        acc = scalar_type(acc_attr.type) if acc_attr is not None else a.elem
-        fn, t, ta, tb = self.fn, self.vt(a.elem), self.vt(acc), self.vt("i1")
-        xs = self.components(a)
-        m = xs[0]
-        for x in xs[1:]:
-            gt = fn.op("gt", f"fcmp ogt {t} {x}, {m}")
-            m = fn.op("max", f"select {tb} {gt}, {t} {x}, {t} {m}")
-        es = [mathlib.exp(fn, self.mod, fn.op("d", f"fsub {t} {x}, {m}"), a.elem, self.B, impl=_impl(op)) for x in xs]
-        s = splat(0.0, acc, self.B)
-        for e in es:
-            s = fn.op("sum", f"fadd {ta} {s}, {self.convert(e, a.elem, acc)}")
-        s = self.convert(s, acc, a.elem, "sum")
-        return [Val(a.elem, a.n, regs=[fn.op("p", f"fdiv {t} {e}, {s}") for e in es])]
+        dst = _elem(op.results[0].type)
+        s, d = self.vt(a.elem), self.vt(dst)
+        return [Val(dst, a.n, regs=[self.fn.op("cv", f"{instr} {s} {x} to {d}") for x in self.components(a)])]
+
+    def fptosi(self, op: Operation) -> list[Val]:
+        """Toward zero, saturating, NaN -> 0: LLVM's fptosi.sat, exactly the op's definition."""
+        a = self.value(op.operands[0])
+        dst = _elem(op.results[0].type)
+        s, d = self.vt(a.elem), self.vt(dst)
+        name = f"llvm.fptosi.sat.v{self.B}{dst}.v{self.B}{'f32' if a.elem == 'float' else 'f64'}"
+        self.mod.declare(name, f"declare {d} {{name}}({s})")
+        return [Val(dst, a.n, regs=[self.fn.op("fi", f"call {d} @{name}({s} {x})") for x in self.components(a)])]
+
+    def lookup(self, op: arith.LookupOp) -> list[Val]:
+        """table[i & (N - 1)]: a gather from a constant table (shared by every use of equal tables)."""
+        a = self.value(op.operands[0])
+        table = np.ascontiguousarray(op.attributes["table"].values)
+        dst = _elem(op.results[0].type)
+        key = ("lookup", dst, table.tobytes())
+        sym = self.ml.const_tables.get(key)
+        if sym is None:
+            sym = self.ml.const_tables[key] = self.mod.pool.add("lut", table)
+        t = self.vt(a.elem)
+        regs = []
+        for x in self.components(a):
+            idx = self.fn.op("li", f"and {t} {x}, {splat(len(table) - 1, a.elem, self.B)}")
+            regs.append(gather(self.fn, self.mod, dst, sym, idx, self.B, a.elem, hint="lv"))
+        return [Val(dst, a.n, regs=regs)]
+
+    def extract(self, op: arith.ExtractOp) -> list[Val]:
+        a = self.value(op.operands[0])
+        return [Val(a.elem, 1, regs=[self.component(a, op.attributes["index"].value)])]
+
+    def broadcast(self, op: arith.BroadcastOp) -> list[Val]:
+        a = self.value(op.operands[0])
+        x = self.component(a, 0)
+        return [Val(a.elem, op.results[0].type.shape[0], regs=[x] * op.results[0].type.shape[0])]
 
     def argmax(self, op: Operation) -> list[Val]:
         """First index of the largest value: replace the best only when `a_i > best`."""
@@ -703,12 +763,6 @@ class FunctionLowering:
         return fn.op("anymiss", f"call i1 @{red}({tb} {seen})")
 
 
-def _impl(op: Operation) -> str | None:
-    """The `impl` attribute of math.exp / math.softmax (which exp), if any."""
-    a = op.attributes.get("impl")
-    return a.value if a is not None else None
-
-
 def _binary(instr: str):
     return lambda fl, op: fl.binary(op, instr)
 
@@ -728,10 +782,25 @@ LOWERINGS = {
     arith.ExtFOp: FunctionLowering.cast,
     arith.TruncFOp: FunctionLowering.cast,
     arith.SIToFPOp: FunctionLowering.cast,
-    math.ExpOp: FunctionLowering.exp,
-    math.Log1pOp: FunctionLowering.log1p,
-    math.SigmoidOp: FunctionLowering.sigmoid,
-    math.SoftmaxOp: FunctionLowering.softmax,
+    arith.AddIOp: _binary("add"),
+    arith.SubIOp: _binary("sub"),
+    arith.MulIOp: _binary("mul"),
+    arith.AndIOp: _binary("and"),
+    arith.OrIOp: _binary("or"),
+    arith.XOrIOp: _binary("xor"),
+    arith.ShLIOp: lambda fl, op: fl.shift(op, "shl"),
+    arith.ShRSIOp: lambda fl, op: fl.shift(op, "ashr"),
+    arith.ShRUIOp: lambda fl, op: fl.shift(op, "lshr"),
+    arith.CmpIOp: FunctionLowering.cmpi,
+    arith.BitcastOp: lambda fl, op: fl.convert_op(op, "bitcast"),
+    arith.ExtSIOp: lambda fl, op: fl.convert_op(op, "sext"),
+    arith.TruncIOp: lambda fl, op: fl.convert_op(op, "trunc"),
+    arith.FPToSIOp: FunctionLowering.fptosi,
+    arith.LookupOp: FunctionLowering.lookup,
+    arith.ExtractOp: FunctionLowering.extract,
+    arith.BroadcastOp: FunctionLowering.broadcast,
+    # the C library's functions where the target calls it (host JIT, math="libm"); else expanded
+    **{cls: FunctionLowering.math_function for cls in (math.ExpOp, math.Log1pOp, math.LogOp, math.SinOp, math.CosOp, math.TanhOp)},
     math.ArgmaxOp: FunctionLowering.argmax,
     linear.AffineOp: FunctionLowering.affine,
     func.CallOp: FunctionLowering.call,

@@ -30,9 +30,9 @@ def _unary(op_name: str, doc: str, constraint=FloatTensor, cls_name: str | None 
     return register(cls)
 
 
-# `impl` on exp and softmax: which exp computes e**a.  Absent: the back-end's exp (the C library's
-# in the host JIT by default, else Timber's own, `ir/mathfn.py`); "fmath": herumi fmath's expd,
-# which CatBoost calls (`ir/mathfn.py` `fmath_exp`), the same bits in every back-end.
+# `impl` on exp and softmax: which exp computes e**a.  Absent: Timber's own (`mathimpl/exp.py`), or
+# the C library's in the host JIT with math="libm"; "fmath": herumi fmath's expd, which CatBoost
+# calls (`mathimpl/exp.py` `fmath_exp`), the same bits in every back-end.
 EXP_IMPLS = ("fmath",)
 
 

@@ -1,12 +1,12 @@
 """LLVM back-end: every non-tree op (arith, math, linear, func.call) and Timber's exp, bit for
-bit against the interpreter and `ir/mathfn.py`; no FMA contraction in the generated code."""
+bit against the interpreter and `tests/mathref.py`; no FMA contraction in the generated code."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from ir import mathfn
+from tests import mathref as mathfn
 from ir.dialects import arith, builtin, func, linear, math
 from ir.interpreter import run as interpret
 from ir.types import FloatType, f32, f64, tensor

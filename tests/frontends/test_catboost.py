@@ -5,7 +5,7 @@ compiled with `timber.frontends.catboost.load`, run with the IR interpreter, com
 `@margin` (RawFormulaVal) and `@predict` are compared bit for bit.  CatBoost computes sigmoids
 (Logloss, CrossEntropy, MultiClassOneVsAll...) with the C library's exp, and softmax (MultiClass),
 Exponent (Poisson, Tweedie) and RMSEWithUncertainty's variance with its FastExp, which is
-fmath's expd: the front-end marks those `impl = "fmath"` (`ir/mathfn.py` `fmath_exp`), and the
+fmath's expd: the front-end marks those `impl = "fmath"` (`ir/dialects/mathimpl/exp.py`), and the
 interpreter runs with `math="libm"` as the host JIT does by default.
 """
 
@@ -18,7 +18,7 @@ import sys
 import numpy as np
 import pytest
 
-from ir.mathfn import fmath_exp
+from tests.mathref import fmath_exp
 
 catboost = pytest.importorskip("catboost")
 

@@ -4,7 +4,7 @@ with `Booster.predict` on random and adversarial rows.
 
 Bit for bit everywhere LightGBM is exact: the raw score (`@margin`), and `@predict` for every
 objective without an `exp`.  Where the objective applies `exp` (sigmoid, softmax, poisson...),
-LightGBM calls the C library's `exp` and Timber its own (`ir/mathfn.py`), which differ in the
+LightGBM calls the C library's `exp` and Timber its own (`ir/dialects/mathimpl/`), which differ in the
 last bit on a fraction of a percent of inputs: there `@predict` must be within 2 ulp (one ulp of
 exp can move a sigmoid or softmax result by up to two), and separately LightGBM's formula
 evaluated with the C library's exp (Python's `math.exp`) on Timber's margin must reproduce

@@ -3,7 +3,7 @@ saved as JSON and UBJ, loaded by Timber, and run through the IR interpreter on r
 adversarial and hypothesis-generated rows.
 
 Margins (`@margin` vs `output_margin=True`) must match bit for bit.  Predictions must too,
-except after an exponential: Timber's `exp` (ir/mathfn.py) is its own algorithm, and glibc's
+except after an exponential: Timber's `exp` (ir/dialects/mathimpl/exp.py) is its own algorithm, and glibc's
 `expf` (which XGBoost calls) is not correctly rounded, so the two differ by one float32 ulp on
 about 0.06% of inputs.  There the test allows 2 ulps (sigmoid, exp; one ulp of exp can become
 two after `1 / (1 + e)`) or 4 ulps (softmax: each exp and the sum), and still demands that at

@@ -1,13 +1,18 @@
-"""Timber's own exp and log1p: within one ulp of glibc everywhere, equal to it almost always,
-and the special values right."""
+"""Timber's own exp and log1p (the `arith` expansions of `math.exp` / `math.log1p`, as the
+interpreter and every back-end run them): within one ulp of glibc everywhere, equal to it almost
+always, the special values right, and the bits of the numpy statement in `tests/mathref.py`."""
 
 import ctypes
 import math
 
 import numpy as np
 
-from ir import mathfn
-from ir.mathfn import exp, exp_f64, log1p, log1p_f64
+from tests import mathref as mathfn
+from tests.mathref import ir_function
+
+exp = exp_f64 = ir_function("math.exp")
+log1p = log1p_f64 = ir_function("math.log1p")
+fmath_exp_f64 = ir_function("math.exp", '{impl = "fmath"}')
 from tests.rows import log1p_inputs
 
 
@@ -87,9 +92,23 @@ def test_fmath_constants_are_fmaths_own():
 
 def test_fmath_exp_is_close_to_exp_and_clamps():
     x = np.random.default_rng(4).uniform(-700, 700, 100_000)
-    rel = np.abs(mathfn.fmath_exp_f64(x) / np.exp(x) - 1)
+    rel = np.abs(fmath_exp_f64(x) / np.exp(x) - 1)
     assert rel.max() < 2e-13  # a cubic on 2^-11-wide intervals: measured 8e-14
-    y = mathfn.fmath_exp_f64(np.array([np.nan, 1e9, -1e9, -np.inf]))
-    top = mathfn.fmath_exp_f64(np.array([mathfn.FMATH_HI]))[0]
+    y = fmath_exp_f64(np.array([np.nan, 1e9, -1e9, -np.inf]))
+    top = fmath_exp_f64(np.array([mathfn.FMATH_HI]))[0]
     assert y[0] == top and y[1] == top  # NaN becomes the upper bound, as x86 minpd does
-    assert y[2] == y[3] == mathfn.fmath_exp_f64(np.array([mathfn.FMATH_LO]))[0] > 0
+    assert y[2] == y[3] == fmath_exp_f64(np.array([mathfn.FMATH_LO]))[0] > 0
+
+
+def test_expansions_are_the_reference_algorithms_bit_for_bit():
+    """The IR expansions compute exactly the operation sequences of tests/mathref.py (the bits
+    Timber has always given), on every kind of input, f64 and f32."""
+    rng = np.random.default_rng(11)
+    bits = rng.integers(0, 2**64, 200_000, dtype=np.uint64).view(np.float64)
+    x = np.concatenate([bits, rng.uniform(-800, 800, 100_000), rng.normal(0, 1, 50_000), log1p_inputs()])
+    x = np.concatenate([x, [np.nan, np.inf, -np.inf, 0.0, -0.0, 5e-324, -5e-324, mathfn.OVERFLOW, mathfn.UNDERFLOW, -1.0]])
+    for dt in (np.float64, np.float32):
+        xs = x.astype(dt)
+        view = np.int64 if dt == np.float64 else np.int32
+        for ours, ref in ((exp, mathfn.exp), (log1p, mathfn.log1p), (ir_function("math.exp", '{impl = "fmath"}'), mathfn.fmath_exp)):
+            np.testing.assert_array_equal(ours(xs).view(view), ref(xs).view(view))

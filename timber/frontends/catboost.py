@@ -43,7 +43,7 @@ splits: they need CatBoost's statistics tables and hashing of feature combinatio
 embedding features.  Non-symmetric trees (grow_policy Depthwise / Lossguide) compile to
 `tree.tree`.  Sigmoids use `math.exp` as CatBoost uses the C library's exp; softmax, Exponent
 and RMSEWithUncertainty's variance use `impl = "fmath"`: CatBoost's FastExp, which is herumi
-fmath's expd (`ir/mathfn.py` `fmath_exp`), so every output is CatBoost's bits.
+fmath's expd (`ir/dialects/mathimpl/exp.py`), so every output is CatBoost's bits.
 """
 
 from __future__ import annotations
@@ -883,7 +883,7 @@ def _transform(block, loss: str, s, dim: int):
             linear.AffineOp.build(p, np.array([[-1.0], [1.0]]), np.array([1.0, 0.0]), f64, "propagate", name="proba")
         ).result
     if loss in SOFTMAX_LOSSES:
-        # CatBoost's softmax calls FastExpInplace: fmath's exp (ir/mathfn.py), not the C library's
+        # CatBoost's softmax calls FastExpInplace: fmath's exp (ir/dialects/mathimpl/exp.py), not the C library's
         return block.add_op(math.SoftmaxOp.build(s, name="proba", acc=f64, impl=StringAttr("fmath"))).result
     if loss in SIGMOID_LOSSES or loss in BINARY_LOSSES:
         return block.add_op(math.SigmoidOp.build(s, name="proba")).result

@@ -32,7 +32,7 @@ how each piece is spelled in the IR (read from `include/LightGBM/tree.h`, `src/c
   sigmoid per class; cross_entropy sigmoid; poisson/gamma/tweedie `exp`; regression,
   regression_l1, fair, quantile, mape `sign(s)·s·s` when trained with `reg_sqrt` (objective
   `... sqrt`), else the raw score; huber, lambdarank, rank_xendcg and custom objectives
-  (no `objective=` line) the raw score.  `exp` is Timber's own (`ir/mathfn.py`), which can
+  (no `objective=` line) the raw score.  `exp` is Timber's own (`ir/dialects/mathimpl/exp.py`), which can
   differ from the C library's in the last bit; cross_entropy_lambda `log1p(exp(s))` with
   Timber's `exp` and `log1p` (the latter fdlibm's algorithm, as glibc computes it without FMA).
 * `sigmoid:α` comes from the model text, which LightGBM prints with 6 significant digits.  A

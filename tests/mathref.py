@@ -1,59 +1,62 @@
-"""Timber's own `exp` and `log1p`: one algorithm each, the same bits in every back-end.
+"""Test oracle: Timber's `exp`, `log1p` and fmath's `exp` in numpy, step for step.
 
-libm `exp` differs by an ulp between C libraries, and bare-metal targets have none, so Timber
-computes exp itself with an operation sequence every back-end can reproduce exactly: IEEE
-double `+ - * /`, round-to-nearest-even of a double to an integer done with the 1.5·2^52 shift
-trick, integer and/shift, and building a power of two from exponent bits.  No fused
-multiply-add anywhere.  This module is the reference (numpy, vectorised); back-ends emit the
-same sequence.
-
-Algorithm (Tang's table-driven method, N = 128):
-    z  = x · (N/ln2);  kd = (z + S) − S            (S = 1.5·2^52: kd = round-half-even(z))
-    r  = (x − kd·L1) − kd·L2                        (L1 + L2 = ln2/N, L1 with 35 significant bits)
-    p  = r + r·r·(C2 + r·(C3 + r·(C4 + r·C5)))      (Taylor: 1/2, 1/6, 1/24, 1/120)
-    k  = int(kd);  j = k & (N−1);  e = k >> 7       (arithmetic shift: floor division)
-    y  = T_hi[j] + (T_lo[j] + T_hi[j]·p)            (T = 2^(j/N) as a double-double)
-    exp(x) = y · 2^e1 · 2^e2,  e1 = e >> 1, e2 = e − e1  (two steps so that 2^e1, 2^e2 are normal)
-with x > 709.79 → +inf, x < −745.2 → +0, NaN → NaN.  Measured against glibc: see tests/ir/test_mathfn.py.
-f32 `exp(x)` is the f64 result rounded to f32.
+The algorithms live once, as `arith` IR, in `ir/dialects/mathimpl/`; every back-end and the
+interpreter run that IR.  This numpy statement of the same operation sequences (with the same
+constants, imported from there) pins their bits: a change to an expansion that alters any result
+fails `tests/ir/test_mathfn.py`.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-from decimal import Decimal, getcontext
-from functools import cache
-
 import numpy as np
 
-N = 128
-LOG2N = 7
-SHIFT = 6755399441055744.0  # 1.5 * 2**52
-OVERFLOW = 709.7827128933840
-UNDERFLOW = -745.1332191019412
-
-
-def _tables():
-    getcontext().prec = 60
-    ln2 = Decimal(2).ln()
-    inv = float(N / ln2)
-    step = ln2 / N
-    # L1: ln2/N truncated to 35 significant bits so kd·L1 is exact for |kd| < 2^18.
-    m, e = np.frexp(float(step))
-    l1 = float(np.ldexp(np.floor(np.ldexp(m, 35)), int(e) - 35))
-    l2 = float(step - Decimal(l1))
-    hi, lo = [], []
-    for j in range(N):
-        t = (Decimal(j) / N * ln2).exp()
-        h = float(t)
-        hi.append(h)
-        lo.append(float(t - Decimal(h)))
-    return inv, l1, l2, np.array(hi), np.array(lo)
-
-
-INV_LN2_N, LN2_HI_N, LN2_LO_N, T_HI, T_LO = _tables()
-C2, C3, C4, C5 = 0.5, float(Decimal(1) / 6), float(Decimal(1) / 24), float(Decimal(1) / 120)
+from ir.dialects.mathimpl.exp import (  # noqa: F401
+    C2,
+    C3,
+    C4,
+    C5,
+    FMATH_A,
+    FMATH_ADJ,
+    FMATH_B,
+    FMATH_BITS,
+    FMATH_C1,
+    FMATH_C2,
+    FMATH_C3,
+    FMATH_HI,
+    FMATH_LO,
+    FMATH_RA,
+    FMATH_T,
+    INV_LN2_N,
+    LN2_HI_N,
+    LN2_LO_N,
+    LOG2N,
+    OVERFLOW,
+    SHIFT,
+    T_HI,
+    T_LO,
+    UNDERFLOW,
+    N,
+)
+from ir.dialects.mathimpl.log import (  # noqa: F401
+    AX_MINUS_ONE,
+    AX_TINIER,
+    AX_TINY,
+    HU_SQRT2,
+    HX_BIG,
+    HX_K0_HIGH,
+    HX_K0_LOW,
+    LP1,
+    LP2,
+    LP3,
+    LP4,
+    LP5,
+    LP6,
+    LP7,
+    TWO_THIRDS,
+)
+from ir.dialects.mathimpl.log import LN2_HI as LOG_LN2_HI
+from ir.dialects.mathimpl.log import LN2_LO as LOG_LN2_LO
+from ir.libm import call as _libm_call
 
 
 def _pow2(e: np.ndarray) -> np.ndarray:
@@ -95,29 +98,6 @@ def _in_own_precision(f64_fn, x) -> np.ndarray:
 def exp(x: np.ndarray) -> np.ndarray:
     """Timber's exp in the array's own precision (f32: the f64 result rounded once)."""
     return _in_own_precision(exp_f64, x)
-
-
-# ---- log1p -------------------------------------------------------------------------------------
-# The classic fdlibm algorithm as glibc's generic `dbl-64/s_log1p.c` evaluates it (the polynomial
-# in Estrin form), so a glibc built without FMA gives the same bits; glibc's FMA build (x86-64
-# with FMA, which contracts five multiply-adds) differs by one ulp on about 0.01% of inputs.
-#   1+x = 2^k (1+f) with sqrt(2)/2 < 1+f < sqrt(2), found from the exponent and top mantissa bits
-#   of u = fl(1+x); c = ((1+x) - u)/u corrects the rounding of u (k > 0: 1-(u-x), else x-(u-1)).
-#   s = f/(2+f), z = s^2, R = z·LP1 + z^2(LP2 + z·LP3) + z^4(LP4 + z·LP5) + z^6(LP6 + z·LP7)
-#   log1p(x) = k·ln2_hi − ((hfsq − (s(hfsq + R) + (k·ln2_lo + c))) − f),  hfsq = f²/2
-# with the small cases (|x| < 2^-29, |f| < 2^-20, -0.2929 < x < 0.41422: k = 0) as fdlibm has them.
-LP1, LP2, LP3, LP4 = 6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01, 2.222219843214978396e-01
-LP5, LP6, LP7 = 1.818357216161805012e-01, 1.531383769920937332e-01, 1.479819860511658591e-01
-LOG_LN2_HI, LOG_LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10  # ln2_hi has 32 trailing zero bits
-TWO_THIRDS = 0.66666666666666666
-# thresholds on the high 32 bits of x (as a signed int32)
-HX_K0_HIGH = 0x3FDA827A  # x < 0.41422 (sqrt(2) - 1)
-HX_K0_LOW = 0xBFD2BEC3 - 2**32  # x > -0.2929 (sqrt(2)/2 - 1)
-AX_MINUS_ONE = 0x3FF00000  # |x| >= 1 (with x < 0.41: x <= -1)
-AX_TINY = 0x3E200000  # |x| < 2^-29
-AX_TINIER = 0x3C900000  # |x| < 2^-54
-HX_BIG = 0x43400000  # x >= 2^53: 1+x is x
-HU_SQRT2 = 0x6A09E  # top 20 mantissa bits of sqrt(2)
 
 
 def log1p_f64(x) -> np.ndarray:
@@ -185,24 +165,6 @@ def log1p(x: np.ndarray) -> np.ndarray:
 # runs the elements past the last multiple of 4 through its scalar `expd`, which returns 0 below
 # -708.396 and inf above 709.783 instead of clamping: only |x| > 708 differs, which softmax
 # differences and exp links of real models do not reach.)
-FMATH_BITS = 11
-FMATH_A = float(2**FMATH_BITS / Decimal(2).ln())  # fmath computes s / ::log(2.0): the same double (tested)
-FMATH_RA = 1.0 / FMATH_A
-FMATH_B = float(3 << 51)
-FMATH_ADJ = (1 << (FMATH_BITS + 10)) - (1 << FMATH_BITS)
-FMATH_C1, FMATH_C2, FMATH_C3 = 1.0, 0.16666666685227835064, 3.0000000027955394
-FMATH_HI, FMATH_LO = 709.78272569338397, -708.39641853226408
-
-
-def _fmath_table() -> np.ndarray:
-    getcontext().prec = 60
-    vals = [float((Decimal(j) / 2**FMATH_BITS * Decimal(2).ln()).exp()) for j in range(2**FMATH_BITS)]
-    return np.array(vals).view(np.int64) & ((1 << 52) - 1)
-
-
-FMATH_T = _fmath_table()
-
-
 def fmath_exp_f64(x) -> np.ndarray:
     """fmath's expd (CatBoost's FastExp), elementwise, in double."""
     x = np.asarray(x, np.float64)
@@ -222,39 +184,27 @@ def fmath_exp(x: np.ndarray) -> np.ndarray:
     return _in_own_precision(fmath_exp_f64, x)
 
 
-# ---- the C library's functions -----------------------------------------------------------------
-# The frameworks call the C library's exp/expf/log1p, so the host JIT calls them too by default
-# (`timber.compile(math="libm")`): then probabilities are the framework's bits on whatever machine
-# and libm this is.  These are the interpreter's statement of that mode.
-LIBM_FUNCTIONS = ("exp", "expf", "log1p", "log1pf")
-
-
-@cache
-def c_math_library() -> ctypes.CDLL:
-    """The C math library of this process (the one XGBoost and LightGBM call), with the
-    functions Timber may call typed."""
-    name = ctypes.util.find_library("m")
-    lib = ctypes.CDLL(name) if name else ctypes.CDLL(None)
-    for fname in LIBM_FUNCTIONS:
-        fn = getattr(lib, fname)
-        t = ctypes.c_float if fname.endswith("f") else ctypes.c_double
-        fn.restype, fn.argtypes = t, [t]
-    return lib
-
-
-def _elementwise(fname: str, x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x)
-    f32 = x.dtype == np.float32
-    fn = getattr(c_math_library(), fname + ("f" if f32 else ""))
-    flat = [fn(float(v)) for v in x.ravel().tolist()]
-    return np.array(flat, np.float32 if f32 else np.float64).reshape(x.shape)
-
-
 def libm_exp(x: np.ndarray) -> np.ndarray:
     """The C library's exp (f64) or expf (f32), elementwise."""
-    return _elementwise("exp", x)
+    return _libm_call("exp", x)
 
 
 def libm_log1p(x: np.ndarray) -> np.ndarray:
     """The C library's log1p (f64) or log1pf (f32), elementwise."""
-    return _elementwise("log1p", x)
+    return _libm_call("log1p", x)
+
+
+def ir_function(op: str, attrs: str = "", math: str = "timber"):
+    """`op` (e.g. "math.exp") as the interpreter runs it — the IR expansion every back-end
+    lowers — applied elementwise to a float32 or float64 array of any shape."""
+    from ir.interpreter import run
+    from ir.parser import parse_module
+
+    def apply(x) -> np.ndarray:
+        x = np.asarray(x)
+        t = "f32" if x.dtype == np.float32 else "f64"
+        text = f"func.func @predict(%x: tensor<1x{t}>) -> tensor<1x{t}> {{\n  %r = {op} %x {attrs} : tensor<1x{t}>\n  func.return %r : tensor<1x{t}>\n}}"
+        flat = np.ascontiguousarray(x.astype(np.float32 if t == "f32" else np.float64)).reshape(-1, 1)
+        return run(parse_module(text), flat, math=math).reshape(x.shape)
+
+    return apply
