@@ -3,15 +3,25 @@
 Shape of the output:
 
 * `model_data.c` holds every table as a `const` array with a prefixed name (node arrays of each
-  ensemble, leaf values, weights, constants): read-only data, nothing mutable.
+  ensemble, leaf values, weights, constants, `arith.lookup` tables): read-only data, nothing mutable.
 * `model.c` holds one `static` routine per IR function (callees first, so no prototypes and no
-  recursion), one `static` table-driven loop per `tree.ensemble`, Timber's own `exp`, and the
-  exported ABI wrappers.  Tensors are local arrays of their static size: no malloc.
+  recursion), one `static` table-driven loop per `tree.ensemble`, one `static` routine per math
+  function the module uses (its `arith` expansion, `ir/dialects/mathimpl/`), and the exported ABI
+  wrappers.  Tensors are local arrays of their static size: no malloc.
 * Every float constant is a hex literal (`0x1.8p-1f`), so the text is the exact value.
 
-Semantics follow the op docstrings and `ir/interpreter.py` step for step: each arithmetic
-operation is written once, in the element type, in the reference's order; compares are C's
-ordered operators; NaN tests are `v != v` (no `<math.h>` functions, no libm).
+Dispatch is one table, `LOWERINGS` (op class -> lowering); an op without an entry that has an
+`arith` expansion (exp, log1p, sigmoid, softmax, ...) is lowered through the ops of its
+expansion; anything else is refused naming the op.  An expansion whose ops all work element by
+element becomes a scalar routine (`static double math_exp_f64(double x)`) called per element; any
+other (softmax) a routine over arrays.
+
+Semantics follow the op docstrings and `ir/interpreter.py` step for step, with no undefined
+behaviour for any input: float arithmetic in the element type in the reference's order; compares
+are C's ordered operators; NaN tests are `v != v`; integer add/sub/mul/shift wrap through
+`uint64_t`/`uint32_t`; signed right shifts of negatives are written without `>>` on them; bitcasts
+go through `memcpy`; float-to-int conversions check NaN and the range before casting.  No `<math.h>`
+function is called (no libm).
 """
 
 from __future__ import annotations
@@ -20,13 +30,16 @@ import re
 
 import numpy as np
 
-from ir import mathfn
-from ir.dialects import arith, func, linear, math, tree
+from backends.common import lowering as L
+from backends.common.abi import c_type, comment_safe, model_h
+from backends.common.lowering import Elementwise
+from backends.common.plan import EnsembleTables, ModulePlan, hex_float, pack_ensemble, plan_module
+from ir.diagnostics import TimberError
+from ir.dialects import arith, func, linear, math, mathimpl, tree
 from ir.dialects.tree import ZERO_THRESHOLD, Missing, Pred
 from ir.types import FloatType, IndexType, IntegerType, f32, f64
 
-from .plan import ABI_VERSION, EnsembleTables, ModulePlan, hex_float, pack_ensemble, plan_module
-
+TARGET = "C99"
 UNROLL = 8  # elementwise ops on at most this many elements are written out, longer ones loop
 
 _CMP = {
@@ -45,21 +58,8 @@ _CMP = {
     "une": "{a} != {b}",
     "uno": "({a} != {a} || {b} != {b})",
 }
+_CMPI = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 _PRED_C = {Pred.LT: "<", Pred.LE: "<=", Pred.GT: ">", Pred.GE: ">=", Pred.EQ: "==", Pred.NE: "!="}
-_BINARY = {arith.AddFOp: "+", arith.SubFOp: "-", arith.MulFOp: "*", arith.DivFOp: "/"}
-
-
-def c_type(t) -> str:
-    """C spelling of an IR scalar type."""
-    if t == f32:
-        return "float"
-    if t == f64:
-        return "double"
-    if isinstance(t, IndexType):
-        return "int64_t"
-    if isinstance(t, IntegerType):
-        return "unsigned char" if t.width == 1 else f"int{t.width}_t"
-    raise TypeError(f"no C type for {t}")
 
 
 def c_float(v, t: FloatType) -> str:
@@ -80,6 +80,74 @@ def _c_int_type(dtype) -> str:
     ]
 
 
+def _width(t) -> int:
+    return 64 if isinstance(t, IndexType) else t.width
+
+
+_SIMPLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[[A-Za-z0-9_]+\])?|[0-9][A-Za-z0-9_.+-]*")
+
+
+def _p(x: str) -> str:
+    """`x` as an operand: parenthesised unless it is one name, array element or positive literal."""
+    return x if _SIMPLE.fullmatch(x) else f"({x})"
+
+
+# Small routines the lowerings call; each is emitted only when used.
+_SMALL = {
+    # Two's-complement wrap of an unsigned result, with no implementation-defined conversion.
+    "wrap_i64": [
+        "static int64_t wrap_i64(uint64_t u)",
+        "{",
+        "    return u <= (uint64_t)INT64_MAX ? (int64_t)u : (int64_t)(u - (uint64_t)INT64_MIN) + INT64_MIN;",
+        "}",
+    ],
+    "wrap_i32": [
+        "static int32_t wrap_i32(uint32_t u)",
+        "{",
+        "    return u <= (uint32_t)INT32_MAX ? (int32_t)u : (int32_t)(u - (uint32_t)INT32_MIN) + INT32_MIN;",
+        "}",
+    ],
+    # Arithmetic shift right (floor division by 2^s), never shifting a negative number.
+    "shrs_i64": [
+        "static int64_t shrs_i64(int64_t a, int64_t b)",
+        "{",
+        "    const int s = (int)((uint64_t)b & 63u);",
+        "    return a < 0 ? ~(~a >> s) : a >> s;",
+        "}",
+    ],
+    "shrs_i32": [
+        "static int32_t shrs_i32(int32_t a, int32_t b)",
+        "{",
+        "    const int s = (int)((uint32_t)b & 31u);",
+        "    return (int32_t)(a < 0 ? ~(~a >> s) : a >> s);",
+        "}",
+    ],
+    # The same bits read as the other type.
+    "bits_f64": ["static int64_t bits_f64(double x)", "{", "    int64_t u;", "    memcpy(&u, &x, sizeof u);", "    return u;", "}"],
+    "float_i64": ["static double float_i64(int64_t u)", "{", "    double x;", "    memcpy(&x, &u, sizeof x);", "    return x;", "}"],
+    "bits_f32": ["static int32_t bits_f32(float x)", "{", "    int32_t u;", "    memcpy(&u, &x, sizeof u);", "    return u;", "}"],
+    "float_i32": ["static float float_i32(int32_t u)", "{", "    float x;", "    memcpy(&x, &u, sizeof x);", "    return x;", "}"],
+    # Toward zero, saturating, NaN -> 0: the range is checked before the (then defined) cast.
+    "fptosi_i64": [
+        "static int64_t fptosi_i64(double x)",
+        "{",
+        "    return x != x ? 0 : x >= 0x1p+63 ? INT64_MAX : x < -0x1p+63 ? INT64_MIN : (int64_t)x;",
+        "}",
+    ],
+    "fptosi_i32": [
+        "static int32_t fptosi_i32(double x)",
+        "{",
+        "    return x != x ? 0 : x >= 0x1p+31 ? INT32_MAX : x < -0x1p+31 ? INT32_MIN : (int32_t)x;",
+        "}",
+    ],
+}
+for _w in (32, 64):
+    _t = "float" if _w == 32 else "double"
+    # numpy's maximum/minimum: NaN if either is NaN; on a tie (including -0.0 vs +0.0) the second operand.
+    _SMALL[f"max_f{_w}"] = [f"static {_t} max_f{_w}({_t} a, {_t} b) {{ return a != a ? a : b != b ? b : a > b ? a : b; }}"]
+    _SMALL[f"min_f{_w}"] = [f"static {_t} min_f{_w}({_t} a, {_t} b) {{ return a != a ? a : b != b ? b : a < b ? a : b; }}"]
+
+
 class _Data:
     """The tables destined for `model_data.c` (definitions) and `model.c` (extern declarations)."""
 
@@ -87,6 +155,7 @@ class _Data:
         self.prefix = prefix
         self.tables: list[tuple[str, str, list[str], str]] = []  # (C type, name, items, comment)
         self.needs_math_h = False
+        self.shared: dict[tuple, str] = {}
 
     def add(self, name: str, values: np.ndarray, elem=None, comment: str = "") -> str:
         """Register a table; returns its C symbol.  `elem` is the IR float type for float arrays."""
@@ -103,8 +172,19 @@ class _Data:
             if values.dtype == np.int64:
                 # INT64_MIN has no literal form; the other values are plain decimals.
                 items = [s if s != str(-(2**63)) else "INT64_MIN" for s in items]
+            elif values.dtype == np.int32:
+                items = [s if s != str(-(2**31)) else "INT32_MIN" for s in items]
         sym = f"{self.prefix}{name}"
         self.tables.append((ctype, sym, items, comment))
+        return sym
+
+    def add_shared(self, stem: str, values: np.ndarray, elem=None, comment: str = "") -> str:
+        """`add`, once per distinct content (tables of shared expansions are emitted once)."""
+        values = np.ascontiguousarray(values).reshape(-1)
+        key = (str(values.dtype), str(elem), values.tobytes())
+        sym = self.shared.get(key)
+        if sym is None:
+            sym = self.shared[key] = self.add(f"{stem}{len(self.shared)}", values, elem, comment)
         return sym
 
     def declarations(self) -> list[str]:
@@ -124,6 +204,399 @@ class _Data:
         return out
 
 
+# ----- values -------------------------------------------------------------------------------------
+
+
+class _Arr:
+    """A tensor held in a C array (a local, a parameter or a table)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def at(self, i) -> str:
+        return f"{self.name}[{i}]"
+
+
+class _Val:
+    """A tensor whose every element is one C expression: a literal, or a scalar variable."""
+
+    __slots__ = ("expr",)
+
+    def __init__(self, expr: str):
+        self.expr = expr
+
+    def at(self, i) -> str:
+        return self.expr
+
+
+def _each(n: int, stmt) -> list[str]:
+    """`stmt(i)` for i in 0..n-1: unrolled when short, a loop otherwise."""
+    if n <= UNROLL:
+        return [stmt(str(i)) for i in range(n)]
+    return [f"for (int i = 0; i < {n}; ++i) {{", "    " + stmt("i"), "}"]
+
+
+class _Routine:
+    """The statements of one C routine being lowered: an IR function (`top`: constants become
+    tables, results are arrays `v<k>`), or an expansion's routine (constants that are splats become
+    literals; `scalar`: one element, every value a `const` scalar `t<k>`)."""
+
+    def __init__(self, cm: "_CModule", top: bool, scalar: bool = False):
+        self.cm = cm
+        self.top = top
+        self.scalar = scalar
+        self.stem = "v" if top else "t"
+        self.lines: list[str] = []
+        self.env: dict[int, _Arr | _Val] = {}
+        self.pre: list[str] = []  # routines this one needs emitted before it (ensembles)
+        self.where = ""  # for table comments: "@name"
+        self.n_tmp = 0
+
+    def lower(self, op, k: int) -> None:
+        low = LOWERINGS.get(type(op))
+        if low is None:
+            if not mathimpl.expandable(op):
+                raise TimberError(L.cannot_lower(TARGET, op), op.location)
+            low = self.cm.expansion_lowering(op)
+        if isinstance(low, Elementwise):
+            self.elementwise(op, k, low)
+        else:
+            low(self.cm, self, op, k)
+
+    def args(self, op) -> list:
+        return [self.env[id(v)] for v in op.operands]
+
+    def declare(self, op, k: int) -> list[str]:
+        """Arrays for op's results (`T v<k>[n];`), bound in the environment."""
+        outs = []
+        for j, r in enumerate(op.results):
+            var = f"{self.stem}{k}_{j}" if len(op.results) > 1 else f"{self.stem}{k}"
+            hint = f"  /* %{r.name_hint} */" if r.name_hint and self.top else ""
+            self.lines.append(f"{c_type(r.type.element)} {var}[{r.type.size}];{hint}")
+            self.env[id(r)] = _Arr(var)
+            outs.append(var)
+        return outs
+
+    def elementwise(self, op, k: int, low: Elementwise) -> None:
+        args = self.args(op)
+        r = op.results[0]
+        if self.scalar:
+            var = f"{self.stem}{k}"
+            self.lines.append(f"const {c_type(r.type.element)} {var} = {low.expr(self.cm, op, [a.at(0) for a in args])};")
+            self.env[id(r)] = _Val(var)
+            return
+        out = self.declare(op, k)[0]
+        self.lines += _each(r.type.size, lambda i: f"{out}[{i}] = {low.expr(self.cm, op, [a.at(i) for a in args])};")
+
+    def array(self, ref, t) -> str:
+        """The name of an array holding `ref` (a literal is written into a fresh local first)."""
+        if isinstance(ref, _Arr):
+            return ref.name
+        self.n_tmp += 1
+        var = f"s{self.n_tmp}"
+        self.lines.append(f"{c_type(t.element)} {var}[{t.size}];")
+        self.lines += _each(t.size, lambda i: f"{var}[{i}] = {ref.expr};")
+        return var
+
+
+def _array_op(fn):
+    """A lowering over whole arrays: `fn(cm, rt, op, a: [array names], r: [result names]) -> lines`."""
+
+    def low(cm, rt: _Routine, op, k: int) -> None:
+        a = [rt.array(rt.env[id(v)], v.type) for v in op.operands]
+        r = rt.declare(op, k)
+        rt.lines += fn(cm, rt, op, a, r)
+
+    low.__name__ = fn.__name__
+    return low
+
+
+# ----- literals --------------------------------------------------------------------------------------
+
+
+def c_literal(cm: "_CModule", v, t) -> str:
+    """A C expression for the scalar `v` of IR type `t`, exact (a NaN keeps its payload)."""
+    if isinstance(t, FloatType):
+        arr = np.array(v, t.numpy)
+        if np.isnan(arr):
+            bits = int(arr.view(np.int64 if t == f64 else np.int32))
+            default = int(np.array(np.copysign(np.nan, -1.0 if np.signbit(arr) else 1.0), t.numpy).view(np.int64 if t == f64 else np.int32))
+            if bits != default:
+                h = "float_i64" if t == f64 else "float_i32"
+                cm.small.add(h)
+                return f"{h}({c_int(bits, _width(t))})"
+        return c_float(float(arr), t)
+    if t.width == 1:
+        return "1" if bool(v) else "0"
+    return c_int(int(v), _width(t))
+
+
+def c_int(v: int, width: int) -> str:
+    if width == 64:
+        if v == -(2**63):
+            return "INT64_MIN"
+        return f"INT64_C({v})" if v >= 0 else f"(-INT64_C({-v}))"
+    if v == -(2**31):
+        return "INT32_MIN"
+    return str(v)
+
+
+# ----- the lowerings ------------------------------------------------------------------------------
+
+
+def _constant(cm: "_CModule", rt: _Routine, op, k: int) -> None:
+    r = op.results[0]
+    t = r.type
+    one = L.splat(op)
+    if one is not None and not rt.top:
+        rt.env[id(r)] = _Val(c_literal(cm, one, t.element))
+        return
+    elem = t.element if isinstance(t.element, FloatType) else None
+    vals = np.asarray(op.value)
+    if rt.top:
+        sym = cm.data.add(f"c{cm.n_const}", vals, elem, f"constant {_hint(r)} of {rt.where}")
+        cm.n_const += 1
+    else:
+        sym = cm.data.add_shared("k", vals, elem, f"constant {t}")
+    rt.env[id(r)] = _Arr(sym)
+
+
+def _hint(v) -> str:
+    return f"%{v.name_hint}" if v.name_hint else "(unnamed)"
+
+
+def _return(cm: "_CModule", rt: _Routine, op, k: int) -> None:
+    for i, v in enumerate(op.operands):
+        src = rt.env[id(v)]
+        rt.lines += _each(v.type.size, lambda j, i=i, src=src: f"r{i}[{j}] = {src.at(j)};")
+
+
+def _el(op, i: int = 0):
+    return op.operands[i].type.element
+
+
+def _out(op):
+    return op.results[0].type.element
+
+
+def _float_binary(sym: str):
+    return Elementwise(lambda cm, op, x: f"{_p(x[0])} {sym} {_p(x[1])}")
+
+
+def _extremum(cm, op, x) -> str:
+    h = f"{'max' if isinstance(op, arith.MaximumFOp) else 'min'}_f{_out(op).width}"
+    cm.small.add(h)
+    return f"{h}({x[0]}, {x[1]})"
+
+
+def _cmpf(cm, op, x) -> str:
+    fmt = _CMP[op.attributes["predicate"].value]
+    return f"(unsigned char)({fmt.format(a=_p(x[0]), b=_p(x[1]))})"
+
+
+def _cast(cm, op, x) -> str:
+    return f"({c_type(_out(op))}){_p(x[0])}"
+
+
+def _wrapped(sym: str):
+    """Integer +, -, * modulo 2^width: computed unsigned, converted back without overflow."""
+
+    def expr(cm, op, x) -> str:
+        w = _width(_out(op))
+        cm.small.add(f"wrap_i{w}")
+        if w == 64:
+            return f"wrap_i64((uint64_t){_p(x[0])} {sym} (uint64_t){_p(x[1])})"
+        if sym == "*":  # in 64 bits: a 32-bit unsigned product may promote to a (too narrow) signed int
+            return f"wrap_i32((uint32_t)((uint64_t)(uint32_t){_p(x[0])} * (uint32_t){_p(x[1])}))"
+        return f"wrap_i32((uint32_t){_p(x[0])} {sym} (uint32_t){_p(x[1])})"
+
+    expr.__name__ = f"wrapped_{sym}"
+    return Elementwise(expr)
+
+
+def _bitwise(sym: str):
+    return Elementwise(lambda cm, op, x: f"({c_type(_out(op))})({_p(x[0])} {sym} {_p(x[1])})")
+
+
+def _shl(cm, op, x) -> str:
+    w = _width(_out(op))
+    cm.small.add(f"wrap_i{w}")
+    u = f"uint{w}_t"
+    return f"wrap_i{w}(({u}){_p(x[0])} << (({u}){_p(x[1])} & {w - 1}u))"
+
+
+def _shrs(cm, op, x) -> str:
+    h = f"shrs_i{_width(_out(op))}"
+    cm.small.add(h)
+    return f"{h}({x[0]}, {x[1]})"
+
+
+def _shru(cm, op, x) -> str:
+    w = _width(_out(op))
+    cm.small.add(f"wrap_i{w}")
+    u = f"uint{w}_t"
+    return f"wrap_i{w}(({u}){_p(x[0])} >> (({u}){_p(x[1])} & {w - 1}u))"
+
+
+def _cmpi(cm, op, x) -> str:
+    pred = op.attributes["predicate"].value
+    rel = _CMPI[pred[1:] if pred[0] in "su" else pred]
+    a, b = _p(x[0]), _p(x[1])
+    if pred[0] == "u":
+        u = f"uint{_width(_el(op))}_t"
+        a, b = f"({u}){a}", f"({u}){b}"
+    return f"(unsigned char)({a} {rel} {b})"
+
+
+def _bitcast(cm, op, x) -> str:
+    src, dst = _el(op), _out(op)
+    h = f"bits_f{src.width}" if isinstance(src, FloatType) else f"float_i{src.width}"
+    cm.small.add(h)
+    cm.needs_string_h = True
+    return f"{h}({x[0]})"
+
+
+def _fptosi(cm, op, x) -> str:
+    h = f"fptosi_i{_width(_out(op))}"
+    cm.small.add(h)
+    a = x[0] if _el(op) == f64 else f"(double){_p(x[0])}"
+    return f"{h}({a})"
+
+
+def _trunci(cm, op, x) -> str:
+    cm.small.add("wrap_i32")
+    return f"wrap_i32((uint32_t){_p(x[0])})"
+
+
+def _lookup(cm, op, x) -> str:
+    table = np.asarray(op.attributes["table"].values).reshape(-1)
+    el = _out(op)
+    sym = cm.data.add_shared("lut", table, el if isinstance(el, FloatType) else None, f"arith.lookup table ({len(table)} x {el})")
+    u = f"uint{_width(_el(op))}_t"
+    return f"{sym}[({u}){_p(x[0])} & {len(table) - 1}u]"
+
+
+def _select(cm, op, x) -> str:
+    return f"{_p(x[0])} ? {_p(x[1])} : {_p(x[2])}"
+
+
+def _extract(cm, rt: _Routine, op, k: int) -> None:
+    # Values never change once computed, so the element itself stands for the result.
+    rt.env[id(op.results[0])] = _Val(rt.env[id(op.operands[0])].at(op.attributes["index"].value))
+
+
+def _broadcast(cm, rt: _Routine, op, k: int) -> None:
+    rt.env[id(op.results[0])] = _Val(rt.env[id(op.operands[0])].at(0))
+
+
+@_array_op
+def _argmax(cm, rt, op, a, r) -> list[str]:
+    t = op.operands[0].type
+    ct, n = c_type(t.element), t.size
+    return [
+        "{",
+        f"    {ct} best = {a[0]}[0];",
+        "    int64_t idx = 0;",
+        f"    for (int i = 1; i < {n}; ++i) if ({a[0]}[i] > best) {{ best = {a[0]}[i]; idx = i; }}",
+        f"    {r[0]}[0] = idx;",
+        "}",
+    ]
+
+
+@_array_op
+def _affine(cm, rt, op, a, r) -> list[str]:
+    w = np.asarray(op.attributes["weights"].values)
+    b = np.asarray(op.attributes["bias"].values)
+    el = op.results[0].type.element
+    k_out, n_in = w.shape
+    wsym = cm.data.add(f"affine{cm.n_aff}_w", w, el, f"linear.affine #{cm.n_aff}: weights ({k_out} x {n_in}), row-major")
+    bsym = cm.data.add(f"affine{cm.n_aff}_b", b, el, f"linear.affine #{cm.n_aff}: bias")
+    cm.n_aff += 1
+    ct = c_type(el)
+    skip = op.attributes["missing"].value == "skip"
+    # "skip": a NaN input is absent and adds nothing (the accumulator keeps its value).
+    add = "if (xv == xv) acc = acc + xv * " if skip else "acc = acc + xv * "
+    return [
+        f"for (int k = 0; k < {k_out}; ++k) {{",
+        f"    {ct} acc = {bsym}[k];",
+        f"    for (int j = 0; j < {n_in}; ++j) {{",
+        f"        const {ct} xv = ({ct}){a[0]}[j];",
+        f"        {add}{wsym}[k * {n_in} + j];",
+        "    }",
+        f"    {r[0]}[k] = acc;",
+        "}",
+    ]
+
+
+@_array_op
+def _ensemble_op(cm, rt, op, a, r) -> list[str]:
+    name = f"ensemble_{cm.n_ens}"
+    rt.pre += cm._ensemble(pack_ensemble(op), name, cm.n_ens)
+    cm.n_ens += 1
+    return [f"{name}({a[0]}, {r[0]});"]
+
+
+@_array_op
+def _call(cm, rt, op, a, r) -> list[str]:
+    return [f"{cm.fn_names[op.callee]}({', '.join(a + r)});"]
+
+
+# The dispatch table: one entry per op class the back-end lowers itself.  Ops with an `arith`
+# expansion (math.exp, math.log1p, math.sigmoid, math.softmax, ...) have no entry: they are
+# lowered through their expansion (`_CModule.expansion_lowering`).
+LOWERINGS: dict[type, object] = {
+    arith.ConstantOp: _constant,
+    arith.AddFOp: _float_binary("+"),
+    arith.SubFOp: _float_binary("-"),
+    arith.MulFOp: _float_binary("*"),
+    arith.DivFOp: _float_binary("/"),
+    arith.MaximumFOp: Elementwise(_extremum),
+    arith.MinimumFOp: Elementwise(_extremum),
+    arith.NegFOp: Elementwise(lambda cm, op, x: f"-{_p(x[0])}"),
+    arith.CmpFOp: Elementwise(_cmpf),
+    arith.SelectOp: Elementwise(_select),
+    arith.ExtFOp: Elementwise(_cast),
+    arith.TruncFOp: Elementwise(_cast),
+    arith.SIToFPOp: Elementwise(_cast),
+    arith.AddIOp: _wrapped("+"),
+    arith.SubIOp: _wrapped("-"),
+    arith.MulIOp: _wrapped("*"),
+    arith.AndIOp: _bitwise("&"),
+    arith.OrIOp: _bitwise("|"),
+    arith.XOrIOp: _bitwise("^"),
+    arith.ShLIOp: Elementwise(_shl),
+    arith.ShRSIOp: Elementwise(_shrs),
+    arith.ShRUIOp: Elementwise(_shru),
+    arith.CmpIOp: Elementwise(_cmpi),
+    arith.BitcastOp: Elementwise(_bitcast),
+    arith.FPToSIOp: Elementwise(_fptosi),
+    arith.ExtSIOp: Elementwise(_cast),
+    arith.TruncIOp: Elementwise(_trunci),
+    arith.LookupOp: Elementwise(_lookup),
+    arith.ExtractOp: _extract,
+    arith.BroadcastOp: _broadcast,
+    math.ArgmaxOp: _argmax,
+    linear.AffineOp: _affine,
+    tree.EnsembleOp: _ensemble_op,
+    func.CallOp: _call,
+    func.ReturnOp: _return,
+}
+
+
+def lowering_of(op_class) -> str | None:
+    """How the C99 back-end lowers ops of `op_class`: "table" (an entry of `LOWERINGS`),
+    "expansion" (through its `arith` expansion), or None (it cannot: such a module is refused
+    with "the C99 back-end cannot lower '<op>'")."""
+    return L.lowering_of(LOWERINGS, op_class)
+
+
+def check(op, expand: bool = True) -> str | None:
+    """None when the C99 back-end can lower `op`, else the message refusing it."""
+    return L.unsupported(LOWERINGS, TARGET, op, expand)
+
+
 class _CModule:
     """Generates the three C files of one module."""
 
@@ -132,9 +605,14 @@ class _CModule:
         self.P = plan.prefix
         self.M = plan.macro_prefix
         self.data = _Data(plan.prefix)
-        self.helpers: set[str] = set()
+        self.helpers: set[str] = set()  # categorical membership tests
+        self.small: set[str] = set()  # routines of _SMALL
+        self.needs_string_h = False
         self.fn_names = {f.sym_name: f"fn_{i}" for i, f in enumerate(plan.funcs)}
         self.routines: list[list[str]] = []
+        self.math_routines: list[list[str]] = []  # expansions' routines, callees first
+        self.math_names: dict[int, tuple[str, bool]] = {}  # id(expansion ops) -> (routine, scalar?)
+        self.math_texts: dict[tuple, str] = {}  # routine text -> its name (identical routines merge)
         self.n_const = 0
         self.n_ens = 0
         self.n_aff = 0
@@ -149,164 +627,63 @@ class _CModule:
         ft = f.function_type
         params = [f"const {c_type(t.element)} *a{i}" for i, t in enumerate(ft.inputs)]
         params += [f"{c_type(t.element)} *r{i}" for i, t in enumerate(ft.results)]
-        body: list[str] = []
-        env: dict[int, str] = {id(a): f"a{i}" for i, a in enumerate(f.body.args)}
-        pre: list[str] = []  # routines this function needs (ensembles), emitted before it
+        rt = _Routine(self, top=True)
+        rt.where = f"@{f.sym_name}"
+        rt.env = {id(a): _Arr(f"a{i}") for i, a in enumerate(f.body.args)}
         for k, op in enumerate(f.body.ops):
-            if isinstance(op, func.ReturnOp):
-                for i, v in enumerate(op.operands):
-                    body += self._each(v.type.size, lambda j, i=i, v=v: f"r{i}[{j}] = {env[id(v)]}[{j}];")
-                continue
-            if isinstance(op, arith.ConstantOp):
-                t = op.results[0].type
-                elem = t.element if isinstance(t.element, FloatType) else None
-                vals = np.asarray(op.value)
-                env[id(op.results[0])] = self.data.add(
-                    f"c{self.n_const}", vals, elem, f"constant {self._hint(op.results[0])} of @{f.sym_name}"
-                )
-                self.n_const += 1
-                continue
-            outs = []
-            for j, r in enumerate(op.results):
-                var = f"v{k}_{j}" if len(op.results) > 1 else f"v{k}"
-                hint = f"  /* %{r.name_hint} */" if r.name_hint else ""
-                body.append(f"{c_type(r.type.element)} {var}[{r.type.size}];{hint}")
-                env[id(r)] = var
-                outs.append(var)
-            args = [env[id(v)] for v in op.operands]
-            body += self.lower_op(op, args, outs, pre)
+            rt.lower(op, k)
         lines = [f"/* @{f.sym_name}: {ft} */", f"static void {name}({', '.join(params)})", "{"]
-        lines += ["    " + s if s else "" for s in body]
+        lines += ["    " + s if s else "" for s in rt.lines]
         lines.append("}")
-        return pre + ([""] if pre else []) + lines
+        return rt.pre + ([""] if rt.pre else []) + lines
 
-    @staticmethod
-    def _hint(v) -> str:
-        return f"%{v.name_hint}" if v.name_hint else "(unnamed)"
+    # ----- expansions -----------------------------------------------------------------
+    def expansion_lowering(self, op):
+        """The lowering of an op through its `arith` expansion: a call per element of a scalar
+        routine when the expansion is elementwise, else one call of a routine over arrays."""
+        arg, ops, out = L.expansion(op)
+        hit = self.math_names.get(id(ops))
+        if hit is None:
+            hit = self.math_names[id(ops)] = self._math_routine(op, arg, ops, out)
+        name, scalar = hit
+        if scalar:
+            return Elementwise(lambda cm, o, x: f"{name}({x[0]})")
+        return _array_op(lambda cm, rt, o, a, r: [f"{name}({a[0]}, {r[0]});"])
 
-    @staticmethod
-    def _each(n: int, stmt) -> list[str]:
-        """`stmt(i)` for i in 0..n-1: unrolled when short, a loop otherwise."""
-        if n <= UNROLL:
-            return [stmt(str(i)) for i in range(n)]
-        return [f"for (int i = 0; i < {n}; ++i) {{", "    " + stmt("i"), "}"]
-
-    def lower_op(self, op, a: list[str], r: list[str], pre: list[str]) -> list[str]:
-        out = op.results[0].type if op.results else None
-        n = out.size if out is not None else 0
-        el = out.element if out is not None else None
-        if type(op) in _BINARY:
-            sym = _BINARY[type(op)]
-            return self._each(n, lambda i: f"{r[0]}[{i}] = {a[0]}[{i}] {sym} {a[1]}[{i}];")
-        if isinstance(op, (arith.MaximumFOp, arith.MinimumFOp)):
-            h = f"{'max' if isinstance(op, arith.MaximumFOp) else 'min'}_f{el.width}"
-            self.helpers.add(h)
-            return self._each(n, lambda i: f"{r[0]}[{i}] = {h}({a[0]}[{i}], {a[1]}[{i}]);")
-        if isinstance(op, arith.NegFOp):
-            return self._each(n, lambda i: f"{r[0]}[{i}] = -{a[0]}[{i}];")
-        if isinstance(op, arith.CmpFOp):
-            fmt = _CMP[op.attributes["predicate"].value]
-            return self._each(n, lambda i: f"{r[0]}[{i}] = (unsigned char)({fmt.format(a=f'{a[0]}[{i}]', b=f'{a[1]}[{i}]')});")
-        if isinstance(op, arith.SelectOp):
-            return self._each(n, lambda i: f"{r[0]}[{i}] = {a[0]}[{i}] ? {a[1]}[{i}] : {a[2]}[{i}];")
-        if isinstance(op, (arith.ExtFOp, arith.TruncFOp, arith.SIToFPOp)):
-            ct = c_type(el)
-            return self._each(n, lambda i: f"{r[0]}[{i}] = ({ct}){a[0]}[{i}];")
-        if isinstance(op, math.ExpOp):
-            h = self._exp(el, op)
-            return self._each(n, lambda i: f"{r[0]}[{i}] = {h}({a[0]}[{i}]);")
-        if isinstance(op, math.Log1pOp):
-            self.helpers.add("log1p_f64")
-            h = "log1p_f64"
-            if el == f32:
-                self.helpers.add("log1p_f32")
-                h = "log1p_f32"
-            return self._each(n, lambda i: f"{r[0]}[{i}] = {h}({a[0]}[{i}]);")
-        if isinstance(op, math.SigmoidOp):
-            h = self._exp(el)
-            one = c_float(1.0, el)
-            return self._each(n, lambda i: f"{r[0]}[{i}] = {one} / ({one} + {h}(-{a[0]}[{i}]));")
-        if isinstance(op, math.SoftmaxOp):
-            return self._softmax(op, a[0], r[0])
-        if isinstance(op, math.ArgmaxOp):
-            return self._argmax(op, a[0], r[0])
-        if isinstance(op, linear.AffineOp):
-            return self._affine(op, a[0], r[0])
-        if isinstance(op, tree.EnsembleOp):
-            name = f"ensemble_{self.n_ens}"
-            pre += self._ensemble(pack_ensemble(op), name, self.n_ens)
-            self.n_ens += 1
-            return [f"{name}({a[0]}, {r[0]});"]
-        if isinstance(op, func.CallOp):
-            return [f"{self.fn_names[op.callee]}({', '.join(a + r)});"]
-        raise AssertionError(f"plan_module let through '{op.name}'")  # pragma: no cover
-
-    def _exp(self, el: FloatType, op=None) -> str:
-        impl = op.attributes.get("impl") if op is not None else None
-        if impl is not None and impl.value == "fmath":
-            self.helpers.add("fmath_exp_f64")
-            if el == f32:
-                self.helpers.add("fmath_exp_f32")
-                return "fmath_exp_f32"
-            return "fmath_exp_f64"
-        self.helpers.add("exp_f64")
-        if el == f32:
-            self.helpers.add("exp_f32")
-            return "exp_f32"
-        return "exp_f64"
-
-    def _softmax(self, op, a: str, r: str) -> list[str]:
-        t = op.results[0].type
-        el, n = t.element, t.size
-        acc_attr = op.attributes.get("acc")
-        acc = acc_attr.type if acc_attr is not None else el
-        ct, cs, h = c_type(el), c_type(acc), self._exp(el, op)
-        # Max scan, exponentials, left-to-right sum in `acc`, then divide by the sum rounded to
-        # the element type: exactly math.softmax's docstring.
-        return [
-            "{",
-            f"    {ct} m = {a}[0];",
-            f"    {cs} s = {c_float(0.0, acc)};",
-            f"    for (int i = 1; i < {n}; ++i) if ({a}[i] > m) m = {a}[i];",
-            f"    for (int i = 0; i < {n}; ++i) {{ {r}[i] = {h}({a}[i] - m); s = s + ({cs}){r}[i]; }}",
-            f"    {{ const {ct} st = ({ct})s; for (int i = 0; i < {n}; ++i) {r}[i] = {r}[i] / st; }}",
-            "}",
-        ]
-
-    def _argmax(self, op, a: str, r: str) -> list[str]:
-        t = op.operands[0].type
-        ct, n = c_type(t.element), t.size
-        return [
-            "{",
-            f"    {ct} best = {a}[0];",
-            "    int64_t idx = 0;",
-            f"    for (int i = 1; i < {n}; ++i) if ({a}[i] > best) {{ best = {a}[i]; idx = i; }}",
-            f"    {r}[0] = idx;",
-            "}",
-        ]
-
-    def _affine(self, op, a: str, r: str) -> list[str]:
-        w = np.asarray(op.attributes["weights"].values)
-        b = np.asarray(op.attributes["bias"].values)
-        el = op.results[0].type.element
-        k_out, n_in = w.shape
-        wsym = self.data.add(f"affine{self.n_aff}_w", w, el, f"linear.affine #{self.n_aff}: weights ({k_out} x {n_in}), row-major")
-        bsym = self.data.add(f"affine{self.n_aff}_b", b, el, f"linear.affine #{self.n_aff}: bias")
-        self.n_aff += 1
-        ct = c_type(el)
-        skip = op.attributes["missing"].value == "skip"
-        # "skip": a NaN input is absent and adds nothing (the accumulator keeps its value).
-        add = "if (xv == xv) acc = acc + xv * " if skip else "acc = acc + xv * "
-        return [
-            f"for (int k = 0; k < {k_out}; ++k) {{",
-            f"    {ct} acc = {bsym}[k];",
-            f"    for (int j = 0; j < {n_in}; ++j) {{",
-            f"        const {ct} xv = ({ct}){a}[j];",
-            f"        {add}{wsym}[k * {n_in} + j];",
-            "    }",
-            f"    {r}[k] = acc;",
-            "}",
-        ]
+    def _math_routine(self, op, arg, ops, out) -> tuple[str, bool]:
+        scalar = L.is_elementwise(LOWERINGS, ops)
+        rt = _Routine(self, top=False, scalar=scalar)
+        rt.env[id(arg)] = _Val("x") if scalar else _Arr("x")
+        for k, o in enumerate(L.live_ops(ops, out)):
+            rt.lower(o, k)
+        ti, to = c_type(arg.type.element), c_type(out.type.element)
+        res = rt.env[id(out)]
+        if scalar:
+            head = f"static {to} @NAME@({ti} x)"
+            body = rt.lines + [f"return {res.at(0)};"]
+            base = L.helper_name(op)
+        else:
+            head = f"static void @NAME@(const {ti} *x, {to} *r)"
+            body = rt.lines + _each(out.type.size, lambda i: f"r[{i}] = {res.at(i)};")
+            base = L.helper_name(op, str(arg.type.size))
+        if not any(re.search(r"\bx\b", s) for s in body):
+            body.insert(0, "(void)x;")
+        key = (head, tuple(body))
+        name = self.math_texts.get(key)
+        if name is None:
+            taken = set(self.math_texts.values())
+            name, n = base, 1
+            while name in taken:
+                n += 1
+                name = f"{base}_{n}"
+            self.math_texts[key] = name
+            what = "element by element" if scalar else f"on {arg.type}"
+            self.math_routines.append(
+                [f"/* {op.name} {what}: its arith expansion (ir/dialects/mathimpl/), op by op */", head.replace("@NAME@", name), "{"]
+                + ["    " + s for s in body]
+                + ["}"]
+            )
+        return name, scalar
 
     # ----- ensembles --------------------------------------------------------------------
     def _ensemble(self, tb: EnsembleTables, name: str, k: int) -> list[str]:
@@ -445,52 +822,11 @@ class _CModule:
 
     # ----- files ------------------------------------------------------------------------
     def model_h(self) -> str:
-        P, M, pr = self.P, self.M, self.plan.predict
-        guard = f"{M}MODEL_H"
-        lines = [
-            f"/* model.h: generated by Timber from {_comment_safe(self.plan.source)}.  Do not edit. */",
-            f"#ifndef {guard}",
-            f"#define {guard}",
-            "",
-            "#include <stdint.h>",
-            "",
-            "#ifdef __cplusplus",
-            'extern "C" {',
-            "#endif",
-            "",
-            f"#define {M}ABI_VERSION {ABI_VERSION}",
-            f"#define {M}N_FEATURES {pr.n_in}",
-            f"#define {M}N_OUTPUTS {pr.n_out}",
-            "",
-            f"#define {M}OK 0",
-            f"#define {M}ERR_NULL (-1)   /* inputs or outputs is NULL */",
-            f"#define {M}ERR_BOUNDS (-3) /* n_samples < 0 */",
-            "",
-            f"typedef {c_type(pr.in_elem)} {P}input_t;   /* T: the input precision */",
-            f"typedef {c_type(pr.out_elem)} {P}output_t; /* OUT: @predict's result type */",
-            "",
-            "/* One row: inputs[N_FEATURES] -> outputs[N_OUTPUTS].  ctx may be NULL.  Returns 0 on success.",
-            "   Reentrant and thread-safe: no globals are written, tables are const. */",
-            f"int {pr.single_symbol}(const {P}input_t *inputs, {P}output_t *outputs, const void *ctx);",
-            "/* n_samples rows, row-major: inputs[n_samples][N_FEATURES] -> outputs[n_samples][N_OUTPUTS]. */",
-            f"int {pr.batch_symbol}(const {P}input_t *inputs, int n_samples, {P}output_t *outputs, const void *ctx);",
-        ]
-        for ex in self.plan.exports[1:]:
-            name = ex.func.sym_name
-            ti, to = c_type(ex.in_elem), c_type(ex.out_elem)
-            lines += [
-                "",
-                f"/* @{name}: {ex.func.function_type} */",
-                f"#define {M}{name.upper()}_N_FEATURES {ex.n_in}",
-                f"#define {M}{name.upper()}_N_OUTPUTS {ex.n_out}",
-                f"int {ex.batch_symbol}(const {ti} *inputs, int n_samples, {to} *outputs, const void *ctx);",
-            ]
-        lines += ["", "#ifdef __cplusplus", "}", "#endif", "", f"#endif /* {guard} */", ""]
-        return "\n".join(lines)
+        return model_h(self.plan)
 
     def model_data_c(self) -> str:
         lines = [
-            f"/* model_data.c: generated by Timber from {_comment_safe(self.plan.source)}.  Do not edit.",
+            f"/* model_data.c: generated by Timber from {comment_safe(self.plan.source)}.  Do not edit.",
             "   Read-only tables; every float is a hex literal holding the exact value. */",
             "#include <stdint.h>",
         ]
@@ -505,7 +841,7 @@ class _CModule:
 
     def model_c(self) -> str:
         lines = [
-            f"/* model.c: generated by Timber from {_comment_safe(self.plan.source)}.  Do not edit.",
+            f"/* model.c: generated by Timber from {comment_safe(self.plan.source)}.  Do not edit.",
             "   No malloc, no recursion, no mutable globals, no libm.  Build with -ffp-contract=off:",
             "   a fused multiply-add would change the last bit of sums and of exp. */",
             '#include "model.h"',
@@ -514,8 +850,15 @@ class _CModule:
             "#include <stddef.h>",
             "#include <stdint.h>",
         ]
-        code = "\n".join(line for r in self.routines for line in r)
-        if "exp_f64" in self.helpers or "log1p_f64" in self.helpers or "NAN" in code or "INFINITY" in code:
+        code = self._helpers()
+        for r in self.math_routines:
+            code += r + [""]
+        for r in self.routines:
+            code += r + [""]
+        code += self._wrappers()
+        if self.needs_string_h:
+            lines.append("#include <string.h> /* memcpy, for bit casts */")
+        if any("NAN" in s or "INFINITY" in s for s in code):
             lines.append("#include <math.h> /* the NAN and INFINITY macros only; no libm function is used */")
         lines += [
             "",
@@ -526,11 +869,7 @@ class _CModule:
         ]
         lines += self.data.declarations()
         lines.append("")
-        lines += self._helpers()
-        for r in self.routines:
-            lines += r
-            lines.append("")
-        lines += self._wrappers()
+        lines += code
         return "\n".join(lines) + "\n"
 
     def _wrappers(self) -> list[str]:
@@ -567,17 +906,12 @@ class _CModule:
         return out
 
     def _helpers(self) -> list[str]:
-        h = self.helpers
         out: list[str] = []
-        for w in (32, 64):
-            t = "float" if w == 32 else "double"
-            # numpy's maximum/minimum: NaN if either is NaN; on a tie (including -0.0 vs +0.0) the second operand.
-            if f"max_f{w}" in h:
-                out += [f"static {t} max_f{w}({t} a, {t} b) {{ return a != a ? a : b != b ? b : a > b ? a : b; }}", ""]
-            if f"min_f{w}" in h:
-                out += [f"static {t} min_f{w}({t} a, {t} b) {{ return a != a ? a : b != b ? b : a < b ? a : b; }}", ""]
+        for name, text in _SMALL.items():
+            if name in self.small:
+                out += text + [""]
         for mode in ("value", "code"):
-            if f"cat_{mode}" not in h:
+            if f"cat_{mode}" not in self.helpers:
                 continue
             # A category is trunc(v); it is invalid (not a member) if v is NaN or +-inf, negative, or
             # not below 2^31.  "value": negative means v < 0; "code": trunc(v) < 0, i.e. v <= -1.
@@ -593,22 +927,6 @@ class _CModule:
                 "}",
                 "",
             ]
-        if "exp_f64" in h:
-            out += _exp_c()
-        if "exp_f32" in h:
-            out += [
-                "/* f32 exp: the f64 result rounded once (ir/mathfn.py). */",
-                "static float exp_f32(float x) { return (float)exp_f64((double)x); }",
-                "",
-            ]
-        if "fmath_exp_f64" in h:
-            out += _fmath_exp_c()
-        if "fmath_exp_f32" in h:
-            out += ["static float fmath_exp_f32(float x) { return (float)fmath_exp_f64((double)x); }", ""]
-        if "log1p_f64" in h:
-            out += _log1p_c()
-        if "log1p_f32" in h:
-            out += ["static float log1p_f32(float x) { return (float)log1p_f64((double)x); }", ""]
         return out
 
     def files(self) -> dict[str, str]:
@@ -620,160 +938,6 @@ class _CModule:
             "CMakeLists.txt": _cmake(self.P),
             "Makefile": _makefile(self.P),
         }
-
-
-def _comment_safe(s: str) -> str:
-    return s.replace("*/", "* /").replace("\n", " ")
-
-
-def _exp_c() -> list[str]:
-    """Timber's exp in C: the operation sequence of ir/mathfn.py, constants as hex doubles."""
-    m, d = mathfn, hex_float
-
-    def table(name: str, vals: list[float]) -> list[str]:
-        rows = ["    " + ", ".join(d(v) for v in vals[i : i + 4]) + "," for i in range(0, len(vals), 4)]
-        return [f"static const double {name}[{len(vals)}] = {{"] + rows + ["};"]
-
-    return (
-        [
-            "/* Timber's exp (ir/mathfn.py): Tang's table method with N = 128, the same IEEE double",
-            "   operations in the same order in every back-end, so every target gets the same bits. */",
-        ]
-        + table("exp_t_hi", m.T_HI.tolist())
-        + table("exp_t_lo", m.T_LO.tolist())
-        + [
-            "",
-            "/* 2^e for -1022 <= e <= 1023, built from exponent bits. */",
-            "static double exp_pow2(int32_t e)",
-            "{",
-            "    union { uint64_t u; double d; } b;",
-            "    b.u = (uint64_t)(uint32_t)(e + 1023) << 52;",
-            "    return b.d;",
-            "}",
-            "",
-            "static double exp_f64(double x)",
-            "{",
-            "    if (x != x) return x;",
-            f"    if (x > {d(m.OVERFLOW)}) return (double)INFINITY;",
-            f"    if (x < {d(m.UNDERFLOW)}) return 0.0;",
-            f"    const double z = x * {d(m.INV_LN2_N)};",
-            "    /* Adding and subtracting 1.5*2^52 rounds z to an integer, ties to even. */",
-            f"    const double kd = (z + {d(m.SHIFT)}) - {d(m.SHIFT)};",
-            f"    const double r = (x - kd * {d(m.LN2_HI_N)}) - kd * {d(m.LN2_LO_N)};",
-            f"    const double p = r + r * r * ({d(m.C2)} + r * ({d(m.C3)} + r * ({d(m.C4)} + r * {d(m.C5)})));",
-            "    const int32_t k = (int32_t)kd;",
-            "    /* e = floor(k / 128) and j = k mod 128, without relying on >> of negative numbers. */",
-            "    const int32_t e = k >= 0 ? k / 128 : -((127 - k) / 128);",
-            "    const int32_t j = k - e * 128;",
-            "    const double th = exp_t_hi[j];",
-            "    const double y = th + (exp_t_lo[j] + th * p);",
-            "    /* Scale in two steps so each power of two is a normal number. */",
-            "    const int32_t e1 = e >= 0 ? e / 2 : -((1 - e) / 2);",
-            "    return (y * exp_pow2(e1)) * exp_pow2(e - e1);",
-            "}",
-            "",
-        ]
-    )
-
-
-def _fmath_exp_c() -> list[str]:
-    """fmath's exp (CatBoost's FastExp) in C: the operation sequence of ir/mathfn.py."""
-    m, d = mathfn, hex_float
-    rows = ["    " + ", ".join(f"{int(v):#x}u" for v in m.FMATH_T[i : i + 4].tolist()) + "," for i in range(0, len(m.FMATH_T), 4)]
-    return (
-        ["/* fmath's exp (ir/mathfn.py), which CatBoost calls: 2^(j/2048) mantissas and a cubic. */"]
-        + [f"static const uint64_t fmath_t[{len(m.FMATH_T)}] = {{"]
-        + rows
-        + [
-            "};",
-            "",
-            "static double fmath_exp_f64(double x)",
-            "{",
-            "    union { uint64_t u; double d; } b;",
-            "    double d, t, y;",
-            "    uint64_t di;",
-            f"    x = x < {d(m.FMATH_HI)} ? x : {d(m.FMATH_HI)}; /* NaN becomes the bound, as x86 minpd does */",
-            f"    x = x > {d(m.FMATH_LO)} ? x : {d(m.FMATH_LO)};",
-            f"    d = x * {d(m.FMATH_A)} + {d(m.FMATH_B)};",
-            "    b.d = d;",
-            "    di = b.u;",
-            f"    t = (d - {d(m.FMATH_B)}) * {d(m.FMATH_RA)} - x;",
-            f"    y = (({d(m.FMATH_C3)} - t) * (t * t)) * {d(m.FMATH_C2)} - t + {d(m.FMATH_C1)};",
-            f"    b.u = (((di + {m.FMATH_ADJ}u) >> {m.FMATH_BITS}) << 52) | fmath_t[di & {(1 << m.FMATH_BITS) - 1}u];",
-            "    return y * b.d;",
-            "}",
-            "",
-        ]
-    )
-
-
-def _log1p_c() -> list[str]:
-    """Timber's log1p in C: the operation sequence of ir/mathfn.py (fdlibm's algorithm), one path
-    per case instead of the reference's selects (each path computes the same operations)."""
-    m, d = mathfn, hex_float
-    return [
-        "/* Timber's log1p (ir/mathfn.py): 1+x = 2^k (1+f), log(1+f) by fdlibm's polynomial in s = f/(2+f). */",
-        "static double log1p_f64(double x)",
-        "{",
-        "    union { uint64_t u; double d; } b;",
-        "    int64_t hx, ax, hu = 1, k = 1;",
-        "    double f = x, c = 0.0;",
-        "    if (x != x) return x;",
-        "    b.d = x;",
-        "    hx = (int64_t)(b.u >> 32) - (int64_t)((b.u >> 63) << 32); /* the high word, signed */",
-        "    ax = hx & 0x7fffffff;",
-        f"    if (hx < {m.HX_K0_HIGH:#x}) {{",
-        f"        if (ax >= {m.AX_MINUS_ONE:#x}) return x == -1.0 ? -(double)INFINITY : (double)NAN;",
-        f"        if (ax < {m.AX_TINY:#x}) return ax < {m.AX_TINIER:#x} ? x : x - x * x * 0.5;",
-        f"        if (hx > 0 || hx <= {m.HX_K0_LOW}) k = 0;",
-        "    } else if (hx >= 0x7ff00000) {",
-        "        return x + x;",
-        "    }",
-        "    if (k != 0) {",
-        f"        if (hx < {m.HX_BIG:#x}) {{",
-        "            const double u = 1.0 + x;",
-        "            b.d = u;",
-        "            k = (int64_t)(b.u >> 52) - 1023;",
-        "            /* c = ((1+x) - u) / u corrects the rounding of u */",
-        "            c = (k > 0 ? 1.0 - (u - x) : x - (u - 1.0)) / u;",
-        "        } else {",
-        "            k = (int64_t)(b.u >> 52) - 1023;",
-        "        }",
-        "        hu = (int64_t)(b.u >> 32) & 0xfffff;",
-        f"        if (hu < {m.HU_SQRT2:#x}) {{",
-        "            b.u = ((uint64_t)(hu | 0x3ff00000) << 32) | (b.u & 0xffffffffu);",
-        "        } else {",
-        "            k += 1;",
-        "            b.u = ((uint64_t)(hu | 0x3fe00000) << 32) | (b.u & 0xffffffffu);",
-        "            hu = (0x100000 - hu) >> 2;",
-        "        }",
-        "        f = b.d - 1.0;",
-        "    }",
-        "    {",
-        "        const double kd = (double)k;",
-        "        const double hfsq = 0.5 * f * f;",
-        "        if (hu == 0) {",
-        f"            if (f == 0.0) return k == 0 ? 0.0 : kd * {d(m.LOG_LN2_HI)} + (c + kd * {d(m.LOG_LN2_LO)});",
-        "            {",
-        f"                const double rs = hfsq * (1.0 - {d(m.TWO_THIRDS)} * f);",
-        f"                return k == 0 ? f - rs : kd * {d(m.LOG_LN2_HI)} - ((rs - (kd * {d(m.LOG_LN2_LO)} + c)) - f);",
-        "            }",
-        "        }",
-        "        {",
-        "            const double s = f / (2.0 + f);",
-        "            const double z = s * s;",
-        "            const double z2 = z * z;",
-        "            const double z4 = z2 * z2;",
-        "            const double z6 = z4 * z2;",
-        f"            const double r = ((z * {d(m.LP1)} + z2 * ({d(m.LP2)} + z * {d(m.LP3)})) + z4 * ({d(m.LP4)} + z * {d(m.LP5)}))"
-        f" + z6 * ({d(m.LP6)} + z * {d(m.LP7)});",
-        "            const double t = s * (hfsq + r);",
-        f"            return k == 0 ? f - (hfsq - t) : kd * {d(m.LOG_LN2_HI)} - ((hfsq - (t + (kd * {d(m.LOG_LN2_LO)} + c))) - f);",
-        "        }",
-        "    }",
-        "}",
-        "",
-    ]
 
 
 def _makefile(prefix: str) -> str:
@@ -845,7 +1009,7 @@ def emit_c99(module, prefix: str = "timber_") -> dict[str, str]:
     `@predict` is exported as `<prefix>infer` / `<prefix>infer_single`, every other function `@f`
     as `<prefix>infer_f` (DESIGN.md section 4).  Raises `TimberError`
     for modules outside what the back-end supports (the message names the function and op)."""
-    return _CModule(plan_module(module, prefix, "c99")).files()
+    return _CModule(plan_module(module, prefix, "c99", check)).files()
 
 
 def write_c99(module, out_dir, prefix: str = "timber_", force: bool = False) -> list[str]:
@@ -853,6 +1017,6 @@ def write_c99(module, out_dir, prefix: str = "timber_", force: bool = False) -> 
 
     Refuses (TimberError naming the file) to replace an existing file with different content
     unless `force=True`."""
-    from .plan import write_files
+    from backends.common.plan import write_files
 
     return write_files(emit_c99(module, prefix), out_dir, force)

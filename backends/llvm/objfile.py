@@ -190,9 +190,9 @@ def emit_object(
         t = replace(t, small=small, lanes=1 if small else max(t.lanes, 1))
     verify(module)
     lowered = lower_module(module, t.target_info(), prefix)
-    from backends.c99.emit import emit_c99  # model.h: one header for every back-end
+    from backends.common.abi import header as abi_header  # model.h: one header for every back-end
 
-    header = emit_c99(module, prefix)["model.h"]
+    header = abi_header(module, prefix, "llvm")
     opt = 2 if t.small else 3
     tm = t.machine(opt)
     mod = compile_for(lowered.text, t, opt)
@@ -240,7 +240,7 @@ def write_object(
         raise TimberError(f"--emit {emit}: an object target can emit {', '.join(OBJECT_FILES)}")
     r = emit_object(module, target, cpu=cpu, features=features, prefix=prefix, small=small)
     content = {"obj": r.object, "asm": r.asm, "llvm": r.llvm_ir}[emit]
-    from backends.c99.plan import write_files
+    from backends.common.plan import write_files
 
     return write_files({OBJECT_FILES[emit]: content, "model.h": r.header}, out_dir, force), r
 

@@ -4,10 +4,11 @@ Memory layout (byte offsets into the exported `memory`; every region 8-byte alig
 
     0 .. 16          reserved: offset 0 is never a valid buffer, so it plays the role of NULL
     16 .. D          frames: one static scratch area per IR function for its intermediate
-                     tensors (the call graph has no cycles and an instance runs one call at a
-                     time, so static frames are safe and no stack pointer is needed)
+                     tensors, and one per math routine over arrays (the call graph has no cycles
+                     and an instance runs one call at a time, so static frames are safe and no
+                     stack pointer is needed)
     D .. IN          read-only tables, as data segments: constants, affine weights, the packed
-                     node arrays of every ensemble (backends/c99/plan.py), exp's tables
+                     node arrays of every ensemble (backends/common/plan.py), `arith.lookup` tables
     IN .. OUT        input buffer: `batch_rows` rows of n_features values of T
     OUT .. END       output buffer: `batch_rows` rows of the widest exported result
     END ..           free: the memory is ceil(END / 64 KiB) pages; a host may grow it and put
@@ -20,30 +21,41 @@ Exported immutable i32 globals describe it: `<prefix>input_ptr`, `<prefix>output
 and `<prefix>infer_<name>(in, n_samples, out, ctx)` for every other function.  They return 0, -1 for a zero
 pointer, -3 when n_samples < 0 or a buffer runs past the end of memory (instead of trapping).
 
+Dispatch is one table, `LOWERINGS` (op class -> lowering); an op without an entry that has an
+`arith` expansion (exp, log1p, sigmoid, softmax, ...) is lowered through the ops of its expansion
+(`ir/dialects/mathimpl/`): a function over one element (`$math_exp_f64`, values in locals) when
+every op of it is elementwise, else a function over arrays in its own frame.  Anything else is
+refused naming the op.
+
 Semantics are those of the op docstrings and `ir/interpreter.py`: ordered compares are false on
 NaN (NaN-goes-left is `(i32.eqz (f32.ge x t))`, so missing handling is always explicit);
-float-to-int conversions are `trunc_sat` (the plain ones trap on NaN); `exp` is Timber's own;
-constants are hex floats or exact NaN bit patterns.
+float-to-int conversions are `trunc_sat` (the plain ones trap on NaN); integers are i32/i64
+(i1 a byte in memory, an i32 0/1 in locals); shifts take their amount modulo the width, as wasm's
+do; constants are hex floats or exact NaN bit patterns.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from backends.c99.plan import ABI_VERSION, EnsembleTables, ModulePlan, elem_size, hex_float, pack_ensemble, plan_module, write_files
-from ir import mathfn
-from ir.dialects import arith, func, linear, math, tree
+from backends.common import lowering as L
+from backends.common.abi import ABI_VERSION
+from backends.common.lowering import Elementwise
+from backends.common.plan import EnsembleTables, ModulePlan, elem_size, hex_float, pack_ensemble, plan_module, write_files
+from ir.diagnostics import TimberError
+from ir.dialects import arith, func, linear, math, mathimpl, tree
 from ir.dialects.tree import ZERO_THRESHOLD, Missing, Pred
 from ir.types import FloatType, IndexType, IntegerType, f32, f64
 
+TARGET = "WAT"
 RESERVED = 16
 DEFAULT_BATCH_ROWS = 256
 UNROLL = 8
 
 _LOAD = {np.uint8: "i32.load8_u", np.uint16: "i32.load16_u", np.uint32: "i32.load", np.float32: "f32.load", np.float64: "f64.load"}
 _CMP_T = {"oeq": "eq", "ogt": "gt", "oge": "ge", "olt": "lt", "ole": "le", "une": "ne"}
+_CMPI_T = {"eq": "eq", "ne": "ne", "slt": "lt_s", "sle": "le_s", "sgt": "gt_s", "sge": "ge_s", "ult": "lt_u", "ule": "le_u", "ugt": "gt_u", "uge": "ge_u"}
 _PRED_W = {Pred.LT: "lt", Pred.LE: "le", Pred.GT: "gt", Pred.GE: "ge", Pred.EQ: "eq", Pred.NE: "ne"}
-_BINARY = {arith.AddFOp: "add", arith.SubFOp: "sub", arith.MulFOp: "mul", arith.DivFOp: "div"}
 
 
 def wat_float(v, t: FloatType) -> str:
@@ -159,6 +171,7 @@ class _Data:
         self.base = base
         self.end = base
         self.segments: list[tuple[int, bytes, str]] = []
+        self.shared: dict[bytes, int] = {}
 
     def add(self, data: bytes, comment: str) -> int:
         addr = _align(self.end)
@@ -168,6 +181,14 @@ class _Data:
 
     def add_array(self, arr: np.ndarray, comment: str) -> int:
         return self.add(np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<")).tobytes(), comment)
+
+    def add_shared(self, arr: np.ndarray, comment: str) -> int:
+        """`add_array`, once per distinct content (tables of shared expansions are placed once)."""
+        data = np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<")).tobytes()
+        addr = self.shared.get(data)
+        if addr is None:
+            addr = self.shared[data] = self.add(data, comment)
+        return addr
 
     def text(self) -> list[str]:
         out = []
@@ -180,6 +201,261 @@ class _Data:
         return out
 
 
+
+class _Val:
+    """A tensor whose every element is one wasm expression: a constant, or a local."""
+
+    __slots__ = ("expr",)
+
+    def __init__(self, expr: str):
+        self.expr = expr
+
+
+def wat_literal(v, t) -> str:
+    """`(T.const v)` for a scalar of IR type t (floats exact, NaN payloads included)."""
+    if isinstance(t, FloatType):
+        return wat_float(v, t)
+    return f"({_vt(t)}.const {int(bool(v)) if t.width == 1 else int(v)})"
+
+
+class _Routine:
+    """One wasm function being lowered: an IR function (`top`: constants become data, results
+    live in its frame), or an expansion's function (splat constants are literals; `scalar`: one
+    element, every value a local `$t<k>`)."""
+
+    def __init__(self, wm: "_WatModule", b: _Body, top: bool, scalar: bool = False):
+        self.wm, self.b, self.top, self.scalar = wm, b, top, scalar
+        self.env: dict[int, _Loc | _Val] = {}
+        self.where = ""
+
+    def lower(self, op, k: int) -> None:
+        low = LOWERINGS.get(type(op))
+        if low is None:
+            if not mathimpl.expandable(op):
+                raise TimberError(L.cannot_lower(TARGET, op), op.location)
+            low = self.wm.expansion_lowering(op)
+        if isinstance(low, Elementwise):
+            self.elementwise(op, k, low)
+        else:
+            low(self.wm, self, op, k)
+
+    def result(self, r) -> _Loc:
+        loc = self.env[id(r)] = _Loc(addr=self.wm.frames[id(r)])
+        return loc
+
+    def elementwise(self, op, k: int, low: Elementwise) -> None:
+        wm = self.wm
+        args = [(self.env[id(v)], v.type.element) for v in op.operands]
+        r = op.results[0]
+        el = r.type.element
+        if self.scalar:
+            var = self.b.local(f"t{k}", _vt(el))
+            self.b.emit(f"(local.set {var} {low.expr(wm, op, [wm._ld(a, 0, t) for a, t in args])})")
+            self.env[id(r)] = _Val(f"(local.get {var})")
+            return
+        dst = self.result(r)
+        wm._each(self.b, r.type.size, lambda i: wm._st(dst, i, el, low.expr(wm, op, [wm._ld(a, i, t) for a, t in args])))
+
+    def memory(self, v) -> _Loc:
+        """Where value `v` is in memory (a splat constant of an expansion is put in the data)."""
+        ref = self.env[id(v)]
+        if isinstance(ref, _Loc):
+            return ref
+        op = v.owner
+        if not isinstance(op, arith.ConstantOp):  # pragma: no cover - only constants are literals
+            raise AssertionError(f"no memory for a value of '{op.name}'")
+        return _Loc(addr=self.wm.data.add_shared(_bytes_of(op.value), f"constant {v.type}"))
+
+
+def _bytes_of(vals) -> np.ndarray:
+    vals = np.asarray(vals).reshape(-1)
+    return vals.astype(np.uint8) if vals.dtype == np.bool_ else vals  # i1 is a byte in memory
+
+
+def _array_op(fn):
+    """A lowering over whole tensors in memory: `fn(wm, rt, op, a: [_Loc], r: [_Loc])`."""
+
+    def low(wm, rt: _Routine, op, k: int) -> None:
+        a = [rt.memory(v) for v in op.operands]
+        r = [rt.result(x) for x in op.results]
+        fn(wm, rt, op, a, r)
+
+    low.__name__ = fn.__name__
+    return low
+
+
+def _el(op, i: int = 0):
+    return op.operands[i].type.element
+
+
+def _out(op):
+    return op.results[0].type.element
+
+
+def _constant(wm, rt: _Routine, op, k: int) -> None:
+    r = op.results[0]
+    one = L.splat(op)
+    if one is not None and not rt.top:
+        rt.env[id(r)] = _Val(wat_literal(one, r.type.element))
+        return
+    vals = _bytes_of(op.value)
+    if rt.top:
+        rt.env[id(r)] = _Loc(addr=wm.data.add_array(vals, f"constant of {rt.where}: {r.type}"))
+    else:
+        rt.env[id(r)] = _Loc(addr=wm.data.add_shared(vals, f"constant {r.type}"))
+
+
+def _return(wm, rt: _Routine, op, k: int) -> None:
+    for i, v in enumerate(op.operands):
+        wm._copy(rt.b, rt.env[id(v)], _Loc(ptr=f"$r{i}"), v.type)
+
+
+def _binary(w: str):
+    return Elementwise(lambda wm, op, x: f"({_vt(_out(op))}.{w} {x[0]} {x[1]})")
+
+
+def _extremum(wm, op, x) -> str:
+    # numpy's maximum/minimum: NaN if either is NaN; on a tie (-0.0 vs +0.0 too) the second
+    # operand.  wasm's own f32.max orders -0 below +0, so it is not used.
+    h = wm._helper_minmax("max" if isinstance(op, arith.MaximumFOp) else "min", _vt(_out(op)))
+    return f"(call {h} {x[0]} {x[1]})"
+
+
+def _cmpf(wm, op, x) -> str:
+    h = wm._helper_cmp(op.attributes["predicate"].value, _vt(_el(op)))
+    return f"(call {h} {x[0]} {x[1]})"
+
+
+def _cmpi(wm, op, x) -> str:
+    return f"({_vt(_el(op))}.{_CMPI_T[op.attributes['predicate'].value]} {x[0]} {x[1]})"
+
+
+def _select(wm, op, x) -> str:
+    return f"(select {x[1]} {x[2]} {x[0]})"
+
+
+def _fconvert(wm, op, x) -> str:
+    return _convert(x[0], _el(op), _out(op))
+
+
+def _sitofp(wm, op, x) -> str:
+    return f"({_vt(_out(op))}.convert_{_vt(_el(op))}_s {x[0]})"
+
+
+def _bitcast(wm, op, x) -> str:
+    src, dst = _vt(_el(op)), _vt(_out(op))
+    return f"({dst}.reinterpret_{src} {x[0]})"
+
+
+def _fptosi(wm, op, x) -> str:
+    # toward zero, saturating, NaN -> 0: exactly the saturating conversion
+    return f"({_vt(_out(op))}.trunc_sat_{_vt(_el(op))}_s {x[0]})"
+
+
+def _lookup(wm, op, x) -> str:
+    table = np.asarray(op.attributes["table"].values).reshape(-1)
+    el = _out(op)
+    addr = wm.data.add_shared(_bytes_of(table), f"arith.lookup table ({len(table)} x {el})")
+    i = x[0] if _vt(_el(op)) == "i32" else f"(i32.wrap_i64 {x[0]})"
+    size = elem_size(el)
+    idx = f"(i32.and {i} (i32.const {len(table) - 1}))"
+    if size > 1:
+        idx = f"(i32.shl {idx} (i32.const {size.bit_length() - 1}))"
+    return f"({_load_op(el)} offset={addr} {idx})"
+
+
+def _extract(wm, rt: _Routine, op, k: int) -> None:
+    a, r = rt.env[id(op.operands[0])], op.results[0]
+    el = r.type.element
+    dst = rt.result(r)
+    rt.b.emit(wm._st(dst, 0, el, wm._ld(a, op.attributes["index"].value, el)))
+
+
+def _broadcast(wm, rt: _Routine, op, k: int) -> None:
+    a, r = rt.env[id(op.operands[0])], op.results[0]
+    el = r.type.element
+    dst = rt.result(r)
+    wm._each(rt.b, r.type.size, lambda i: wm._st(dst, i, el, wm._ld(a, 0, el)))
+
+
+@_array_op
+def _argmax(wm, rt, op, a, r) -> None:
+    wm._argmax(rt.b, op, a[0], r[0])
+
+
+@_array_op
+def _affine(wm, rt, op, a, r) -> None:
+    wm._affine(rt.b, op, a[0], r[0])
+
+
+@_array_op
+def _ensemble_op(wm, rt, op, a, r) -> None:
+    name = f"$ensemble_{wm.n_ens}"
+    wm._ensemble(pack_ensemble(op), name, wm.n_ens)
+    wm.n_ens += 1
+    rt.b.emit(f"(call {name} {wm._ptr(a[0])} {wm._ptr(r[0])})")
+
+
+@_array_op
+def _call(wm, rt, op, a, r) -> None:
+    args = " ".join(wm._ptr(x) for x in a + r)
+    rt.b.emit(f"(call {wm.fn_names[op.callee]} {args})")
+
+
+# The dispatch table: one entry per op class the back-end lowers itself.  Ops with an `arith`
+# expansion (math.exp, math.log1p, math.sigmoid, math.softmax, ...) have no entry: they are
+# lowered through their expansion (`_WatModule.expansion_lowering`).
+LOWERINGS: dict[type, object] = {
+    arith.ConstantOp: _constant,
+    arith.AddFOp: _binary("add"),
+    arith.SubFOp: _binary("sub"),
+    arith.MulFOp: _binary("mul"),
+    arith.DivFOp: _binary("div"),
+    arith.MaximumFOp: Elementwise(_extremum),
+    arith.MinimumFOp: Elementwise(_extremum),
+    arith.NegFOp: Elementwise(lambda wm, op, x: f"({_vt(_out(op))}.neg {x[0]})"),
+    arith.CmpFOp: Elementwise(_cmpf),
+    arith.SelectOp: Elementwise(_select),
+    arith.ExtFOp: Elementwise(_fconvert),
+    arith.TruncFOp: Elementwise(_fconvert),
+    arith.SIToFPOp: Elementwise(_sitofp),
+    arith.AddIOp: _binary("add"),
+    arith.SubIOp: _binary("sub"),
+    arith.MulIOp: _binary("mul"),
+    arith.AndIOp: _binary("and"),
+    arith.OrIOp: _binary("or"),
+    arith.XOrIOp: _binary("xor"),
+    arith.ShLIOp: _binary("shl"),  # wasm takes shift amounts modulo the width, as the IR does
+    arith.ShRSIOp: _binary("shr_s"),
+    arith.ShRUIOp: _binary("shr_u"),
+    arith.CmpIOp: Elementwise(_cmpi),
+    arith.BitcastOp: Elementwise(_bitcast),
+    arith.FPToSIOp: Elementwise(_fptosi),
+    arith.ExtSIOp: Elementwise(lambda wm, op, x: f"(i64.extend_i32_s {x[0]})"),
+    arith.TruncIOp: Elementwise(lambda wm, op, x: f"(i32.wrap_i64 {x[0]})"),
+    arith.LookupOp: Elementwise(_lookup),
+    arith.ExtractOp: _extract,
+    arith.BroadcastOp: _broadcast,
+    math.ArgmaxOp: _argmax,
+    linear.AffineOp: _affine,
+    tree.EnsembleOp: _ensemble_op,
+    func.CallOp: _call,
+    func.ReturnOp: _return,
+}
+
+
+def lowering_of(op_class) -> str | None:
+    """How the WAT back-end lowers ops of `op_class`: "table" (an entry of `LOWERINGS`),
+    "expansion" (through its `arith` expansion), or None (it cannot: such a module is refused
+    with "the WAT back-end cannot lower '<op>'")."""
+    return L.lowering_of(LOWERINGS, op_class)
+
+
+def check(op, expand: bool = True) -> str | None:
+    """None when the WAT back-end can lower `op`, else the message refusing it."""
+    return L.unsupported(LOWERINGS, TARGET, op, expand)
+
+
 class _WatModule:
     def __init__(self, plan: ModulePlan, batch_rows: int):
         self.plan = plan
@@ -188,40 +464,52 @@ class _WatModule:
         self.fn_names = {f.sym_name: f"$fn_{i}" for i, f in enumerate(plan.funcs)}
         # Frames first: their sizes follow from the value types alone.
         self.frames: dict[int, int] = {}
-        addr = RESERVED
+        self._frame_end = RESERVED
+        self._framed: set[int] = set()
         for f in plan.funcs:
             for op in f.body.ops:
                 if isinstance(op, (arith.ConstantOp, func.ReturnOp)):
                     continue
-                for r in op.results:
-                    addr = _align(addr)
-                    self.frames[id(r)] = addr
-                    addr += r.type.size * elem_size(r.type.element)
-        self.data = _Data(_align(addr))
+                self._frame(op)
+                self._expansion_frames(op)
+        self.data = _Data(_align(self._frame_end))
         self.funcs: list[str] = []
         self.helpers: dict[str, list[str]] = {}
+        self.math_funcs: list[str] = []  # expansions' functions, callees first
+        self.math_names: dict[int, tuple[str, bool]] = {}  # id(expansion ops) -> (function, scalar?)
+        self.math_texts: dict[tuple, str] = {}  # function text -> its name (identical ones merge)
         self.n_ens = 0
+
+    def _frame(self, op) -> None:
+        for r in op.results:
+            self._frame_end = _align(self._frame_end)
+            self.frames[id(r)] = self._frame_end
+            self._frame_end += r.type.size * elem_size(r.type.element)
+
+    def _expansion_frames(self, op) -> None:
+        """Frames for the values of the expansion routines over arrays that `op` needs (once per
+        expansion: a routine's frame is only live while it runs, and none calls itself)."""
+        if type(op) in LOWERINGS or not mathimpl.expandable(op):
+            return
+        arg, ops, out = L.expansion(op)
+        if id(ops) in self._framed:
+            return
+        self._framed.add(id(ops))
+        scalar = L.is_elementwise(LOWERINGS, ops)
+        for o in L.live_ops(ops, out):
+            if not scalar and not isinstance(o, arith.ConstantOp):
+                self._frame(o)
+            self._expansion_frames(o)
 
     # ----- functions --------------------------------------------------------------------
     def lower_func(self, f: func.FuncOp) -> None:
         ft = f.function_type
         b = _Body()
-        env: dict[int, _Loc] = {id(a): _Loc(ptr=f"$a{i}") for i, a in enumerate(f.body.args)}
-        for op in f.body.ops:
-            if isinstance(op, func.ReturnOp):
-                for i, v in enumerate(op.operands):
-                    self._copy(b, env[id(v)], _Loc(ptr=f"$r{i}"), v.type)
-                continue
-            if isinstance(op, arith.ConstantOp):
-                t = op.results[0].type
-                vals = np.asarray(op.value).reshape(-1)
-                if vals.dtype == np.bool_:
-                    vals = vals.astype(np.uint8)  # i1 is a byte in memory
-                env[id(op.results[0])] = _Loc(addr=self.data.add_array(vals, f"constant of @{f.sym_name}: {t}"))
-                continue
-            for r in op.results:
-                env[id(r)] = _Loc(addr=self.frames[id(r)])
-            self.lower_op(b, op, [env[id(v)] for v in op.operands], [env[id(r)] for r in op.results])
+        rt = _Routine(self, b, top=True)
+        rt.where = f"@{f.sym_name}"
+        rt.env = {id(a): _Loc(ptr=f"$a{i}") for i, a in enumerate(f.body.args)}
+        for k, op in enumerate(f.body.ops):
+            rt.lower(op, k)
         params = " ".join([f"(param $a{i} i32)" for i in range(len(ft.inputs))] + [f"(param $r{i} i32)" for i in range(len(ft.results))])
         self.funcs.append(self._func_text(f";; @{f.sym_name}: {ft}", f"(func {self.fn_names[f.sym_name]} {params}", b))
 
@@ -241,7 +529,9 @@ class _WatModule:
         b.loop(i, 0, n, lambda: b.emit("  " + stmt(f"(local.get {i})")))
 
     @staticmethod
-    def _ld(loc: _Loc, i, t) -> str:
+    def _ld(loc, i, t) -> str:
+        if isinstance(loc, _Val):
+            return loc.expr
         base, off = loc.at(i, elem_size(t))
         return f"({_load_op(t)} offset={off} {base})"
 
@@ -250,149 +540,58 @@ class _WatModule:
         base, off = loc.at(i, elem_size(t))
         return f"({_store_op(t)} offset={off} {base} {value})"
 
-    def _copy(self, b: _Body, src: _Loc, dst: _Loc, t) -> None:
+    def _copy(self, b: _Body, src, dst: _Loc, t) -> None:
         el = t.element
         self._each(b, t.size, lambda i: self._st(dst, i, el, self._ld(src, i, el)))
-
-    def lower_op(self, b: _Body, op, a: list[_Loc], r: list[_Loc]) -> None:
-        out = op.results[0].type
-        n, el = out.size, out.element
-        vt = _vt(el)
-        if type(op) in _BINARY:
-            w = _BINARY[type(op)]
-            return self._each(b, n, lambda i: self._st(r[0], i, el, f"({vt}.{w} {self._ld(a[0], i, el)} {self._ld(a[1], i, el)})"))
-        if isinstance(op, (arith.MaximumFOp, arith.MinimumFOp)):
-            # numpy's maximum/minimum: NaN if either is NaN; on a tie (-0.0 vs +0.0 too) the second
-            # operand.  wasm's own f32.max orders -0 below +0, so it is not used.
-            h = self._helper_minmax("max" if isinstance(op, arith.MaximumFOp) else "min", vt)
-            return self._each(b, n, lambda i: self._st(r[0], i, el, f"(call {h} {self._ld(a[0], i, el)} {self._ld(a[1], i, el)})"))
-        if isinstance(op, arith.NegFOp):
-            return self._each(b, n, lambda i: self._st(r[0], i, el, f"({vt}.neg {self._ld(a[0], i, el)})"))
-        if isinstance(op, arith.CmpFOp):
-            t = op.operands[0].type.element
-            h = self._helper_cmp(op.attributes["predicate"].value, _vt(t))
-            return self._each(b, n, lambda i: self._st(r[0], i, el, f"(call {h} {self._ld(a[0], i, t)} {self._ld(a[1], i, t)})"))
-        if isinstance(op, arith.SelectOp):
-            ct = op.operands[0].type.element
-            return self._each(
-                b, n, lambda i: self._st(r[0], i, el, f"(select {self._ld(a[1], i, el)} {self._ld(a[2], i, el)} {self._ld(a[0], i, ct)})")
-            )
-        if isinstance(op, (arith.ExtFOp, arith.TruncFOp)):
-            src = op.operands[0].type.element
-            return self._each(b, n, lambda i: self._st(r[0], i, el, _convert(self._ld(a[0], i, src), src, el)))
-        if isinstance(op, arith.SIToFPOp):
-            src = op.operands[0].type.element
-            conv = f"{vt}.convert_{_vt(src)}_s"
-            return self._each(b, n, lambda i: self._st(r[0], i, el, f"({conv} {self._ld(a[0], i, src)})"))
-        if isinstance(op, math.ExpOp):
-            return self._each(b, n, lambda i: self._st(r[0], i, el, self._exp(self._ld(a[0], i, el), el, op)))
-        if isinstance(op, math.Log1pOp):
-            return self._each(b, n, lambda i: self._st(r[0], i, el, self._log1p(self._ld(a[0], i, el), el)))
-        if isinstance(op, math.SigmoidOp):
-            one = wat_float(1.0, el)
-            return self._each(
-                b,
-                n,
-                lambda i: self._st(
-                    r[0], i, el, f"({vt}.div {one} ({vt}.add {one} {self._exp(f'({vt}.neg {self._ld(a[0], i, el)})', el)}))"
-                ),
-            )
-        if isinstance(op, math.SoftmaxOp):
-            return self._softmax(b, op, a[0], r[0])
-        if isinstance(op, math.ArgmaxOp):
-            return self._argmax(b, op, a[0], r[0])
-        if isinstance(op, linear.AffineOp):
-            return self._affine(b, op, a[0], r[0])
-        if isinstance(op, tree.EnsembleOp):
-            name = f"$ensemble_{self.n_ens}"
-            self._ensemble(pack_ensemble(op), name, self.n_ens)
-            self.n_ens += 1
-            b.emit(f"(call {name} {self._ptr(a[0])} {self._ptr(r[0])})")
-            return None
-        if isinstance(op, func.CallOp):
-            args = " ".join(self._ptr(x) for x in a + r)
-            b.emit(f"(call {self.fn_names[op.callee]} {args})")
-            return None
-        raise AssertionError(f"plan_module let through '{op.name}'")  # pragma: no cover
 
     @staticmethod
     def _ptr(loc: _Loc) -> str:
         return f"(local.get {loc.ptr})" if loc.ptr is not None else f"(i32.const {loc.addr})"
 
-    def _exp(self, x: str, el: FloatType, op=None) -> str:
-        impl = op.attributes.get("impl") if op is not None else None
-        name = "$exp_f64"
-        if impl is not None and impl.value == "fmath":
-            self._helper_fmath_exp()
-            name = "$fmath_exp_f64"
+    # ----- expansions -------------------------------------------------------------------
+    def expansion_lowering(self, op):
+        """The lowering of an op through its `arith` expansion: a call per element of a scalar
+        function when the expansion is elementwise, else one call of a function over arrays."""
+        arg, ops, out = L.expansion(op)
+        hit = self.math_names.get(id(ops))
+        if hit is None:
+            hit = self.math_names[id(ops)] = self._math_func(op, arg, ops, out)
+        name, scalar = hit
+        if scalar:
+            return Elementwise(lambda wm, o, x: f"(call {name} {x[0]})")
+        return _array_op(lambda wm, rt, o, a, r: rt.b.emit(f"(call {name} {wm._ptr(a[0])} {wm._ptr(r[0])})"))
+
+    def _math_func(self, op, arg, ops, out) -> tuple[str, bool]:
+        scalar = L.is_elementwise(LOWERINGS, ops)
+        b = _Body()
+        rt = _Routine(self, b, top=False, scalar=scalar)
+        ti, to = _vt(arg.type.element), _vt(out.type.element)
+        rt.env[id(arg)] = _Val("(local.get $x)") if scalar else _Loc(ptr="$x")
+        for k, o in enumerate(L.live_ops(ops, out)):
+            rt.lower(o, k)
+        res = rt.env[id(out)]
+        if scalar:
+            head = f"(func @NAME@ (param $x {ti}) (result {to})"
+            tail = self._ld(res, 0, out.type.element)
+            base = L.helper_name(op)
         else:
-            self._helper_exp()
-        if el == f32:
-            return f"(f32.demote_f64 (call {name} (f64.promote_f32 {x})))"
-        return f"(call {name} {x})"
-
-    def _helper_fmath_exp(self) -> None:
-        if "$fmath_exp_f64" in self.helpers:
-            return
-        m = mathfn
-        tbl = self.data.add_array(m.FMATH_T.astype(np.int64), "fmath exp: mantissa bits of 2^(j/2048)")
-
-        def c(v):
-            return f"(f64.const {hex_float(v)})"
-
-        def g(name):
-            return f"(local.get ${name})"
-
-        y = f"(f64.add (f64.sub (f64.mul (f64.mul (f64.sub {c(m.FMATH_C3)} {g('t')}) (f64.mul {g('t')} {g('t')})) {c(m.FMATH_C2)}) {g('t')}) {c(m.FMATH_C1)})"
-        j = f"(i32.wrap_i64 (i64.and {g('di')} (i64.const {(1 << m.FMATH_BITS) - 1})))"
-        u = f"(i64.shl (i64.shr_s (i64.add {g('di')} (i64.const {m.FMATH_ADJ})) (i64.const {m.FMATH_BITS})) (i64.const 52))"
-        self.helpers["$fmath_exp_f64"] = [
-            "  ;; fmath's exp (ir/mathfn.py), which CatBoost calls: 2^(j/2048) mantissas and a cubic.",
-            "  (func $fmath_exp_f64 (param $x f64) (result f64)",
-            "    (local $d f64) (local $t f64) (local $di i64)",
-            "    ;; NaN becomes the upper bound, as x86 minpd does",
-            f"    (local.set $x (select {g('x')} {c(m.FMATH_HI)} (f64.lt {g('x')} {c(m.FMATH_HI)})))",
-            f"    (local.set $x (select {g('x')} {c(m.FMATH_LO)} (f64.gt {g('x')} {c(m.FMATH_LO)})))",
-            f"    (local.set $d (f64.add (f64.mul {g('x')} {c(m.FMATH_A)}) {c(m.FMATH_B)}))",
-            f"    (local.set $di (i64.reinterpret_f64 {g('d')}))",
-            f"    (local.set $t (f64.sub (f64.mul (f64.sub {g('d')} {c(m.FMATH_B)}) {c(m.FMATH_RA)}) {g('x')}))",
-            f"    (f64.mul {y} (f64.reinterpret_i64 (i64.or {u} (i64.load (i32.add (i32.const {tbl}) (i32.shl {j} (i32.const 3))))))))",
-        ]
-
-    def _log1p(self, x: str, el: FloatType) -> str:
-        self._helper_log1p()
-        if el == f32:
-            return f"(f32.demote_f64 (call $log1p_f64 (f64.promote_f32 {x})))"
-        return f"(call $log1p_f64 {x})"
-
-    def _softmax(self, b: _Body, op, a: _Loc, r: _Loc) -> None:
-        t = op.results[0].type
-        el, n, vt = t.element, t.size, _vt(t.element)
-        acc_attr = op.attributes.get("acc")
-        acc = acc_attr.type if acc_attr is not None else el
-        m, s, e, i = b.local(f"sm_m_{vt}", vt), b.local(f"sm_s_{_vt(acc)}", _vt(acc)), b.local(f"sm_e_{vt}", vt), b.local("i", "i32")
-        li = f"(local.get {i})"
-        b.emit(f"(local.set {m} {self._ld(a, 0, el)})")
-        # m = a_i when a_i > m, left to right (NaN never replaces).
-        b.loop(
-            i,
-            1,
-            n,
-            lambda: b.emit(
-                f"  (local.set {m} (select {self._ld(a, li, el)} (local.get {m}) ({vt}.gt {self._ld(a, li, el)} (local.get {m}))))"
-            ),
-        )
-        b.emit(f"(local.set {s} {wat_float(0.0, acc)})")
-
-        def exps():
-            b.emit(f"  (local.set {e} {self._exp(f'({vt}.sub {self._ld(a, li, el)} (local.get {m}))', el, op)})")
-            b.emit("  " + self._st(r, li, el, f"(local.get {e})"))
-            b.emit(f"  (local.set {s} ({_vt(acc)}.add (local.get {s}) {_convert(f'(local.get {e})', el, acc)}))")
-
-        b.loop(i, 0, n, exps)
-        st = b.local(f"sm_st_{vt}", vt)
-        b.emit(f"(local.set {st} {_convert(f'(local.get {s})', acc, el)})")
-        b.loop(i, 0, n, lambda: b.emit("  " + self._st(r, li, el, f"({vt}.div {self._ld(r, li, el)} (local.get {st}))")))
+            head = "(func @NAME@ (param $x i32) (param $r i32)"
+            self._copy(b, res, _Loc(ptr="$r"), out.type)
+            tail = ""
+            base = L.helper_name(op, str(arg.type.size))
+        key = (head, tuple(b.locals.items()), tuple(b.lines), tail)
+        name = self.math_texts.get(key)
+        if name is None:
+            taken = set(self.math_texts.values())
+            name, n = f"${base}", 1
+            while name in taken:
+                n += 1
+                name = f"${base}_{n}"
+            self.math_texts[key] = name
+            what = "element by element" if scalar else f"on {arg.type}"
+            comment = f";; {op.name} {what}: its arith expansion (ir/dialects/mathimpl/), op by op"
+            self.math_funcs.append(self._func_text(comment, head.replace("@NAME@", name), b, tail))
+        return name, scalar
 
     def _argmax(self, b: _Body, op, a: _Loc, r: _Loc) -> None:
         t = op.operands[0].type
@@ -685,132 +884,7 @@ class _WatModule:
             ]
         return name
 
-    def _helper_exp(self) -> None:
-        if "$exp_f64" in self.helpers:
-            return
-        m = mathfn
-        hi = self.data.add_array(m.T_HI.astype(np.float64), "exp: T_hi[j] = 2^(j/128), high part")
-        lo = self.data.add_array(m.T_LO.astype(np.float64), "exp: T_lo[j], low part")
 
-        def c(v):
-            return f"(f64.const {hex_float(v)})"
-
-        def g(name):
-            return f"(local.get ${name})"
-
-        def pow2(e):
-            return f"(f64.reinterpret_i64 (i64.shl (i64.extend_i32_u (i32.add {e} (i32.const 1023))) (i64.const 52)))"
-
-        e2 = f"(i32.sub {g('e')} {g('e1')})"
-        poly = f"(f64.add {c(m.C2)} (f64.mul {g('r')} (f64.add {c(m.C3)} (f64.mul {g('r')} (f64.add {c(m.C4)} (f64.mul {g('r')} {c(m.C5)}))))))"
-        self.helpers["$exp_f64"] = [
-            "  ;; Timber's exp (ir/mathfn.py): Tang's table method, N = 128, the same double operations in",
-            "  ;; the same order as every other back-end.",
-            "  (func $exp_f64 (param $x f64) (result f64)",
-            "    (local $kd f64) (local $r f64) (local $p f64) (local $th f64) (local $y f64)",
-            "    (local $k i32) (local $e i32) (local $j i32) (local $e1 i32)",
-            f"    (if (f64.ne {g('x')} {g('x')}) (then (return {g('x')})))",
-            f"    (if (f64.gt {g('x')} {c(m.OVERFLOW)}) (then (return (f64.const inf))))",
-            f"    (if (f64.lt {g('x')} {c(m.UNDERFLOW)}) (then (return (f64.const 0))))",
-            "    ;; adding and subtracting 1.5*2^52 rounds to an integer, ties to even",
-            f"    (local.set $kd (f64.sub (f64.add (f64.mul {g('x')} {c(m.INV_LN2_N)}) {c(m.SHIFT)}) {c(m.SHIFT)}))",
-            f"    (local.set $r (f64.sub (f64.sub {g('x')} (f64.mul {g('kd')} {c(m.LN2_HI_N)})) (f64.mul {g('kd')} {c(m.LN2_LO_N)})))",
-            f"    (local.set $p (f64.add {g('r')} (f64.mul (f64.mul {g('r')} {g('r')}) {poly})))",
-            f"    (local.set $k (i32.trunc_sat_f64_s {g('kd')}))",
-            f"    (local.set $j (i32.and {g('k')} (i32.const 127)))",
-            f"    (local.set $e (i32.shr_s {g('k')} (i32.const 7)))",
-            f"    (local.set $th (f64.load (i32.add (i32.const {hi}) (i32.shl {g('j')} (i32.const 3)))))",
-            f"    (local.set $y (f64.add {g('th')} (f64.add (f64.load (i32.add (i32.const {lo}) (i32.shl {g('j')} (i32.const 3)))) (f64.mul {g('th')} {g('p')}))))",
-            "    ;; scale in two steps so each power of two is a normal number",
-            f"    (local.set $e1 (i32.shr_s {g('e')} (i32.const 1)))",
-            f"    (f64.mul (f64.mul {g('y')} {pow2(g('e1'))}) {pow2(e2)}))",
-        ]
-
-    def _helper_log1p(self) -> None:
-        if "$log1p_f64" in self.helpers:
-            return
-        m = mathfn
-
-        def c(v):
-            return f"(f64.const {hex_float(v)})"
-
-        def g(name):
-            return f"(local.get ${name})"
-
-        def i64(v):
-            return f"(i64.const {v})"
-
-        ln2hi, ln2lo = c(m.LOG_LN2_HI), c(m.LOG_LN2_LO)
-        kd = f"(f64.convert_i64_s {g('k')})"
-        # k*ln2_hi - ((hfsq - (t + (k*ln2_lo + c))) - f), and the |f| < 2^-20 variants
-        big_k = f"(f64.sub (f64.mul {kd} {ln2hi}) (f64.sub (f64.sub {g('hfsq')} (f64.add {g('t')} (f64.add (f64.mul {kd} {ln2lo}) {g('c')}))) {g('f')}))"
-        small_k = f"(f64.sub (f64.mul {kd} {ln2hi}) (f64.sub (f64.sub {g('rs')} (f64.add (f64.mul {kd} {ln2lo}) {g('c')})) {g('f')}))"
-        zero_k = f"(f64.add (f64.mul {kd} {ln2hi}) (f64.add {g('c')} (f64.mul {kd} {ln2lo})))"
-        z, z2, z4, z6 = g("z"), g("z2"), g("z4"), g("z6")
-        r = (
-            f"(f64.add (f64.add (f64.add (f64.mul {z} {c(m.LP1)}) (f64.mul {z2} (f64.add {c(m.LP2)} (f64.mul {z} {c(m.LP3)}))))"
-            f" (f64.mul {z4} (f64.add {c(m.LP4)} (f64.mul {z} {c(m.LP5)})))) (f64.mul {z6} (f64.add {c(m.LP6)} (f64.mul {z} {c(m.LP7)}))))"
-        )
-        lo32 = f"(i64.and {g('b')} {i64(0xFFFFFFFF)})"
-        self.helpers["$log1p_f64"] = [
-            "  ;; Timber's log1p (ir/mathfn.py): 1+x = 2^k (1+f), log(1+f) by fdlibm's polynomial in s = f/(2+f);",
-            "  ;; the same double operations in the same order as every other back-end.",
-            "  (func $log1p_f64 (param $x f64) (result f64)",
-            "    (local $b i64) (local $hx i64) (local $ax i64) (local $hu i64) (local $k i64)",
-            "    (local $u f64) (local $f f64) (local $c f64) (local $hfsq f64) (local $rs f64) (local $s f64)",
-            "    (local $z f64) (local $z2 f64) (local $z4 f64) (local $z6 f64) (local $t f64)",
-            f"    (if (f64.ne {g('x')} {g('x')}) (then (return {g('x')})))",
-            f"    (local.set $b (i64.reinterpret_f64 {g('x')}))",
-            f"    (local.set $hx (i64.shr_s {g('b')} {i64(32)}))",
-            f"    (local.set $ax (i64.and {g('hx')} {i64(0x7FFFFFFF)}))",
-            f"    (local.set $f {g('x')}) (local.set $hu {i64(1)}) (local.set $k {i64(1)})",
-            f"    (if (i64.lt_s {g('hx')} {i64(m.HX_K0_HIGH)})",
-            "      (then",
-            f"        (if (i64.ge_s {g('ax')} {i64(m.AX_MINUS_ONE)})",
-            f"          (then (return (select (f64.const -inf) (f64.const nan) (f64.eq {g('x')} (f64.const -1))))))",
-            f"        (if (i64.lt_s {g('ax')} {i64(m.AX_TINY)})",
-            f"          (then (return (select {g('x')} (f64.sub {g('x')} (f64.mul (f64.mul {g('x')} {g('x')}) (f64.const 0.5)))"
-            f" (i64.lt_s {g('ax')} {i64(m.AX_TINIER)})))))",
-            f"        (if (i32.or (i64.gt_s {g('hx')} {i64(0)}) (i64.le_s {g('hx')} {i64(m.HX_K0_LOW)})) (then (local.set $k {i64(0)}))))",
-            "      (else",
-            f"        (if (i64.ge_s {g('hx')} {i64(0x7FF00000)}) (then (return (f64.add {g('x')} {g('x')}))))))",
-            f"    (if (i64.ne {g('k')} {i64(0)})",
-            "      (then",
-            f"        (if (i64.lt_s {g('hx')} {i64(m.HX_BIG)})",
-            "          (then",
-            f"            (local.set $u (f64.add (f64.const 1) {g('x')}))",
-            f"            (local.set $b (i64.reinterpret_f64 {g('u')}))",
-            f"            (local.set $k (i64.sub (i64.shr_u {g('b')} {i64(52)}) {i64(1023)}))",
-            "            ;; c = ((1+x) - u) / u corrects the rounding of u",
-            f"            (local.set $c (f64.div (select (f64.sub (f64.const 1) (f64.sub {g('u')} {g('x')})) (f64.sub {g('x')} (f64.sub {g('u')} (f64.const 1)))"
-            f" (i64.gt_s {g('k')} {i64(0)})) {g('u')})))",
-            "          (else",
-            f"            (local.set $k (i64.sub (i64.shr_u {g('b')} {i64(52)}) {i64(1023)}))))",
-            f"        (local.set $hu (i64.and (i64.shr_u {g('b')} {i64(32)}) {i64(0xFFFFF)}))",
-            f"        (if (i64.lt_s {g('hu')} {i64(m.HU_SQRT2)})",
-            f"          (then (local.set $b (i64.or (i64.shl (i64.or {g('hu')} {i64(0x3FF00000)}) {i64(32)}) {lo32})))",
-            "          (else",
-            f"            (local.set $k (i64.add {g('k')} {i64(1)}))",
-            f"            (local.set $b (i64.or (i64.shl (i64.or {g('hu')} {i64(0x3FE00000)}) {i64(32)}) {lo32}))",
-            f"            (local.set $hu (i64.shr_s (i64.sub {i64(0x100000)} {g('hu')}) {i64(2)}))))",
-            f"        (local.set $f (f64.sub (f64.reinterpret_i64 {g('b')}) (f64.const 1)))))",
-            f"    (local.set $hfsq (f64.mul (f64.mul (f64.const 0.5) {g('f')}) {g('f')}))",
-            f"    (if (i64.eqz {g('hu')})",
-            "      (then",
-            f"        (if (f64.eq {g('f')} (f64.const 0))",
-            f"          (then (return (select (f64.const 0) {zero_k} (i64.eqz {g('k')})))))",
-            f"        (local.set $rs (f64.mul {g('hfsq')} (f64.sub (f64.const 1) (f64.mul {c(m.TWO_THIRDS)} {g('f')}))))",
-            f"        (return (select (f64.sub {g('f')} {g('rs')}) {small_k} (i64.eqz {g('k')})))))",
-            f"    (local.set $s (f64.div {g('f')} (f64.add (f64.const 2) {g('f')})))",
-            f"    (local.set $z (f64.mul {g('s')} {g('s')}))",
-            f"    (local.set $z2 (f64.mul {z} {z}))",
-            f"    (local.set $z4 (f64.mul {z2} {z2}))",
-            f"    (local.set $z6 (f64.mul {z4} {z2}))",
-            f"    (local.set $t (f64.mul {g('s')} (f64.add {g('hfsq')} {r})))",
-            f"    (select (f64.sub {g('f')} (f64.sub {g('hfsq')} {g('t')})) {big_k} (i64.eqz {g('k')})))",
-        ]
-
-    # ----- module -----------------------------------------------------------------------
     def _wrappers(self) -> list[str]:
         out = []
         for ex in self.plan.exports:
@@ -894,6 +968,7 @@ class _WatModule:
         body = self.data.text()
         for lines in self.helpers.values():
             body += lines
+        body += self.math_funcs
         body += self.funcs
         body += self._wrappers()
         return "\n".join(head + body) + "\n)\n", layout
@@ -901,14 +976,14 @@ class _WatModule:
 
 def emit_wat(module, prefix: str = "timber_", batch_rows: int = DEFAULT_BATCH_ROWS) -> str:
     """A WebAssembly text module for a verified module (see the module docstring for the ABI and layout)."""
-    return _WatModule(plan_module(module, prefix, "wat"), batch_rows).text()[0]
+    return _WatModule(plan_module(module, prefix, "wat", check), batch_rows).text()[0]
 
 
 def emit_wat_bundle(module, prefix: str = "timber_", batch_rows: int = DEFAULT_BATCH_ROWS) -> dict[str, str]:
     """{"model.wat": the module, "model.js": a loader for its assembled `model.wasm`}."""
     from .loader import loader_js
 
-    plan = plan_module(module, prefix, "wat")
+    plan = plan_module(module, prefix, "wat", check)
     wat, layout = _WatModule(plan, batch_rows).text()
     return {"model.wat": wat, "model.js": loader_js(plan, layout)}
 
@@ -930,3 +1005,4 @@ def write_wat(
             ) from e
         files["model.wasm"] = bytes(wasmtime.wat2wasm(files["model.wat"]))
     return write_files(files, out_dir, force)
+

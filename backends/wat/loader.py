@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 
-from backends.c99.plan import ModulePlan
+from backends.common.plan import ModulePlan
 
 _ARRAY = {"f32": "Float32Array", "f64": "Float64Array", "i64": "BigInt64Array"}
 

@@ -1,9 +1,9 @@
-"""What the C99 and WAT back-ends share: the module's ABI, its call graph, and ensembles packed
-into flat tables.
+"""What the back-ends share: a module's ABI, its call graph, and ensembles packed into flat tables.
 
-Both text back-ends lower a verified module the same way: every function becomes a routine
-over flat element arrays, every `tree.ensemble` becomes a table-driven loop over packed node
-arrays (built here, once), and every exported function gets the ABI of DESIGN.md section 4.
+The text back-ends (C99, WAT) lower a verified module the same way: every function becomes a
+routine over flat element arrays, every `tree.ensemble` becomes a table-driven loop over packed
+node arrays (built here, once), and every exported function gets the ABI of DESIGN.md section 4
+(`backends/common/abi.py` writes its C header, which the LLVM object-file writer ships too).
 The packing is the part that must be right for bit-exact results, so it lives in one place.
 
 Packed node trees (`EnsembleTables`): all split nodes of all `tree.tree` ops of an ensemble are
@@ -17,44 +17,18 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ir.core import Operation
 from ir.diagnostics import NameLoc, TimberError
-from ir.dialects import arith, func, linear, math, tree
+from ir.dialects import func, tree
 from ir.dialects.tree import Missing, Pred
 from ir.types import FloatType, IndexType, IntegerType, TensorType, f32, f64
 
-ABI_VERSION = 1
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-
-# Every op kind a text back-end lowers; anything else is reported, never guessed.
-SUPPORTED_OPS = (
-    arith.ConstantOp,
-    arith.AddFOp,
-    arith.SubFOp,
-    arith.MulFOp,
-    arith.DivFOp,
-    arith.MaximumFOp,
-    arith.MinimumFOp,
-    arith.NegFOp,
-    arith.CmpFOp,
-    arith.SelectOp,
-    arith.ExtFOp,
-    arith.TruncFOp,
-    arith.SIToFPOp,
-    math.ExpOp,
-    math.Log1pOp,
-    math.SigmoidOp,
-    math.SoftmaxOp,
-    math.ArgmaxOp,
-    linear.AffineOp,
-    tree.EnsembleOp,
-    func.CallOp,
-    func.ReturnOp,
-)
 
 
 def source_of(module: Operation) -> str:
@@ -118,30 +92,36 @@ def _floc(source: str, f) -> NameLoc:
     return NameLoc(source, f"func @{f.sym_name}")
 
 
-def plan_module(module: Operation, prefix: str, backend: str) -> ModulePlan:
+def plan_module(module: Operation, prefix: str, backend: str, check: Callable | None = None) -> ModulePlan:
     """Check that `module` can be lowered by `backend` and order its functions.
 
+    `check(op, expand)` is the back-end's word on one op: None when it can lower it, else a
+    message naming the op and the target.  It is asked once before verification with
+    `expand=False` (does the op have a lowering or an expansion at all?) and once after with
+    `expand=True` (can every op of its expansion be lowered too?).  Without `check` every op is
+    accepted (the ABI header needs only the exports).
+
     Raises `TimberError` naming the function/op for anything outside the supported set: an
-    unknown op, recursion, a non-tensor value, or an exported signature the ABI cannot carry."""
+    op the back-end cannot lower, recursion, a non-tensor value, or an exported signature the
+    ABI cannot carry."""
     from ir.verifier import verify
 
     check_prefix(prefix)
     source = source_of(module)
     if not hasattr(module, "lookup") or module.name != "builtin.module":
         raise TimberError(f"{backend}: expected a builtin.module, found '{module.name}'")
-    verify(module)
     funcs = [op for op in module.body.ops if isinstance(op, func.FuncOp)]
     others = [op for op in module.body.ops if not isinstance(op, func.FuncOp)]
     if others:
         raise TimberError(
             f"{backend}: top-level op '{others[0].name}' is not supported; a module holds func.func ops only", NameLoc(source, "module")
         )
+    if check is not None:
+        _check_ops(funcs, check, False, source)
+    verify(module)
     by_name = {f.sym_name: f for f in funcs}
     for f in funcs:
         for op in f.body.ops:
-            if not isinstance(op, SUPPORTED_OPS):
-                names = ", ".join(sorted(c.name for c in SUPPORTED_OPS))
-                raise TimberError(f"{backend}: op '{op.name}' is not supported (supported: {names})", _floc(source, f))
             for v in list(op.operands) + list(op.results):
                 if not isinstance(v.type, TensorType):
                     raise TimberError(
@@ -150,6 +130,8 @@ def plan_module(module: Operation, prefix: str, backend: str) -> ModulePlan:
         for a in f.body.args:
             if not isinstance(a.type, TensorType):
                 raise TimberError(f"{backend}: argument of type {a.type} is not supported; only tensors", _floc(source, f))
+    if check is not None:
+        _check_ops(funcs, check, True, source)
     order = _callee_first(funcs, by_name, source, backend)
     if "predict" not in by_name:
         raise TimberError(f"{backend}: the module has no @predict function (the ABI's infer entry point)", NameLoc(source, "module"))
@@ -165,6 +147,14 @@ def plan_module(module: Operation, prefix: str, backend: str) -> ModulePlan:
             taken[sym] = f.sym_name
         exports.append(ex)
     return ModulePlan(module, prefix, source, order, exports, exports[0])
+
+
+def _check_ops(funcs, check: Callable, expand: bool, source: str) -> None:
+    for f in funcs:
+        for op in f.body.ops:
+            msg = check(op, expand)
+            if msg:
+                raise TimberError(msg, _floc(source, f))
 
 
 def _callee_first(funcs, by_name, source: str, backend: str) -> list:
