@@ -92,6 +92,11 @@ class SameOperandsAndResultType(Trait):
     """All operands and results have one type."""
 
 
+class Elementwise(Trait):
+    """One operand and one result of the same shape; result element i depends only on operand
+    element i (back-ends may compute it one element at a time)."""
+
+
 class NoTerminator(Trait):
     """Its blocks need no terminator."""
 

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ir.core import Operation, Value
+from ir.core import Block, Operation, Value
+from ir.opdef import Elementwise
 from ir.diagnostics import TimberError
 from ir.dialects import arith, builtin, func, linear, math, mathimpl, tree
 from ir.dialects.tree import ZERO_THRESHOLD
@@ -436,7 +437,15 @@ class FunctionLowering:
             self.env[id(r)] = val
 
     def expansion(self, op: Operation) -> list[Val]:
-        """An op with an `arith` expansion (`ir/dialects/mathimpl`): its ops, lowered in order."""
+        """An op with an `arith` expansion (`ir/dialects/mathimpl`): an elementwise one becomes a
+        helper function on one component (inlined, or kept out of line in small code, where its
+        soft-float temporaries would otherwise join every caller's frame), called per component;
+        any other is lowered in place."""
+        if op.has_trait(Elementwise):
+            a = self.value(op.operands[0])
+            name = self._helper(op, a.elem)
+            t = self.vt(a.elem)
+            return [Val(a.elem, a.n, regs=[self.fn.op(name.split("_")[1], f"call {t} @{name}({t} {x})") for x in self.components(a)])]
         arg, ops, out = mathimpl.expansion(op)
         self.env[id(arg)] = self.value(op.operands[0])
         for o in ops:
@@ -506,6 +515,26 @@ class FunctionLowering:
         t = _elem(op.results[0].type)
         values = np.asarray(op.value).reshape(-1)
         return [Val(t, len(values), regs=[splat(v, t, self.B) for v in values.tolist()])]
+
+    def _helper(self, op: Operation, elem: str) -> str:
+        """`<B x elem> @name(<B x elem>)`: op's expansion on one component, defined once per module."""
+        impl = op.attributes.get("impl")
+        name = f"x_{op.name.split('.')[1]}{'_' + impl.value if impl is not None else ''}_{elem}_v{self.B}"
+        if self.mod.has(name):
+            return name
+        one = TensorType((1,), op.operands[0].type.element)
+        scalar = type(op)(operands=[Block([one]).args[0]], result_types=[one], attributes=dict(op.attributes))
+        arg, ops, out = mathimpl.expansion(scalar)
+        scalar.drop_uses()
+        t = self.vt(elem)
+        fn = self.mod.add(Function(name, t, [(t, "%x")], attrs="nounwind alwaysinline"))
+        sub = FunctionLowering.__new__(FunctionLowering)
+        sub.ml, sub.f, sub.B, sub.mod, sub.fn = self.ml, None, self.B, self.mod, fn
+        sub.env = {id(arg): Val(elem, 1, regs=["%x"])}
+        for o in ops:
+            sub.lower_op(o)
+        fn.emit(f"ret {t} {sub.component(sub.env[id(out)], 0)}")
+        return name
 
     def math_function(self, op: Operation) -> list[Val]:
         """A function the C library has (`math.LIBM`): called there when the target says so (the

@@ -10,7 +10,7 @@ and call the process's libm instead (`timber.compile(math="libm")`): `LIBM` name
 from __future__ import annotations
 
 from ..attributes import StringAttr, TypeAttr
-from ..opdef import AttrDef, FloatTensor, OpDef, OperandDef, Pure, Rank1FloatTensor, ResultDef, SameOperandsAndResultType, register
+from ..opdef import AttrDef, Elementwise, FloatTensor, OpDef, OperandDef, Pure, Rank1FloatTensor, ResultDef, SameOperandsAndResultType, register
 from ..types import FloatType, IntegerType, TensorType
 from .formats import SameTypeOp
 
@@ -24,7 +24,7 @@ def _unary(op_name: str, doc: str, constraint=FloatTensor, cls_name: str | None 
             "name": op_name,
             "operand_defs": (OperandDef("input", constraint),),
             "result_defs": (ResultDef("out", constraint),),
-            "traits": (Pure, SameOperandsAndResultType),
+            "traits": (Pure, SameOperandsAndResultType, Elementwise),
         },
     )
     return register(cls)
@@ -50,7 +50,7 @@ class ExpOp(SameTypeOp):
     operand_defs = (OperandDef("input", FloatTensor),)
     result_defs = (ResultDef("out", FloatTensor),)
     attr_defs = (AttrDef("impl", StringAttr, optional=True, doc="which exp: absent (the back-end's) or fmath (CatBoost's)"),)
-    traits = (Pure, SameOperandsAndResultType)
+    traits = (Pure, SameOperandsAndResultType, Elementwise)
 
     def verify_(self) -> None:
         _verify_impl(self)

@@ -4,7 +4,7 @@ Timber's exp (Tang's table-driven method, N = 128), in double:
     z  = x · (N/ln2);  kd = (z + S) − S            (S = 1.5·2^52: kd = round-half-even(z))
     r  = (x − kd·L1) − kd·L2                        (L1 + L2 = ln2/N, L1 with 35 significant bits)
     p  = r + r·r·(C2 + r·(C3 + r·(C4 + r·C5)))      (Taylor: 1/2, 1/6, 1/24, 1/120)
-    k  = int(kd);  j = k & (N−1);  e = k >> 7       (arithmetic shift: floor division)
+    k  = bits(z + S) − bits(S) (= int(kd));  j = k & (N−1);  e = k >> 7   (arithmetic shift)
     y  = T_hi[j] + (T_lo[j] + T_hi[j]·p)            (T = 2^(j/N) as a double-double)
     exp(x) = y · 2^e1 · 2^e2,  e1 = e >> 1, e2 = e − e1  (two steps so that 2^e1, 2^e2 are normal)
 with x > 709.79 → +inf, x < −745.2 → +0, NaN → NaN.  Within one ulp of glibc's exp everywhere
@@ -32,6 +32,7 @@ from .dsl import E, in_f64, where
 N = 128
 LOG2N = 7
 SHIFT = 6755399441055744.0  # 1.5 * 2**52
+SHIFT_BITS = int(np.array(SHIFT).view(np.int64))
 OVERFLOW = 709.7827128933840
 UNDERFLOW = -745.1332191019412
 
@@ -69,10 +70,11 @@ def exp_f64(x: E) -> E:
     x1 = where(x0.lt(UNDERFLOW - 1.0), UNDERFLOW - 1.0, x0)
     xc = where(x1.gt(OVERFLOW + 1.0), OVERFLOW + 1.0, x1)
     z = xc * INV_LN2_N
-    kd = (z + SHIFT) - SHIFT
+    zs = z + SHIFT
+    kd = zs - SHIFT
     r = (xc - kd * LN2_HI_N) - kd * LN2_LO_N
     p = r + r * r * (C2 + r * (C3 + r * (C4 + r * C5)))
-    k = kd.to_int()
+    k = zs.bits() - SHIFT_BITS  # = int(kd): zs has ulp 1, so its low bits count kd from SHIFT
     e = k >> LOG2N
     th = k.lookup(T_HI)  # lookup reads T[k mod N]: j = k & (N - 1)
     y = th + (k.lookup(T_LO) + th * p)
