@@ -835,3 +835,14 @@ LOWERINGS = {
     func.CallOp: FunctionLowering.call,
     tree.EnsembleOp: FunctionLowering.ensemble,
 }
+
+
+def lowering_of(op_class: type) -> str | None:
+    """How this back-end lowers an op kind: "table" (an entry in LOWERINGS), "expansion" (its
+    `arith` expansion, `ir/dialects/mathimpl`), or None (not supported: lowering it raises
+    "the LLVM back-end cannot lower ...")."""
+    if op_class in LOWERINGS:
+        return "table"
+    if op_class.name in mathimpl.EXPANSIONS:
+        return "expansion"
+    return None
