@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ir.attributes import StringAttr, TypeAttr
+from ir.attributes import DenseElementsAttr, StringAttr, TypeAttr
 from ir.dialects import arith, func, linear, math, tree
 from ir.dialects.builtin import ModuleOp
 from ir.dialects.tree import CAT_LIMIT, ZERO_THRESHOLD, Missing, NodeTable, ObliviousTable, Pred, bitset_from_members
@@ -416,6 +416,222 @@ def math_module(kind: str, el) -> ModuleOp:
     return m
 
 
+# ----- integer and bit ops, math expansions -------------------------------------------------------
+
+i32 = IntegerType(32)
+i1 = IntegerType(1)
+INT_OPS = (
+    arith.AddIOp,
+    arith.SubIOp,
+    arith.MulIOp,
+    arith.AndIOp,
+    arith.OrIOp,
+    arith.XOrIOp,
+    arith.ShLIOp,
+    arith.ShRSIOp,
+    arith.ShRUIOp,
+)
+
+
+def int_zoo():
+    """Every integer/bit arith op in its own exported function (`@<op>_i64`, `@cmpi_ult_i32`, ...).
+
+    The ABI carries floats in and f32/f64/i64 out, so i64 operands are the bits of f64 inputs and
+    i32 operands the bits of f32 inputs (`arith.bitcast`, split with `arith.extract`), and i32
+    results are sign-extended (`arith.extsi`) to i64.  Rows from `int_rows` hit the edges."""
+    m = new_module(format="hand", source="hand/int.tir")
+
+    def fn(name, in_t, out_t, build):
+        f, x = add_func(m, name, in_t, out_t)
+        ret(f, build(f, x))
+
+    def bits(f, x, it):
+        return add(f, arith.BitcastOp.build(x, tensor(x.type.shape[0], it)))
+
+    def const(f, vals, el, n=None):
+        vals = np.broadcast_to(np.asarray(vals, el.numpy), (n,) if n else np.shape(vals))
+        return add(f, arith.ConstantOp.build(np.array(vals), tensor(len(vals), el)))
+
+    for w, fl, it in ((64, f64, i64), (32, f32, i32)):
+
+        def widen(f, v, w=w):
+            return v if w == 64 else add(f, arith.ExtSIOp.build(v, tensor(v.type.shape[0], i64)))
+
+        def pair(f, x, it=it):
+            b = bits(f, x, it)
+            return add(f, arith.ExtractOp.build(b, 0)), add(f, arith.ExtractOp.build(b, 1))
+
+        for cls in INT_OPS:
+            short = cls.name.split(".")[1]
+            fn(f"{short}_i{w}", tensor(2, fl), tensor(1, i64), lambda f, x, cls=cls, pair=pair, widen=widen: widen(f, add(f, cls.build(*pair(f, x)))))
+        for p in arith.CMPI_PREDICATES:
+
+            def cmpi(f, x, p=p, pair=pair, widen=widen):
+                a, b = pair(f, x)
+                return widen(f, add(f, arith.SelectOp.build(add(f, arith.CmpIOp.build(p, a, b)), a, b)))
+
+            fn(f"cmpi_{p}_i{w}", tensor(2, fl), tensor(1, i64), cmpi)
+        # bit casts both ways: the NaN payloads of the inputs must come back unchanged
+        fn(f"bits_f{w}", tensor(3, fl), tensor(3, i64), lambda f, x, it=it, widen=widen: widen(f, bits(f, x, it)))
+
+        def roundtrip(f, x, it=it, fl=fl, widen=widen):
+            b = add(f, arith.XOrIOp.build(bits(f, x, it), const(f, [5, -1], it)))
+            back = add(f, arith.BitcastOp.build(b, tensor(2, fl)))
+            return widen(f, bits(f, add(f, arith.ExtractOp.build(back, 0)), it))
+
+        fn(f"roundtrip_f{w}", tensor(2, fl), tensor(1, i64), roundtrip)
+        for fw, src in ((64, f64), (32, f32)):
+            if src is fl:
+                fn(f"fptosi_f{fw}_i{w}", tensor(2, src), tensor(2, i64), lambda f, x, it=it, widen=widen: widen(f, add(f, arith.FPToSIOp.build(x, tensor(2, it)))))
+            else:
+                # the other float width: through arith.extf/truncf first
+                conv = arith.ExtFOp if fw == 64 else arith.TruncFOp
+
+                def fptosi(f, x, it=it, widen=widen, conv=conv, src=src):
+                    y = add(f, conv.build(x, tensor(2, src)))
+                    return widen(f, add(f, arith.FPToSIOp.build(y, tensor(2, it))))
+
+                fn(f"fptosi_f{fw}_i{w}_from_f{fl.width}", tensor(2, fl), tensor(2, i64), fptosi)
+        fn(f"sitofp_i{w}", tensor(2, fl), tensor(2, f64), lambda f, x, it=it: add(f, arith.SIToFPOp.build(bits(f, x, it), tensor(2, f64))))
+        fn(f"sitofp_i{w}_f32", tensor(2, fl), tensor(2, f32), lambda f, x, it=it: add(f, arith.SIToFPOp.build(bits(f, x, it), tensor(2, f32))))
+        tables = {
+            "f64": (np.array([-0.0, np.inf, 1.5, np.nan, -3.25, 1e-310, -np.inf, 7.0]), f64),
+            "i64": (np.array([-(2**63), 2**63 - 1, 0, -1, 12345678901, 5, -7, 2**31, 3, 1, 2, 4, 8, 16, 32, 64]), i64),
+            "f32": (np.array([0.5, -2.0, np.nan, 3e38], np.float32), f32),
+            "one": (np.array([42.0]), f64),
+        }
+        for tname, (vals, el) in tables.items():
+            attr = DenseElementsAttr(vals.astype(el.numpy), tensor(len(vals), el))
+            fn(f"lookup_{tname}_i{w}", tensor(2, fl), tensor(2, el), lambda f, x, it=it, attr=attr: add(f, arith.LookupOp.build(bits(f, x, it), attr)))
+    fn("trunci", tensor(2, f64), tensor(2, i64), lambda f, x: add(f, arith.ExtSIOp.build(add(f, arith.TruncIOp.build(bits(f, x, i64), tensor(2, i32))), tensor(2, i64))))
+    for cls in (arith.AndIOp, arith.OrIOp, arith.XOrIOp):
+
+        def logic(f, x, cls=cls):
+            a = add(f, arith.CmpFOp.build("olt", x, const(f, [0.5, -1.0], f64)))
+            b = add(f, arith.CmpFOp.build("uno", x, x))
+            return add(f, arith.SelectOp.build(add(f, cls.build(a, b)), const(f, [1, 2], i64), const(f, [-3, 2**62], i64)))
+
+        fn(f"{cls.name.split('.')[1]}_i1", tensor(2, f64), tensor(2, i64), logic)
+
+    def spread(f, x):
+        one = add(f, arith.ExtractOp.build(x, 2))
+        wide = add(f, arith.BroadcastOp.build(one, tensor(12, f64)))
+        return add(f, arith.MulFOp.build(wide, const(f, np.arange(12) - 5.5, f64)))
+
+    fn("broadcast", tensor(3, f64), tensor(12, f64), spread)
+
+    def wide_ints(f, x):
+        # 12 elements: loops, not unrolled code; non-splat integer constants become tables
+        b = bits(f, x, i64)
+        s = add(f, arith.ShLIOp.build(b, const(f, [0, 1, 63, 64, 65, -1, -64, 200, 31, 32, 7, -(2**63)], i64)))
+        t = add(f, arith.ShRSIOp.build(s, const(f, [1, 0, 3, 64, -1, 127, 5, 6, 2**62, 33, 9, 65], i64)))
+        return add(f, arith.MulIOp.build(t, const(f, [3, -(2**63), 2**63 - 1, -1, 7, 5, 11, 13, 1, 0, 2**40, -(2**31)], i64)))
+
+    fn("wide_ints", tensor(12, f64), tensor(12, i64), wide_ints)
+
+    def wide_i32(f, x):
+        b = add(f, arith.BitcastOp.build(x, tensor(12, i32)))
+        s = add(f, arith.AddIOp.build(b, const(f, [2**31 - 1, -(2**31), 1, -1, 0, 5, 2**30, 31, 32, 33, -32, 7], i32)))
+        return add(f, arith.ExtSIOp.build(add(f, arith.ShRUIOp.build(s, const(f, [0, 1, 31, 32, 33, -1, 40, 2, 3, 4, 5, 6], i32))), tensor(12, i64)))
+
+    fn("wide_i32", tensor(12, f32), tensor(12, i64), wide_i32)
+    # @predict: one of them, so the module has the ABI's entry point
+    fn("predict", tensor(2, f64), tensor(1, i64), lambda f, x: add(f, arith.AddIOp.build(*[add(f, arith.ExtractOp.build(bits(f, x, i64), k)) for k in (0, 1)])))
+    return m
+
+
+INT_EDGES = [0, 1, -1, 2, 3, 7, 31, 32, 33, 63, 64, 65, 127, 128, -2, -31, -32, -33, -63, -64, -65, -128, 255, 1000]
+INT_EDGES += [2**31 - 1, -(2**31), 2**31, -(2**31) - 1, 2**32 - 1, 2**32, -(2**32), 2**62, -(2**62), 2**63 - 1, -(2**63), -(2**63) + 1]
+
+
+def int_rows(module, func_name: str = "predict", n_random: int = 3000, seed: int = 0) -> np.ndarray:
+    """Rows for `int_zoo`'s functions: the inputs' bit patterns are interesting integers (edges of
+    both widths, shift amounts past the width and negative, random bits, NaN payloads) and the
+    inputs' values interesting floats (NaN, ±inf, ±0, -0.5, the conversion limits ± one ulp)."""
+    f = module.lookup(func_name)
+    t = f.function_type.inputs[0]
+    n, dt = t.shape[0], t.element.numpy
+    it = np.int64 if dt == np.float64 else np.int32
+    info = np.iinfo(it)
+    rng = np.random.default_rng(seed)
+    edges = np.array([v for v in INT_EDGES if info.min <= v <= info.max], it)
+    nan_bits = [0x7FF8000000000001, 0x7FF0000000000001, -0x7FFFFFFFFFFFF, 0x7FF4000000000000] if it is np.int64 else [0x7FC00001, 0x7F800001, -0x3FFFFF, 0x7FA00000]
+    edges = np.concatenate([edges, np.array(nan_bits, it)])
+    fl = [np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, 0.5, -0.5, 0.99999, -0.99999, 1.5, -1.5, 1e300, -1e300, 1e-310, 3e38, -3e38, 1e10, -1e10]
+    for lim in (2.0**63, -(2.0**63), 2.0**31, -(2.0**31), 2.0**31 - 1, -(2.0**31) - 1, 2.0**32, 2.0**62):
+        for d in (np.float64, np.float32):
+            x = d(lim)
+            fl += [float(np.nextafter(x, d(-np.inf))), float(x), float(np.nextafter(x, d(np.inf)))]
+    with np.errstate(over="ignore"):
+        floats = np.array(fl, np.float64).astype(dt).view(it)
+    pool = np.concatenate([edges, floats])
+    # every pair of edges in the first two columns, the rest random picks from the pool
+    a, b = np.meshgrid(pool, pool, indexing="ij")
+    cols = [a.reshape(-1), b.reshape(-1)] + [rng.choice(pool, a.size) for _ in range(max(0, n - 2))]
+    grid = np.stack(cols[:n], axis=1)
+    randbits = rng.integers(info.min, info.max, size=(n_random, n), dtype=it, endpoint=True)
+    small = rng.integers(-70, 71, size=(n_random // 3, n)).astype(it)
+    mixed = np.where(rng.random((n_random, n)) < 0.5, rng.choice(pool, (n_random, n)), randbits)
+    X = np.concatenate([grid, randbits, small, mixed]).astype(it)
+    return X.view(dt)
+
+
+MATH_OPS = ["math.exp", "math.exp:fmath", "math.log1p", "math.log", "math.sin", "math.cos", "math.tanh", "math.erfinv", "math.sigmoid"]
+
+
+def math_op_module(spec: str, el) -> ModuleOp:
+    """@predict = the math op `spec` ("math.exp", or "math.exp:fmath" for an `impl`) on one element,
+    and @wide the same on 12 elements (loops rather than unrolled code)."""
+    from ir.opdef import OP_REGISTRY
+
+    name, _, impl = spec.partition(":")
+    cls = OP_REGISTRY[name]
+    attrs = {"impl": StringAttr(impl)} if impl else {}
+    m = new_module(format="hand", source=f"hand/{spec}.tir")
+    for fname, n in (("predict", 1), ("wide", 12)):
+        f, x = add_func(m, fname, tensor(n, el), tensor(n, el))
+        ret(f, add(f, cls.build(x, **attrs)))
+    return m
+
+
+def math_inputs(dt, n_random: int = 60000, seed: int = 13) -> np.ndarray:
+    """At least 10^5 values (1-D, dtype `dt`) that matter to some math function: NaN, ±inf, ±0,
+    subnormals, the largest values, exp's and fmath's overflow/underflow limits, ±1 and around,
+    multiples of pi/4, each with its neighbours; uniform samples over the useful ranges; random
+    bit patterns."""
+    from ir.dialects.mathimpl import exp as expimpl
+
+    rng = np.random.default_rng(seed)
+    fi = np.finfo(dt)
+    special = [0.0, -0.0, np.inf, -np.inf, np.nan, -np.nan, 1.0, -1.0, 0.5, -0.5, 2.0, -2.0, 10.0, -10.0, 20.0, -20.0]
+    special += [float(fi.max), -float(fi.max), float(fi.tiny), -float(fi.tiny), float(fi.smallest_subnormal), -float(fi.smallest_subnormal)]
+    special += [expimpl.OVERFLOW, expimpl.UNDERFLOW, expimpl.FMATH_HI, expimpl.FMATH_LO, 88.72283, -87.33654, -103.97208, 709.0, -708.4, -745.0]
+    special += [k * np.pi / 4 for k in range(-16, 17)] + [1e6, -1e6, 1e15, 1e22, 1e300, -1e300, 2.0**52, 2.0**53, 2.0**-29, 2.0**-54]
+    special += [0.41421356, -0.29289321, 1 - 2.0**-24, -1 + 2.0**-24, 0.999999, -0.999999, 1e-300, -1e-300, 1e-320, -1e-320]
+    with np.errstate(over="ignore"):
+        s = np.array(special, np.float64).astype(dt)
+        near = [np.nextafter(s, np.array(d, dt)) for d in (-np.inf, np.inf)]
+        near += [np.nextafter(near[0], np.array(-np.inf, dt)), np.nextafter(near[1], np.array(np.inf, dt))]
+        vals = [s, *near]
+        vals.append(rng.uniform(-750, 750, n_random // 4).astype(dt))
+        vals.append(rng.uniform(-1.0, 1.0, n_random // 4).astype(dt))
+        vals.append(rng.uniform(-20, 20, n_random // 8).astype(dt))
+        mag = 10.0 ** rng.uniform(-320, 308, n_random // 8)
+        vals.append((mag * rng.choice([-1.0, 1.0], mag.size)).astype(dt))
+        ui = np.uint64 if dt == np.float64 else np.uint32
+        bits = rng.integers(0, np.iinfo(ui).max, n_random // 4, dtype=ui, endpoint=True)
+        vals.append(bits.view(dt))
+        sub = rng.integers(1, 2 ** (52 if dt == np.float64 else 23), 2000, dtype=np.int64).astype(ui)
+        vals.append(sub.view(dt))
+        vals.append((-(sub.view(dt))).astype(dt))
+    out = np.concatenate([np.asarray(v, dt).reshape(-1) for v in vals])
+    reps = -(-100_000 // len(out))
+    if reps > 1:  # top up with more random bits rather than repeating
+        extra = rng.integers(0, np.iinfo(ui).max, 100_000 - len(out) + 12, dtype=ui, endpoint=True).view(dt)
+        out = np.concatenate([out, extra])
+    return out[: len(out) - len(out) % 12]
+
+
 def arith_functions(module) -> list[str]:
     """Names of the functions of a module (each exported by the back-ends)."""
     return [op.sym_name for op in module.body.ops if isinstance(op, func.FuncOp)]
@@ -726,3 +942,41 @@ def test_assert_same_bits_tells_zeros_apart():
     assert_same_bits(np.array([np.nan, 1.0]), np.array([-np.nan, 1.0]))
     with pytest.raises(AssertionError):
         assert_same_bits(np.array([0.0]), np.array([-0.0]))
+
+
+def test_int_and_math_modules_verify_and_round_trip():
+    from ir.dialects import mathimpl
+    from ir.parser import parse_module
+    from ir.printer import print_op
+    from ir.verifier import verify
+
+    mods = [int_zoo()] + [math_op_module(s, el) for s in MATH_OPS if s.partition(":")[0] in mathimpl.EXPANSIONS for el in (f32, f64)]
+    for m in mods:
+        verify(m)
+        text = print_op(m)
+        assert print_op(parse_module(text)) == text
+
+
+def test_int_rows_and_math_inputs_hit_the_edges():
+    m = int_zoo()
+    b = int_rows(m, "shli_i64").view(np.int64)
+    amounts = b[:, 1]
+    assert {64, 65, 127, -1, -64, 2**63 - 1, -(2**63)} <= set(amounts.tolist())
+    assert (b[:, 0] == -(2**63)).any() and (b[:, 0] == 0x7FF0000000000001).any()  # INT64_MIN, a signalling NaN's bits
+    w = int_rows(m, "addi_i32").view(np.int32)
+    assert {2**31 - 1, -(2**31), 32, 33, -1} <= set(w[:, 1].tolist())
+    x = int_rows(m, "fptosi_f64_i64")
+    assert np.isnan(x).any() and np.isinf(x).any() and (x == -0.5).any() and (x == 2.0**63).any() and (x == np.nextafter(2.0**63, 0)).any()
+    for dt in (np.float64, np.float32):
+        v = math_inputs(dt)
+        assert v.size >= 100_000 and v.dtype == dt
+        tiny = np.finfo(dt).tiny
+        assert np.isnan(v).any() and np.isposinf(v).any() and np.isneginf(v).any()
+        assert ((v == 0) & np.signbit(v)).any() and ((v == 0) & ~np.signbit(v)).any()
+        assert ((np.abs(v) < tiny) & (v != 0)).sum() > 1000  # subnormals
+        assert (np.abs(v) == np.finfo(dt).max).any()
+    from ir.dialects.mathimpl import exp as expimpl
+
+    v = math_inputs(np.float64)
+    for edge in (expimpl.OVERFLOW, expimpl.UNDERFLOW, expimpl.FMATH_HI, expimpl.FMATH_LO):
+        assert (v == edge).any() and (v == np.nextafter(edge, np.inf)).any() and (v == np.nextafter(edge, -np.inf)).any()

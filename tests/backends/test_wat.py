@@ -17,7 +17,7 @@ from backends.common.plan import elem_size, plan_module
 from backends.wat import emit_wat, emit_wat_bundle, write_wat
 from ir.diagnostics import TimberError
 from ir.interpreter import run
-from ir.types import f32, f64
+from ir.types import f32, f64, tensor
 
 wasmtime = pytest.importorskip("wasmtime")
 
@@ -110,6 +110,66 @@ def test_log1p_is_timbers_log1p_bit_for_bit(el):
     m = models.math_module("log1p", el)
     X = log1p_inputs(el.numpy.type).reshape(-1, 1)
     models.assert_same_bits(WasmModel(m, batch_rows=4096)(X), run(m, X))
+
+
+@pytest.mark.parametrize("fname", models.arith_functions(models.int_zoo()))
+def test_int_ops_match_the_interpreter(fname):
+    """Each integer/bit op (wrapping i32/i64 arithmetic, shifts by >= width and by negative
+    amounts, signed and unsigned compares, bit casts of NaN payloads, saturating fptosi of NaN,
+    ±inf and huge values, lookups at negative and huge indices, i1 logic, extract/broadcast)."""
+    if "int_zoo" not in _built:
+        _built["int_zoo"] = WasmModel(models.int_zoo(), batch_rows=4096)
+    wm = _built["int_zoo"]
+    for X in (models.int_rows(wm.module, fname), models.adversarial_rows(wm.module, func_name=fname)):
+        models.assert_same_bits(wm(X, fname), run(wm.module, X, fname))
+
+
+@pytest.mark.parametrize("el", [f64, f32], ids=["f64", "f32"])
+@pytest.mark.parametrize("spec", models.MATH_OPS)
+def test_math_expansion_is_the_interpreters_bit_for_bit(spec, el):
+    """Every math function with an arith expansion (mathimpl.EXPANSIONS; names not registered yet
+    are skipped) on 10^5 adversarial inputs, one element per call and 12 per call."""
+    from ir.dialects import mathimpl
+
+    if spec.partition(":")[0] not in mathimpl.EXPANSIONS:
+        pytest.skip(f"{spec} has no arith expansion yet")
+    m = models.math_op_module(spec, el)
+    X = models.math_inputs(el.numpy.type)
+    assert X.size >= 100_000
+    wm = WasmModel(m, batch_rows=8192)
+    models.assert_same_bits(wm(X.reshape(-1, 1)), run(m, X.reshape(-1, 1), math="timber"))
+    models.assert_same_bits(wm(X.reshape(-1, 12), "wide"), run(m, X.reshape(-1, 12), "wide", math="timber"))
+
+
+def test_every_registered_op_is_lowered_or_refused_by_name():
+    """Walk ir.opdef.OP_REGISTRY: every op has a table entry or an arith expansion, or emitting a
+    module that uses it fails naming the op and the back-end."""
+    from backends.wat.emit import LOWERINGS, lowering_of
+    from ir.dialects import math, mathimpl
+    from ir.opdef import OP_REGISTRY
+
+    structure = {"builtin.module", "func.func", "tree.tree", "tree.oblivious"}  # never an op of a function body
+    refused = []
+    for name, cls in sorted(OP_REGISTRY.items()):
+        kind = lowering_of(cls)
+        if kind == "table":
+            assert cls in LOWERINGS
+        elif kind == "expansion":
+            assert name in mathimpl.EXPANSIONS and cls not in LOWERINGS
+        else:
+            assert kind is None
+            refused.append(name)
+            m = models.new_module(source=f"hand/{name}.tir")
+            f, x = models.add_func(m, "predict", tensor(1, f32), tensor(1, f32))
+            models.ret(f, models.add(f, cls(operands=[x] if cls.operand_defs else [], result_types=[tensor(1, f32)])))
+            with pytest.raises(TimberError, match=f"the WAT back-end cannot lower '{re.escape(name)}'"):
+                emit_wat(m)
+    assert all(n in structure or n.startswith("math.") for n in refused), refused
+    for cls in (math.ExpOp, math.Log1pOp, math.SigmoidOp, math.SoftmaxOp):
+        assert lowering_of(cls) == "expansion"
+    for name, cls in OP_REGISTRY.items():
+        if name.startswith("arith."):
+            assert lowering_of(cls) == "table", name
 
 
 def test_multiclass_large_model_and_batches_larger_than_the_buffer():
