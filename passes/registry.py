@@ -24,6 +24,7 @@ PASS_MODULES = (
     "passes.linear_fuse_scaler",
     "passes.tree_analysis",
     "passes.tree_accumulate_f32",
+    "passes.math_expand",
 )
 
 # Named pipelines usable in pipeline text.  `default` holds only exact passes: it is what
