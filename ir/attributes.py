@@ -6,6 +6,7 @@ printed IR is a pure function of the IR (floats bit-exact in their own width).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,13 @@ class Attribute:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self})"
+
+    def print(self, p) -> None:
+        """Write this attribute's text through printer `p` (`p.write`, `p.indent_text`).
+
+        The default is `str(self)`; an attribute whose text spans several lines (a dialect
+        attribute such as `#tree.nodes<...> {...}`) overrides this and indents by `p.indent_text`."""
+        p.write(str(self))
 
 
 class IntegerAttr(Attribute):
@@ -143,6 +151,14 @@ class ArrayAttr(Attribute):
     def __str__(self) -> str:
         return "[" + ", ".join(str(a) for a in self.items) + "]"
 
+    def print(self, p) -> None:
+        p.write("[")
+        for i, a in enumerate(self.items):
+            if i:
+                p.write(", ")
+            a.print(p)
+        p.write("]")
+
 
 class DictAttr(Attribute):
     """`{a = 1 : i64, b = "x"}` with keys printed in sorted order."""
@@ -161,6 +177,9 @@ class DictAttr(Attribute):
 
     def __str__(self) -> str:
         return format_attr_dict(self.entries, empty="{}")
+
+    def print(self, p) -> None:
+        print_attr_dict(p, self.entries)
 
 
 class DenseArrayAttr(Attribute):
@@ -253,6 +272,24 @@ def format_attr_dict(entries: dict, empty: str = "") -> str:
     return "{" + ", ".join(parts) + "}"
 
 
+def print_attr_dict(p, entries: dict) -> None:
+    """`{a = 1 : i64, flag, t = #d.x<...>}` through printer `p`, keys sorted, each value printed
+    by its own `print` (so multi-line dialect attributes nest); `{}` when empty."""
+    if not entries:
+        p.write("{}")
+        return
+    p.write("{")
+    for i, k in enumerate(sorted(entries)):
+        if i:
+            p.write(", ")
+        p.write(k if is_bare_identifier(k) else quote(k))
+        v = entries[k]
+        if not isinstance(v, UnitAttr):
+            p.write(" = ")
+            v.print(p)
+    p.write("}")
+
+
 def to_attr(value) -> Attribute:
     """Wrap a plain Python value as an attribute (ints → i64, floats → f64, str, bool, list, dict)."""
     if isinstance(value, Attribute):
@@ -291,9 +328,47 @@ def from_attr(attr: Attribute):
     return attr
 
 
-@dataclass
+# ----- dialect attributes: `#dialect.name ...`, each parsing and printing itself ----------------
+
+
+@dataclass(frozen=True)
 class AttrSyntax:
-    """Registry entry for a dialect attribute printed as `#dialect.name<...>`."""
+    """Registry entry for a dialect attribute written `#dialect.name...`.
+
+    `parse(parser, start)` is called with the parser just past `#dialect.name` and returns the
+    attribute; `start` is the offset of the `#`, for errors about the whole attribute (the
+    parser's `error`, `error_at_line`, `expect`, `parse_type`, `take_raw_block`, ... keep every
+    error located at `file:line:col`).  Printing is the attribute's own `print(printer)`, which
+    must write text that `parse` reads back to an equal attribute."""
 
     name: str
     cls: type
+    parse: Callable
+
+
+_DIALECT_ATTRS: dict[str, AttrSyntax] = {}
+
+
+def register_attr(name: str, cls: type, parse: Callable) -> AttrSyntax:
+    """Make `#name` (e.g. `#tree.nodes`) parse with `parse(parser, start)` into a `cls`.
+
+    Called by the dialect that defines the attribute, at import (`ir/dialects/__init__.py`
+    imports every dialect, so the parser sees all of them)."""
+    if "." not in name:
+        raise ValueError(f"dialect attribute '{name}' must be named 'dialect.name'")
+    old = _DIALECT_ATTRS.get(name)
+    if old is not None and (old.cls is not cls or old.parse is not parse):
+        raise ValueError(f"attribute '#{name}' registered twice")
+    entry = AttrSyntax(name, cls, parse)
+    _DIALECT_ATTRS[name] = entry
+    return entry
+
+
+def lookup_attr(name: str) -> AttrSyntax | None:
+    """The registry entry of `#name`, or None."""
+    return _DIALECT_ATTRS.get(name)
+
+
+def registered_attrs() -> list[str]:
+    """Names of the registered dialect attributes, sorted (without the `#`)."""
+    return sorted(_DIALECT_ATTRS)

@@ -25,6 +25,8 @@ from .attributes import (
     SymbolRefAttr,
     TypeAttr,
     UnitAttr,
+    lookup_attr,
+    registered_attrs,
 )
 from .core import Block, Operation, Region, Value
 from .diagnostics import Location, ParseError
@@ -71,7 +73,7 @@ class Parser:
     def error_at_line(self, line: int, col: int, message: str):
         raise ParseError(message, Location(self.filename, line, col), self._line_text(line))
 
-    # ----- context (e.g. the types of an enclosing tree.ensemble) --------------------------
+    # ----- context (what an enclosing op's syntax tells nested ops, e.g. element types) -------
     @contextlib.contextmanager
     def context(self, **kv):
         saved = dict(self._context)
@@ -416,23 +418,15 @@ class Parser:
         return DenseArrayAttr(self._convert_scalars(lits, elem, start), elem)
 
     def _parse_hash_attribute(self) -> Attribute:
-        from .dialects.tree import TableAttr, parse_node_table, parse_oblivious_table
-
+        """`#dialect.name...`: the registered dialect attribute parses the rest itself."""
         start = self.pos
         self.expect("#")
         name = self.parse_bare_identifier()
-        if name not in ("tree.nodes", "tree.levels"):
-            self.error(f"unknown attribute '#{name}'", start)
-        self.expect("<")
-        tw = self.parse_type()
-        self.expect(",")
-        lw = self.parse_type()
-        self.expect(">")
-        if tw not in (FloatType(32), FloatType(64)) or lw not in (FloatType(32), FloatType(64)):
-            self.error("node tables hold f32 or f64 thresholds and leaves", start)
-        lines = self.take_raw_block()
-        parse = parse_node_table if name == "tree.nodes" else parse_oblivious_table
-        return TableAttr(parse(lines, tw.numpy, lw.numpy, self.error_at_line))
+        syntax = lookup_attr(name)
+        if syntax is None:
+            known = ", ".join("#" + n for n in registered_attrs()) or "none"
+            self.error(f"unknown attribute '#{name}'; registered attributes: {known}", start)
+        return syntax.parse(self, start)
 
     def parse_symbol_name(self) -> str:
         self.skip_ws()
@@ -493,7 +487,7 @@ class Parser:
         regions_text_pos = self.pos
         if has_regions:
             # Parse attributes first when possible would need lookahead; regions come first in
-            # MLIR's generic form, and tree tables carry their own types, so no context needed.
+            # MLIR's generic form, and dialect attributes carry their own types, so no context needed.
             self.expect("(")
             regions = [self.parse_region(arg_types_known=None)]
             while self.accept(","):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 
-from .attributes import Attribute, format_attr_dict, is_bare_identifier, quote
+from .attributes import Attribute, print_attr_dict, quote
 from .core import Block, Operation, Region, Value
 from .opdef import IsolatedFromAbove
 
@@ -65,26 +65,9 @@ class Printer:
 
     # ----- attributes -----------------------------------------------------------------
     def print_attr_dict(self, attrs: dict[str, Attribute]) -> None:
-        table_keys = [k for k, v in attrs.items() if hasattr(v, "table")]
-        if not table_keys:
-            self.write(format_attr_dict(attrs, empty="{}"))
-            return
-        # Node tables (only in the generic form) print on their own lines.
-        from .dialects.tree import NodeTable, format_node_table, format_oblivious_table
-
-        parts = []
-        for k in sorted(attrs):
-            v = attrs[k]
-            name = k if is_bare_identifier(k) else quote(k)
-            if k in table_keys:
-                t = v.table
-                kind, fmt = ("nodes", format_node_table) if isinstance(t, NodeTable) else ("levels", format_oblivious_table)
-                tw, lw = t.threshold.dtype.itemsize * 8, t.leaf.dtype.itemsize * 8
-                body = "\n".join(fmt(t, self.indent_text + "  "))
-                parts.append(f"{name} = #tree.{kind}<f{tw}, f{lw}> {{\n{body}\n{self.indent_text}}}")
-            else:
-                parts.append(f"{name} = {v}")
-        self.write("{" + ", ".join(parts) + "}")
+        """`{k = v, ...}` (or `{}`), keys sorted; each value prints itself (`Attribute.print`),
+        so a dialect attribute may span lines indented from here."""
+        print_attr_dict(self, attrs)
 
     # ----- structure ------------------------------------------------------------------
     def print_op(self, op: Operation) -> None:

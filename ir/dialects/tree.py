@@ -50,7 +50,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from ..attributes import Attribute, DenseElementsAttr, IntegerAttr, StringAttr, TypeAttr
+from ..attributes import Attribute, DenseElementsAttr, IntegerAttr, StringAttr, TypeAttr, register_attr
 from ..core import Block, Region
 from ..floats import format_float, format_floats, parse_float, parse_floats
 from ..opdef import AttrDef, HasParent, NoTerminator, OpDef, OperandDef, Pure, Rank1FloatTensor, RegionDef, ResultDef, register
@@ -752,6 +752,40 @@ class TableAttr(Attribute):
     def __str__(self) -> str:
         kind = "nodes" if isinstance(self.table, NodeTable) else "levels"
         return f"#tree.{kind}<{len(self.table.feature)}>"
+
+    def print(self, p) -> None:
+        """The full table (generic form), one node or level per line under `p`'s indentation:
+
+            table = #tree.nodes<f32, f64> {
+              0: x[2] lt 2.45 ? 1 : 2
+              ...
+            }"""
+        t = self.table
+        kind, fmt = ("nodes", format_node_table) if isinstance(t, NodeTable) else ("levels", format_oblivious_table)
+        tw, lw = t.threshold.dtype.itemsize * 8, t.leaf.dtype.itemsize * 8
+        body = "\n".join(fmt(t, p.indent_text + "  "))
+        p.write(f"#tree.{kind}<f{tw}, f{lw}> {{\n{body}\n{p.indent_text}}}")
+
+
+def _table_attr_parser(parse_table):
+    """`#tree.nodes<fT, fL> {` lines `}` (and `#tree.levels`): the parse hook of the registry."""
+
+    def parse(p, start: int) -> TableAttr:
+        p.expect("<")
+        tw = p.parse_type()
+        p.expect(",")
+        lw = p.parse_type()
+        p.expect(">")
+        if tw not in (f32, f64) or lw not in (f32, f64):
+            p.error("node tables hold f32 or f64 thresholds and leaves", start)
+        lines = p.take_raw_block()
+        return TableAttr(parse_table(lines, tw.numpy, lw.numpy, p.error_at_line))
+
+    return parse
+
+
+register_attr("tree.nodes", TableAttr, _table_attr_parser(parse_node_table))
+register_attr("tree.levels", TableAttr, _table_attr_parser(parse_oblivious_table))
 
 
 # ----- ops --------------------------------------------------------------------------------
