@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -73,6 +74,13 @@ class Pass:
     summary: ClassVar[str] = ""
     # False for passes that may change predictions (they run only when asked for, with a tolerance).
     exact: ClassVar[bool] = True
+    # The attributes this pass derives from the IR (analysis results), by the name of the op that
+    # carries them, e.g. {"tree.ensemble": ("tree.depth_profile", ...), "tree.tree": ("tree.shape_group",)}.
+    # A derived attribute describes its op and everything nested in it, so when the rewriter
+    # changes or erases an op it drops the derived attributes of that op and of every op
+    # enclosing it, unless the rewriting pass says it preserves them (`set_table(..., preserves=)`).
+    # The pass registry collects these (`passes.registry.derived_attributes()`).
+    derives: ClassVar[Mapping[str, tuple[str, ...]]] = {}
 
     def apply(self, module: Operation, ctx: PassContext) -> None:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -1,7 +1,9 @@
 """The pass registry and the named pipelines.
 
 Adding a pass: its file in `passes/`, decorated with `@register_pass`, and one line in
-`PASS_MODULES` below.
+`PASS_MODULES` below.  A pass that records analysis results as attributes declares them in its
+`derives` class attribute (`{op name: (attribute, ...)}`); `derived_attributes()` collects them
+for the rewriter, which drops them when the IR they describe changes.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ PASS_MODULES = (
     "passes.tree_unreachable",
     "passes.tree_fold",
     "passes.tree_prune",
+    "passes.tree_analysis",
     "passes.tree_narrow",
     "passes.tree_sort",
     "passes.fuse_scaler",
     "passes.linear_fuse_scaler",
-    "passes.tree_analysis",
     "passes.tree_accumulate_f32",
     "passes.math_expand",
 )
@@ -38,16 +40,44 @@ PIPELINES = {
 
 _PASSES: dict[str, type[Pass]] = {}
 _loaded = False
+_derived: dict[str, tuple[str, ...]] | None = None
 
 
 def register_pass(cls: type[Pass]) -> type[Pass]:
     """Class decorator: make a pass known by its name."""
+    global _derived
     if not cls.name:
         raise ValueError(f"{cls.__name__} has no name")
     if cls.name in _PASSES and _PASSES[cls.name] is not cls:
         raise ValueError(f"pass '{cls.name}' registered twice")
+    for op_name, attrs in dict(cls.derives).items():
+        if not isinstance(op_name, str) or isinstance(attrs, str) or not all(isinstance(a, str) for a in attrs):
+            raise ValueError(f"pass '{cls.name}': derives must map op names to tuples of attribute names, found {op_name!r}: {attrs!r}")
+        for a in attrs:
+            if "." not in a:
+                raise ValueError(f"pass '{cls.name}' derives '{a}': derived attributes are dialect attributes, 'dialect.name'")
     _PASSES[cls.name] = cls
+    _derived = None
     return cls
+
+
+def derived_attributes() -> dict[str, tuple[str, ...]]:
+    """Per op name, every attribute some registered pass derives (its `derives`), each once.
+
+    Ordered by pass file (`PASS_MODULES` order; passes registered from elsewhere last), then as
+    each pass declares them: this is the order in which the rewriter's audit lists dropped ones."""
+    global _derived
+    _load()
+    if _derived is None:
+        rank = {m: i for i, m in enumerate(PASS_MODULES)}
+        order = sorted(enumerate(_PASSES.values()), key=lambda ic: (rank.get(ic[1].__module__, len(rank)), ic[0]))
+        out: dict[str, list[str]] = {}
+        for _, cls in order:
+            for op_name, attrs in cls.derives.items():
+                names = out.setdefault(op_name, [])
+                names.extend(a for a in attrs if a not in names)
+        _derived = {k: tuple(v) for k, v in out.items()}
+    return _derived
 
 
 def _load() -> None:

@@ -38,21 +38,21 @@ class Change:
     nodes_removed: int = 0
 
 
-# Attributes that analysis passes compute from trees (tree-vectorize-analysis,
-# tree-narrow-thresholds).  A rewritten tree makes them stale, so the rewriter drops them from
-# the tree and its ensemble unless the rewriting pass says it preserves them.
-DERIVED_TREE_ATTRS = ("tree.shape_group",)
-DERIVED_ENSEMBLE_ATTRS = (
-    "tree.depth_profile",
-    "tree.perfect_trees",
-    "tree.feature_splits",
-    "tree.features_used",
-    "tree.shape_groups",
-    "tree.narrow",
-    "tree.narrow_round",
-    "tree.narrow_input",
-)
-STRUCTURE_ATTRS = ("tree.depth_profile", "tree.perfect_trees", "tree.feature_splits", "tree.features_used")
+def __getattr__(name: str):
+    # `STRUCTURE_ATTRS` lived here; it is tree-vectorize-analysis's now (passes/tree_analysis.py).
+    # Kept importable for passes not yet moved over (passes/fuse_scaler.py).
+    if name == "STRUCTURE_ATTRS":
+        from .tree_analysis import STRUCTURE_ATTRS
+
+        return STRUCTURE_ATTRS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _derived_attributes() -> dict[str, tuple[str, ...]]:
+    """Per op name, the attributes passes declare they derive (`Pass.derives`, via the registry)."""
+    from .registry import derived_attributes
+
+    return derived_attributes()
 
 
 class RewriteListener:
@@ -85,8 +85,7 @@ class Rewriter:
 
     def erase_op(self, op: Operation, detail: str = "") -> None:
         """Erase an op whose results are unused."""
-        if op.name in ("tree.tree", "tree.oblivious"):
-            self._invalidate(op, ())
+        self._invalidate(op, ())
         for listener in self.listeners:
             listener.op_erased(op)
         producers = [v for v in op.operands]
@@ -151,23 +150,25 @@ class Rewriter:
             listener.op_modified(op)
 
     def set_table(self, tree_op: Operation, table, detail: str, nodes_removed: int = 0, preserves: tuple[str, ...] = ()) -> None:
-        """Replace a tree op's node table; analysis attributes not in `preserves` are dropped."""
+        """Replace a tree op's node table; derived attributes not in `preserves` are dropped."""
         tree_op.table = table
         dropped = self._invalidate(tree_op, preserves)
         self._record("tree", tree_op, detail + (f" (dropped stale {', '.join(dropped)})" if dropped else ""), nodes_removed)
         for listener in self.listeners:
             listener.op_modified(tree_op)
 
-    def _invalidate(self, tree_op: Operation, preserves: tuple[str, ...]) -> list[str]:
+    def _invalidate(self, op: Operation, preserves: tuple[str, ...]) -> list[str]:
+        """`op` (or something inside it) changed: drop the derived attributes (`Pass.derives`)
+        of `op` and of every op enclosing it, except `preserves`; returns the dropped names."""
+        derived = _derived_attributes()
         dropped = []
-        ens = tree_op.parent_op
-        for op, keys in ((tree_op, DERIVED_TREE_ATTRS), (ens, DERIVED_ENSEMBLE_ATTRS)):
-            if op is None:
-                continue
-            for k in keys:
-                if k in op.attributes and k not in preserves:
-                    del op.attributes[k]
+        o = op
+        while o is not None:
+            for k in derived.get(o.name, ()):
+                if k in o.attributes and k not in preserves:
+                    del o.attributes[k]
                     dropped.append(k)
+            o = o.parent_op
         return dropped
 
     # ----- summaries ----------------------------------------------------------------------

@@ -33,6 +33,13 @@ from .base import Pass, PassContext, option
 from .forest import Forest, ensembles
 from .registry import register_pass
 
+# What this analysis derives.  Facts about which nodes split on which features at which depths: a
+# rewrite that keeps every node and its feature (moved thresholds, swapped children) keeps them.
+STRUCTURE_ATTRS = ("tree.depth_profile", "tree.perfect_trees", "tree.feature_splits", "tree.features_used")
+# Groups of structurally identical trees: on the ensemble the group sizes, on each tree its group.
+SHAPE_GROUPS = "tree.shape_groups"
+SHAPE_GROUP = "tree.shape_group"
+
 
 def _signature(op) -> tuple:
     t = op.table
@@ -86,6 +93,7 @@ class VectorizeAnalysis(Pass):
 
     name = "tree-vectorize-analysis"
     summary = "record depth profile, per-feature split counts and groups of structurally identical trees as tree.* attributes"
+    derives = {"tree.ensemble": STRUCTURE_ATTRS + (SHAPE_GROUPS,), "tree.tree": (SHAPE_GROUP,), "tree.oblivious": (SHAPE_GROUP,)}
     method: str = option(
         "how to group trees: signature (linear) or wl (Weisfeiler-Lehman hash + isomorphism)", "signature", choices=("signature", "wl")
     )
@@ -116,13 +124,14 @@ class VectorizeAnalysis(Pass):
             groups = shape_groups(trees, self.method)
             sizes = np.bincount(np.array(groups, np.int64), minlength=0) if groups else np.zeros(0, np.int64)
             r = ctx.rewriter
-            r.set_attr(ens, "tree.depth_profile", DenseArrayAttr(profile, i64))
-            r.set_attr(ens, "tree.perfect_trees", IntegerAttr(perfect))
-            r.set_attr(ens, "tree.feature_splits", DenseArrayAttr(splits, i64))
-            r.set_attr(ens, "tree.features_used", IntegerAttr(int(np.count_nonzero(splits))))
-            r.set_attr(ens, "tree.shape_groups", DenseArrayAttr(sizes, i64))
+            depth_profile, perfect_trees, feature_splits, features_used = STRUCTURE_ATTRS
+            r.set_attr(ens, depth_profile, DenseArrayAttr(profile, i64))
+            r.set_attr(ens, perfect_trees, IntegerAttr(perfect))
+            r.set_attr(ens, feature_splits, DenseArrayAttr(splits, i64))
+            r.set_attr(ens, features_used, IntegerAttr(int(np.count_nonzero(splits))))
+            r.set_attr(ens, SHAPE_GROUPS, DenseArrayAttr(sizes, i64))
             for op, g in zip(trees, groups):
-                r.set_attr(op, "tree.shape_group", IntegerAttr(g))
+                r.set_attr(op, SHAPE_GROUP, IntegerAttr(g))
             ctx.stat("trees", len(trees))
             ctx.stat("shape-groups", len(sizes))
             ctx.stat("max-depth", int(max(depths, default=0)))

@@ -37,7 +37,10 @@ from ir.types import f32, f64
 from .base import Pass, PassContext, option
 from .forest import ensembles
 from .registry import register_pass
-from .rewrite import STRUCTURE_ATTRS
+from .tree_analysis import SHAPE_GROUP, SHAPE_GROUPS, STRUCTURE_ATTRS
+
+# What this analysis derives (on each ensemble): per feature type and rounding, and the input type.
+NARROW_ATTRS = ("tree.narrow", "tree.narrow_round", "tree.narrow_input")
 
 GRIDS = ("i8", "i16", "f16", "f32", "f64")
 _INT_RANGE = {"i8": (-128, 127), "i16": (-32768, 32767)}
@@ -159,6 +162,7 @@ class NarrowThresholds(Pass):
 
     name = "tree-narrow-thresholds"
     summary = "per-feature narrowest exact compare type (recorded as tree.narrow); f64 thresholds to f32 when exact for the input type"
+    derives = {"tree.ensemble": NARROW_ATTRS}
     input: str = option("input type to analyse for: auto = the ensemble's operand type", "auto", choices=("auto", "f32", "f64"))
     rewrite: bool = option("rewrite f64 thresholds to f32 when the operand is f32 and that is exact", True)
 
@@ -174,16 +178,17 @@ class NarrowThresholds(Pass):
                     for op in ens.trees:
                         if isinstance(op, (TreeOp, ObliviousOp)):
                             table = narrowed_thresholds(op.table, np.dtype(np.float32))
-                            ctx.rewriter.set_table(
-                                op, table, "thresholds f64 -> f32", preserves=STRUCTURE_ATTRS + ("tree.shape_group", "tree.shape_groups")
-                            )
+                            # Same nodes and features, thresholds moved: structure and shapes still hold.
+                            keep = STRUCTURE_ATTRS + (SHAPE_GROUP, SHAPE_GROUPS)
+                            ctx.rewriter.set_table(op, table, "thresholds f64 -> f32", preserves=keep)
                     ctx.rewriter.set_attr(ens, "compare", TypeAttr(f32), "compare f64 -> f32")
                     ctx.stat("ensembles-narrowed-to-f32")
                     ct = np.dtype(np.float32)
             result = narrowest_per_feature(ens, rdt)
-            ctx.rewriter.set_attr(ens, "tree.narrow", ArrayAttr([StringAttr(g) for g, _ in result]))
-            ctx.rewriter.set_attr(ens, "tree.narrow_round", ArrayAttr([StringAttr(d) for _, d in result]))
-            ctx.rewriter.set_attr(ens, "tree.narrow_input", TypeAttr(f32 if rdt == np.float32 else f64))
+            narrow, narrow_round, narrow_input = NARROW_ATTRS
+            ctx.rewriter.set_attr(ens, narrow, ArrayAttr([StringAttr(g) for g, _ in result]))
+            ctx.rewriter.set_attr(ens, narrow_round, ArrayAttr([StringAttr(d) for _, d in result]))
+            ctx.rewriter.set_attr(ens, narrow_input, TypeAttr(f32 if rdt == np.float32 else f64))
             types = [g for g, _ in result]
             for g in GRIDS + ("none",):
                 n = types.count(g)

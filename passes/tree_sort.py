@@ -29,7 +29,9 @@ from ir.types import i64
 from .base import Pass, PassContext, option
 from .forest import ensembles
 from .registry import register_pass
-from .rewrite import STRUCTURE_ATTRS, TreeGraph, TreePattern, TreeRewriter, apply_tree_patterns, commit_tree_graph, tree_graph_of
+from .rewrite import TreeGraph, TreePattern, TreeRewriter, apply_tree_patterns, commit_tree_graph, tree_graph_of
+from .tree_analysis import STRUCTURE_ATTRS
+from .tree_narrow import NARROW_ATTRS
 
 INVERSE = {Pred.LT: Pred.GE, Pred.GE: Pred.LT, Pred.LE: Pred.GT, Pred.GT: Pred.LE, Pred.EQ: Pred.NE, Pred.NE: Pred.EQ}
 
@@ -185,7 +187,7 @@ class SortBranches(Pass):
                 rw = TreeRewriter(tg)
                 n = apply_tree_patterns(tg, [HotChildFirst()], rw, nodes=t.preorder())
                 # Depths, feature use and threshold precision are unchanged; shapes are mirrored.
-                keep = STRUCTURE_ATTRS + ("tree.narrow", "tree.narrow_round", "tree.narrow_input")
+                keep = STRUCTURE_ATTRS + NARROW_ATTRS
                 commit_tree_graph(ctx.rewriter, op, tg, f"swapped {n} splits", 0, keep)
                 ctx.stat("splits-swapped", n)
             ctx.stat("trees-profiled", sum(isinstance(o, TreeOp) for o in ens.trees))

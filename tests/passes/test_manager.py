@@ -124,7 +124,9 @@ def test_attributes_added_by_passes_are_dialect_prefixed(tmp_path):
 def test_rewrites_drop_stale_analysis_attributes():
     """Analyses describe the trees they saw: a pass that rewrites a tree drops them (unless it
     declares them preserved), and running the analyses again restores them."""
-    from passes.rewrite import DERIVED_ENSEMBLE_ATTRS
+    from passes.registry import derived_attributes
+
+    DERIVED_ENSEMBLE_ATTRS = derived_attributes()["tree.ensemble"]
 
     m = random_module("f32", 2)
     run_pipeline(m, "tree-vectorize-analysis,tree-narrow-thresholds")
