@@ -972,6 +972,10 @@ class TreeOp(_TableOp):
     name = "tree.tree"
     table_kind = NodeTable
 
+    def size_for_statistics(self) -> int:
+        """Its node-table rows (the pass manager's "tree nodes")."""
+        return self.table.n_nodes
+
 
 @register
 class ObliviousOp(_TableOp):
@@ -979,3 +983,7 @@ class ObliviousOp(_TableOp):
 
     name = "tree.oblivious"
     table_kind = ObliviousTable
+
+    def size_for_statistics(self) -> int:
+        """Its levels plus its leaves (the pass manager's "tree nodes")."""
+        return self.table.depth + self.table.leaf.shape[0]

@@ -1,8 +1,10 @@
 """Derived attributes are declared by the passes that write them (`Pass.derives`, collected by
-the registry), not listed by the rewriter."""
+the registry), not listed by the rewriter; the pass manager's size measure is what ops report
+(`size_for_statistics`), not a dialect it knows."""
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from ir.dialects.func import FuncOp
 from ir.dialects.tree import EnsembleOp, ObliviousOp, TreeOp
 from passes import registry
 from passes.base import Pass
-from passes.manager import run_pipeline
+from passes.manager import PassManager, module_size, run_pipeline
 from passes.registry import all_passes, derived_attributes, register_pass
 from passes.rewrite import Rewriter
 from tests.passes.models import random_module
@@ -153,3 +155,34 @@ def test_the_rewriter_names_no_derived_attribute():
     assert rewrite.STRUCTURE_ATTRS == STRUCTURE_ATTRS
     source = (ROOT / "passes" / "rewrite.py").read_text()
     assert not any(f'"{a}"' in source for a in ENSEMBLE_FACTS + ("tree.shape_group",))
+
+
+# ----- the size the audit log reports -------------------------------------------------------------
+
+
+def test_size_is_what_ops_report(monkeypatch):
+    m = random_module("oblivious", 1)
+    nodes = sum(o.table.n_nodes for o in m.walk() if isinstance(o, TreeOp))
+    levels = sum(o.table.depth + o.table.leaf.shape[0] for o in m.walk() if isinstance(o, ObliviousOp))
+    assert module_size(m) == nodes + levels > 0
+    monkeypatch.setattr(FuncOp, "size_for_statistics", lambda self: 1000, raising=False)
+    n_funcs = sum(isinstance(o, FuncOp) for o in m.body.ops)
+    assert module_size(m) == nodes + levels + 1000 * n_funcs
+    (e,) = PassManager([registry.lookup_pass("cse")()]).run(m)
+    assert e.nodes_before == e.nodes_after == nodes + levels + 1000 * n_funcs
+    assert f"tree nodes {e.nodes_before} -> {e.nodes_after};" in e.render()
+
+
+def test_the_manager_imports_no_dialect():
+    tree = ast.parse((ROOT / "passes" / "manager.py").read_text())
+    mods = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
+        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+    }
+    assert not any("dialects" in (m or "") for m in mods), mods
+
+
+def test_ops_without_a_size_count_nothing():
+    m = random_module("f32", 0)
+    for o in m.walk():
+        if not isinstance(o, (TreeOp, ObliviousOp)):
+            assert getattr(o, "size_for_statistics", None) is None, o.name
