@@ -283,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_compile)
 
     p = sub.add_parser("predict", help="compile a model and predict rows from a .npy or .csv file")
-    p.add_argument("model")
+    p.add_argument("model", help="model file: any format compile reads, .tir textual IR included")
     p.add_argument("--input", "-i", required=True, help="rows: .npy, or .csv (header optional, empty = missing)")
     p.add_argument("-o", "--output", help="predictions: .npy or .csv (default: CSV on stdout)")
     p.add_argument("--margin", action="store_true", help="raw scores before the objective's transform")

@@ -7,6 +7,10 @@ Each format is one `Format` row in `FORMATS`; a front-end for it is the module
 `timber/frontends/<name>.py` with a `load(path, **opts)` function, found by name.  Adding a
 format is one row here (and a sniffer if its content is recognisable); adding its front-end
 needs no edit here at all.
+
+Timber's own textual IR (`.tir`/`.mlir`, or any text starting with `module` / `func.func` after
+comments) is a format too: its row carries its loader, the IR parser and verifier, whose errors
+are `file:line:col: error: ...` diagnostics like any front-end's.
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ir.diagnostics import NameLoc, TimberError
+from ir.diagnostics import NameLoc, TimberError, VerifyError, source_line_of
 
 _HEAD = 64 * 1024  # how much of the file the sniffers see
 
@@ -31,6 +36,9 @@ class Format:
     title: str
     extensions: tuple[str, ...]
     sniff: Callable[[bytes], bool] | None
+    # `load(path, **opts)` for formats Timber reads itself (textual IR); None: the front-end
+    # module `timber.frontends.<name>`.
+    load: Callable | None = None
 
 
 def _text(head: bytes) -> str | None:
@@ -98,6 +106,61 @@ def _sniff_urdf(head: bytes) -> bool:
     return t is not None and t.lstrip().startswith("<") and "<robot" in t
 
 
+IR_SUFFIXES = (".tir", ".mlir")
+# Textual IR starts (after comments and blank lines) with a module or a function, in the custom
+# or the generic form.
+_IR_START = re.compile(r'(?:(?:module|builtin\.module|func\.func)(?![\w.$-])|"(?:builtin\.module|func\.func)")')
+
+
+def _sniff_ir(head: bytes) -> bool:
+    t = _text(head)
+    if t is None:
+        return False
+    pos = 0
+    while True:
+        while pos < len(t) and t[pos].isspace():
+            pos += 1
+        if not t.startswith("//", pos):
+            return _IR_START.match(t, pos) is not None
+        nl = t.find("\n", pos)
+        if nl < 0:
+            return False
+        pos = nl + 1
+
+
+def load_ir(path, **opts):
+    """Parse and verify a textual IR file (`ir.parser.parse_module`, `ir.verifier.verify`).
+
+    The module is taken as written: its attributes (or their absence: a hand-written module
+    needs no `timber.format`) are kept.  Errors are located `path:line:col` with the source line."""
+    path = os.fspath(path)
+    where = NameLoc(path, "")
+    if opts:
+        raise TimberError(f"textual IR takes no load options, found: {', '.join(sorted(opts))}", where)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as e:
+        raise TimberError(f"cannot read {path}: {e.strerror}", where) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise TimberError(f"{path} is not UTF-8 text (byte {e.start}); textual IR is UTF-8", where) from None
+    from ir.parser import parse_module
+    from ir.verifier import verify
+
+    module = parse_module(text, path)
+    try:
+        verify(module)
+    except VerifyError as e:
+        d = e.diagnostic
+        line = getattr(d.location, "line", None)
+        if d.source_line is not None or line is None:
+            raise
+        raise VerifyError(d.message, d.location, source_line_of(text, line), d.notes) from None
+    return module
+
+
 FORMATS: tuple[Format, ...] = (
     Format("xgboost", "XGBoost", (".json", ".ubj", ".model", ".bin", ".bst", ".xgb"), _sniff_xgboost),
     Format("lightgbm", "LightGBM", (".txt", ".model", ".lgb", ".lgbm"), _sniff_lightgbm),
@@ -105,20 +168,23 @@ FORMATS: tuple[Format, ...] = (
     Format("onnx", "ONNX", (".onnx",), _sniff_onnx),
     Format("sklearn", "scikit-learn pickle", (".pkl", ".pickle", ".joblib"), _sniff_sklearn),
     Format("urdf", "URDF", (".urdf",), _sniff_urdf),
+    Format("tir", "Timber IR (text)", IR_SUFFIXES, _sniff_ir, load_ir),
 )
 
 
 def supported_formats() -> list[str]:
-    """Formats whose front-end module is present in this installation."""
+    """Formats whose front-end module is present in this installation (textual IR, read by
+    Timber itself, is always readable and not listed)."""
     return [f.name for f in FORMATS if importlib.util.find_spec(f"timber.frontends.{f.name}") is not None]
 
 
 def detect_format(path) -> str:
-    """The format name (`xgboost`, `lightgbm`, `catboost`, `onnx`, `sklearn`, `urdf`) of a model file.
+    """The format name (`xgboost`, `lightgbm`, `catboost`, `onnx`, `sklearn`, `urdf`, `tir`) of a model file.
 
-    The file's content decides; the extension only breaks ties and names binary files no
-    sniffer recognises (e.g. a legacy XGBoost `.model`).  Raises `TimberError` naming the file
-    when it is missing, unreadable, or matches no format or several."""
+    The file's content decides; the extension only breaks ties and names files no sniffer
+    recognises (e.g. a legacy XGBoost `.model`, or a `.tir` file that the IR parser will then
+    report on).  Raises `TimberError` naming the file when it is missing, unreadable, or
+    matches no format or several."""
     path = os.fspath(path)
     where = NameLoc(path, "")
     if not os.path.exists(path):
@@ -143,6 +209,8 @@ def detect_format(path) -> str:
         raise TimberError(f"cannot tell the format of {path}: it looks like {' and '.join(f.title for f in hits)}", where)
     if ext in (".model", ".bin", ".bst", ".xgb") and _text(head) is None:
         return "xgboost"  # unrecognised binary with an XGBoost extension: legacy binary, rejected with advice
+    if ext in IR_SUFFIXES:
+        return "tir"  # not recognisably IR: the parser says where and why
     known = ", ".join(f"{f.title} ({' '.join(f.extensions)})" for f in FORMATS)
     raise TimberError(f"cannot tell which framework wrote {path}; recognised formats: {known}", where)
 
@@ -151,6 +219,8 @@ def load_model(path, **opts):
     """Detect the format of `path` and load it with its front-end into a verified module."""
     name = detect_format(path)
     fmt = next(f for f in FORMATS if f.name == name)
+    if fmt.load is not None:
+        return fmt.load(os.fspath(path), **opts)
     if importlib.util.find_spec(f"timber.frontends.{name}") is None:
         have = ", ".join(supported_formats()) or "none"
         raise TimberError(f"{fmt.title} models are not supported yet; supported: {have}", NameLoc(os.fspath(path), ""))
@@ -158,4 +228,4 @@ def load_model(path, **opts):
     return module.load(os.fspath(path), **opts)
 
 
-__all__ = ["FORMATS", "Format", "detect_format", "load_model", "supported_formats"]
+__all__ = ["FORMATS", "IR_SUFFIXES", "Format", "detect_format", "load_ir", "load_model", "supported_formats"]

@@ -25,8 +25,8 @@ from ir.diagnostics import Diagnostic, Location, TimberError
 from ir.parser import parse_module
 from ir.printer import print_op
 from ir.verifier import verify
+from timber.detect import IR_SUFFIXES, detect_format
 
-IR_SUFFIXES = (".tir", ".mlir")
 SPLIT_MARKER = re.compile(r"^// -----[ \t]*$", re.M)
 _EXPECTED = re.compile(r"//\s*expected-(error|warning|note|remark)\s*(@(?:[+-]\d+|above|below))?\s*\{\{(.*?)\}\}")
 
@@ -220,7 +220,7 @@ def main(argv=None) -> int:
         d.check_pass_names()
         if a.passes is not None:
             d.pipeline(False)  # report a bad pipeline before reading anything
-        is_ir = path == "-" or path.endswith(IR_SUFFIXES)
+        is_ir = path == "-" or path.endswith(IR_SUFFIXES) or _is_textual_ir(path)
         if is_ir:
             text = sys.stdin.read() if path == "-" else _read(path)
             display = "<stdin>" if path == "-" else path
@@ -268,6 +268,15 @@ def main(argv=None) -> int:
     else:
         out.write(result)
     return 0
+
+
+def _is_textual_ir(path: str) -> bool:
+    """IR text under another name (e.g. `model.txt` holding `module {...}`): no default pipeline,
+    and `--split-input-file` applies.  Unreadable files are left to the loader to report."""
+    try:
+        return detect_format(path) == "tir"
+    except TimberError:
+        return False
 
 
 def _read(path: str) -> str:
