@@ -446,12 +446,27 @@ def test_cmake_builds_warning_free(tmp_path):
     models.assert_same_bits(out, run(module, X))
 
 
-@pytest.mark.skipif(shutil.which("clang") is None, reason="clang not installed")
+CLANG = shutil.which("clang") or next(filter(None, (shutil.which(f"clang-{v}") for v in range(30, 9, -1))), None)
+
+
+@pytest.mark.skipif(CLANG is None, reason="clang not installed")
 def test_clang_builds_warning_free(tmp_path):
+    from ir.dialects import mathimpl
+
     for name in ("lgb_binary", "catboost_like", "arith_zoo"):
-        cm = CModel(models.MODELS[name](), tmp_path / name, cc=shutil.which("clang"))
+        cm = CModel(models.MODELS[name](), tmp_path / name, cc=CLANG)
         X = models.adversarial_rows(cm.module, n_random=30)
         models.assert_same_bits(cm(X), run(cm.module, X))
+    cm = CModel(models.int_zoo(), tmp_path / "int_zoo", cc=CLANG)
+    for fname in cm.exports:
+        X = models.int_rows(cm.module, fname, n_random=300)
+        models.assert_same_bits(cm(X, fname), run(cm.module, X, fname))
+    for spec in models.MATH_OPS:
+        if spec.partition(":")[0] in mathimpl.EXPANSIONS:
+            for el in (f32, f64):
+                m = models.math_op_module(spec, el)
+                X = models.math_inputs(el.numpy.type)[::10].reshape(-1, 1)
+                models.assert_same_bits(CModel(m, tmp_path / "math", cc=CLANG)(X), run(m, X))
 
 
 def test_two_models_link_into_one_library(tmp_path):
