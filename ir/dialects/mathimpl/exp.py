@@ -108,7 +108,10 @@ FMATH_T = _fmath_table()
 
 
 def fmath_exp_f64(x: E) -> E:
-    x = where(x.lt(FMATH_HI), x, FMATH_HI)  # NaN compares false: it becomes the bound
+    # NaN becomes the upper bound (x86 `minpd`).  Said separately: a `x < HI ? x : HI` alone may
+    # become AArch64's fminnm, which answers NaN for a signalling NaN.
+    x = where(x.isnan(), FMATH_HI, x)
+    x = where(x.lt(FMATH_HI), x, FMATH_HI)
     x = where(x.gt(FMATH_LO), x, FMATH_LO)
     d = x * FMATH_A + FMATH_B
     di = d.bits()
