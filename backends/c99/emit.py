@@ -37,7 +37,7 @@ from backends.common.plan import EnsembleTables, ModulePlan, hex_float, pack_ens
 from ir.diagnostics import TimberError
 from ir.dialects import arith, func, linear, math, mathimpl, tree
 from ir.dialects.tree import ZERO_THRESHOLD, Missing, Pred
-from ir.types import FloatType, IndexType, IntegerType, f32, f64
+from ir.types import FloatType, IndexType, f32, f64
 
 TARGET = "C99"
 UNROLL = 8  # elementwise ops on at most this many elements are written out, longer ones loop
@@ -231,6 +231,31 @@ class _Val:
         return self.expr
 
 
+class _Bits:
+    """A float table kept as its bit patterns (`int64_t`/`int32_t`), read through `float_i64` /
+    `float_i32`: NaN payloads, which no C float constant can spell, come out exactly."""
+
+    __slots__ = ("name", "conv")
+
+    def __init__(self, name: str, conv: str):
+        self.name, self.conv = name, conv
+
+    def at(self, i) -> str:
+        return f"{self.conv}({self.name}[{i}])"
+
+
+def _odd_nans(values: np.ndarray, t) -> bool:
+    """Does a float array hold a NaN other than the ones C's `NAN` / `-NAN` give?"""
+    v = np.asarray(values, t.numpy).reshape(-1)
+    nan = np.isnan(v)
+    if not nan.any():
+        return False
+    it = np.int64 if t == f64 else np.int32
+    quiet = np.array([np.nan, -np.nan], t.numpy)
+    quiet[1] = np.copysign(quiet[1], -1.0)
+    return bool(np.any(~np.isin(v[nan].view(it), quiet.view(it))))
+
+
 def _each(n: int, stmt) -> list[str]:
     """`stmt(i)` for i in 0..n-1: unrolled when short, a loop otherwise."""
     if n <= UNROLL:
@@ -291,13 +316,13 @@ class _Routine:
         self.lines += _each(r.type.size, lambda i: f"{out}[{i}] = {low.expr(self.cm, op, [a.at(i) for a in args])};")
 
     def array(self, ref, t) -> str:
-        """The name of an array holding `ref` (a literal is written into a fresh local first)."""
+        """The name of an array holding `ref` (anything else is copied into a fresh local first)."""
         if isinstance(ref, _Arr):
             return ref.name
         self.n_tmp += 1
         var = f"s{self.n_tmp}"
         self.lines.append(f"{c_type(t.element)} {var}[{t.size}];")
-        self.lines += _each(t.size, lambda i: f"{var}[{i}] = {ref.expr};")
+        self.lines += _each(t.size, lambda i: f"{var}[{i}] = {ref.at(i)};")
         return var
 
 
@@ -353,14 +378,11 @@ def _constant(cm: "_CModule", rt: _Routine, op, k: int) -> None:
     if one is not None and not rt.top:
         rt.env[id(r)] = _Val(c_literal(cm, one, t.element))
         return
-    elem = t.element if isinstance(t.element, FloatType) else None
-    vals = np.asarray(op.value)
     if rt.top:
-        sym = cm.data.add(f"c{cm.n_const}", vals, elem, f"constant {_hint(r)} of {rt.where}")
+        rt.env[id(r)] = cm.table(f"c{cm.n_const}", op.value, t.element, f"constant {_hint(r)} of {rt.where}", shared=False)
         cm.n_const += 1
     else:
-        sym = cm.data.add_shared("k", vals, elem, f"constant {t}")
-    rt.env[id(r)] = _Arr(sym)
+        rt.env[id(r)] = cm.table("k", op.value, t.element, f"constant {t}")
 
 
 def _hint(v) -> str:
@@ -451,7 +473,7 @@ def _cmpi(cm, op, x) -> str:
 
 
 def _bitcast(cm, op, x) -> str:
-    src, dst = _el(op), _out(op)
+    src = _el(op)
     h = f"bits_f{src.width}" if isinstance(src, FloatType) else f"float_i{src.width}"
     cm.small.add(h)
     cm.needs_string_h = True
@@ -473,9 +495,9 @@ def _trunci(cm, op, x) -> str:
 def _lookup(cm, op, x) -> str:
     table = np.asarray(op.attributes["table"].values).reshape(-1)
     el = _out(op)
-    sym = cm.data.add_shared("lut", table, el if isinstance(el, FloatType) else None, f"arith.lookup table ({len(table)} x {el})")
+    ref = cm.table("lut", table, el, f"arith.lookup table ({len(table)} x {el})")
     u = f"uint{_width(_el(op))}_t"
-    return f"{sym}[({u}){_p(x[0])} & {len(table) - 1}u]"
+    return ref.at(f"({u}){_p(x[0])} & {len(table) - 1}u")
 
 
 def _select(cm, op, x) -> str:
@@ -636,6 +658,19 @@ class _CModule:
         lines += ["    " + s if s else "" for s in rt.lines]
         lines.append("}")
         return rt.pre + ([""] if rt.pre else []) + lines
+
+    def table(self, stem: str, values, el, comment: str, shared: bool = True) -> "_Arr | _Bits":
+        """A read-only table in model_data.c holding `values` of IR element type `el` (`shared`:
+        once per distinct content, named `<stem><n>`; else named `<stem>`)."""
+        values = np.asarray(values).reshape(-1)
+        add = self.data.add_shared if shared else self.data.add
+        if isinstance(el, FloatType) and _odd_nans(values, el):
+            conv = f"float_i{el.width}"
+            self.small.add(conv)
+            self.needs_string_h = True
+            bits = np.ascontiguousarray(values, el.numpy).view(np.int64 if el == f64 else np.int32)
+            return _Bits(add(stem, bits, None, comment + " (bit patterns: NaN payloads exactly)"), conv)
+        return _Arr(add(stem, values, el if isinstance(el, FloatType) else None, comment))
 
     # ----- expansions -----------------------------------------------------------------
     def expansion_lowering(self, op):

@@ -36,7 +36,7 @@ class Elementwise:
 
 
 def lowering_of(table: dict, op_class) -> str | None:
-    """"table" when `table` has an entry for the class, "expansion" when the op has an `arith`
+    """`"table"` when `table` has an entry for the class, "expansion" when the op has an `arith`
     expansion (`mathimpl.EXPANSIONS`), else None."""
     if op_class in table:
         return "table"

@@ -54,7 +54,18 @@ UNROLL = 8
 
 _LOAD = {np.uint8: "i32.load8_u", np.uint16: "i32.load16_u", np.uint32: "i32.load", np.float32: "f32.load", np.float64: "f64.load"}
 _CMP_T = {"oeq": "eq", "ogt": "gt", "oge": "ge", "olt": "lt", "ole": "le", "une": "ne"}
-_CMPI_T = {"eq": "eq", "ne": "ne", "slt": "lt_s", "sle": "le_s", "sgt": "gt_s", "sge": "ge_s", "ult": "lt_u", "ule": "le_u", "ugt": "gt_u", "uge": "ge_u"}
+_CMPI_T = {
+    "eq": "eq",
+    "ne": "ne",
+    "slt": "lt_s",
+    "sle": "le_s",
+    "sgt": "gt_s",
+    "sge": "ge_s",
+    "ult": "lt_u",
+    "ule": "le_u",
+    "ugt": "gt_u",
+    "uge": "ge_u",
+}
 _PRED_W = {Pred.LT: "lt", Pred.LE: "le", Pred.GT: "gt", Pred.GE: "ge", Pred.EQ: "eq", Pred.NE: "ne"}
 
 
@@ -199,7 +210,6 @@ class _Data:
             out.append(f"  ;; {comment}")
             out.append(f'  (data (i32.const {addr}) "{body}")')
         return out
-
 
 
 class _Val:
@@ -884,7 +894,6 @@ class _WatModule:
             ]
         return name
 
-
     def _wrappers(self) -> list[str]:
         out = []
         for ex in self.plan.exports:
@@ -1005,4 +1014,3 @@ def write_wat(
             ) from e
         files["model.wasm"] = bytes(wasmtime.wat2wasm(files["model.wat"]))
     return write_files(files, out_dir, force)
-

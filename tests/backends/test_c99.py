@@ -222,6 +222,23 @@ def test_math_expansion_is_the_interpreters_bit_for_bit(spec, el, workdir):
     assert not re.search(r"\bunion\b", cm.files["model.c"])
 
 
+def test_float_literals_keep_nan_payloads():
+    """Splat constants of expansions become C literals: C's NAN and -NAN where they are the
+    same bits, the bit pattern through float_i64/float_i32 otherwise."""
+    from types import SimpleNamespace
+
+    from backends.c99.emit import c_literal
+
+    cm = SimpleNamespace(small=set())
+    assert c_literal(cm, np.float64(np.nan), f64) == "(double)NAN" and c_literal(cm, -np.float64(np.nan), f64) == "-(double)NAN"
+    assert c_literal(cm, np.float32(np.nan), f32) == "NAN" and not cm.small
+    odd = np.array(0x7FF8000000000123, np.int64).view(np.float64)
+    assert c_literal(cm, odd, f64) == "float_i64(INT64_C(9221120237041090851))" and cm.small == {"float_i64"}
+    assert c_literal(cm, np.array(-0x7FFFFF, np.int32).view(np.float32), f32) == "float_i32(-8388607)"
+    assert c_literal(cm, -(2**63), models.i64) == "INT64_MIN" and c_literal(cm, -5, models.i64) == "(-INT64_C(5))"
+    assert c_literal(cm, True, models.i1) == "1" and c_literal(cm, -(2**31), models.i32) == "INT32_MIN"
+
+
 _STRUCTURE = {"builtin.module", "func.func", "tree.tree", "tree.oblivious"}  # never an op of a function body
 
 
@@ -290,7 +307,11 @@ def test_an_expansion_with_an_unlowerable_op_is_refused(monkeypatch):
 def _ubsan_modules():
     from ir.dialects import mathimpl
 
-    out = {"int_zoo": (models.int_zoo(), models.int_rows), "arith_zoo": (models.arith_zoo(), None), "lgb_binary": (models.lgb_binary(), None)}
+    out = {
+        "int_zoo": (models.int_zoo(), models.int_rows),
+        "arith_zoo": (models.arith_zoo(), None),
+        "lgb_binary": (models.lgb_binary(), None),
+    }
     for spec in models.MATH_OPS:
         if spec.partition(":")[0] in mathimpl.EXPANSIONS:
             out[spec] = (models.math_op_module(spec, f64), "math")
@@ -316,7 +337,12 @@ np.savez(sys.argv[4], **outs)
 
 
 @pytest.mark.skipif(
-    subprocess.run([CC or "cc", "-fsanitize=undefined", "-x", "c", "-", "-o", os.devnull], input="int main(void){return 0;}", capture_output=True, text=True).returncode
+    subprocess.run(
+        [CC or "cc", "-fsanitize=undefined", "-x", "c", "-", "-o", os.devnull],
+        input="int main(void){return 0;}",
+        capture_output=True,
+        text=True,
+    ).returncode
     != 0,
     reason="the compiler has no -fsanitize=undefined",
 )
@@ -333,7 +359,9 @@ def test_no_undefined_behaviour_for_any_input(name, tmp_path):
         (tmp_path / k).write_text(v)
     so = tmp_path / "libub.so"
     flags = [f for f in CFLAGS if f != "-O2"] + ["-O1", "-fsanitize=undefined,float-cast-overflow", "-fno-sanitize-recover=all"]
-    r = subprocess.run([CC, *flags, "-fPIC", "-shared", "-o", str(so), "model.c", "model_data.c"], cwd=tmp_path, capture_output=True, text=True)
+    r = subprocess.run(
+        [CC, *flags, "-fPIC", "-shared", "-o", str(so), "model.c", "model_data.c"], cwd=tmp_path, capture_output=True, text=True
+    )
     assert r.returncode == 0, r.stderr
     plan = plan_module(module, "timber_", "c99")
     spec, data = {}, {}

@@ -463,7 +463,12 @@ def int_zoo():
 
         for cls in INT_OPS:
             short = cls.name.split(".")[1]
-            fn(f"{short}_i{w}", tensor(2, fl), tensor(1, i64), lambda f, x, cls=cls, pair=pair, widen=widen: widen(f, add(f, cls.build(*pair(f, x)))))
+            fn(
+                f"{short}_i{w}",
+                tensor(2, fl),
+                tensor(1, i64),
+                lambda f, x, cls=cls, pair=pair, widen=widen: widen(f, add(f, cls.build(*pair(f, x)))),
+            )
         for p in arith.CMPI_PREDICATES:
 
             def cmpi(f, x, p=p, pair=pair, widen=widen):
@@ -482,7 +487,12 @@ def int_zoo():
         fn(f"roundtrip_f{w}", tensor(2, fl), tensor(1, i64), roundtrip)
         for fw, src in ((64, f64), (32, f32)):
             if src is fl:
-                fn(f"fptosi_f{fw}_i{w}", tensor(2, src), tensor(2, i64), lambda f, x, it=it, widen=widen: widen(f, add(f, arith.FPToSIOp.build(x, tensor(2, it)))))
+                fn(
+                    f"fptosi_f{fw}_i{w}",
+                    tensor(2, src),
+                    tensor(2, i64),
+                    lambda f, x, it=it, widen=widen: widen(f, add(f, arith.FPToSIOp.build(x, tensor(2, it)))),
+                )
             else:
                 # the other float width: through arith.extf/truncf first
                 conv = arith.ExtFOp if fw == 64 else arith.TruncFOp
@@ -493,7 +503,12 @@ def int_zoo():
 
                 fn(f"fptosi_f{fw}_i{w}_from_f{fl.width}", tensor(2, fl), tensor(2, i64), fptosi)
         fn(f"sitofp_i{w}", tensor(2, fl), tensor(2, f64), lambda f, x, it=it: add(f, arith.SIToFPOp.build(bits(f, x, it), tensor(2, f64))))
-        fn(f"sitofp_i{w}_f32", tensor(2, fl), tensor(2, f32), lambda f, x, it=it: add(f, arith.SIToFPOp.build(bits(f, x, it), tensor(2, f32))))
+        fn(
+            f"sitofp_i{w}_f32",
+            tensor(2, fl),
+            tensor(2, f32),
+            lambda f, x, it=it: add(f, arith.SIToFPOp.build(bits(f, x, it), tensor(2, f32))),
+        )
         tables = {
             "f64": (np.array([-0.0, np.inf, 1.5, np.nan, -3.25, 1e-310, -np.inf, 7.0]), f64),
             "i64": (np.array([-(2**63), 2**63 - 1, 0, -1, 12345678901, 5, -7, 2**31, 3, 1, 2, 4, 8, 16, 32, 64]), i64),
@@ -502,8 +517,41 @@ def int_zoo():
         }
         for tname, (vals, el) in tables.items():
             attr = DenseElementsAttr(vals.astype(el.numpy), tensor(len(vals), el))
-            fn(f"lookup_{tname}_i{w}", tensor(2, fl), tensor(2, el), lambda f, x, it=it, attr=attr: add(f, arith.LookupOp.build(bits(f, x, it), attr)))
-    fn("trunci", tensor(2, f64), tensor(2, i64), lambda f, x: add(f, arith.ExtSIOp.build(add(f, arith.TruncIOp.build(bits(f, x, i64), tensor(2, i32))), tensor(2, i64))))
+            fn(
+                f"lookup_{tname}_i{w}",
+                tensor(2, fl),
+                tensor(2, el),
+                lambda f, x, it=it, attr=attr: add(f, arith.LookupOp.build(bits(f, x, it), attr)),
+            )
+        # NaN payloads in constants and tables survive exactly (C writes such tables as bit patterns)
+        nans = (
+            (
+                np.array([0x7FF8000000000123, -0x000FFFFFFFFFFFFF, 0x7FF0000000000001, 0x3FF8000000000000])
+                if w == 64
+                else np.array([0x7FC00123, -0x7FFFFF, 0x7F800001, 0x3FC00000])
+            )
+            .astype(it.numpy)
+            .view(fl.numpy)
+        )
+
+        def nan_consts(f, x, it=it, fl=fl, nans=nans, widen=widen):
+            c = add(f, arith.ConstantOp.build(nans, tensor(4, fl)))
+            return widen(f, add(f, arith.AddIOp.build(bits(f, x, it), bits(f, c, it))))
+
+        fn(f"nan_consts_f{w}", tensor(4, fl), tensor(4, i64), nan_consts)
+        attr = DenseElementsAttr(nans, tensor(4, fl))
+        fn(
+            f"lookup_nans_f{w}",
+            tensor(2, fl),
+            tensor(2, i64),
+            lambda f, x, it=it, attr=attr, widen=widen: widen(f, bits(f, add(f, arith.LookupOp.build(bits(f, x, it), attr)), it)),
+        )
+    fn(
+        "trunci",
+        tensor(2, f64),
+        tensor(2, i64),
+        lambda f, x: add(f, arith.ExtSIOp.build(add(f, arith.TruncIOp.build(bits(f, x, i64), tensor(2, i32))), tensor(2, i64))),
+    )
     for cls in (arith.AndIOp, arith.OrIOp, arith.XOrIOp):
 
         def logic(f, x, cls=cls):
@@ -532,11 +580,19 @@ def int_zoo():
     def wide_i32(f, x):
         b = add(f, arith.BitcastOp.build(x, tensor(12, i32)))
         s = add(f, arith.AddIOp.build(b, const(f, [2**31 - 1, -(2**31), 1, -1, 0, 5, 2**30, 31, 32, 33, -32, 7], i32)))
-        return add(f, arith.ExtSIOp.build(add(f, arith.ShRUIOp.build(s, const(f, [0, 1, 31, 32, 33, -1, 40, 2, 3, 4, 5, 6], i32))), tensor(12, i64)))
+        return add(
+            f,
+            arith.ExtSIOp.build(add(f, arith.ShRUIOp.build(s, const(f, [0, 1, 31, 32, 33, -1, 40, 2, 3, 4, 5, 6], i32))), tensor(12, i64)),
+        )
 
     fn("wide_i32", tensor(12, f32), tensor(12, i64), wide_i32)
     # @predict: one of them, so the module has the ABI's entry point
-    fn("predict", tensor(2, f64), tensor(1, i64), lambda f, x: add(f, arith.AddIOp.build(*[add(f, arith.ExtractOp.build(bits(f, x, i64), k)) for k in (0, 1)])))
+    fn(
+        "predict",
+        tensor(2, f64),
+        tensor(1, i64),
+        lambda f, x: add(f, arith.AddIOp.build(*[add(f, arith.ExtractOp.build(bits(f, x, i64), k)) for k in (0, 1)])),
+    )
     return m
 
 
@@ -555,9 +611,33 @@ def int_rows(module, func_name: str = "predict", n_random: int = 3000, seed: int
     info = np.iinfo(it)
     rng = np.random.default_rng(seed)
     edges = np.array([v for v in INT_EDGES if info.min <= v <= info.max], it)
-    nan_bits = [0x7FF8000000000001, 0x7FF0000000000001, -0x7FFFFFFFFFFFF, 0x7FF4000000000000] if it is np.int64 else [0x7FC00001, 0x7F800001, -0x3FFFFF, 0x7FA00000]
+    nan_bits = (
+        [0x7FF8000000000001, 0x7FF0000000000001, -0x7FFFFFFFFFFFF, 0x7FF4000000000000]
+        if it is np.int64
+        else [0x7FC00001, 0x7F800001, -0x3FFFFF, 0x7FA00000]
+    )
     edges = np.concatenate([edges, np.array(nan_bits, it)])
-    fl = [np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, 0.5, -0.5, 0.99999, -0.99999, 1.5, -1.5, 1e300, -1e300, 1e-310, 3e38, -3e38, 1e10, -1e10]
+    fl = [
+        np.nan,
+        -np.nan,
+        np.inf,
+        -np.inf,
+        0.0,
+        -0.0,
+        0.5,
+        -0.5,
+        0.99999,
+        -0.99999,
+        1.5,
+        -1.5,
+        1e300,
+        -1e300,
+        1e-310,
+        3e38,
+        -3e38,
+        1e10,
+        -1e10,
+    ]
     for lim in (2.0**63, -(2.0**63), 2.0**31, -(2.0**31), 2.0**31 - 1, -(2.0**31) - 1, 2.0**32, 2.0**62):
         for d in (np.float64, np.float32):
             x = d(lim)
@@ -605,7 +685,18 @@ def math_inputs(dt, n_random: int = 60000, seed: int = 13) -> np.ndarray:
     fi = np.finfo(dt)
     special = [0.0, -0.0, np.inf, -np.inf, np.nan, -np.nan, 1.0, -1.0, 0.5, -0.5, 2.0, -2.0, 10.0, -10.0, 20.0, -20.0]
     special += [float(fi.max), -float(fi.max), float(fi.tiny), -float(fi.tiny), float(fi.smallest_subnormal), -float(fi.smallest_subnormal)]
-    special += [expimpl.OVERFLOW, expimpl.UNDERFLOW, expimpl.FMATH_HI, expimpl.FMATH_LO, 88.72283, -87.33654, -103.97208, 709.0, -708.4, -745.0]
+    special += [
+        expimpl.OVERFLOW,
+        expimpl.UNDERFLOW,
+        expimpl.FMATH_HI,
+        expimpl.FMATH_LO,
+        88.72283,
+        -87.33654,
+        -103.97208,
+        709.0,
+        -708.4,
+        -745.0,
+    ]
     special += [k * np.pi / 4 for k in range(-16, 17)] + [1e6, -1e6, 1e15, 1e22, 1e300, -1e300, 2.0**52, 2.0**53, 2.0**-29, 2.0**-54]
     special += [0.41421356, -0.29289321, 1 - 2.0**-24, -1 + 2.0**-24, 0.999999, -0.999999, 1e-300, -1e-300, 1e-320, -1e-320]
     with np.errstate(over="ignore"):
