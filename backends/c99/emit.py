@@ -633,7 +633,7 @@ class _CModule:
         self.fn_names = {f.sym_name: f"fn_{i}" for i, f in enumerate(plan.funcs)}
         self.routines: list[list[str]] = []
         self.math_routines: list[list[str]] = []  # expansions' routines, callees first
-        self.math_names: dict[int, tuple[str, bool]] = {}  # id(expansion ops) -> (routine, scalar?)
+        self.math_names: dict[int, tuple] = {}  # id(expansion ops) -> (ops, routine, scalar?)
         self.math_texts: dict[tuple, str] = {}  # routine text -> its name (identical routines merge)
         self.n_const = 0
         self.n_ens = 0
@@ -678,9 +678,9 @@ class _CModule:
         routine when the expansion is elementwise, else one call of a routine over arrays."""
         arg, ops, out = L.expansion(op)
         hit = self.math_names.get(id(ops))
-        if hit is None:
-            hit = self.math_names[id(ops)] = self._math_routine(op, arg, ops, out)
-        name, scalar = hit
+        if hit is None or hit[0] is not ops:
+            hit = self.math_names[id(ops)] = (ops, *self._math_routine(op, arg, ops, out))
+        _, name, scalar = hit
         if scalar:
             return Elementwise(lambda cm, o, x: f"{name}({x[0]})")
         return _array_op(lambda cm, rt, o, a, r: [f"{name}({a[0]}, {r[0]});"])

@@ -82,7 +82,7 @@ def splat(op: Operation):
     return v[0] if bool(np.all(u == u[0])) else None
 
 
-_ELEMENTWISE: dict[tuple[int, int], bool] = {}
+_ELEMENTWISE: dict[tuple[int, int], tuple[list, bool]] = {}  # (table, ops) ids -> (ops, answer); ops kept alive
 
 
 def is_elementwise(table: dict, ops: list) -> bool:
@@ -90,8 +90,8 @@ def is_elementwise(table: dict, ops: list) -> bool:
     a splat constant, or an expansion that is elementwise itself)?"""
     key = (id(table), id(ops))
     hit = _ELEMENTWISE.get(key)
-    if hit is not None:
-        return hit
+    if hit is not None and hit[0] is ops:
+        return hit[1]
     ok = True
     for op in ops:
         low = table.get(type(op))
@@ -105,7 +105,7 @@ def is_elementwise(table: dict, ops: list) -> bool:
             ok = False
         if not ok:
             break
-    _ELEMENTWISE[key] = ok
+    _ELEMENTWISE[key] = (ops, ok)
     return ok
 
 

@@ -475,7 +475,7 @@ class _WatModule:
         # Frames first: their sizes follow from the value types alone.
         self.frames: dict[int, int] = {}
         self._frame_end = RESERVED
-        self._framed: set[int] = set()
+        self._framed: dict[int, list] = {}  # id(expansion ops) -> ops, framed once
         for f in plan.funcs:
             for op in f.body.ops:
                 if isinstance(op, (arith.ConstantOp, func.ReturnOp)):
@@ -486,7 +486,7 @@ class _WatModule:
         self.funcs: list[str] = []
         self.helpers: dict[str, list[str]] = {}
         self.math_funcs: list[str] = []  # expansions' functions, callees first
-        self.math_names: dict[int, tuple[str, bool]] = {}  # id(expansion ops) -> (function, scalar?)
+        self.math_names: dict[int, tuple] = {}  # id(expansion ops) -> (ops, function, scalar?)
         self.math_texts: dict[tuple, str] = {}  # function text -> its name (identical ones merge)
         self.n_ens = 0
 
@@ -504,7 +504,7 @@ class _WatModule:
         arg, ops, out = L.expansion(op)
         if id(ops) in self._framed:
             return
-        self._framed.add(id(ops))
+        self._framed[id(ops)] = ops
         scalar = L.is_elementwise(LOWERINGS, ops)
         for o in L.live_ops(ops, out):
             if not scalar and not isinstance(o, arith.ConstantOp):
@@ -564,9 +564,9 @@ class _WatModule:
         function when the expansion is elementwise, else one call of a function over arrays."""
         arg, ops, out = L.expansion(op)
         hit = self.math_names.get(id(ops))
-        if hit is None:
-            hit = self.math_names[id(ops)] = self._math_func(op, arg, ops, out)
-        name, scalar = hit
+        if hit is None or hit[0] is not ops:
+            hit = self.math_names[id(ops)] = (ops, *self._math_func(op, arg, ops, out))
+        _, name, scalar = hit
         if scalar:
             return Elementwise(lambda wm, o, x: f"(call {name} {x[0]})")
         return _array_op(lambda wm, rt, o, a, r: rt.b.emit(f"(call {name} {wm._ptr(a[0])} {wm._ptr(r[0])})"))
