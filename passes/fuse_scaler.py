@@ -30,7 +30,8 @@ from ir.dialects.tree import EnsembleOp, Missing, NodeTable, ObliviousOp, Pred
 
 from .base import Pass, PassContext
 from .registry import register_pass
-from .rewrite import STRUCTURE_ATTRS, OpPattern, Rewriter, apply_patterns
+from .rewrite import OpPattern, Rewriter, apply_patterns
+from .tree_analysis import SHAPE_GROUP, SHAPE_GROUPS, STRUCTURE_ATTRS
 
 
 def _const(v):
@@ -242,7 +243,7 @@ class FuseScalerIntoEnsemble(OpPattern):
             if plan is None:
                 continue
             for op, table in plan:
-                keep = STRUCTURE_ATTRS + ("tree.shape_group", "tree.shape_groups")  # same trees, moved thresholds
+                keep = STRUCTURE_ATTRS + (SHAPE_GROUP, SHAPE_GROUPS)  # same trees, moved thresholds
                 rewriter.set_table(op, table, f"thresholds moved through {length} scaler ops", preserves=keep)
             rewriter.set_operand(ens, 0, x0, f"fused {length} elementwise ops into thresholds")
             for _, _, _, op in sub:

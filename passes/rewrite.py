@@ -38,16 +38,6 @@ class Change:
     nodes_removed: int = 0
 
 
-def __getattr__(name: str):
-    # `STRUCTURE_ATTRS` lived here; it is tree-vectorize-analysis's now (passes/tree_analysis.py).
-    # Kept importable for passes not yet moved over (passes/fuse_scaler.py).
-    if name == "STRUCTURE_ATTRS":
-        from .tree_analysis import STRUCTURE_ATTRS
-
-        return STRUCTURE_ATTRS
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def _derived_attributes() -> dict[str, tuple[str, ...]]:
     """Per op name, the attributes passes declare they derive (`Pass.derives`, via the registry)."""
     from .registry import derived_attributes

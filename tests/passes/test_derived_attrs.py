@@ -147,12 +147,9 @@ def test_bad_declarations_are_refused(monkeypatch):
 
 def test_the_rewriter_names_no_derived_attribute():
     import passes.rewrite as rewrite
-    from passes.tree_analysis import STRUCTURE_ATTRS
 
-    for gone in ("DERIVED_TREE_ATTRS", "DERIVED_ENSEMBLE_ATTRS"):
+    for gone in ("DERIVED_TREE_ATTRS", "DERIVED_ENSEMBLE_ATTRS", "STRUCTURE_ATTRS"):
         assert not hasattr(rewrite, gone)
-    # Still importable for passes not yet moved over; it is tree-vectorize-analysis's declaration.
-    assert rewrite.STRUCTURE_ATTRS == STRUCTURE_ATTRS
     source = (ROOT / "passes" / "rewrite.py").read_text()
     assert not any(f'"{a}"' in source for a in ENSEMBLE_FACTS + ("tree.shape_group",))
 
