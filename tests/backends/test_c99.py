@@ -49,7 +49,7 @@ class CModel:
         so = d / "libmodel.so"
         if not so.exists():
             r = subprocess.run(
-                [cc or CC, *CFLAGS, "-fPIC", "-shared", "-o", str(so), "model.c", "model_data.c"], cwd=d, capture_output=True, text=True
+                [cc or CC, *CFLAGS, *flags, "-fPIC", "-shared", "-o", str(so), "model.c", "model_data.c"], cwd=d, capture_output=True, text=True
             )
             assert r.returncode == 0 and not r.stderr.strip(), r.stderr
         self.dir = d
@@ -187,6 +187,10 @@ def test_optimisation_level_does_not_change_bits(flags, workdir):
         cm = CModel(module, workdir, flags=flags)
         X = exp_inputs(np.float64)[::7] if module.lookup("margin") is None else models.adversarial_rows(module)
         models.assert_same_bits(cm(X), run(module, X))
+    cm = CModel(models.int_zoo(), workdir, flags=flags)  # the integer ops: no optimiser may exploit UB
+    for fname in cm.exports:
+        X = models.int_rows(cm.module, fname, n_random=500)
+        models.assert_same_bits(cm(X, fname), run(cm.module, X, fname))
 
 
 # ----- integer and bit ops, math expansions --------------------------------------------------------
