@@ -12,8 +12,11 @@ from collections.abc import Callable
 
 from ...core import Block, Operation, Value
 from ...types import TensorType
+from . import erfinv as _erfinv
 from . import exp as _exp
 from . import log as _log
+from . import tanh as _tanh
+from . import trig as _trig
 from .dsl import E, Emitter, where
 
 # op name -> fn(op, x: E) -> E
@@ -69,6 +72,11 @@ def _exp_op(op, x: E) -> E:
 
 
 EXPANSIONS["math.log1p"] = unary(_log.log1p)
+EXPANSIONS["math.log"] = unary(_log.log)
+EXPANSIONS["math.tanh"] = unary(_tanh.tanh)
+EXPANSIONS["math.sin"] = unary(_trig.sin)
+EXPANSIONS["math.cos"] = unary(_trig.cos)
+EXPANSIONS["math.erfinv"] = unary(_erfinv.erfinv)
 
 
 def _exp_of(op, x: E) -> E:

@@ -1,4 +1,6 @@
-"""`log1p` as `arith` IR: the classic fdlibm algorithm as glibc's generic `dbl-64/s_log1p.c`
+"""`log1p` and `log` as `arith` IR.
+
+`log1p`: the classic fdlibm algorithm as glibc's generic `dbl-64/s_log1p.c`
 evaluates it (the polynomial in Estrin form), so a glibc built without FMA gives the same bits;
 glibc's FMA build (x86-64 with FMA, which contracts five multiply-adds) differs by one ulp on
 about 0.01% of inputs.
@@ -10,6 +12,18 @@ about 0.01% of inputs.
 
 with the small cases (|x| < 2^-29, |f| < 2^-20, -0.2929 < x < 0.41422: k = 0) as fdlibm has them.
 Every lane computes every case and the right one is selected.
+
+`log` is fdlibm's e_log.c with the same k/f reduction and polynomial (Lg1..Lg7 = LP1..LP7):
+
+    subnormal x is scaled by 2^54 first (k = -54);  x = 2^k (1+f), sqrt(2)/2 < 1+f < sqrt(2)
+    |f| < 2^-20:  R = f²(1/2 − f/3),  log(x) = k·ln2_hi − ((R − k·ln2_lo) − f)
+    else s = f/(2+f), z = s², w = z², R = z(Lg1 + w(Lg3 + w(Lg5 + w·Lg7))) + w(Lg2 + w(Lg4 + w·Lg6))
+         f in the middle of its range: log(x) = k·ln2_hi − ((hfsq − (s(hfsq+R) + k·ln2_lo)) − f), hfsq = f²/2
+         otherwise:                    log(x) = k·ln2_hi − ((s(f−R) − k·ln2_lo) − f)
+
+(fdlibm's k = 0 forms are these with k = 0, bit for bit.)  log(±0) = −inf, log(x < 0) = NaN,
+log(+inf) = +inf, NaN → NaN.  fdlibm bounds the error below 1 ulp, so it is within one ulp of
+glibc's (nearly correctly rounded) log; measured in tests/ir/test_mathimpl.py.
 """
 
 from __future__ import annotations
@@ -79,3 +93,45 @@ def log1p_f64(x: E) -> E:
 
 
 log1p = in_f64(log1p_f64)
+
+
+TWO54 = 18014398509481984.0  # 2^54
+THIRD = 0.33333333333333333
+
+
+def log_f64(x: E) -> E:
+    b = x.bits()
+    sub = b.gt(0) & b.lt(0x0010000000000000)  # positive subnormal: scale into the normal range
+    xs = where(sub, x * TWO54, x)
+    bs = xs.bits()
+    hx = bs >> 32
+    k = (hx >> 20) - where(sub, hx.const(1023 + 54), 1023)
+    hx = hx & 0xFFFFF
+    i = (hx + 0x95F64) & 0x100000  # 1+f would exceed sqrt(2): halve it (k + 1)
+    xn = (((hx | (i ^ 0x3FF00000)) << 32) | (bs & 0xFFFFFFFF)).as_float()
+    k = k + (i >> 20)
+    f = xn - 1.0
+    dk = k.to_float()
+    khi, klo = dk * LN2_HI, dk * LN2_LO
+    # -2^-20 <= f < 2^-20
+    small = ((hx + 2) & 0xFFFFF).lt(3)
+    rs = f * f * (0.5 - THIRD * f)
+    v_small = khi - ((rs - klo) - f)
+    # the general case
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    t1 = w * (LP2 + w * (LP4 + w * LP6))
+    t2 = z * (LP1 + w * (LP3 + w * (LP5 + w * LP7)))
+    r = t2 + t1
+    mid = ((hx - 0x6147A) | (0x6B851 - hx)).gt(0)
+    hfsq = 0.5 * f * f
+    v_mid = khi - ((hfsq - (s * (hfsq + r) + klo)) - f)
+    v_edge = khi - ((s * (f - r) - klo) - f)
+    out = where(small, v_small, where(mid, v_mid, v_edge))
+    # x = ±0: -inf; x < 0: NaN; +inf and NaN: themselves
+    special = where(x.eq(0.0), x.const(float("-inf")), where(x.lt(0.0), float("nan"), x + x))
+    return where(x.gt(0.0) & x.lt(float("inf")), out, special)
+
+
+log = in_f64(log_f64)
