@@ -26,12 +26,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ir.core import Block, Operation, Value
-from ir.opdef import Elementwise
 from ir.diagnostics import TimberError
 from ir.dialects import arith, builtin, func, linear, math, mathimpl, tree
 from ir.dialects.tree import ZERO_THRESHOLD
+from ir.opdef import Elementwise
 from ir.types import FloatType, IntegerType, TensorType
 
+from ..common.lowering import lowering_of as common_lowering_of
 from . import kernels
 from .emit import Function, Module, byte_size, gather, iota, scalar_type, scatter, splat, vec
 from .kernels import KernelContext
@@ -838,11 +839,6 @@ LOWERINGS = {
 
 
 def lowering_of(op_class: type) -> str | None:
-    """How this back-end lowers an op kind: "table" (an entry in LOWERINGS), "expansion" (its
-    `arith` expansion, `ir/dialects/mathimpl`), or None (not supported: lowering it raises
-    "the LLVM back-end cannot lower ...")."""
-    if op_class in LOWERINGS:
-        return "table"
-    if op_class.name in mathimpl.EXPANSIONS:
-        return "expansion"
-    return None
+    """How this back-end lowers an op kind: "table", "expansion" (its `arith` expansion), or None
+    (lowering it raises "the LLVM back-end cannot lower ...")."""
+    return common_lowering_of(LOWERINGS, op_class)

@@ -14,6 +14,7 @@ from ..attributes import DenseElementsAttr, IntegerAttr, StringAttr
 from ..opdef import (
     AttrDef,
     BoolTensor,
+    Constraint,
     FloatTensor,
     NumericTensor,
     OpDef,
@@ -24,7 +25,6 @@ from ..opdef import (
     register,
 )
 from ..types import FloatType, IntegerType, TensorType
-from ..opdef import Constraint
 from .formats import CastOp, SameTypeOp
 
 

@@ -10,7 +10,18 @@ and call the process's libm instead (`timber.compile(math="libm")`): `LIBM` name
 from __future__ import annotations
 
 from ..attributes import StringAttr, TypeAttr
-from ..opdef import AttrDef, Elementwise, FloatTensor, OpDef, OperandDef, Pure, Rank1FloatTensor, ResultDef, SameOperandsAndResultType, register
+from ..opdef import (
+    AttrDef,
+    Elementwise,
+    FloatTensor,
+    OpDef,
+    OperandDef,
+    Pure,
+    Rank1FloatTensor,
+    ResultDef,
+    SameOperandsAndResultType,
+    register,
+)
 from ..types import FloatType, IntegerType, TensorType
 from .formats import SameTypeOp
 
@@ -142,6 +153,7 @@ import numpy as np  # noqa: E402
 from .. import libm  # noqa: E402
 from ..interpreter import interprets  # noqa: E402
 from . import mathimpl  # noqa: E402
+
 
 @interprets(ExpOp, Log1pOp, LogOp, SinOp, CosOp, TanhOp, ErfinvOp, SigmoidOp, SoftmaxOp)
 def _math(op, args, it):

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests import mathref as mathfn
 from ir.dialects import arith, builtin, func, linear, math
 from ir.interpreter import run as interpret
 from ir.types import FloatType, f32, f64, tensor
+from tests import mathref as mathfn
 from tests import rows as adv
 from tests.backends.test_llvm import TARGETS, add_func, assert_same_bits, call, call_single, check, forest, jit, new_module, ret
 

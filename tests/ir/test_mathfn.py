@@ -9,11 +9,11 @@ import numpy as np
 
 from tests import mathref as mathfn
 from tests.mathref import ir_function
+from tests.rows import log1p_inputs
 
 exp = exp_f64 = ir_function("math.exp")
 log1p = log1p_f64 = ir_function("math.log1p")
 fmath_exp_f64 = ir_function("math.exp", '{impl = "fmath"}')
-from tests.rows import log1p_inputs
 
 
 def test_exp_f64_within_one_ulp_of_libm():
