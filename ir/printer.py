@@ -79,7 +79,8 @@ class Printer:
             saved = (self.used, self.counter)
             self.used, self.counter = set(), 0
         if not self.generic and getattr(op, "custom_print", False):
-            if op.regions and op.regions[0].blocks and op.name == "func.func":
+            if op.regions and op.regions[0].blocks:
+                # custom forms print entry-block arguments in their own syntax (a function's signature)
                 self.print_block_arg_names(op.regions[0].blocks[0])
             op.print_custom(self)
         else:

@@ -20,7 +20,7 @@ from ir.dialects.tree import ObliviousOp, ObliviousTable, Pred
 from .base import Pass, PassContext
 from .forest import Forest, default_is_yes, ensembles, needs_default
 from .registry import register_pass
-from .rewrite import TreeGraph, TreePattern, TreeRewriter, apply_tree_patterns, commit_tree_graph, tree_graph_of
+from .tree_rewrite import TreeGraph, TreePattern, TreeRewriter, apply_tree_patterns, commit_tree_graph, tree_graph_of
 
 _M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 

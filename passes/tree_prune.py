@@ -24,7 +24,7 @@ from ir.types import f64
 from .base import Pass, PassContext, option
 from .forest import Forest, ensembles
 from .registry import register_pass
-from .rewrite import TreeGraph, TreePattern, TreeRewriter, apply_tree_patterns, commit_tree_graph, tree_graph_of
+from .tree_rewrite import TreeGraph, TreePattern, TreeRewriter, apply_tree_patterns, commit_tree_graph, tree_graph_of
 
 PRUNE_ERROR = "tree.prune_error"
 

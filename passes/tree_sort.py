@@ -29,9 +29,9 @@ from ir.types import i64
 from .base import Pass, PassContext, option
 from .forest import ensembles
 from .registry import register_pass
-from .rewrite import TreeGraph, TreePattern, TreeRewriter, apply_tree_patterns, commit_tree_graph, tree_graph_of
 from .tree_analysis import STRUCTURE_ATTRS
 from .tree_narrow import NARROW_ATTRS
+from .tree_rewrite import TreeGraph, TreePattern, TreeRewriter, apply_tree_patterns, commit_tree_graph, tree_graph_of
 
 INVERSE = {Pred.LT: Pred.GE, Pred.GE: Pred.LT, Pred.LE: Pred.GT, Pred.GT: Pred.LE, Pred.EQ: Pred.NE, Pred.NE: Pred.EQ}
 

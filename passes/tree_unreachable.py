@@ -21,7 +21,7 @@ from ir.dialects.tree import ZERO_THRESHOLD, Missing, Pred
 from .base import Pass, PassContext
 from .forest import Forest, default_is_yes, ensembles
 from .registry import register_pass
-from .rewrite import TreeGraph, TreePattern, TreeRewriter, apply_tree_patterns, commit_tree_graph, tree_graph_of
+from .tree_rewrite import TreeGraph, TreePattern, TreeRewriter, apply_tree_patterns, commit_tree_graph, tree_graph_of
 
 NUMERIC = (Pred.LT, Pred.LE, Pred.GT, Pred.GE, Pred.EQ, Pred.NE)
 

@@ -9,8 +9,8 @@ from ir.dialects.tree import NodeTable, ObliviousOp, ObliviousTable, Pred, TreeO
 from ir.parser import parse_module
 from passes import run_pipeline
 from passes.forest import Forest, ensembles
-from passes.rewrite import TreeGraph
 from passes.tree_fold import fold_oblivious_levels, identical_subtrees, subtree_hashes
+from passes.tree_rewrite import TreeGraph
 from tests import irgen
 from tests.passes.models import check_exact
 

@@ -11,7 +11,8 @@ from ir.dialects.tree import NodeTable, TreeOp
 from ir.parser import parse_module
 from ir.printer import print_op
 from passes.graph import OpGraph, op_graph
-from passes.rewrite import OpPattern, Rewriter, TreeGraph, TreeRewriter, apply_patterns
+from passes.rewrite import OpPattern, Rewriter, apply_patterns
+from passes.tree_rewrite import TreeGraph, TreeRewriter
 from tests import irgen
 
 TEXT = """module {
