@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from backends.common.plan import check_prefix
 from backends.llvm.jit import JitModule, compile_lowered
 from backends.llvm.lower import Export, Lowered, lower_module
 from backends.llvm.target import host_target
@@ -51,6 +52,7 @@ def compile(model, *, n_jobs: int | None = None, prefix: str = "timber_", passes
     object-file back-ends, and within one ulp of glibc)."""
     if math not in MATH_CHOICES:
         raise TimberError(f"unknown math '{math}'; choose one of: {', '.join(MATH_CHOICES)}")
+    check_prefix(prefix)
     t0 = time.perf_counter()
     module = _load(model)
     if passes:
@@ -68,7 +70,7 @@ def compile(model, *, n_jobs: int | None = None, prefix: str = "timber_", passes
     t_lower = time.perf_counter() - t1
     jit = compile_lowered(lowered, target)
     timings = {"load": t_load, "lower": t_lower, **jit.timings, "total": time.perf_counter() - t0}
-    return CompiledModel(module, lowered, jit, n_jobs=n_jobs, timings=timings)
+    return CompiledModel(module, lowered, jit, n_jobs=n_jobs, timings=timings, prefix=prefix)
 
 
 def _load(model) -> ModuleOp:
@@ -109,13 +111,21 @@ class CompiledModel:
     Attributes: `n_features`, `n_outputs` (of `predict`), `ir` (the module's text),
     `llvm_ir` (the LLVM IR it was compiled from), `timings` (seconds per compile phase)."""
 
-    def __init__(self, module: ModuleOp, lowered: Lowered, jit: JitModule, n_jobs: int | None = None, timings: dict | None = None):
+    def __init__(
+        self,
+        module: ModuleOp,
+        lowered: Lowered,
+        jit: JitModule,
+        n_jobs: int | None = None,
+        timings: dict | None = None,
+        prefix: str = "timber_",
+    ):
         self.module = module
         self.lowered = lowered
         self.jit = jit
         self.n_jobs = n_jobs
         self.timings = timings or {}
-        prefix = lowered.exports[0].symbol.split("infer")[0] if lowered.exports else "timber_"
+        self.prefix = prefix  # of the exported symbols, as given to timber.compile
         self._predict = lowered.export(f"{prefix}infer")
         self._single = lowered.export(f"{prefix}infer_single")
         self._margin = lowered.export(f"{prefix}infer_margin")

@@ -33,6 +33,7 @@ from ir.opdef import Elementwise
 from ir.types import FloatType, IntegerType, TensorType
 
 from ..common.lowering import lowering_of as common_lowering_of
+from ..common.plan import check_prefix
 from . import kernels
 from .emit import Function, Module, byte_size, gather, iota, scalar_type, scatter, splat, vec
 from .kernels import KernelContext
@@ -105,8 +106,7 @@ class ModuleLowering:
     """Lowers every function of a module at each block size, then the exported wrappers."""
 
     def __init__(self, module: builtin.ModuleOp, target: TargetInfo, prefix: str):
-        if not prefix.replace("_", "a").isalnum():
-            raise TimberError(f"symbol prefix '{prefix}' must contain only letters, digits and '_'")
+        check_prefix(prefix)  # the one validator every back-end uses
         self.module = module
         self.target = target
         self.prefix = prefix
