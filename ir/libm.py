@@ -23,8 +23,16 @@ SYMBOLS = tuple(n + s for n in FUNCTIONS for s in ("", "f"))
 def c_math_library() -> ctypes.CDLL:
     """The C math library of this process (the one XGBoost and LightGBM call), with the
     functions Timber may call typed."""
-    name = ctypes.util.find_library("m")
-    lib = ctypes.CDLL(name) if name else ctypes.CDLL(None)
+    lib = None
+    for name in (ctypes.util.find_library("m"), "libm.so.6", "ucrtbase", "msvcrt"):
+        if not name:
+            continue
+        try:
+            lib = ctypes.CDLL(name)
+            break
+        except OSError:
+            continue
+    lib = lib if lib is not None else ctypes.CDLL(None)
     for fname in SYMBOLS:
         fn = getattr(lib, fname)
         t = ctypes.c_float if fname.endswith("f") else ctypes.c_double

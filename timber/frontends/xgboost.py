@@ -39,15 +39,13 @@ what is supported.  Legacy binary models are rejected with a recipe to convert t
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import json
-import math
 import os
 from dataclasses import dataclass
 
 import numpy as np
 
+from ir import libm
 from ir.attributes import ArrayAttr, StringAttr
 from ir.diagnostics import NameLoc, TimberError
 from ir.dialects import arith, func
@@ -200,34 +198,10 @@ class _NeedExactFloats(Exception):
 # ----- float32 math that matches XGBoost's C library ---------------------------------------
 
 
-def _find_logf():
-    """The C library's `logf`, so base-score margins get XGBoost's exact bits."""
-    names = [ctypes.util.find_library("m"), "libm.so.6", "ucrtbase", "msvcrt"]
-    for name in names:
-        if not name:
-            continue
-        try:
-            fn = ctypes.CDLL(name).logf
-        except (OSError, AttributeError):
-            continue
-        fn.restype, fn.argtypes = ctypes.c_float, [ctypes.c_float]
-        return fn
-    return None
-
-
-_LOGF = _find_logf()
-
-
 def logf(x: np.float32) -> np.float32:
-    """float32 natural log as XGBoost computes it (the platform's `logf`; correctly rounded otherwise)."""
-    x = np.float32(x)
-    if _LOGF is not None:
-        return np.float32(_LOGF(float(x)))
-    if x < 0 or np.isnan(x):
-        return np.float32(np.nan)
-    if x == 0:
-        return np.float32(-np.inf)
-    return np.float32(math.log(float(x)))
+    """float32 natural log as XGBoost computes it: the C library's `logf` (`ir/libm.py`, the one
+    place Timber finds it, the library the host JIT calls too)."""
+    return np.float32(libm.call("log", np.asarray(x, np.float32)))
 
 
 def base_margin(objective: str, scores: np.ndarray) -> np.ndarray:
