@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -213,3 +214,17 @@ def test_calibration_records_hit_rates_and_keeps_predictions(small_model, capsys
     verify(a)
     for fn in ("margin", "predict"):
         assert run(a, X, fn).tobytes() == run(b, X, fn).tobytes()
+
+
+def test_original_timber_spelling_model_and_out(tmp_path):
+    """`timber compile --model model.json --out dist/` (the original timber-compiler's documented
+    spelling) works; the model given twice or not at all is a usage error."""
+    from timber.cli import main
+
+    demo = Path(__file__).parent.parent / "timber" / "examples" / "breast_cancer_xgb.json"
+    assert main(["compile", "--model", str(demo), "--target", "c99", "--out", str(tmp_path / "dist")]) == 0
+    assert (tmp_path / "dist" / "model.c").exists()
+    for argv in (["compile", "--target", "c99"], ["compile", str(demo), "--model", str(demo)]):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2

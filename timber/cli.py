@@ -248,12 +248,27 @@ def _synthetic_rows(model, n: int) -> np.ndarray:
 # ----- entry point --------------------------------------------------------------------------
 
 
+def _model_arguments(parser: argparse.ArgumentParser, help: str) -> None:
+    """The model, positional or as `--model PATH` (the original timber-compiler's spelling)."""
+    parser.add_argument("model", nargs="?", help=help)
+    parser.add_argument("--model", dest="model_option", metavar="MODEL", help="the model file (an alias of the positional argument)")
+
+
+def _resolve_model(ap: argparse.ArgumentParser, a: argparse.Namespace) -> None:
+    given = [m for m in (getattr(a, "model", None), getattr(a, "model_option", None)) if m is not None]
+    if "model_option" not in vars(a):
+        return
+    if len(given) != 1:
+        ap.subcommands[a.command].error("give the model once: as the first argument or as --model" if given else "the model file is required")
+    a.model = given[0]
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="timber", description="Compile trained classical ML models to fast native code.")
     sub = ap.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("compile", help="compile a model and write IR, LLVM IR, C99, WAT or object files")
-    c.add_argument("model", help="model file (.json/.ubj XGBoost, .txt LightGBM, .json/.cbm CatBoost, .onnx, .tir)")
+    _model_arguments(c, "model file (.json/.ubj XGBoost, .txt LightGBM, .json/.cbm CatBoost, .onnx, .tir)")
     c.add_argument(
         "--target",
         default="host",
@@ -271,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--size", action="store_true", help="object targets: print .text/.rodata/.data/.bss, stack per function and required libcalls"
     )
-    c.add_argument("-o", "--output", help="output file, or directory for c99/wat (default: stdout)")
+    c.add_argument("-o", "--output", "--out", help="output file, or directory for c99/wat (default: stdout); --out is an alias")
     c.add_argument("--force", action="store_true", help="replace existing different files in the output directory")
     c.add_argument("--wasm", action="store_true", help="with --target wat: also assemble model.wasm")
     c.add_argument(
@@ -283,9 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_compile)
 
     p = sub.add_parser("predict", help="compile a model and predict rows from a .npy or .csv file")
-    p.add_argument("model", help="model file: any format compile reads, .tir textual IR included")
+    _model_arguments(p, "model file: any format compile reads, .tir textual IR included")
     p.add_argument("--input", "-i", required=True, help="rows: .npy, or .csv (header optional, empty = missing)")
-    p.add_argument("-o", "--output", help="predictions: .npy or .csv (default: CSV on stdout)")
+    p.add_argument("-o", "--output", "--out", help="predictions: .npy or .csv (default: CSV on stdout); --out is an alias")
     p.add_argument("--margin", action="store_true", help="raw scores before the objective's transform")
     p.add_argument("--n-jobs", type=int, default=None, help="threads (default: all cores)")
     p.add_argument(
@@ -296,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_predict)
 
+    ap.subcommands = {"compile": c, "predict": p}  # for errors in a subcommand's own usage
     d = sub.add_parser("demo", help="compile the example model shipped with Timber, predict and time it")
     d.set_defaults(func=cmd_demo)
     return ap
@@ -304,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     ap = build_parser()
     a = ap.parse_args(argv)
+    _resolve_model(ap, a)
     try:
         return a.func(a)
     except TimberError as e:
