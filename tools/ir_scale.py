@@ -2,7 +2,7 @@
 
     python tools/ir_scale.py --trees 1000 --depth 8
 
-Prints seconds per phase and peak memory (the DESIGN.md target: a 1000-tree depth-8
+Prints seconds per phase and peak memory (the design target: a 1000-tree depth-8
 ensemble parses, verifies and prints in seconds, in well under 2 GB)."""
 
 from __future__ import annotations

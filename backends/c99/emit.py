@@ -1042,7 +1042,7 @@ def emit_c99(module, prefix: str = "timber_") -> dict[str, str]:
     """C99 sources for a verified module: {"model.h", "model_data.c", "model.c", "CMakeLists.txt", "Makefile"}.
 
     `@predict` is exported as `<prefix>infer` / `<prefix>infer_single`, every other function `@f`
-    as `<prefix>infer_f` (DESIGN.md section 4).  Raises `TimberError`
+    as `<prefix>infer_f` (the ABI of `backends/common/abi.py`).  Raises `TimberError`
     for modules outside what the back-end supports (the message names the function and op)."""
     return _CModule(plan_module(module, prefix, "c99", check)).files()
 

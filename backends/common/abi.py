@@ -1,4 +1,4 @@
-"""The exported ABI of DESIGN.md section 4 as a C header, `model.h`.
+"""The exported ABI (README: "C99 and WebAssembly") as a C header, `model.h`.
 
 One text for every back-end that produces native code callable from C: the C99 back-end ships
 it next to model.c, the LLVM object-file writer next to model.o.  It depends only on the

@@ -2,7 +2,7 @@
 
 The text back-ends (C99, WAT) lower a verified module the same way: every function becomes a
 routine over flat element arrays, every `tree.ensemble` becomes a table-driven loop over packed
-node arrays (built here, once), and every exported function gets the ABI of DESIGN.md section 4
+node arrays (built here, once), and every exported function gets the ABI of `backends/common/abi.py` (README: "C99 and WebAssembly")
 (`backends/common/abi.py` writes its C header, which the LLVM object-file writer ships too).
 The packing is the part that must be right for bit-exact results, so it lives in one place.
 

@@ -6,7 +6,7 @@ vectors of B lanes (or a [K][B] buffer in memory), so elementwise ops are plain 
 instructions and `tree.ensemble` calls the table-driven kernels of `kernels.py`.  Two block
 sizes are emitted: B = 64 for batches and B = 1 for single rows and short tails.
 
-Exported, per DESIGN.md section 4 (prefix default `timber_`):
+Exported, per the ABI of `backends/common/abi.py` (prefix default `timber_`):
 
     int <prefix>infer(const T *X, int n, OUT *out, const void *ctx)       @predict, n rows
     int <prefix>infer_single(const T *x, OUT *out, const void *ctx)       @predict, one row

@@ -179,7 +179,7 @@ def emit_object(
     small: bool | None = None,
 ) -> ObjectResult:
     """Lower a verified module and emit an ELF object for `target` (a name `resolve_target`
-    accepts, or a `CrossTarget`), exporting the ABI of DESIGN.md section 4 with `prefix`.
+    accepts, or a `CrossTarget`), exporting the ABI of `backends/common/abi.py` (README: "C99 and WebAssembly") with `prefix`.
     `small` overrides the target's choice between single-row, size-optimised code (True:
     microcontrollers' default) and 64-row vector blocks (False: AArch64 and x86-64's).
 

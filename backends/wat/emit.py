@@ -16,7 +16,7 @@ Memory layout (byte offsets into the exported `memory`; every region 8-byte alig
 
 Exported immutable i32 globals describe it: `<prefix>input_ptr`, `<prefix>output_ptr`,
 `<prefix>batch_rows`, `<prefix>heap_base`, `<prefix>n_features`, `<prefix>n_outputs`,
-`<prefix>abi_version`.  Exported functions follow DESIGN.md section 4 with pointers as offsets:
+`<prefix>abi_version`.  Exported functions follow the ABI of `backends/common/abi.py` with pointers as offsets:
 `<prefix>infer(in, n_samples, out, ctx) -> i32`, `<prefix>infer_single(in, out, ctx) -> i32`,
 and `<prefix>infer_<name>(in, n_samples, out, ctx)` for every other function.  They return 0, -1 for a zero
 pointer, -3 when n_samples < 0 or a buffer runs past the end of memory (instead of trapping).
