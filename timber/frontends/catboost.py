@@ -64,6 +64,8 @@ from ir.dialects.tree import EnsembleOp, Missing, NodeTable, ObliviousTable, Pre
 from ir.types import TensorType, f32, f64, i1
 from ir.verifier import verify
 
+from . import jsonread
+
 # Losses by what `@predict` returns.
 BINARY_LOSSES = ("Logloss", "CrossEntropy")
 SOFTMAX_LOSSES = ("MultiClass",)
@@ -371,9 +373,10 @@ def _rapidjson_integer(s: str):
     return v if -(2**63) <= v < 2**64 else rapidjson_number(s)
 
 
-def parse_json(text: str):
-    """Parse a CatBoost JSON model with CatBoost's own number semantics (see above)."""
-    return json.loads(text, parse_float=rapidjson_number, parse_int=_rapidjson_integer)
+def parse_json(text: str, source: str = "<json>"):
+    """Parse a CatBoost JSON model with CatBoost's own number semantics (see above), within the
+    bounds of `jsonread` (too deep or too large: a located error)."""
+    return jsonread.loads(text, source, "CatBoost JSON", parse_float=rapidjson_number, parse_int=_rapidjson_integer)
 
 
 # ----- reading the model -------------------------------------------------------------------
@@ -439,7 +442,7 @@ def _read(model, source_name: str | None) -> tuple[dict, str]:
     if _is_cbm(data):
         return _from_cbm(data, name), name
     try:
-        doc = parse_json(data.decode("utf-8"))
+        doc = parse_json(data.decode("utf-8"), name)
     except json.JSONDecodeError as e:
         raise TimberError(
             f"not a CatBoost model: neither a .cbm file nor valid JSON ({e.msg})", NameLoc(name, f"line {e.lineno} column {e.colno}")

@@ -57,7 +57,7 @@ from ir.floats import round_to_f32
 from ir.types import TensorType, f32, f64
 from ir.verifier import verify
 
-from . import ubjson
+from . import jsonread, ubjson
 
 # objective -> (how base_score becomes a margin, output transform of @predict)
 OBJECTIVES: dict[str, tuple[str, str]] = {
@@ -182,13 +182,9 @@ def _exact_f32(text: str) -> float:
 
 def _parse_json(text: str, source: str, exact: bool):
     try:
-        if exact:
-            return json.loads(text, parse_float=_exact_f32)
-        return json.loads(text)
+        return jsonread.loads(text, source, "JSON", **({"parse_float": _exact_f32} if exact else {}))
     except json.JSONDecodeError as e:
         raise TimberError(f"corrupt JSON: {e.msg}", NameLoc(source, f"line {e.lineno} column {e.colno}")) from None
-    except RecursionError:
-        raise TimberError("corrupt JSON: nested too deeply", NameLoc(source, "")) from None
 
 
 class _NeedExactFloats(Exception):
