@@ -404,11 +404,9 @@ class NodeTable:
         bad = split & ~needs_default & (self.default != -1)
         if bad.any():
             return f"node {int(np.argmax(bad))}: a default child is set but missing kind has none"
-        cat = self.pred == Pred.IN
-        if np.any(cat & ((self.cat_start < 0) | (self.cat_start + self.cat_len > len(self.cat_words)))):
-            return f"node {int(np.argmax(cat))}: category set outside the bitset pool"
-        if np.any(split & ~cat & np.isnan(self.threshold)):
-            return f"node {int(np.argmax(split & ~cat & np.isnan(self.threshold)))}: threshold is NaN"
+        problem = _check_splits(self, split, "node")
+        if problem:
+            return problem
         if self.lin_const is not None:
             if self.leaf_dim != 1:
                 return f"linear leaves need leaf width 1, found {self.leaf_dim}"
@@ -485,7 +483,21 @@ class ObliviousTable:
             return f"level {i}: feature index {int(self.feature[i])} out of range for input with {n_features} features"
         if np.any(self.missing > Missing.NAN_AS_ZERO):
             return f"level {int(np.argmax(self.missing > Missing.NAN_AS_ZERO))}: unknown missing kind"
-        return None
+        return _check_splits(self, np.ones(d, bool), "level")
+
+
+def _check_splits(t, split: np.ndarray, what: str) -> str | None:
+    """What node and oblivious tables share: category sets inside the bitset pool (the code that
+    reads them has no bounds check), no NaN thresholds.  Names the first bad node or level."""
+    cat = split & (t.pred == Pred.IN)
+    bad = cat & ((t.cat_start < 0) | (t.cat_len < 0) | (t.cat_start + t.cat_len > len(t.cat_words)))
+    if bad.any():
+        i = int(np.argmax(bad))
+        return f"{what} {i}: category set [{int(t.cat_start[i])}, +{int(t.cat_len[i])}) outside the bitset pool of {len(t.cat_words)} words"
+    bad = split & ~cat & np.isnan(t.threshold)
+    if bad.any():
+        return f"{what} {int(np.argmax(bad))}: threshold is NaN"
+    return None
 
 
 # ----- text form of node tables -----------------------------------------------------------

@@ -8,7 +8,7 @@ import pytest
 
 from ir.diagnostics import VerifyError
 from ir.dialects import tree
-from ir.dialects.tree import Missing, NodeTable, Pred
+from ir.dialects.tree import Missing, NodeTable, ObliviousTable, Pred
 from ir.parser import parse_module
 from ir.verifier import verify
 from tests.irgen import random_module
@@ -212,7 +212,7 @@ def _table(**over):
         (dict(missing=[7, 0, 0]), "node 0: unknown missing kind"),
         (
             dict(pred=[Pred.IN, 0, 0], cat_start=[0, 0, 0], cat_len=[3, 0, 0], cat_words=np.zeros(1, np.uint32)),
-            "node 0: category set outside the bitset pool",
+            "node 0: category set [0, +3) outside the bitset pool of 1 words",
         ),
         (
             dict(threshold=np.array([0.5, 0, 0], np.float64)),
@@ -271,3 +271,47 @@ def test_detached_cycle_is_unreachable():
         np.zeros(n, np.float32),
     )
     assert t.check(2) == "node 3 is unreachable: nodes must form one tree rooted at node 0"
+
+
+def test_the_bad_category_set_is_the_one_named():
+    """Two categorical splits, only the second reads past the pool: the error names node 1's parent
+    split (node 2 here), not the first categorical node."""
+    t = NodeTable(
+        [0, -1, 1, -1, -1],
+        [Pred.IN, 0, Pred.IN, 0, 0],
+        np.zeros(5, np.float32),
+        [1, -1, 3, -1, -1],
+        [2, -1, 4, -1, -1],
+        [0] * 5,
+        [-1] * 5,
+        np.zeros(5, np.float32),
+        cat_start=[0, 0, 1, 0, 0],
+        cat_len=[1, 0, 5, 0, 0],
+        cat_words=np.ones(2, np.uint32),
+    )
+    assert t.check(2) == "node 2: category set [1, +5) outside the bitset pool of 2 words"
+
+
+def test_oblivious_tables_have_the_node_tables_split_invariants():
+    """Category sets outside the pool (the generated code would read out of bounds) and NaN
+    thresholds are refused for oblivious trees too, naming the level."""
+
+    def table(**over):
+        cols = dict(
+            feature=[0, 1],
+            pred=[Pred.LT, Pred.IN],
+            threshold=np.array([0.5, 0], np.float32),
+            missing=[Missing.NONE, Missing.NONE],
+            default_true=[False, False],
+            leaf=np.zeros(4, np.float32),
+            cat_start=[0, 0],
+            cat_len=[0, 1],
+            cat_words=np.ones(1, np.uint32),
+        )
+        cols.update(over)
+        return ObliviousTable(**cols)
+
+    assert table().check(2) is None
+    assert table(cat_len=[0, 2]).check(2) == "level 1: category set [0, +2) outside the bitset pool of 1 words"
+    assert table(cat_start=[0, -1]).check(2) == "level 1: category set [-1, +1) outside the bitset pool of 1 words"
+    assert table(threshold=np.array([np.nan, 0], np.float32)).check(2) == "level 0: threshold is NaN"
