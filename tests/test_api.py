@@ -260,3 +260,38 @@ def test_default_pipeline_runs_and_changes_no_prediction(tmp_path):
     assert "tree.shape_group" in optimized.ir and "tree.shape_group" not in plain.ir
     Xa = np.vstack([X, np.full((1, 5), np.nan, np.float32)])
     assert optimized.predict(Xa).tobytes() == plain.predict(Xa).tobytes()
+
+
+def test_status_codes_of_the_compiled_code_are_checked(demo, monkeypatch):
+    """A non-zero status from an entry point is an error, not silently uninitialised output."""
+    import timber.api as api
+
+    with pytest.raises(TimberError, match=r"timber_infer returned status -3 \(ERR_BOUNDS"):
+        api._check_status(-3, "timber_infer")
+    X = np.zeros((5000, 30), np.float32)
+    real = demo.jit.function("timber_infer")
+    monkeypatch.setattr(demo.jit, "function", lambda symbol: (lambda *a: -1) if symbol == "timber_infer" else real)
+    with pytest.raises(TimberError, match="returned status -1"):
+        demo.predict(X, n_jobs=1)
+
+
+def test_concurrent_predictions_with_growing_thread_counts(demo, rows):
+    """Calls from many threads asking for more and more workers: a pool being grown is never shut
+    down under a call that is using it (that raised 'cannot schedule new futures after shutdown')."""
+    import concurrent.futures as cf
+
+    X = np.resize(rows, (80_000, rows.shape[1]))  # enough work per row for 8 threads
+    want = demo.predict(X, n_jobs=1)
+    with cf.ThreadPoolExecutor(8) as ex:
+        results = list(ex.map(lambda j: demo.predict(X, n_jobs=j), [1 + i % 8 for i in range(32)]))
+    for got in results:
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_pool_in_use_is_not_shut_down_when_another_call_grows_it(demo):
+    """The deterministic form of the race above: a caller holding the 2-worker pool can still
+    submit after another call replaced it by a bigger one."""
+    small = demo._executor(2)
+    big = demo._executor(16)
+    assert big is not small and big._max_workers >= 16
+    assert small.submit(lambda: 42).result() == 42

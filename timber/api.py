@@ -175,7 +175,7 @@ class CompiledModel:
         n, k = X.shape[0], entry.n_outputs
         out = np.empty((n, k), entry.out_dtype)
         if n == 1 and not output_margin and self._single is not None:
-            self._single_fn(_address(X), _address(out), None)
+            _check_status(self._single_fn(_address(X), _address(out), None), self._single.symbol)
         elif n:
             self._run(entry, X, out, n_jobs if n_jobs is not None else self.n_jobs)
         return out.reshape(n) if k == 1 else out
@@ -197,17 +197,18 @@ class CompiledModel:
             return fn(xp + s * row_in, e - s, op + s * row_out, None)
 
         if len(chunks) == 1 or threads == 1:
-            for c in chunks:
-                call(c)
-            return
-        for _ in self._executor(threads).map(call, chunks):
-            pass
+            statuses = [call(c) for c in chunks]
+        else:
+            statuses = list(self._executor(threads).map(call, chunks))
+        for rc in statuses:
+            _check_status(rc, entry.symbol)
 
     def _executor(self, threads: int) -> ThreadPoolExecutor:
+        """A pool of at least `threads` workers.  A smaller pool is replaced, never shut down: a
+        call in another thread may be submitting to it right now (its workers exit once the last
+        user drops it)."""
         with self._pool_lock:
             if self._pool is None or self._pool._max_workers < threads:
-                if self._pool is not None:
-                    self._pool.shutdown(wait=False)
                 self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="timber")
             return self._pool
 
@@ -236,6 +237,15 @@ class CompiledModel:
         pool = getattr(self, "_pool", None)
         if pool is not None:
             pool.shutdown(wait=False)
+
+
+# The ABI's status codes (backends/common/abi.py): 0 is success.
+_STATUS = {-1: "ERR_NULL: a NULL row or output pointer", -3: "ERR_BOUNDS: a negative row count"}
+
+
+def _check_status(rc: int, symbol: str) -> None:
+    if rc != 0:
+        raise TimberError(f"{symbol} returned status {rc} ({_STATUS.get(rc, 'an unknown error')})")
 
 
 def _address(a: np.ndarray) -> int:
