@@ -20,6 +20,7 @@ from backends.llvm.jit import compile_lowered
 from backends.llvm.lower import lower_module
 from backends.llvm.objfile import emit_object
 from backends.llvm.target import host_target
+from ir.dialects import math as math_dialect
 from ir.dialects import mathimpl
 from ir.interpreter import run
 from ir.parser import parse_module
@@ -117,3 +118,20 @@ def test_cortex_m3_object_is_the_expansion_bit_for_bit(op, attrs):
 @pytest.mark.parametrize("op, attrs", FUNCTIONS, ids=IDS)
 def test_cortex_m3_object_is_the_expansion_bit_for_bit_sweep(op, attrs, t):
     _check_object(op, attrs, t, "thumbv7m-none-eabi", 100_000)
+
+
+@pytest.mark.parametrize("t", ["f64", "f32"])
+@pytest.mark.parametrize("op", sorted(math_dialect.LIBM))
+def test_host_jit_with_libm_calls_the_c_library(op, t):
+    """math="libm": the functions a C library has are its calls (the interpreter's libm mode, bit
+    for bit); the others (erfinv, fmath's exp) are still the expansions."""
+    m = module(op, "", t)
+    target = dataclasses.replace(host_target(), libm=True)
+    lowered = lower_module(m, target)
+    j = compile_lowered(lowered, target)
+    X = inputs(t, 20_000)
+    out = np.zeros_like(X)
+    assert j.function("timber_infer")(X.ctypes.data, len(X), out.ctypes.data, None) == 0
+    assert_same_bits(out, run(m, X, math="libm"))
+    name = math_dialect.LIBM[op] + ("f" if t == "f32" else "")
+    assert f"@{name}(" in lowered.text or f"@llvm.{math_dialect.LIBM[op]}." in lowered.text
