@@ -37,6 +37,7 @@ from backends.common.plan import EnsembleTables, ModulePlan, hex_float, pack_ens
 from ir.diagnostics import TimberError
 from ir.dialects import arith, func, linear, math, mathimpl, tree
 from ir.dialects.tree import ZERO_THRESHOLD, Missing, Pred
+from ir.opdef import Elementwise as ElementwiseOp
 from ir.types import FloatType, IndexType, f32, f64
 
 TARGET = "C99"
@@ -676,7 +677,7 @@ class _CModule:
     def expansion_lowering(self, op):
         """The lowering of an op through its `arith` expansion: a call per element of a scalar
         routine when the expansion is elementwise, else one call of a routine over arrays."""
-        arg, ops, out = L.expansion(op)
+        arg, ops, out = mathimpl.expansion(op)
         hit = self.math_names.get(id(ops))
         if hit is None or hit[0] is not ops:
             hit = self.math_names[id(ops)] = (ops, *self._math_routine(op, arg, ops, out))
@@ -686,7 +687,7 @@ class _CModule:
         return _array_op(lambda cm, rt, o, a, r: [f"{name}({a[0]}, {r[0]});"])
 
     def _math_routine(self, op, arg, ops, out) -> tuple[str, bool]:
-        scalar = L.is_elementwise(LOWERINGS, ops)
+        scalar = op.has_trait(ElementwiseOp)  # one element at a time: a scalar routine
         rt = _Routine(self, top=False, scalar=scalar)
         rt.env[id(arg)] = _Val("x") if scalar else _Arr("x")
         for k, o in enumerate(L.live_ops(ops, out)):

@@ -7,9 +7,9 @@ by lowering the ops of its expansion with the same table (`math.exp` nested in a
 expands again).  Anything else is refused with a message naming the op and the target.
 
 `Elementwise(expr)` marks a lowering that computes each element of the result from the same
-element of every operand, as one expression of the target language (`expr(ctx, op, operands)`);
-an expansion made of such ops only (and splat constants) is elementwise too, so a back-end can
-compute it one element at a time, as a scalar routine, instead of tensor by tensor.
+element of every operand, as one expression of the target language (`expr(ctx, op, operands)`).
+An op with the `Elementwise` trait (`ir.opdef`) expands into such ops and splat constants only,
+so a back-end computes its expansion one element at a time, as a scalar routine.
 """
 
 from __future__ import annotations
@@ -66,11 +66,6 @@ def unsupported(table: dict, target: str, op: Operation, expand: bool = True) ->
     return None
 
 
-def expansion(op: Operation):
-    """`(arg, ops, out)`: op's shared expansion (never mutate it)."""
-    return mathimpl.expansion(op)
-
-
 def splat(op: Operation):
     """The one value of an `arith.constant` whose elements are all the same bits, else None."""
     if not isinstance(op, arith.ConstantOp):
@@ -80,33 +75,6 @@ def splat(op: Operation):
         return None
     u = v.view(f"u{v.dtype.itemsize}")
     return v[0] if bool(np.all(u == u[0])) else None
-
-
-_ELEMENTWISE: dict[tuple[int, int], tuple[list, bool]] = {}  # (table, ops) ids -> (ops, answer); ops kept alive
-
-
-def is_elementwise(table: dict, ops: list) -> bool:
-    """Does every op of `ops` compute element i from element i alone (an `Elementwise` lowering,
-    a splat constant, or an expansion that is elementwise itself)?"""
-    key = (id(table), id(ops))
-    hit = _ELEMENTWISE.get(key)
-    if hit is not None and hit[0] is ops:
-        return hit[1]
-    ok = True
-    for op in ops:
-        low = table.get(type(op))
-        if isinstance(op, arith.ConstantOp):
-            ok = splat(op) is not None
-        elif isinstance(low, Elementwise):
-            ok = True
-        elif low is None and mathimpl.expandable(op):
-            ok = is_elementwise(table, expansion(op)[1])
-        else:
-            ok = False
-        if not ok:
-            break
-    _ELEMENTWISE[key] = (ops, ok)
-    return ok
 
 
 def live_ops(ops: list, out) -> list:

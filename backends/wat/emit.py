@@ -45,6 +45,7 @@ from backends.common.plan import EnsembleTables, ModulePlan, elem_size, hex_floa
 from ir.diagnostics import TimberError
 from ir.dialects import arith, func, linear, math, mathimpl, tree
 from ir.dialects.tree import ZERO_THRESHOLD, Missing, Pred
+from ir.opdef import Elementwise as ElementwiseOp
 from ir.types import FloatType, IndexType, IntegerType, f32, f64
 
 TARGET = "WAT"
@@ -501,11 +502,11 @@ class _WatModule:
         expansion: a routine's frame is only live while it runs, and none calls itself)."""
         if type(op) in LOWERINGS or not mathimpl.expandable(op):
             return
-        arg, ops, out = L.expansion(op)
+        arg, ops, out = mathimpl.expansion(op)
         if id(ops) in self._framed:
             return
         self._framed[id(ops)] = ops
-        scalar = L.is_elementwise(LOWERINGS, ops)
+        scalar = op.has_trait(ElementwiseOp)  # one element at a time: a scalar routine
         for o in L.live_ops(ops, out):
             if not scalar and not isinstance(o, arith.ConstantOp):
                 self._frame(o)
@@ -562,7 +563,7 @@ class _WatModule:
     def expansion_lowering(self, op):
         """The lowering of an op through its `arith` expansion: a call per element of a scalar
         function when the expansion is elementwise, else one call of a function over arrays."""
-        arg, ops, out = L.expansion(op)
+        arg, ops, out = mathimpl.expansion(op)
         hit = self.math_names.get(id(ops))
         if hit is None or hit[0] is not ops:
             hit = self.math_names[id(ops)] = (ops, *self._math_func(op, arg, ops, out))
@@ -572,7 +573,7 @@ class _WatModule:
         return _array_op(lambda wm, rt, o, a, r: rt.b.emit(f"(call {name} {wm._ptr(a[0])} {wm._ptr(r[0])})"))
 
     def _math_func(self, op, arg, ops, out) -> tuple[str, bool]:
-        scalar = L.is_elementwise(LOWERINGS, ops)
+        scalar = op.has_trait(ElementwiseOp)  # one element at a time: a scalar routine
         b = _Body()
         rt = _Routine(self, b, top=False, scalar=scalar)
         ti, to = _vt(arg.type.element), _vt(out.type.element)
