@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ir.dialects import mathimpl
-from ir.dialects.math import LIBM
+from ir.dialects.math import LIBM, libm_function
 
 from .base import Pass, PassContext, option
 from .dce import function_ops
@@ -44,7 +44,7 @@ class MathExpand(Pass):
         work = [op for op in function_ops(module) if mathimpl.expandable(op)]
         while work:
             op = work.pop(0)
-            if LIBM.get(op.name) in kept and "impl" not in op.attributes:
+            if libm_function(op) in kept:
                 continue
             ops, out = mathimpl.expand(op, op.operands[0])
             for new in ops:

@@ -29,7 +29,7 @@ from ir.core import Block, Operation, Value
 from ir.diagnostics import TimberError
 from ir.dialects import arith, builtin, func, linear, math, mathimpl, tree
 from ir.dialects.tree import ZERO_THRESHOLD
-from ir.opdef import Elementwise
+from ir.opdef import OP_REGISTRY, Elementwise
 from ir.types import FloatType, IntegerType, TensorType
 
 from ..common.lowering import lowering_of as common_lowering_of
@@ -446,7 +446,8 @@ class FunctionLowering:
             a = self.value(op.operands[0])
             name = self._helper(op, a.elem)
             t = self.vt(a.elem)
-            return [Val(a.elem, a.n, regs=[self.fn.op(name.split("_")[1], f"call {t} @{name}({t} {x})") for x in self.components(a)])]
+            hint = op.name.split(".")[1]
+            return [Val(a.elem, a.n, regs=[self.fn.op(hint, f"call {t} @{name}({t} {x})") for x in self.components(a)])]
         arg, ops, out = mathimpl.expansion(op)
         self.env[id(arg)] = self.value(op.operands[0])
         for o in ops:
@@ -830,7 +831,7 @@ LOWERINGS = {
     arith.ExtractOp: FunctionLowering.extract,
     arith.BroadcastOp: FunctionLowering.broadcast,
     # the C library's functions where the target calls it (host JIT, math="libm"); else expanded
-    **{cls: FunctionLowering.math_function for cls in (math.ExpOp, math.Log1pOp, math.LogOp, math.SinOp, math.CosOp, math.TanhOp)},
+    **{OP_REGISTRY[name]: FunctionLowering.math_function for name in math.LIBM},
     math.ArgmaxOp: FunctionLowering.argmax,
     linear.AffineOp: FunctionLowering.affine,
     func.CallOp: FunctionLowering.call,

@@ -9,6 +9,7 @@ and call the process's libm instead (`timber.compile(math="libm")`): `LIBM` name
 
 from __future__ import annotations
 
+from .. import libm
 from ..attributes import StringAttr, TypeAttr
 from ..opdef import (
     AttrDef,
@@ -75,10 +76,11 @@ TanhOp = _unary("math.tanh", "`%r = math.tanh %a : tensor<1xf64>`: hyperbolic ta
 ErfinvOp = _unary(
     "math.erfinv", "`%r = math.erfinv %a : tensor<1xf64>`: the inverse error function on [-1, 1] (±1 → ±inf, outside: NaN).", cls_name="ErfinvOp"
 )
+SigmoidOp = _unary("math.sigmoid", "`%r = math.sigmoid %a : tensor<1xf32>`: `1 / (1 + exp(-a))`, elementwise, in the element type.")
 
-# The ops a C library provides, by C function name (f64; the f32 variant adds `f`): the host JIT
-# with math="libm" keeps these (exp only without `impl`) and calls the process's libm.
-LIBM = {"math.exp": "exp", "math.log1p": "log1p", "math.log": "log", "math.sin": "sin", "math.cos": "cos", "math.tanh": "tanh"}
+# The ops a C library provides (`ir/libm.py`), by C function name (f64; the f32 variant adds `f`):
+# the host JIT with math="libm" keeps these (exp only without `impl`) and calls the process's libm.
+LIBM = {f"math.{name}": name for name in libm.FUNCTIONS}
 
 
 def libm_function(op) -> str | None:
@@ -86,7 +88,6 @@ def libm_function(op) -> str | None:
     if op.attributes.get("impl") is not None:
         return None
     return LIBM.get(op.name)
-SigmoidOp = _unary("math.sigmoid", "`%r = math.sigmoid %a : tensor<1xf32>`: `1 / (1 + exp(-a))`, elementwise, in the element type.")
 
 
 @register
@@ -150,7 +151,6 @@ class ArgmaxOp(OpDef):
 
 import numpy as np  # noqa: E402
 
-from .. import libm  # noqa: E402
 from ..interpreter import interprets  # noqa: E402
 from . import mathimpl  # noqa: E402
 
