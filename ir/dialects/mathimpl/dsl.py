@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...attributes import DenseElementsAttr, IntegerAttr
+from ...attributes import DenseElementsAttr
 from ...core import Value
 from ...types import FloatType, IntegerType, TensorType
 from .. import arith
@@ -219,10 +219,7 @@ class E:
         return self.em.emit(arith.ExtractOp.build(self.v, k))
 
     def broadcast(self, n: int) -> "E":
-        return self._cast_shape(arith.BroadcastOp, TensorType((n,), self.elem))
-
-    def _cast_shape(self, cls, t) -> "E":
-        return self.em.emit(cls.build(self.v, t))
+        return self.em.emit(arith.BroadcastOp.build(self.v, TensorType((n,), self.elem)))
 
 
 def where(c: E, a, b) -> E:
@@ -248,4 +245,4 @@ def in_f64(fn):
     return run
 
 
-__all__ = ["E", "Emitter", "IntegerAttr", "f32", "f64", "i1", "i32", "i64", "in_f64", "where"]
+__all__ = ["E", "Emitter", "f32", "f64", "i1", "i32", "i64", "in_f64", "where"]

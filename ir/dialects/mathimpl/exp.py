@@ -64,17 +64,25 @@ def pow2(e: E) -> E:
     return ((e + 1023) << 52).as_float()
 
 
+def tang(x: E, xl: E | None = None) -> tuple[E, E]:
+    """Tang's reduction, shared by exp and `tanh.exp_parts`: (k, p) with
+    e^(x + xl) = 2^(k >> 7) · T[k mod N] · (1 + p), T = T_hi + T_lo, for |x| below about 2^44."""
+    zs = x * INV_LN2_N + SHIFT
+    kd = zs - SHIFT
+    r = (x - kd * LN2_HI_N) - kd * LN2_LO_N
+    if xl is not None:
+        r = r + xl
+    p = r + r * r * (C2 + r * (C3 + r * (C4 + r * C5)))
+    k = zs.bits() - SHIFT_BITS  # = int(kd): zs has ulp 1, so its low bits count kd from SHIFT
+    return k, p
+
+
 def exp_f64(x: E) -> E:
     isnan = x.isnan()
     x0 = where(isnan, 0.0, x)
     x1 = where(x0.lt(UNDERFLOW - 1.0), UNDERFLOW - 1.0, x0)
     xc = where(x1.gt(OVERFLOW + 1.0), OVERFLOW + 1.0, x1)
-    z = xc * INV_LN2_N
-    zs = z + SHIFT
-    kd = zs - SHIFT
-    r = (xc - kd * LN2_HI_N) - kd * LN2_LO_N
-    p = r + r * r * (C2 + r * (C3 + r * (C4 + r * C5)))
-    k = zs.bits() - SHIFT_BITS  # = int(kd): zs has ulp 1, so its low bits count kd from SHIFT
+    k, p = tang(xc)
     e = k >> LOG2N
     th = k.lookup(T_HI)  # lookup reads T[k mod N]: j = k & (N - 1)
     y = th + (k.lookup(T_LO) + th * p)

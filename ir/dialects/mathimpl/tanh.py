@@ -1,7 +1,7 @@
 """`tanh` as `arith` IR, nearly correctly rounded, and `exp_parts`, the exponential as an
 unevaluated sum that it (and `erfinv`) build on.
 
-exp_parts(x, xl) (Tang's method, as `exp.py`, with the same N = 128 tables): e^(x+xl) = S + B with
+exp_parts(x, xl) (Tang's method: `exp.tang`, the reduction exp uses, and its N = 128 tables): e^(x+xl) = S + B with
     kd = round(x·N/ln2), r = ((x − kd·L1) − kd·L2) + xl, p = r + r²(1/2 + r(1/6 + r(1/24 + r/120))),
     k = int(kd), S = 2^(k>>7)·T_hi[k mod N] (exact), B = 2^(k>>7)·(T_lo[k mod N] + T_hi[k mod N]·p)
 accurate to about 2^-60 relative (no rounding of S + B), for −708 < x < 709.
@@ -21,7 +21,7 @@ result rounded once (glibc's tanhf, fdlibm's float algorithm, is up to two f32 u
 from __future__ import annotations
 
 from .dsl import E, in_f64, where
-from .exp import C2, C3, C4, C5, INV_LN2_N, LN2_HI_N, LN2_LO_N, LOG2N, SHIFT, T_HI, T_LO, pow2
+from .exp import LOG2N, T_HI, T_LO, pow2, tang
 
 # Taylor coefficients of tanh(a)/a − 1 in a²: −1/3, 2/15, −17/315, 62/2835, −1382/155925, 21844/6081075
 T1, T2, T3 = -0.3333333333333333, 0.13333333333333333, -0.05396825396825397
@@ -34,12 +34,7 @@ SPLIT = 134217729.0  # 2^27 + 1: Veltkamp's splitter
 def exp_parts(x: E, xl: E | None = None) -> tuple[E, E]:
     """(S, B) with e^(x + xl) ≈ S + B to about 2^-60 relative; S is a table value times a power
     of two (exact), B the small rest.  For −708 < x < 709 (2^(k>>7) is built in one step)."""
-    kd = (x * INV_LN2_N + SHIFT) - SHIFT
-    r = (x - kd * LN2_HI_N) - kd * LN2_LO_N
-    if xl is not None:
-        r = r + xl
-    p = r + r * r * (C2 + r * (C3 + r * (C4 + r * C5)))
-    k = kd.to_int()
+    k, p = tang(x, xl)
     scale = pow2(k >> LOG2N)
     th = k.lookup(T_HI)
     return th * scale, (k.lookup(T_LO) + th * p) * scale
