@@ -56,7 +56,6 @@ from ir.dialects.mathimpl.log import (  # noqa: F401
 )
 from ir.dialects.mathimpl.log import LN2_HI as LOG_LN2_HI
 from ir.dialects.mathimpl.log import LN2_LO as LOG_LN2_LO
-from ir.libm import call as _libm_call
 
 
 def _pow2(e: np.ndarray) -> np.ndarray:
@@ -184,27 +183,23 @@ def fmath_exp(x: np.ndarray) -> np.ndarray:
     return _in_own_precision(fmath_exp_f64, x)
 
 
-def libm_exp(x: np.ndarray) -> np.ndarray:
-    """The C library's exp (f64) or expf (f32), elementwise."""
-    return _libm_call("exp", x)
+def unary_module(op: str, t: str, attrs: str = "", n: int = 1):
+    """`@predict(x: tensor<n x t>) = op x {attrs}`: a module of one elementwise op."""
+    from ir.parser import parse_module
 
-
-def libm_log1p(x: np.ndarray) -> np.ndarray:
-    """The C library's log1p (f64) or log1pf (f32), elementwise."""
-    return _libm_call("log1p", x)
+    ty = f"tensor<{n}x{t}>"
+    return parse_module(f"func.func @predict(%x: {ty}) -> {ty} {{\n  %r = {op} %x {attrs} : {ty}\n  func.return %r : {ty}\n}}")
 
 
 def ir_function(op: str, attrs: str = "", math: str = "timber"):
     """`op` (e.g. "math.exp") as the interpreter runs it — the IR expansion every back-end
     lowers — applied elementwise to a float32 or float64 array of any shape."""
     from ir.interpreter import run
-    from ir.parser import parse_module
 
     def apply(x) -> np.ndarray:
         x = np.asarray(x)
         t = "f32" if x.dtype == np.float32 else "f64"
-        text = f"func.func @predict(%x: tensor<1x{t}>) -> tensor<1x{t}> {{\n  %r = {op} %x {attrs} : tensor<1x{t}>\n  func.return %r : tensor<1x{t}>\n}}"
         flat = np.ascontiguousarray(x.astype(np.float32 if t == "f32" else np.float64)).reshape(-1, 1)
-        return run(parse_module(text), flat, math=math).reshape(x.shape)
+        return run(unary_module(op, t, attrs), flat, math=math).reshape(x.shape)
 
     return apply

@@ -23,8 +23,8 @@ from backends.llvm.target import host_target
 from ir.dialects import math as math_dialect
 from ir.dialects import mathimpl
 from ir.interpreter import run
-from ir.parser import parse_module
 from tests.backends.test_llvm import assert_same_bits
+from tests.mathref import unary_module
 from tests.rows import log1p_inputs
 
 FUNCTIONS = [(name, "") for name in sorted(mathimpl.EXPANSIONS) if name != "math.softmax"] + [("math.exp", '{impl = "fmath"}')]
@@ -58,7 +58,7 @@ def math_inputs(n: int = 100_000, seed: int = 0) -> np.ndarray:
 
 
 def module(op: str, attrs: str, t: str):
-    return parse_module(f"func.func @predict(%x: tensor<1x{t}>) -> tensor<1x{t}> {{\n  %r = {op} %x {attrs} : tensor<1x{t}>\n  func.return %r : tensor<1x{t}>\n}}")
+    return unary_module(op, t, attrs)
 
 
 def inputs(t: str, n: int) -> np.ndarray:

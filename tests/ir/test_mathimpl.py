@@ -17,17 +17,15 @@ import pytest
 
 from ir import libm
 from ir.interpreter import run
-from ir.parser import parse_module
 from tests import mathref
+from tests.mathref import unary_module
 
 F64, F32 = np.float64, np.float32
 
 
 @cache
 def _module(op: str, t: str):
-    return parse_module(
-        f"func.func @predict(%x: tensor<1x{t}>) -> tensor<1x{t}> {{\n  %r = {op} %x : tensor<1x{t}>\n  func.return %r : tensor<1x{t}>\n}}"
-    )
+    return unary_module(op, t)
 
 
 def ours(name: str, x: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ from ir.printer import print_op
 from ir.verifier import verify
 from passes.manager import run_pipeline
 from tests.backends.test_llvm import assert_same_bits
+from tests.mathref import unary_module
 
 OPS = [
     ("math.sigmoid", ""),
@@ -24,10 +25,7 @@ OPS = [
 
 
 def module(op: str, attrs: str, t: str, n: int = 3):
-    return parse_module(
-        f"func.func @predict(%x: tensor<{n}x{t}>) -> tensor<{n}x{t}> {{\n"
-        f"  %y = {op} %x {attrs} : tensor<{n}x{t}>\n  func.return %y : tensor<{n}x{t}>\n}}"
-    )
+    return unary_module(op, t, attrs, n)
 
 
 def rows(t: str) -> np.ndarray:
