@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from backends.common.abi import OK, STATUS
 from backends.common.plan import check_prefix
 from backends.llvm.jit import JitModule, compile_lowered
 from backends.llvm.lower import Export, Lowered, lower_module
@@ -239,13 +240,10 @@ class CompiledModel:
             pool.shutdown(wait=False)
 
 
-# The ABI's status codes (backends/common/abi.py): 0 is success.
-_STATUS = {-1: "ERR_NULL: a NULL row or output pointer", -3: "ERR_BOUNDS: a negative row count"}
-
-
 def _check_status(rc: int, symbol: str) -> None:
-    if rc != 0:
-        raise TimberError(f"{symbol} returned status {rc} ({_STATUS.get(rc, 'an unknown error')})")
+    """An entry point's status (the ABI's, `backends/common/abi.py`) as an error unless it is OK."""
+    if rc != OK:
+        raise TimberError(f"{symbol} returned status {rc} ({STATUS.get(rc, 'an unknown error')})")
 
 
 def _address(a: np.ndarray) -> int:

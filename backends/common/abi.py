@@ -9,6 +9,9 @@ from __future__ import annotations
 from ir.types import IndexType, IntegerType, f32, f64
 
 ABI_VERSION = 1
+# Status codes every entry point returns (0: success), with what each means.
+OK, ERR_NULL, ERR_BOUNDS = 0, -1, -3
+STATUS = {ERR_NULL: "ERR_NULL: a NULL row or output pointer", ERR_BOUNDS: "ERR_BOUNDS: a negative row count or memory out of range"}
 
 
 def c_type(t) -> str:
@@ -49,9 +52,9 @@ def model_h(plan) -> str:
         f"#define {M}N_FEATURES {pr.n_in}",
         f"#define {M}N_OUTPUTS {pr.n_out}",
         "",
-        f"#define {M}OK 0",
-        f"#define {M}ERR_NULL (-1)   /* inputs or outputs is NULL */",
-        f"#define {M}ERR_BOUNDS (-3) /* n_samples < 0 */",
+        f"#define {M}OK {OK}",
+        f"#define {M}ERR_NULL ({ERR_NULL})   /* inputs or outputs is NULL */",
+        f"#define {M}ERR_BOUNDS ({ERR_BOUNDS}) /* n_samples < 0 */",
         "",
         f"typedef {c_type(pr.in_elem)} {P}input_t;   /* T: the input precision */",
         f"typedef {c_type(pr.out_elem)} {P}output_t; /* OUT: @predict's result type */",

@@ -12,7 +12,7 @@ Exported, per the ABI of `backends/common/abi.py` (prefix default `timber_`):
     int <prefix>infer_single(const T *x, OUT *out, const void *ctx)       @predict, one row
     int <prefix>infer_<name>(const T *X, int n, OUT *out, const void *ctx) every other public function
 
-They return 0, or the C99 back-end's error codes: ERR_BOUNDS (-3) for n < 0, ERR_NULL (-1)
+They return 0, or the ABI's error codes (`backends/common/abi.py`): ERR_BOUNDS (-3) for n < 0, ERR_NULL (-1)
 for a NULL row or output pointer (n = 0 accepts NULL).
 
 Lowering reads only the module and a `TargetInfo`; it knows nothing of the JIT, so objects
@@ -32,6 +32,7 @@ from ir.dialects.tree import ZERO_THRESHOLD
 from ir.opdef import OP_REGISTRY, Elementwise
 from ir.types import FloatType, IntegerType, TensorType
 
+from ..common.abi import ERR_BOUNDS, ERR_NULL
 from ..common.lowering import lowering_of as common_lowering_of
 from ..common.plan import check_prefix
 from . import kernels
@@ -43,7 +44,6 @@ from .target import TargetInfo
 BLOCK_ROWS = 64
 BLOCK_BYTES = 256 * 1024  # largest [N][B] row block kept on the stack
 PARTIAL_MIN = 8  # a tail of at least this many rows runs as a masked block, shorter ones row by row
-ERR_NULL, ERR_BOUNDS = -1, -3  # the ABI's error codes (model.h of the C99 back-end)
 AFFINE_UNROLL = 64  # linear.affine with more inputs than this loops over them
 
 

@@ -39,7 +39,7 @@ from __future__ import annotations
 import numpy as np
 
 from backends.common import lowering as L
-from backends.common.abi import ABI_VERSION
+from backends.common.abi import ABI_VERSION, ERR_BOUNDS, ERR_NULL
 from backends.common.lowering import Elementwise
 from backends.common.plan import EnsembleTables, ModulePlan, elem_size, hex_float, pack_ensemble, plan_module, write_files
 from ir.diagnostics import TimberError
@@ -909,18 +909,18 @@ class _WatModule:
             if ex.single_symbol is not None:
                 out += [
                     f'  (func (export "{ex.single_symbol}") (param $in i32) (param $out i32) (param $ctx i32) (result i32)',
-                    "    (if (i32.or (i32.eqz (local.get $in)) (i32.eqz (local.get $out))) (then (return (i32.const -1))))",
-                    f"    (if (i32.or {past_end('$in', '(i32.const 1)', in_row)} {past_end('$out', '(i32.const 1)', out_row)}) (then (return (i32.const -3))))",
+                    f"    (if (i32.or (i32.eqz (local.get $in)) (i32.eqz (local.get $out))) (then (return (i32.const {ERR_NULL}))))",
+                    f"    (if (i32.or {past_end('$in', '(i32.const 1)', in_row)} {past_end('$out', '(i32.const 1)', out_row)}) (then (return (i32.const {ERR_BOUNDS}))))",
                     f"    (call {fn} (local.get $in) (local.get $out))",
                     "    (i32.const 0))",
                 ]
             out += [
                 f'  (func (export "{ex.batch_symbol}") (param $in i32) (param $n i32) (param $out i32) (param $ctx i32) (result i32)',
                 "    (local $i i32)",
-                "    (if (i32.lt_s (local.get $n) (i32.const 0)) (then (return (i32.const -3))))",
+                f"    (if (i32.lt_s (local.get $n) (i32.const 0)) (then (return (i32.const {ERR_BOUNDS}))))",
                 "    (if (i32.eqz (local.get $n)) (then (return (i32.const 0))))",
-                "    (if (i32.or (i32.eqz (local.get $in)) (i32.eqz (local.get $out))) (then (return (i32.const -1))))",
-                f"    (if (i32.or {past_end('$in', '(local.get $n)', in_row)} {past_end('$out', '(local.get $n)', out_row)}) (then (return (i32.const -3))))",
+                f"    (if (i32.or (i32.eqz (local.get $in)) (i32.eqz (local.get $out))) (then (return (i32.const {ERR_NULL}))))",
+                f"    (if (i32.or {past_end('$in', '(local.get $n)', in_row)} {past_end('$out', '(local.get $n)', out_row)}) (then (return (i32.const {ERR_BOUNDS}))))",
                 "    (loop $rows",
                 f"      (call {fn} (local.get $in) (local.get $out))",
                 f"      (local.set $in (i32.add (local.get $in) (i32.const {in_row})))",
