@@ -438,17 +438,18 @@ class FunctionLowering:
             self.env[id(r)] = val
 
     def expansion(self, op: Operation) -> list[Val]:
-        """An op with an `arith` expansion (`ir/dialects/mathimpl`): an elementwise one becomes a
-        helper function on one component (inlined, or kept out of line in small code, where its
-        soft-float temporaries would otherwise join every caller's frame), called per component;
-        any other is lowered in place."""
-        if op.has_trait(Elementwise):
+        """An op with an `arith` expansion (`ir/dialects/mathimpl`): an elementwise algorithm made
+        of arith ops only (exp, log, sin, ...) becomes a helper function on one component
+        (inlined, or kept out of line in small code, where its soft-float temporaries would
+        otherwise join every caller's frame), called per component; a formula over other math ops
+        (sigmoid, softmax) is lowered in place, its math ops becoming such calls."""
+        arg, ops, out = mathimpl.expansion(op)
+        if op.has_trait(Elementwise) and not any(mathimpl.expandable(o) for o in ops):
             a = self.value(op.operands[0])
             name = self._helper(op, a.elem)
             t = self.vt(a.elem)
             hint = op.name.split(".")[1]
             return [Val(a.elem, a.n, regs=[self.fn.op(hint, f"call {t} @{name}({t} {x})") for x in self.components(a)])]
-        arg, ops, out = mathimpl.expansion(op)
         self.env[id(arg)] = self.value(op.operands[0])
         for o in ops:
             self.lower_op(o)
