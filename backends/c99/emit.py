@@ -443,24 +443,22 @@ def _bitwise(sym: str):
     return Elementwise(lambda cm, op, x: f"({c_type(_out(op))})({_p(x[0])} {sym} {_p(x[1])})")
 
 
-def _shl(cm, op, x) -> str:
-    w = _width(_out(op))
-    cm.small.add(f"wrap_i{w}")
-    u = f"uint{w}_t"
-    return f"wrap_i{w}(({u}){_p(x[0])} << (({u}){_p(x[1])} & {w - 1}u))"
+def _unsigned_shift(sym: str):
+    """`<<` or logical `>>` on the unsigned type, the amount mod the width, wrapped back to signed."""
+
+    def expr(cm, op, x) -> str:
+        w = _width(_out(op))
+        cm.small.add(f"wrap_i{w}")
+        u = f"uint{w}_t"
+        return f"wrap_i{w}(({u}){_p(x[0])} {sym} (({u}){_p(x[1])} & {w - 1}u))"
+
+    return Elementwise(expr)
 
 
 def _shrs(cm, op, x) -> str:
     h = f"shrs_i{_width(_out(op))}"
     cm.small.add(h)
     return f"{h}({x[0]}, {x[1]})"
-
-
-def _shru(cm, op, x) -> str:
-    w = _width(_out(op))
-    cm.small.add(f"wrap_i{w}")
-    u = f"uint{w}_t"
-    return f"wrap_i{w}(({u}){_p(x[0])} >> (({u}){_p(x[1])} & {w - 1}u))"
 
 
 def _cmpi(cm, op, x) -> str:
@@ -589,9 +587,9 @@ LOWERINGS: dict[type, object] = {
     arith.AndIOp: _bitwise("&"),
     arith.OrIOp: _bitwise("|"),
     arith.XOrIOp: _bitwise("^"),
-    arith.ShLIOp: Elementwise(_shl),
+    arith.ShLIOp: _unsigned_shift("<<"),
     arith.ShRSIOp: Elementwise(_shrs),
-    arith.ShRUIOp: Elementwise(_shru),
+    arith.ShRUIOp: _unsigned_shift(">>"),
     arith.CmpIOp: Elementwise(_cmpi),
     arith.BitcastOp: Elementwise(_bitcast),
     arith.FPToSIOp: Elementwise(_fptosi),
