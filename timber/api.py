@@ -38,7 +38,9 @@ MAX_ROWS_PER_CALL = 2**30  # the C ABI counts rows in an int
 MATH_CHOICES = ("libm", "timber")
 
 
-def compile(model, *, n_jobs: int | None = None, prefix: str = "timber_", passes="default", math: str = "libm") -> CompiledModel:  # noqa: A001
+def compile(  # noqa: A001
+    model, *, n_jobs: int | None = None, prefix: str = "timber_", passes="default", math: str = "libm", **options
+) -> CompiledModel:
     """Compile `model` for this machine.
 
     `model`: a path to a model file (format detected by `timber.detect`), a verified Timber IR
@@ -50,12 +52,14 @@ def compile(model, *, n_jobs: int | None = None, prefix: str = "timber_", passes
     links) come from: "libm", the C library this process uses, which is what XGBoost and
     LightGBM call, so probabilities are their exact bits; or "timber", Timber's own functions
     (`ir/dialects/mathimpl/`: vectorised, faster, the same bits as the C99, WebAssembly and
-    object-file back-ends, and within one ulp of glibc)."""
+    object-file back-ends, and within one ulp of glibc).  Other keyword arguments are front-end
+    options, passed to the front-end's `load` (e.g. `method="predict"` for scikit-learn,
+    `ee="tool0"` for URDF); each front-end names the options it takes when given others."""
     if math not in MATH_CHOICES:
         raise TimberError(f"unknown math '{math}'; choose one of: {', '.join(MATH_CHOICES)}")
     check_prefix(prefix)
     t0 = time.perf_counter()
-    module = _load(model)
+    module = _load(model, options)
     if passes:
         from passes.manager import run_pipeline
 
@@ -74,30 +78,31 @@ def compile(model, *, n_jobs: int | None = None, prefix: str = "timber_", passes
     return CompiledModel(module, lowered, jit, n_jobs=n_jobs, timings=timings, prefix=prefix)
 
 
-def _load(model) -> ModuleOp:
+def _load(model, options: dict) -> ModuleOp:
     if isinstance(model, ModuleOp):
+        if options:
+            raise TimberError(f"a Timber IR module takes no front-end options, found: {', '.join(sorted(options))}")
         return model
     if isinstance(model, (str, os.PathLike)):
         from .detect import load_model
 
-        return load_model(model)
+        return load_model(model, **options)
     kind = type(model).__module__.split(".")[0]
-    if kind == "lightgbm":
-        from .frontends import lightgbm
+    if kind not in ("sklearn", "lightgbm", "catboost", "xgboost"):
+        raise TimberError(
+            "timber.compile takes a model file path, a Timber IR module, or a LightGBM/XGBoost/CatBoost/scikit-learn model object; "
+            f"found {type(model).__name__}"
+        )
+    from importlib import import_module
 
-        return lightgbm.load(model)
-    if kind == "catboost":
-        from .frontends import catboost
+    from .detect import check_options
 
-        return catboost.load(model)
+    frontend = import_module(f"timber.frontends.{kind}")
+    check_options(frontend.load, type(model).__name__, options)
     if kind == "xgboost":
-        from .frontends import xgboost
-
         booster = model.get_booster() if hasattr(model, "get_booster") else model
-        return xgboost.load(bytes(booster.save_raw("json")), source_name="<xgboost.Booster>")
-    raise TimberError(
-        f"timber.compile takes a model file path, a Timber IR module, or a LightGBM/XGBoost/CatBoost model object; found {type(model).__name__}"
-    )
+        return frontend.load(bytes(booster.save_raw("json")), source_name="<xgboost.Booster>", **options)
+    return frontend.load(model, **options)
 
 
 def _clone(module: ModuleOp) -> ModuleOp:

@@ -107,7 +107,7 @@ def cmd_compile(a) -> int:
     a.emit_given = a.emit is not None
     a.emit = a.emit or "tir"
 
-    module = load_model(a.model)
+    module = load_model(a.model, **a.options)
     _run_passes(module, a.passes, a.calibration)
     if a.target in ("c99", "wat"):
         return _write_source_target(a, module)
@@ -198,7 +198,7 @@ def cmd_predict(a) -> int:
     from timber.api import compile as tcompile
 
     X = read_matrix(a.input)
-    model = tcompile(a.model, n_jobs=a.n_jobs, math=a.math)
+    model = tcompile(a.model, n_jobs=a.n_jobs, math=a.math, **a.options)
     Y = model.predict(X, output_margin=a.margin)
     write_matrix(Y, a.output)
     return 0
@@ -254,6 +254,45 @@ def _model_arguments(parser: argparse.ArgumentParser, help: str) -> None:
     parser.add_argument("--model", dest="model_option", metavar="MODEL", help="the model file (an alias of the positional argument)")
 
 
+def parse_option(text: str) -> tuple[str, object]:
+    """`KEY=VALUE` of `--option`: VALUE as JSON when it parses (numbers, lists, true/false, null),
+    else the text itself (`--option ee=tool0`, `--option frames='["a","b"]'`)."""
+    import json
+
+    key, eq, value = text.partition("=")
+    if not eq or not key.strip() or not key.strip().isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, found '{text}'")
+    try:
+        return key.strip(), json.loads(value)
+    except ValueError:
+        return key.strip(), value
+
+
+def option_arguments(parser: argparse.ArgumentParser) -> None:
+    """`-O/--option KEY=VALUE`: front-end options (e.g. `method=predict` for scikit-learn,
+    `ee=tool0` for URDF), passed to the front-end's `load` as keyword arguments."""
+    parser.add_argument(
+        "-O",
+        "--option",
+        dest="option_list",
+        action="append",
+        type=parse_option,
+        default=[],
+        metavar="KEY=VALUE",
+        help="front-end option, repeatable (VALUE is JSON when it parses, else text), e.g. -O method=predict",
+    )
+
+
+def _resolve_options(ap: argparse.ArgumentParser, a: argparse.Namespace) -> None:
+    if "option_list" not in vars(a):
+        return
+    a.options = {}
+    for key, value in a.option_list:
+        if key in a.options:
+            ap.subcommands[a.command].error(f"option '{key}' given twice")
+        a.options[key] = value
+
+
 def _resolve_model(ap: argparse.ArgumentParser, a: argparse.Namespace) -> None:
     given = [m for m in (getattr(a, "model", None), getattr(a, "model_option", None)) if m is not None]
     if "model_option" not in vars(a):
@@ -295,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--calibration", help="rows (.npy/.csv) whose branch hit rates order the branches (exact: predictions do not change)")
     c.add_argument("--prefix", default="timber_", help="symbol prefix of the exported functions (default: timber_)")
     c.add_argument("--generic", action="store_true", help="print IR in the generic form")
+    option_arguments(c)
     c.set_defaults(func=cmd_compile)
 
     p = sub.add_parser("predict", help="compile a model and predict rows from a .npy or .csv file")
@@ -309,6 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="libm",
         help="exp/log1p: the C library's, as the frameworks call it (default: their exact bits), or Timber's own (vectorised)",
     )
+    option_arguments(p)
     p.set_defaults(func=cmd_predict)
 
     ap.subcommands = {"compile": c, "predict": p}  # for errors in a subcommand's own usage
@@ -321,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = build_parser()
     a = ap.parse_args(argv)
     _resolve_model(ap, a)
+    _resolve_options(ap, a)
     try:
         return a.func(a)
     except TimberError as e:

@@ -225,7 +225,23 @@ def load_model(path, **opts):
         have = ", ".join(supported_formats()) or "none"
         raise TimberError(f"{fmt.title} models are not supported yet; supported: {have}", NameLoc(os.fspath(path), ""))
     module = importlib.import_module(f"timber.frontends.{name}")
+    check_options(module.load, fmt.title, opts, NameLoc(os.fspath(path), ""))
     return module.load(os.fspath(path), **opts)
 
 
-__all__ = ["FORMATS", "IR_SUFFIXES", "Format", "detect_format", "load_ir", "load_model", "supported_formats"]
+def check_options(load: Callable, title: str, opts: dict, where=None) -> None:
+    """Refuse front-end options `load` does not take, naming the ones it does (a front-end
+    taking `**options` checks its own)."""
+    import inspect
+
+    params = inspect.signature(load).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return
+    known = [p.name for p in params if p.kind is p.KEYWORD_ONLY and p.name != "source_name"]
+    unknown = sorted(set(opts) - set(known))
+    if unknown:
+        takes = f"it takes: {', '.join(known)}" if known else "it takes none"
+        raise TimberError(f"{title} models take no option {', '.join(repr(u) for u in unknown)}; {takes}", where)
+
+
+__all__ = ["FORMATS", "IR_SUFFIXES", "Format", "check_options", "detect_format", "load_ir", "load_model", "supported_formats"]

@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--verify-diagnostics", action="store_true", help="check diagnostics against '// expected-error {{...}}' comments in the input"
     )
+    from timber.cli import option_arguments
+
+    option_arguments(ap)
     return ap
 
 
@@ -138,6 +141,15 @@ class _Driver:
                 if n and n not in known:
                     raise TimberError(f"unknown pass '{n}' in {flag}; see --list-passes")
 
+    def options(self) -> dict:
+        """Front-end options from `-O KEY=VALUE` (a key given twice is an error)."""
+        out: dict = {}
+        for key, value in self.a.option_list:
+            if key in out:
+                raise TimberError(f"option '{key}' given twice")
+            out[key] = value
+        return out
+
     # ----- one module -----------------------------------------------------------------------
     def process(self, part: _Part, path: str) -> str:
         """Load/parse, verify, run the pipeline, and return the text to print."""
@@ -145,7 +157,7 @@ class _Driver:
         if part.text is None:
             from timber.detect import load_model
 
-            module = load_model(path)
+            module = load_model(path, **self.options())
         else:
             # Pad so that line numbers in diagnostics are those of the whole input file.
             module = parse_module("\n" * (part.first_line - 1) + part.text, path)
