@@ -1,0 +1,127 @@
+"""scikit-learn front-end: fitted estimators and pipelines, from pickle / joblib / skops files
+or live objects, to a Timber module whose `@predict` returns what the estimator's own method
+returns.
+
+    module = load("model.pkl")                         # .pkl/.pickle, .joblib (compressed too), .skops
+    module = load(estimator)                           # a fitted estimator, Pipeline, ColumnTransformer
+    module = load("model.joblib", method="predict")    # or predict_proba, predict_log_proba,
+                                                       # decision_function, score_samples, transform
+
+Nothing in a file is executed: `unpickle.py` reads pickles with an unpickler that resolves only
+scikit-learn classes (as inert `Obj` records), numpy arrays and dtypes, and a few builtins, and
+refuses every other global by name.  Live estimators are reduced to the same records, so one
+code path compiles both; scikit-learn itself is not needed to compile a file.
+
+Each estimator class has a converter (`registry.py`); every module of this package is imported
+here so that its converters register themselves.  The module is
+
+    func.func @predict(%x: tensor<Nxf64>) -> tensor<Kxf64>
+
+with float64 outputs, as scikit-learn returns; a single output column is returned by
+`CompiledModel.predict` as shape (n,), as scikit-learn returns a 1-D array then.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+
+import numpy as np
+
+from ir.diagnostics import NameLoc, TimberError
+from ir.dialects import func
+from ir.dialects.builtin import ModuleOp
+from ir.attributes import TypeAttr
+from ir.types import FunctionType, TensorType, f64
+from ir.verifier import verify
+
+from .registry import CONVERTERS, METHODS, ConvertError, Emit, Obj, convert, converts, supported
+
+OPTIONS = ("method",)
+
+
+def _import_converters() -> None:
+    """Import every module of this package (each registers its converters)."""
+    for info in pkgutil.iter_modules(__path__):
+        if info.name not in ("registry", "unpickle") and not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
+_import_converters()
+
+
+def n_features_of(est: Obj, source: str) -> int:
+    """The width of the rows `est` takes (its `n_features_in_`, or a pipeline's first step's)."""
+    for key in ("n_features_in_", "n_features_"):
+        v = est.attr(key, None)
+        if v is not None:
+            try:
+                n = int(v)
+            except (TypeError, ValueError):
+                break
+            if n < 1:
+                raise ConvertError(f"{est.name}.{key} is {n}", NameLoc(source, est.name))
+            return n
+    if est.name == "Pipeline":
+        for i, step in enumerate(est.attr("steps")):
+            if isinstance(step, tuple) and len(step) == 2 and isinstance(step[1], Obj):
+                return n_features_of(step[1], source)
+    raise ConvertError(f"{est.name}.n_features_in_ is missing (is the estimator fitted?); cannot tell the input width", NameLoc(source, est.name))
+
+
+def build_module(est: Obj, source: str, method: str | None) -> ModuleOp:
+    """The verified module computing `method` of the record `est`."""
+    n = n_features_of(est, source)
+    x_t = TensorType((n,), f64)
+    fn = func.FuncOp.build("predict", [x_t], [x_t], arg_names=["x"])
+    emit = Emit(fn.body, source)
+    out = convert(emit, est, fn.args[0], method)
+    fn.body.add_op(func.ReturnOp(operands=[out]))
+    fn.attributes["function_type"] = TypeAttr(FunctionType((x_t,), (out.type,)))  # the width is known now
+    attrs = {
+        "timber.format": "sklearn",
+        "timber.source": source,
+        "timber.estimator": est.cls,
+        "timber.method": method or "default",
+    }
+    version = est.attr("_sklearn_version", None)
+    if isinstance(version, str):
+        attrs["timber.sklearn_version"] = version
+    names = est.attr("feature_names_in_", None)
+    if isinstance(names, np.ndarray) and len(names) == n and names.dtype.kind in "OU":
+        attrs["timber.feature_names"] = [str(s) for s in names]
+    module = ModuleOp.build(attrs)
+    module.body.add_op(fn)
+    verify(module)
+    return module
+
+
+def load(path_or_estimator, *, method: str | None = None, source_name: str | None = None, **unknown) -> ModuleOp:
+    """Compile a fitted scikit-learn estimator (a pickle/joblib/skops file, its bytes, or the
+    live object) to a verified module whose `@predict` is `estimator.<method>(X)`.
+
+    `method`: "predict", "predict_proba", "predict_log_proba", "decision_function",
+    "score_samples" or "transform"; None: classifiers `predict_proba` (`decision_function` when
+    they have none), regressors `predict`, outlier detectors `decision_function`, transformers
+    `transform`.  Raises `TimberError` naming the file and construct for anything refused."""
+    if unknown:
+        raise TimberError(
+            f"scikit-learn models take no option {', '.join(repr(k) for k in sorted(unknown))}; they take: {', '.join(OPTIONS)}"
+        )
+    if method is not None and method not in METHODS:
+        raise TimberError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
+    from .unpickle import from_estimator, read_file
+
+    if isinstance(path_or_estimator, (str, os.PathLike, bytes, bytearray)):
+        est, source = read_file(path_or_estimator, source_name)
+    else:
+        source = source_name or "<estimator>"
+        est = from_estimator(path_or_estimator, source)
+    if not isinstance(est, Obj):
+        what = f"a numpy array of shape {est.shape}" if isinstance(est, np.ndarray) else f"a {type(est).__name__}"
+        raise TimberError(f"{source} holds {what}, not a fitted scikit-learn estimator", NameLoc(source, ""))
+    return build_module(est, source, method)
+
+
+__all__ = ["CONVERTERS", "METHODS", "ConvertError", "Emit", "Obj", "converts", "load", "supported"]
