@@ -1,0 +1,301 @@
+"""scikit-learn linear models: regressors, GLMs, linear classifiers and their probability outputs.
+
+Every model here scores `X @ coef_.T + intercept_`.  scikit-learn computes the product with BLAS
+(dgemv/dgemm), whose summation order depends on the BLAS build and the CPU, so Timber cannot
+reproduce its bits: the product is a `linear.affine` (left-to-right sum in f64) and the
+intercept is added after it, as scikit-learn adds it.  The two differ by rounding only: at most
+about N·2⁻⁵³·Σ|x_j·w_j| for N features (measured in tests/frontends/sklearn/test_linear.py).
+
+What follows the scores is exact: `expit` is scipy's `1 / (1 + exp(-x))` (`math.sigmoid`,
+the C library's exp with math="libm", which is the exp numpy calls), `softmax` is
+`sklearn.utils.extmath.softmax` (row max, exp, numpy's pairwise row sum, divide), and the
+one-vs-rest normalisation and `modified_huber` clipping are written out step by step as
+scikit-learn writes them.  The helpers at the top are shared with the other sklearn converters
+(neural networks, naive Bayes, SVMs).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ir.core import Value
+from ir.dialects import arith, linear, math
+from ir.types import TensorType, f64
+
+from .registry import Emit, Obj, converts
+
+# ----- shared helpers (rank-1 f64 tensors) --------------------------------------------------------
+
+
+def width(v: Value) -> int:
+    return v.type.shape[0]
+
+
+def binop(emit: Emit, cls, a: Value, b: Value, name: str | None = None) -> Value:
+    """`a <op> b` elementwise; a one-element operand is broadcast to the other's width."""
+    if width(a) != width(b):
+        if width(a) == 1:
+            a = bcast(emit, a, width(b))
+        elif width(b) == 1:
+            b = bcast(emit, b, width(a))
+    return emit.op(cls.build(a, b, name=name))
+
+
+def bcast(emit: Emit, a: Value, n: int, name: str | None = None) -> Value:
+    if width(a) == n:
+        return a
+    return emit.op(arith.BroadcastOp.build(a, TensorType((n,), a.type.element), name=name))
+
+
+def extract(emit: Emit, a: Value, k: int, name: str | None = None) -> Value:
+    if width(a) == 1 and k == 0:
+        return a
+    return emit.op(arith.ExtractOp.build(a, k, name=name))
+
+
+def concat(emit: Emit, parts: list[Value], name: str | None = None) -> Value:
+    """The rank-1 tensors of `parts` joined in order (`arith.concat`)."""
+    if len(parts) == 1:
+        return parts[0]
+    return emit.op(arith.ConcatOp.build(parts, name=name))
+
+
+def unary(emit: Emit, cls, a: Value, name: str | None = None) -> Value:
+    return emit.op(cls.build(a, name=name))
+
+
+def dot(emit: Emit, x: Value, weights: np.ndarray, name: str | None = None) -> Value:
+    """`weights @ x` (weights K×N) summed left to right in f64: scikit-learn's BLAS product up to
+    rounding (see the module docstring)."""
+    w = np.ascontiguousarray(np.asarray(weights, np.float64))
+    return emit.op(linear.AffineOp.build(x, w, np.zeros(w.shape[0]), f64, missing="propagate", name=name))
+
+
+def affine(emit: Emit, x: Value, weights: np.ndarray, bias, name: str | None = None) -> Value:
+    """`weights @ x + bias`, the bias added after the product (as `X @ coef_.T + intercept_`)."""
+    w = np.atleast_2d(np.asarray(weights, np.float64))
+    b = np.broadcast_to(np.asarray(bias, np.float64).reshape(-1), (w.shape[0],))
+    d = dot(emit, x, w, name=name if not b.any() else "dot")
+    if not b.any():
+        return d  # scikit-learn adds a zero intercept too: x + 0.0 only turns -0.0 into +0.0
+    return binop(emit, arith.AddFOp, d, emit.const(b, "intercept"), name=name)
+
+
+def np_row_sum(emit: Emit, a: Value, name: str | None = None) -> Value:
+    """`a.sum()` over a row as numpy sums it (its pairwise summation: fewer than 8 elements left
+    to right from 0.0; up to 128 with eight interleaved partial sums; beyond, halves)."""
+    xs = [extract(emit, a, k) for k in range(width(a))]
+
+    def add(p, q, nm=None):
+        return emit.op(arith.AddFOp.build(p, q, name=nm))
+
+    def pairwise(part: list[Value]) -> Value:
+        n = len(part)
+        if n < 8:
+            s = emit.const([0.0], "zero")
+            for v in part:
+                s = add(s, v)
+            return s
+        if n <= 128:
+            r = list(part[:8])
+            i = 8
+            while i < n - n % 8:
+                r = [add(r[j], part[i + j]) for j in range(8)]
+                i += 8
+            s = add(add(add(r[0], r[1]), add(r[2], r[3])), add(add(r[4], r[5]), add(r[6], r[7])))
+            for v in part[i:]:
+                s = add(s, v)
+            return s
+        n2 = n // 2
+        n2 -= n2 % 8
+        return add(pairwise(part[:n2]), pairwise(part[n2:]))
+
+    s = pairwise(xs)
+    if name:
+        s.name_hint = name
+    return s
+
+
+def softmax(emit: Emit, d: Value, name: str = "proba") -> Value:
+    """`sklearn.utils.extmath.softmax` of one row: subtract the row max, exp, divide by the sum."""
+    k = width(d)
+    if k < 8:
+        # math.softmax is this very computation when numpy's sum runs left to right (k < 8)
+        return emit.op(math.SoftmaxOp.build(d, name=name))
+    xs = [extract(emit, d, i) for i in range(k)]
+    m = xs[0]
+    for v in xs[1:]:
+        m = emit.op(arith.SelectOp.build(emit.op(arith.CmpFOp.build("ogt", v, m)), v, m, name="max"))
+    e = unary(emit, math.ExpOp, binop(emit, arith.SubFOp, d, m, name="shifted"), name="exp")
+    return binop(emit, arith.DivFOp, e, np_row_sum(emit, e, "sum"), name=name)
+
+
+def normalize_rows(emit: Emit, p: Value, name: str = "proba") -> Value:
+    """scikit-learn's one-vs-rest normalisation: `p / p.sum()`, a row summing to 0 becoming
+    uniform (every entry 1, divided by the number of classes)."""
+    k = width(p)
+    s = np_row_sum(emit, p, "prob_sum")
+    zero = emit.op(arith.CmpFOp.build("oeq", s, emit.const([0.0], "zero"), name="all_zero"))
+    s = emit.op(arith.SelectOp.build(zero, emit.const([float(k)], "n_classes"), s, name="prob_sum"))
+    ones = emit.const(np.ones(k), "ones")
+    p = emit.op(arith.SelectOp.build(bcast(emit, zero, k), ones, p, name="prob"))
+    return binop(emit, arith.DivFOp, p, s, name=name)
+
+
+def binary_proba(emit: Emit, p: Value, name: str = "proba") -> Value:
+    """`[1 - p, p]` from the positive class's probability."""
+    q = binop(emit, arith.SubFOp, emit.const([1.0], "one"), p, name="neg_proba")
+    return concat(emit, [q, p], name=name)
+
+
+def log(emit: Emit, p: Value, name: str = "log_proba") -> Value:
+    """`np.log` (the C library's log, bit for bit with numpy's)."""
+    return unary(emit, math.LogOp, p, name=name)
+
+
+def coef_intercept(emit: Emit, est: Obj) -> tuple[np.ndarray, np.ndarray]:
+    """`coef_` as K×N and `intercept_` as K values (a scalar intercept is broadcast)."""
+    coef = est.array("coef_", finite=True)
+    if coef.ndim not in (1, 2):
+        emit.fail(est, f"coef_ has shape {coef.shape}; expected 1 or 2 dimensions")
+    w = np.atleast_2d(coef)
+    b = np.asarray(est.attr("intercept_", 0.0), dtype=np.float64).reshape(-1)
+    if b.size == 1:
+        b = np.full(w.shape[0], b[0])
+    if b.shape != (w.shape[0],) or not np.all(np.isfinite(b)):
+        emit.fail(est, f"intercept_ has shape {b.shape} or non-finite values; expected {w.shape[0]} finite numbers")
+    return w, b
+
+
+def check_features(emit: Emit, est: Obj, x: Value, n: int, what: str = "coef_") -> None:
+    if n != width(x):
+        emit.fail(est, f"{what} expects {n} features but the input row has {width(x)}")
+
+
+def scores(emit: Emit, est: Obj, x: Value, name: str = "decision") -> Value:
+    """`decision_function`: `X @ coef_.T + intercept_`, one column for a binary classifier."""
+    w, b = coef_intercept(emit, est)
+    check_features(emit, est, x, w.shape[1])
+    return affine(emit, x, w, b, name=name)
+
+
+# ----- regressors ---------------------------------------------------------------------------------
+
+
+@converts(
+    "LinearRegression",
+    "Ridge",
+    "RidgeCV",
+    "Lasso",
+    "LassoCV",
+    "ElasticNet",
+    "ElasticNetCV",
+    "LassoLars",
+    "Lars",
+    "OrthogonalMatchingPursuit",
+    "HuberRegressor",
+    "QuantileRegressor",
+    "TheilSenRegressor",
+    "SGDRegressor",
+    "LinearSVR",
+    "PassiveAggressiveRegressor",
+    "BayesianRidge",
+    "ARDRegression",
+    kind="regressor",
+    methods=("predict",),
+)
+def linear_regressor(emit: Emit, est: Obj, x: Value, method: str | None) -> Value:
+    """`predict = X @ coef_.T + intercept_` (one column per target)."""
+    return scores(emit, est, x, name="predict")
+
+
+def _glm_log_link(emit: Emit, est: Obj) -> bool:
+    if est.name in ("PoissonRegressor", "GammaRegressor"):
+        return True
+    link, power = est.param("link", "auto"), float(est.param("power", 0.0))
+    if link not in ("auto", "log", "identity"):
+        emit.fail(est, f"unknown link {link!r}; supported: auto, log, identity")
+    return link == "log" or (link == "auto" and power > 0)
+
+
+@converts("PoissonRegressor", "GammaRegressor", "TweedieRegressor", kind="regressor", methods=("predict",))
+def glm_regressor(emit: Emit, est: Obj, x: Value, method: str | None) -> Value:
+    """`predict = link⁻¹(X @ coef_ + intercept_)`: exp for the log link, identity otherwise."""
+    raw = scores(emit, est, x, name="linear_predictor")
+    return unary(emit, math.ExpOp, raw, name="predict") if _glm_log_link(emit, est) else raw
+
+
+# ----- classifiers --------------------------------------------------------------------------------
+
+
+def classes(est: Obj) -> np.ndarray:
+    return np.asarray(est.attr("classes_"))
+
+
+def classifier_scores(emit: Emit, est: Obj, x: Value) -> Value:
+    """The decision function, checked against `classes_` (one column for two classes)."""
+    k = len(classes(est))
+    d = scores(emit, est, x)
+    expect = 1 if k == 2 else k
+    if width(d) != expect:
+        emit.fail(est, f"coef_ has {width(d)} rows for {k} classes (expected {expect})")
+    return d
+
+
+def _ovr_expit_proba(emit: Emit, d: Value) -> Value:
+    """`LinearClassifierMixin._predict_proba_lr`: expit, then `[1-p, p]` or OvR-normalised."""
+    p = unary(emit, math.SigmoidOp, d, name="expit")
+    return binary_proba(emit, p) if width(d) == 1 else normalize_rows(emit, p)
+
+
+def _modified_huber_proba(emit: Emit, d: Value) -> Value:
+    """SGD `modified_huber`: `(clip(d, -1, 1) + 1) / 2`, then `[1-p, p]` or normalised."""
+    c = binop(emit, arith.MaximumFOp, d, emit.const([-1.0], "minus_one"))
+    c = binop(emit, arith.MinimumFOp, c, emit.const([1.0], "one"), name="clipped")
+    p = binop(emit, arith.DivFOp, binop(emit, arith.AddFOp, c, emit.const([1.0], "one")), emit.const([2.0], "two"), name="prob")
+    return binary_proba(emit, p) if width(d) == 1 else normalize_rows(emit, p)
+
+
+def _proba_kind(est: Obj) -> str | None:
+    """How this classifier's predict_proba is computed, or None when it has none."""
+    if est.name == "LogisticRegression" or est.name == "LogisticRegressionCV":
+        return "logistic"
+    if est.name == "SGDClassifier":
+        loss = est.param("loss", "hinge")
+        return {"log_loss": "ovr", "log": "ovr", "modified_huber": "modified_huber"}.get(loss)
+    return None
+
+
+def linear_classifier(emit: Emit, est: Obj, x: Value, method: str | None) -> Value:
+    kind = _proba_kind(est)
+    if method is None:
+        method = "predict_proba" if kind else "decision_function"
+    if est.name.startswith("RidgeClassifier"):
+        lb = est.attr("_label_binarizer", None)
+        y_type = lb.state.get("y_type_") if isinstance(lb, Obj) and isinstance(lb.state, dict) else None
+        if isinstance(y_type, str) and y_type.startswith("multilabel"):
+            emit.fail(est, "multilabel RidgeClassifier is not supported (its predict returns a label matrix)")
+    d = classifier_scores(emit, est, x)
+    if method == "decision_function":
+        return d
+    if method == "predict":
+        return emit.labels(d, classes(est))
+    if kind is None:
+        emit.fail(est, f"{method} is not available for this {est.name} (loss {est.param('loss', '?')!r}); use decision_function")
+    if kind == "logistic":
+        p = _ovr_expit_proba(emit, d) if width(d) == 1 else softmax(emit, d)
+    elif kind == "ovr":
+        p = _ovr_expit_proba(emit, d)
+    else:
+        p = _modified_huber_proba(emit, d)
+    if method == "predict_log_proba":
+        return log(emit, p)
+    return p
+
+
+_PROBA = ("predict_proba", "predict", "decision_function", "predict_log_proba")
+_DECISION = ("decision_function", "predict")
+converts("LogisticRegression", "LogisticRegressionCV", "SGDClassifier", kind="classifier", methods=_PROBA)(linear_classifier)
+converts(
+    "LinearSVC", "RidgeClassifier", "RidgeClassifierCV", "Perceptron", "PassiveAggressiveClassifier", kind="classifier", methods=_DECISION
+)(linear_classifier)
