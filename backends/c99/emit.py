@@ -512,6 +512,17 @@ def _broadcast(cm, rt: _Routine, op, k: int) -> None:
     rt.env[id(op.results[0])] = _Val(rt.env[id(op.operands[0])].at(0))
 
 
+def _concat(cm, rt: _Routine, op, k: int) -> None:
+    # Values never change once computed: the result is the operands' elements, side by side.
+    parts = [(rt.env[id(v)], v.type.size) for v in op.operands]
+    out = rt.declare(op, k)[0]
+    i = 0
+    for ref, n in parts:
+        for j in range(n):
+            rt.lines.append(f"{out}[{i}] = {ref.at(j)};")
+            i += 1
+
+
 @_array_op
 def _argmax(cm, rt, op, a, r) -> list[str]:
     t = op.operands[0].type
@@ -598,6 +609,7 @@ LOWERINGS: dict[type, object] = {
     arith.LookupOp: Elementwise(_lookup),
     arith.ExtractOp: _extract,
     arith.BroadcastOp: _broadcast,
+    arith.ConcatOp: _concat,
     math.ArgmaxOp: _argmax,
     linear.AffineOp: _affine,
     tree.EnsembleOp: _ensemble_op,

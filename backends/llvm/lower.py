@@ -625,6 +625,12 @@ class FunctionLowering:
         x = self.component(a, 0)
         return [Val(a.elem, op.results[0].type.shape[0], regs=[x] * op.results[0].type.shape[0])]
 
+    def concat(self, op: arith.ConcatOp) -> list[Val]:
+        """The operands' components, in order: nothing is computed."""
+        vals = [self.value(v) for v in op.operands]
+        regs = [r for v in vals for r in self.components(v)]
+        return [Val(vals[0].elem, len(regs), regs=regs)]
+
     def argmax(self, op: Operation) -> list[Val]:
         """First index of the largest value: replace the best only when `a_i > best`."""
         a = self.value(op.operands[0])
@@ -831,6 +837,7 @@ LOWERINGS = {
     arith.LookupOp: FunctionLowering.lookup,
     arith.ExtractOp: FunctionLowering.extract,
     arith.BroadcastOp: FunctionLowering.broadcast,
+    arith.ConcatOp: FunctionLowering.concat,
     # the C library's functions where the target calls it (host JIT, math="libm"); else expanded
     **{OP_REGISTRY[name]: FunctionLowering.math_function for name in math.LIBM},
     math.ArgmaxOp: FunctionLowering.argmax,

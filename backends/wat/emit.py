@@ -389,6 +389,18 @@ def _broadcast(wm, rt: _Routine, op, k: int) -> None:
     wm._each(rt.b, r.type.size, lambda i: wm._st(dst, i, el, wm._ld(a, 0, el)))
 
 
+def _concat(wm, rt: _Routine, op, k: int) -> None:
+    r = op.results[0]
+    el = r.type.element
+    dst = rt.result(r)
+    i = 0
+    for v in op.operands:
+        src = rt.env[id(v)]
+        for j in range(v.type.size):
+            rt.b.emit(wm._st(dst, i, el, wm._ld(src, j, el)))
+            i += 1
+
+
 @_array_op
 def _argmax(wm, rt, op, a, r) -> None:
     wm._argmax(rt.b, op, a[0], r[0])
@@ -447,6 +459,7 @@ LOWERINGS: dict[type, object] = {
     arith.LookupOp: Elementwise(_lookup),
     arith.ExtractOp: _extract,
     arith.BroadcastOp: _broadcast,
+    arith.ConcatOp: _concat,
     math.ArgmaxOp: _argmax,
     linear.AffineOp: _affine,
     tree.EnsembleOp: _ensemble_op,

@@ -439,6 +439,64 @@ class BroadcastOp(CastOp):
             self.error(f"broadcasts tensor<1xT> to a 1-D tensor of T, found {a} to {r}")
 
 
+@register
+class ConcatOp(OpDef):
+    """`%r = arith.concat %a, %b : tensor<2xf64>, tensor<3xf64> -> tensor<5xf64>`: the elements
+    of the operands, in order, as one 1-D tensor (all of one element type)."""
+
+    name = "arith.concat"
+    operand_defs = (OperandDef("inputs", NumericTensor, variadic=True),)
+    result_defs = (ResultDef("out", NumericTensor),)
+    traits = (Pure,)
+    custom_print = True
+
+    @classmethod
+    def build(cls, values, name=None) -> "ConcatOp":
+        values = list(values)
+        if not values:
+            raise ValueError("arith.concat needs at least one operand")
+        n = sum(v.type.shape[0] for v in values)
+        return cls(operands=values, result_types=[TensorType((n,), values[0].type.element)], result_names=[name])
+
+    def verify_(self) -> None:
+        r = self.results[0].type
+        if not self.operands:
+            self.error("needs at least one operand")
+        if len(r.shape) != 1:
+            self.error(f"result must be a 1-D tensor, found {r}")
+        for i, v in enumerate(self.operands):
+            t = v.type
+            if len(t.shape) != 1 or t.element != r.element:
+                self.error(f"operand {i} must be a 1-D tensor of {r.element}, found {t}")
+        n = sum(v.type.shape[0] for v in self.operands)
+        if r.shape[0] != n:
+            self.error(f"result has {r.shape[0]} elements, the operands {n}")
+
+    def print_custom(self, p) -> None:
+        p.write("arith.concat " + ", ".join(p.name_of(v) for v in self.operands))
+        if self.attributes:
+            p.write(" ")
+            p.print_attr_dict(self.attributes)
+        p.write(" : " + ", ".join(str(v.type) for v in self.operands) + f" -> {self.results[0].type}")
+
+    @classmethod
+    def parse_custom(cls, p, result_names, loc):
+        names = [p.parse_value_use_name()]
+        while p.accept(","):
+            names.append(p.parse_value_use_name())
+        attrs = p.parse_attr_dict() if p.peek_char() == "{" else {}
+        p.expect(":")
+        types = [p.parse_type()]
+        while p.accept(","):
+            types.append(p.parse_type())
+        if len(types) != len(names):
+            p.error(f"expected {len(names)} operand types, found {len(types)}")
+        p.expect("->")
+        rt = p.parse_type()
+        operands = [p.resolve(n, t) for n, t in zip(names, types)]
+        return cls(operands=operands, result_types=[rt], attributes=attrs, result_names=result_names, location=loc)
+
+
 # ----- semantics (the interpreter) ----------------------------------------------------------------
 
 import numpy as np  # noqa: E402
@@ -563,3 +621,8 @@ def _extract(op, args, it):
 @interprets(BroadcastOp)
 def _broadcast(op, args, it):
     return [np.repeat(args[0], op.results[0].type.shape[0], axis=1)]
+
+
+@interprets(ConcatOp)
+def _concat(op, args, it):
+    return [np.concatenate([np.asarray(a) for a in args], axis=1)]

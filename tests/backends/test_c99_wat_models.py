@@ -396,6 +396,16 @@ def arith_zoo():
         ),
         tensor(12, f32),
     )
+    fn(
+        "concat",
+        lambda f, x: add(
+            f,
+            arith.ConcatOp.build(
+                [add(f, arith.ExtractOp.build(x, 2)), x, add(f, math.ExpOp.build(x)), add(f, arith.ExtractOp.build(x, 0))]
+            ),
+        ),
+        tensor(8, f32),
+    )
     fn("predict", lambda f, x: add(f, math.SigmoidOp.build(add(f, arith.AddFOp.build(x, const(f, c_vals))))))
     return m
 

@@ -9,6 +9,7 @@ numbers next to an `E` become constants of its element type.
     &  |  ^  <<  >>         andi/ori/xori/shli/shrsi (>> is arithmetic; `lshr` is logical)
     lt le gt ge eq ne       cmpf (ordered) on floats, cmpi (signed) on integers; `cmp(pred, b)` for any other
     where(c, a, b)          select
+    concat(a, b, ...)       arith.concat: 1-D tensors joined (also `a.concat(b, ...)`)
     bits() / as_float()     bitcast f64 <-> i64, f32 <-> i32
     to_int() / to_float()   fptosi (toward zero, saturating) / sitofp
     lookup(values)          a constant table read at (index mod len)
@@ -220,6 +221,15 @@ class E:
 
     def broadcast(self, n: int) -> "E":
         return self.em.emit(arith.BroadcastOp.build(self.v, TensorType((n,), self.elem)))
+
+    def concat(self, *others: "E") -> "E":
+        """This tensor's elements, then each of `others`' (`arith.concat`)."""
+        return concat(self, *others)
+
+
+def concat(*es: E) -> E:
+    """The elements of `es`, in order, as one 1-D tensor (`arith.concat`)."""
+    return es[0].em.emit(arith.ConcatOp.build([e.v for e in es]))
 
 
 def where(c: E, a, b) -> E:
