@@ -355,7 +355,83 @@ def build_parser() -> argparse.ArgumentParser:
     ap.subcommands = {"compile": c, "predict": p}  # for errors in a subcommand's own usage
     d = sub.add_parser("demo", help="compile the example model shipped with Timber, predict and time it")
     d.set_defaults(func=cmd_demo)
+    _store_subcommands(sub, ap)
     return ap
+
+
+def _store_command(name: str):
+    """A subcommand implemented in `timber/server/commands.py` (imported when it runs)."""
+
+    def run(a):
+        from timber.server import commands
+
+        return getattr(commands, name)(a)
+
+    return run
+
+
+def _store_subcommands(sub, ap: argparse.ArgumentParser) -> None:
+    """The model store and server: load, list, inspect, remove, serve, validate, bench."""
+
+    def home(parser):
+        parser.add_argument("--home", help="the store directory (default: $TIMBER_HOME, else ~/.timber)")
+
+    ld = sub.add_parser("load", help="compile a model once and keep it in the store under a name (IR, object code, metadata)")
+    ld.add_argument("model", help="model file (any format compile reads)")
+    ld.add_argument("--name", help="the name to store it under (default: the file name without its extension)")
+    ld.add_argument("--math", choices=("libm", "timber"), default="libm", help="as for predict (default: libm)")
+    ld.add_argument("--n-jobs", type=int, default=None, help="threads a loaded model's predict uses (default: all cores)")
+    ld.add_argument("-p", "--passes", help="pass pipeline (default: 'default', the exact pipeline; '' for none)")
+    option_arguments(ld)
+    home(ld)
+    ld.set_defaults(func=_store_command("cmd_load"))
+    ap.subcommands["load"] = ld
+
+    ls = sub.add_parser("list", help="list the models in the store (damaged entries are named on stderr)")
+    ls.add_argument("--json", action="store_true", help="JSON instead of a table")
+    home(ls)
+    ls.set_defaults(func=_store_command("cmd_list"))
+
+    ins = sub.add_parser("inspect", help="show a stored model: format, objective, features, outputs, target CPU, sizes")
+    ins.add_argument("name")
+    ins.add_argument("--json", action="store_true", help="JSON instead of text")
+    home(ins)
+    ins.set_defaults(func=_store_command("cmd_inspect"))
+
+    rm = sub.add_parser("remove", help="remove models from the store")
+    rm.add_argument("names", nargs="+", metavar="NAME")
+    home(rm)
+    rm.set_defaults(func=_store_command("cmd_remove"))
+
+    sv = sub.add_parser("serve", help="serve stored models over HTTP (Timber's API, KServe v2 / Triton, /metrics)")
+    sv.add_argument("names", nargs="*", metavar="NAME", help="models to serve (default: every model in the store, also ones loaded later)")
+    sv.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    sv.add_argument("--port", type=int, default=11434, help="port (default: 11434)")
+    sv.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
+    sv.add_argument("--threads", type=int, default=None, help="prediction threads per worker (default: all cores)")
+    sv.add_argument("--max-body", type=int, default=64 << 20, help="largest request body in bytes; larger gets 413 (default: 64 MiB)")
+    sv.add_argument("--max-rows", type=int, default=100_000, help="most rows in one request; more gets 413 (default: 100000)")
+    sv.add_argument("--max-batch", type=int, default=256, help="most single-row requests batched into one call (default: 256)")
+    sv.add_argument("--batch-wait-ms", type=float, default=0.0, help="how long a batch waits for more rows (default: 0)")
+    sv.add_argument("--server", default="uvicorn", choices=("uvicorn", "granian", "hypercorn"), help="ASGI server (default: uvicorn)")
+    home(sv)
+    sv.set_defaults(func=_store_command("cmd_serve"))
+
+    va = sub.add_parser("validate", help="compare a stored model with its source framework on rows from a file")
+    va.add_argument("name")
+    va.add_argument("--data", required=True, help="rows: .npy or .csv")
+    va.add_argument("--source", help="the model file it was loaded from (default: the path recorded by timber load)")
+    home(va)
+    va.set_defaults(func=_store_command("cmd_validate"))
+
+    be = sub.add_parser("bench", help="latency percentiles and throughput of a stored model")
+    be.add_argument("name")
+    be.add_argument("--data", help="rows: .npy or .csv (default: 1000 random rows)")
+    be.add_argument("--calls", type=int, default=5000, help="one-row calls timed (default: 5000)")
+    be.add_argument("--seconds", type=float, default=0.5, help="time per throughput measurement (default: 0.5)")
+    be.add_argument("--plot", help="write a latency histogram and throughput chart (PNG; needs matplotlib)")
+    home(be)
+    be.set_defaults(func=_store_command("cmd_bench"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,1 @@
+"""`timber serve`: an HTTP inference server over the model store (see `app.py`)."""

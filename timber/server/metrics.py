@@ -1,0 +1,47 @@
+"""Prometheus metrics of the server: requests and errors per endpoint and model, and a latency
+histogram per model.  With several worker processes (`PROMETHEUS_MULTIPROC_DIR` set by
+`timber serve`), `/metrics` adds up every worker's counts."""
+
+from __future__ import annotations
+
+import os
+
+BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    def __init__(self):
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        self.requests = Counter("timber_requests", "HTTP requests answered", ["endpoint", "model", "status"], registry=self.registry)
+        self.errors = Counter(
+            "timber_errors", "HTTP requests answered with an error (status >= 400)", ["endpoint", "model", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "timber_request_latency_seconds",
+            "time from request to response, per model",
+            ["endpoint", "model"],
+            buckets=BUCKETS,
+            registry=self.registry,
+        )
+
+    def observe(self, endpoint: str, model: str, status: int, seconds: float) -> None:
+        code = str(status)
+        self.requests.labels(endpoint, model, code).inc()
+        if status >= 400:
+            self.errors.labels(endpoint, model, code).inc()
+        else:
+            self.latency.labels(endpoint, model).observe(seconds)
+
+    def render(self) -> tuple[bytes, str]:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        if self.multiprocess:
+            from prometheus_client import CollectorRegistry, multiprocess
+
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
