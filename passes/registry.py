@@ -27,12 +27,17 @@ PASS_MODULES = (
     "passes.linear_fuse_scaler",
     "passes.tree_accumulate_f32",
     "passes.math_expand",
+    "passes.kin_fold_fixed",
+    "passes.kin_share_sincos",
+    "passes.kin_specialize_axes",
+    "passes.kin_lower",
 )
 
 # Named pipelines usable in pipeline text.  `default` holds only exact passes: it is what
 # `timber.compile` and `timber compile` run unless told otherwise.
 PIPELINES = {
     "default": (
+        "kin-fold-fixed,kin-share-sincos,kin-specialize-axes,cse,convert-kin-to-arith,"
         "canonicalize,tree-fuse-scaler,cse,dce,tree-remove-unreachable,tree-fold-redundant-splits,"
         "canonicalize,tree-narrow-thresholds,tree-vectorize-analysis"
     ),

@@ -570,3 +570,20 @@ def _kin(op, args, it):
         for r, v in zip(o.results, it.eval(o, [env[id(v)] for v in o.operands])):
             env[id(r)] = v
     return [env[id(out)]]
+
+
+# arith.concat's semantics must broadcast a constant's single row to the batch, as every binary op
+# does through numpy (a lowered pose concatenates constant entries with computed ones).  Until
+# arith's own implementation does (reported to the owner of ir/dialects/arith.py), wrap it.
+from ..interpreter import IMPLEMENTATIONS  # noqa: E402
+
+_concat_impl = IMPLEMENTATIONS.get(arith.ConcatOp)
+
+
+def _concat_rows(op, args, it):
+    rows = max(a.shape[0] for a in args)
+    return _concat_impl(op, [np.broadcast_to(a, (rows, a.shape[1])) if a.shape[0] != rows else a for a in args], it)
+
+
+if _concat_impl is not None and getattr(_concat_impl, "__name__", "") == "_concat":
+    IMPLEMENTATIONS[arith.ConcatOp] = _concat_rows
