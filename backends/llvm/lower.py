@@ -851,3 +851,59 @@ def lowering_of(op_class: type) -> str | None:
     """How this back-end lowers an op kind: "table", "expansion" (its `arith` expansion), or None
     (lowering it raises "the LLVM back-end cannot lower ...")."""
     return common_lowering_of(LOWERINGS, op_class)
+
+
+# ----- kernel dialect (ir/dialects/kernel.py): loops over stored vectors --------------------------
+
+from ir.dialects import kernel as _kernel  # noqa: E402
+
+
+def _kernel_sqrt(fl: FunctionLowering, op: Operation) -> list[Val]:
+    """IEEE sqrt of each lane (`llvm.sqrt`, one instruction)."""
+    a = fl.value(op.operands[0])
+    name = kernels.declare_unary(fl.mod, "sqrt", a.elem, fl.B)
+    t = fl.vt(a.elem)
+    return [Val(a.elem, a.n, regs=[fl.fn.op("sqrt", f"call {t} @{name}({t} {x})") for x in fl.components(a)])]
+
+
+def _kernel_distances(fl: FunctionLowering, op: Operation) -> list[Val]:
+    """out[i] = Σ_j (x_j - v_ij)² (or |x_j - v_ij|), j in order from 0.0: a loop over the stored
+    vectors (a table [M][N]), each step a vector over the block's rows."""
+    x = fl.value(op.operands[0])
+    v = np.ascontiguousarray(np.asarray(op.attributes["vectors"].values))
+    sq = op.attributes["metric"].value == "sqeuclidean"
+    et = _elem(op.results[0].type)
+    fn, B, t = fl.fn, fl.B, fl.vt(et)
+    M, N = v.shape
+    table = fl.mod.pool.add("vectors", v)
+    xp = fl.in_memory(x, et)
+    out = fn.alloca(op.results[0].name_hint or "dist", et, M * B)
+    accp = fn.alloca("dacc", et, B)
+    fabs = None if sq else kernels.declare_unary(fl.mod, "fabs", et, B)
+
+    def one_vector(i: str) -> None:
+        fn.emit(f"store {t} zeroinitializer, ptr {accp}, align 8")
+        row = fn.op("vrow", f"mul i64 {i}, {N}")
+
+        def one_feature(j: str) -> None:
+            xo = fn.op("xo", f"mul i64 {j}, {B}")
+            xjp = fn.op("xjp", f"getelementptr {et}, ptr {xp}, i64 {xo}")
+            xj = fn.op("xj", f"load {t}, ptr {xjp}, align 8")
+            vp = fn.op("vp", f"getelementptr {et}, ptr {table}, i64 {fn.op('vi', f'add i64 {row}, {j}')}")
+            vs = fn.op("v", f"load {et}, ptr {vp}")
+            ins = fn.op("vv", f"insertelement {t} poison, {et} {vs}, i64 0")
+            vb = fn.op("vv", f"shufflevector {t} {ins}, {t} poison, {fl.vt('i32')} zeroinitializer")
+            d = fn.op("d", f"fsub {t} {xj}, {vb}")
+            term = fn.op("dd", f"fmul {t} {d}, {d}") if sq else fn.op("ad", f"call {t} @{fabs}({t} {d})")
+            acc = fn.op("acc", f"load {t}, ptr {accp}, align 8")
+            fn.emit(f"store {t} {fn.op('acc', f'fadd {t} {acc}, {term}')}, ptr {accp}, align 8")
+
+        for_each(fn, N, "dj", one_feature)
+        dst = fn.op("dst", f"getelementptr {et}, ptr {out}, i64 {fn.op('do', f'mul i64 {i}, {B}')}")
+        fn.emit(f"store {t} {fn.op('acc', f'load {t}, ptr {accp}, align 8')}, ptr {dst}, align 8")
+
+    for_each(fn, M, "di", one_vector)
+    return [Val(et, M, ptr=out)]
+
+
+LOWERINGS.update({_kernel.SqrtOp: _kernel_sqrt, _kernel.DistancesOp: _kernel_distances})

@@ -57,7 +57,22 @@ def concat(emit: Emit, parts: list[Value], name: str | None = None) -> Value:
     """The rank-1 tensors of `parts` joined in order (`arith.concat`)."""
     if len(parts) == 1:
         return parts[0]
+    rowwise = next((p for p in parts if not _is_constant(p)), None)
+    if rowwise is not None and any(_is_constant(p) for p in parts):
+        # the interpreter keeps a constant as one row and arith.concat does not broadcast it:
+        # give constants the row count through a select whose two sides are the constant
+        probe = extract(emit, rowwise, 0)
+        rows = emit.op(arith.CmpFOp.build("uno", probe, probe))
+        parts = [_per_row(emit, rows, p) if _is_constant(p) else p for p in parts]
     return emit.op(arith.ConcatOp.build(parts, name=name))
+
+
+def _is_constant(v: Value) -> bool:
+    return isinstance(getattr(v, "op", None), arith.ConstantOp)
+
+
+def _per_row(emit: Emit, rows: Value, c: Value) -> Value:
+    return emit.op(arith.SelectOp.build(bcast(emit, rows, width(c)), c, c))
 
 
 def unary(emit: Emit, cls, a: Value, name: str | None = None) -> Value:
@@ -146,6 +161,13 @@ def binary_proba(emit: Emit, p: Value, name: str = "proba") -> Value:
     """`[1 - p, p]` from the positive class's probability."""
     q = binop(emit, arith.SubFOp, emit.const([1.0], "one"), p, name="neg_proba")
     return concat(emit, [q, p], name=name)
+
+
+def sqrt(emit: Emit, v: Value, name: str | None = None) -> Value:
+    """The IEEE square root (`np.sqrt`), `kernel.sqrt`."""
+    from ir.dialects.kernel import SqrtOp
+
+    return unary(emit, SqrtOp, v, name=name)
 
 
 def log(emit: Emit, p: Value, name: str = "log_proba") -> Value:
