@@ -67,7 +67,7 @@ CODECS = ("zlib", "raw")
 _PREFIX = struct.Struct("<8sII")
 
 # Compiled code shared by every model loaded from the same artifact bytes in this process (a
-# Dask task unpickles its model again and again): digest -> (lowered, jit).  Recompiling from
+# Dask task unpickles its model again and again): "digest:object|ir" -> (artifact, lowered, jit).  Recompiling from
 # the IR when this CPU lacks the object code's features therefore happens once per process.
 _JIT_CACHE: OrderedDict[str, tuple] = OrderedDict()
 _JIT_CACHE_SIZE = 8
@@ -84,10 +84,22 @@ class ArtifactError(TimberError):
 def to_artifact(model, *, source: str | Path | None = None, codec: str = "zlib", level: int = 6) -> bytes:
     """The artifact bytes of a `CompiledModel`.  `source`: the model file it was compiled from
     (its SHA-256 is recorded; default: the checksum a loaded artifact already carries)."""
-    from ir.printer import print_op
-
     if codec not in CODECS:
         raise TimberError(f"unknown artifact codec '{codec}'; choose one of: {', '.join(CODECS)}")
+    # Pickling a model again (every Dask graph that uses it) gives the same bytes, made once:
+    # printing a 1000-tree forest's IR takes a second.
+    key = (model.n_jobs, str(source) if source is not None else None, codec, level)
+    cached = model.__dict__.get("_artifact_cache")
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    data = _to_artifact(model, source, codec, level)
+    model.__dict__["_artifact_cache"] = (key, data)
+    return data
+
+
+def _to_artifact(model, source, codec: str, level: int) -> bytes:
+    from ir.printer import print_op
+
     stored = getattr(model, "_artifact_header", None)
     ir_text = model._ir_text if isinstance(model, StoredModel) else print_op(model.module)
     obj = model.jit.object_code
@@ -97,12 +109,14 @@ def to_artifact(model, *, source: str | Path | None = None, codec: str = "zlib",
     meta = dict(stored["metadata"]) if stored else _metadata(model.module)
     if source is not None:
         meta["source"] = Path(source).name
+        meta["source_path"] = str(Path(source).resolve())
         meta["source_sha256"] = _file_sha256(source)
     from timber import __version__
 
     header = {
         "timber_version": __version__,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        # when the model was compiled: a re-pickled loaded model keeps its artifact's date
+        "created": stored["created"] if stored else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "metadata": meta,
         "options": {"n_jobs": model.n_jobs, "math": "libm" if target.libm else "timber", "prefix": model.prefix},
         "target": {
@@ -341,10 +355,25 @@ def from_artifact(data: bytes, *, trust_code: bool = True, what: str = "artifact
     CPU has every feature it was compiled for (and `trust_code`); otherwise the model is
     recompiled from the stored IR, once per process.  `n_jobs`: threads for `predict`
     (default: the stored option)."""
-    art = data if isinstance(data, Artifact) else read_artifact(data, what)
+    art = data if isinstance(data, Artifact) else _cached_artifact(data) or read_artifact(data, what)
     lowered, jit = _jit_for(art, trust_code, what)
     h = art.header
     return StoredModel(art, lowered, jit, h["options"]["n_jobs"] if n_jobs == "stored" else n_jobs)
+
+
+def _cached_artifact(data) -> Artifact | None:
+    """The decoded artifact of bytes already loaded in this process (a Dask task unpickles the
+    same model again and again): their checksum is all that is recomputed."""
+    if not isinstance(data, (bytes, bytearray)) or len(data) < _PREFIX.size + DIGEST_BYTES:
+        return None
+    digest = hashlib.sha256(memoryview(data)[:-DIGEST_BYTES]).digest()
+    if digest != bytes(data[-DIGEST_BYTES:]):
+        return None  # read_artifact says what is wrong
+    with _JIT_LOCK:
+        for key, (art, _lowered, _jit) in _JIT_CACHE.items():
+            if key.startswith(digest.hex() + ":"):
+                return art
+    return None
 
 
 def runs_here(target: dict) -> bool:
@@ -367,13 +396,13 @@ def _jit_for(art: Artifact, trust_code: bool, what: str):
         hit = _JIT_CACHE.get(key)
         if hit is not None:
             _JIT_CACHE.move_to_end(key)
-            return hit
+            return hit[1:]
     if trust_code and runs_here(art.header["target"]):
         built = _load_object(art, what)
     else:
         built = _recompile(art, what)
     with _JIT_LOCK:
-        _JIT_CACHE[key] = built
+        _JIT_CACHE[key] = (art, *built)
         while len(_JIT_CACHE) > _JIT_CACHE_SIZE:
             _JIT_CACHE.popitem(last=False)
     return built

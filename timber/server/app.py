@@ -320,11 +320,31 @@ class App:
             label, model, status, body, headers = await self._route(method, path, scope, receive)
         except HttpError as e:
             status, body, headers = e.status, orjson.dumps({"error": e.message}), None
+            label, model = self._labels(path, scope)
         except Exception as e:  # noqa: BLE001 - a bug must still answer JSON, not drop the connection
             status, body, headers = 500, orjson.dumps({"error": f"internal error: {type(e).__name__}: {e}"}), None
+            label, model = self._labels(path, scope)
         await _respond(send, status, body, headers)
         if label != "metrics":
-            self.metrics.observe(label, model if status < 400 or status >= 500 else "", status, time.perf_counter() - t0)
+            self.metrics.observe(label, model, status, time.perf_counter() - t0)
+
+    def _labels(self, path: str, scope) -> tuple[str, str]:
+        """Metric labels of a failed request: its endpoint, and its model only if that model is
+        served (an arbitrary name in a URL must not become a new time series)."""
+        parts = [p for p in path.split("/") if p]
+        model = scope.get("timber.model", "")
+        if parts[:1] == ["api"]:
+            label = {"predict": "predict", "models": "models", "model": "model", "health": "health"}.get(
+                parts[1] if len(parts) > 1 else "", "other"
+            )
+            if label == "model" and len(parts) == 3:
+                model = parts[2]
+        elif parts[:2] == ["v2", "models"] and len(parts) >= 3:
+            label = "v2_infer" if parts[-1] == "infer" else "v2_ready" if parts[-1] == "ready" else "v2_metadata"
+            model = parts[2]
+        else:
+            label = "other"
+        return label, model if model in self.registry.models else ""
 
     async def _lifespan(self, receive, send):
         while True:
@@ -393,6 +413,7 @@ class App:
         if "inputs" not in req:
             raise HttpError(400, "'inputs' is missing: give a list of rows")
         served = await self.registry.get(name)
+        scope["timber.model"] = name
         inputs = req["inputs"]
         check_no_bools(body, inputs)
         X = rows_from_json(inputs, served.model.n_features)
