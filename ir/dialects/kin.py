@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..attributes import DenseElementsAttr, FloatAttr, StringAttr
-from ..core import Block
+from ..core import Block, Value
 from ..opdef import AttrDef, OpDef, OperandDef, Pure, Rank1FloatTensor, ResultDef, register
 from ..types import TensorType
 
@@ -374,7 +374,11 @@ class _Scalars:
             acc = t if acc is None else self.add(acc, t, dense)
         return acc
 
-    def entries(self, v: E, n: int) -> list:
+    def entries(self, v, n: int) -> list:
+        """The n symbolic scalars of an operand: given as a list (values or constants, known to the
+        caller), else extracted from the tensor value."""
+        if isinstance(v, (list, tuple)):
+            return [x if not isinstance(x, Value) else self.em.wrap(x) for x in v]
         return [v.extract(k) for k in range(n)] if n > 1 else [v]
 
     def join(self, xs: list) -> E:
@@ -457,7 +461,7 @@ def rotation_matrix(S: _Scalars, u: list[float], aligned: bool, s, c):
     return R
 
 
-def _revolute(op, S: _Scalars, sc: E) -> list:
+def _revolute(op, S: _Scalars, sc) -> list:
     s, c = S.entries(sc, 2)
     u, aligned = _axis_vector(op)
     M = rotation_matrix(S, u, aligned, s, c)
@@ -488,38 +492,52 @@ def _jacobian_column(op, S: _Scalars, Tj: list, Tf: list) -> list:
     return [*v, *z]
 
 
-def expand_kin(op, *xs: E) -> E:
-    """The `arith` ops computing kin op `op` on the values `xs` (one `E` per operand)."""
+def expand_kin(op, *xs, em: Emitter | None = None, entries: bool = False, dense: bool = True):
+    """The `arith` ops computing kin op `op` on `xs` (per operand: an `E`, or a list of its
+    symbolic scalars).  Returns an `E`, or with `entries` the result's symbolic scalars.
+    `dense=False` (the lowering pass, which knows constant entries across ops) leaves out
+    products with a constant 0 in `kin.compose` too."""
     from .math import CosOp, SinOp
 
     el = op.results[0].type.element
-    em = xs[0].em if xs else Emitter((1,), op.location)
+    em = em or (xs[0].em if xs and isinstance(xs[0], E) else Emitter((1,), op.location))
     S = _Scalars(em, el)
+    result = _expand_entries(op, S, xs, CosOp, SinOp, dense)
+    if entries:
+        return result if isinstance(result, list) else S.entries(result, op.results[0].type.shape[0])
+    return result if isinstance(result, E) else S.join(result)
+
+
+def _expand_entries(op, S, xs, CosOp, SinOp, dense):
+    em = S.em
     name = op.name
     if name == "kin.sincos":
-        a = xs[0]
+        (a,) = S.entries(xs[0], 1)
+        a = S.lift(a)
         s = em.emit(SinOp(operands=[a.v], result_types=[a.v.type]))
         c = em.emit(CosOp(operands=[a.v], result_types=[a.v.type]))
-        return S.join([s, c])
+        return [s, c]
     if name == "kin.mimic":
         m, o = op.attributes["multiplier"].value, op.attributes["offset"].value
-        return S.lift(S.add(S.mul(xs[0], S.const(m), dense=True), S.const(o), dense=True))
+        (q,) = S.entries(xs[0], 1)
+        return [S.lift(S.add(S.mul(S.lift(q), S.const(m), dense=True), S.const(o), dense=True))]
     if name == "kin.revolute":
-        return S.join(_revolute(op, S, xs[0]))
+        return _revolute(op, S, xs[0])
     if name == "kin.prismatic":
-        return S.join(_prismatic(op, S, xs[0]))
+        (q,) = S.entries(xs[0], 1)
+        return _prismatic(op, S, q)
     if name == "kin.fixed":
         C = [S.const(x) for x in _attr_pose(op)]
-        return S.join(compose_pose(S, S.entries(xs[0], POSE), C))
+        return compose_pose(S, S.entries(xs[0], POSE), C)
     if name == "kin.compose":
-        return S.join(compose_pose(S, S.entries(xs[0], POSE), S.entries(xs[1], POSE), dense=True))
+        return compose_pose(S, S.entries(xs[0], POSE), S.entries(xs[1], POSE), dense=dense)
     if name == "kin.pose":
-        return S.join([*S.entries(xs[0], POSE), 0.0, 0.0, 0.0, 1.0])
+        return [*S.entries(xs[0], POSE), 0.0, 0.0, 0.0, 1.0]
     if name == "kin.jacobian_column":
-        return S.join(_jacobian_column(op, S, S.entries(xs[0], POSE), S.entries(xs[1], POSE)))
+        return _jacobian_column(op, S, S.entries(xs[0], POSE), S.entries(xs[1], POSE))
     if name == "kin.columns":
         cols = [S.entries(x, 6) for x in xs]
-        return S.join([cols[j][r] for r in range(6) for j in range(len(cols))])
+        return [cols[j][r] for r in range(6) for j in range(len(cols))]
     raise KeyError(name)
 
 
