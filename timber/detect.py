@@ -98,7 +98,39 @@ def _sniff_onnx(head: bytes) -> bool:
 
 
 def _sniff_sklearn(head: bytes) -> bool:
-    return len(head) > 2 and head[0] == 0x80 and 2 <= head[1] <= 5  # a pickle, protocol 2..5
+    """A pickle (protocol 2..5), a compressed joblib file whose content starts as one, or a
+    skops zip (it holds a `schema.json`)."""
+    if len(head) > 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        return True
+    if head.startswith(b"PK\x03\x04"):
+        return b"schema.json" in head
+    if head.startswith(b"ZF0x"):
+        return True  # joblib < 0.10's zlib container (refused with advice by the front-end)
+    try:
+        start = _decompressed_start(head)
+    except Exception:  # noqa: BLE001  (corrupt data: not recognisably ours)
+        return False
+    return start is not None and len(start) > 2 and start[0] == 0x80 and 2 <= start[1] <= 5
+
+
+def _decompressed_start(head: bytes) -> bytes | None:
+    """The first bytes of a zlib, gzip, bz2, xz or lzma stream (joblib's compressors); None if
+    `head` starts with none of their magic numbers."""
+    import bz2
+    import lzma
+    import zlib
+
+    if head[:1] == b"\x78" and head[1:2] in (b"\x01", b"\x5e", b"\x9c", b"\xda"):
+        return zlib.decompressobj().decompress(head, 16)
+    if head.startswith(b"\x1f\x8b"):
+        return zlib.decompressobj(wbits=31).decompress(head, 16)
+    if head.startswith(b"\xfd7zXZ\x00") or head.startswith(b"\x5d\x00\x00"):
+        return lzma.LZMADecompressor().decompress(head, 16)
+    if head.startswith(b"BZh"):
+        return bz2.BZ2Decompressor().decompress(head)[:16] or b"\x80\x02"  # bz2 emits nothing before a whole block
+    if head.startswith(b"\x04\x22\x4d\x18"):
+        return b"\x80\x02"  # lz4 frame (joblib's lz4 compressor)
+    return None
 
 
 def _sniff_urdf(head: bytes) -> bool:
@@ -166,7 +198,7 @@ FORMATS: tuple[Format, ...] = (
     Format("lightgbm", "LightGBM", (".txt", ".model", ".lgb", ".lgbm"), _sniff_lightgbm),
     Format("catboost", "CatBoost", (".cbm", ".json"), _sniff_catboost),
     Format("onnx", "ONNX", (".onnx",), _sniff_onnx),
-    Format("sklearn", "scikit-learn pickle", (".pkl", ".pickle", ".joblib"), _sniff_sklearn),
+    Format("sklearn", "scikit-learn", (".pkl", ".pickle", ".joblib", ".skops"), _sniff_sklearn),
     Format("urdf", "URDF", (".urdf",), _sniff_urdf),
     Format("tir", "Timber IR (text)", IR_SUFFIXES, _sniff_ir, load_ir),
 )

@@ -1,0 +1,465 @@
+"""Reading scikit-learn model files without executing anything in them.
+
+`read_file(path_or_bytes)` returns the pickled estimator as inert `Obj` records (see
+`registry.py`); `from_estimator(est)` does the same for a live estimator.
+
+A pickle is a program: its `GLOBAL`/`STACK_GLOBAL` opcodes import any name and `REDUCE` calls
+it, which is how `__reduce__` payloads run `os.system`.  This unpickler (the pure-Python one of
+the standard library, with its name lookup and its `BUILD` replaced) resolves names as follows:
+
+* `sklearn.*`: an inert record class per name.  Calling it, `NEWOBJ` on it and `BUILD` on the
+  instance only store the arguments and the state; no scikit-learn code runs (scikit-learn need
+  not even be installed).  Whether the class is one Timber compiles is decided later, by the
+  converter registry, which names the supported classes.
+* numpy: array and scalar reconstruction (`_reconstruct` with a tiny shape, `ndarray.__setstate__`
+  on what it made, `_frombuffer`, `scalar`), `dtype`, and the scalar types; every argument is
+  checked before numpy sees it.  `numpy.random` generator state (a `random_state` parameter)
+  becomes inert records too.
+* joblib's `NumpyArrayWrapper`: the array bytes that follow it in the stream are read here,
+  laid out as joblib writes them (`joblib/numpy_pickle.py`: an optional padding-length byte and
+  padding, then the raw C- or Fortran-order data; object arrays as a nested pickle read by this
+  same unpickler).
+* `functools.partial` (HistGradientBoosting's preprocessor holds one) is an inert record too.
+* builtins: only the container and number types (`slice`, `set`, `frozenset`, `bytearray`, ...),
+  `copyreg._reconstructor` on records, `_codecs.encode` to latin-1 (how protocol 2 spells bytes),
+  `collections.OrderedDict`.
+
+Every other name is refused with an error naming it (`os.system`, `builtins.eval`,
+`subprocess.Popen`, ...), before anything is called.  `BUILD` is allowed only on records,
+arrays and dtypes.  File size, decompressed size, array sizes against the bytes left, and the
+nesting of the result are bounded.
+"""
+
+from __future__ import annotations
+
+import _compat_pickle
+import bz2
+import collections
+import io
+import lzma
+import os
+import pickle
+import zlib
+
+import numpy as np
+
+from ir.diagnostics import NameLoc, TimberError
+
+from .registry import Obj
+
+MAX_FILE_BYTES = 4 << 30  # a model file larger than this is refused
+MAX_DECOMPRESSED_BYTES = 8 << 30  # a compressed joblib file may expand to at most this
+MAX_DEPTH = 400  # nesting of records, containers and object arrays
+
+# Names numpy has used for its pickle helpers across 1.x and 2.x.
+_NP_RECONSTRUCT = {"numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct"}
+_NP_SCALAR = {"numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar"}
+_NP_FROMBUFFER = {"numpy.core.numeric._frombuffer", "numpy._core.numeric._frombuffer"}
+_NP_ARRAY_TYPES = {"numpy.ndarray", "numpy.memmap", "numpy.core.memmap.memmap", "numpy._core.memmap.memmap"}
+_BUILTIN_TYPES = {
+    name: getattr(__import__("builtins"), name)
+    for name in ("int", "float", "complex", "bool", "str", "bytes", "bytearray", "list", "tuple", "dict", "set", "frozenset", "slice", "object", "range")
+}
+_OLD_JOBLIB = ("joblib.numpy_pickle.NDArrayWrapper", "joblib.numpy_pickle.ZNDArrayWrapper", "joblib.numpy_pickle_compat.NDArrayWrapper",
+               "joblib.numpy_pickle_compat.ZNDArrayWrapper")  # fmt: skip
+
+
+class LoadError(TimberError):
+    """A model file that cannot be read: refused globals, corrupt or truncated data."""
+
+
+# ----- inert records --------------------------------------------------------------------------
+
+
+class Record:
+    """An instance of a pickled class, inert: it keeps what the pickle gave it and nothing else."""
+
+    _cls = ""
+
+    def __new__(cls, *args, **kwargs):
+        self = object.__new__(cls)
+        self._args = args + ((kwargs,) if kwargs else ())
+        self._state = None
+        self._items: list = []
+        return self
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __setstate__(self, state):
+        self._state = state
+
+    # SETITEMS / APPENDS on a dict or list subclass (e.g. sklearn's Bunch)
+    def __setitem__(self, key, value):
+        self._items.append((key, value))
+
+    def append(self, value):
+        self._items.append(value)
+
+    def extend(self, values):
+        self._items.extend(values)
+
+
+class _ArrayWrapper(Record):
+    """joblib's NumpyArrayWrapper: the array's metadata; its bytes follow in the stream."""
+
+    _cls = "joblib.numpy_pickle.NumpyArrayWrapper"
+
+
+class _NDArrayType:
+    """Stands for `numpy.ndarray` in a pickle: only `_reconstruct` may use it."""
+
+    def __new__(cls, *args, **kwargs):
+        raise pickle.UnpicklingError("numpy.ndarray may only be rebuilt through numpy's _reconstruct")
+
+
+def _int_shape(shape, what: str) -> tuple[int, ...]:
+    if not isinstance(shape, tuple) or not all(isinstance(d, (int, np.integer)) and d >= 0 for d in shape) or len(shape) > 32:
+        raise pickle.UnpicklingError(f"{what}: bad array shape {shape!r}")
+    return tuple(int(d) for d in shape)
+
+
+def _dtype_arg(dt, what: str) -> np.dtype:
+    if not isinstance(dt, np.dtype):
+        raise pickle.UnpicklingError(f"{what}: expected a numpy dtype, found {type(dt).__name__}")
+    return dt
+
+
+def _np_reconstruct(subtype, shape, typecode):
+    """numpy's `_reconstruct(ndarray, (0,), b'b')`: an empty array that BUILD then fills."""
+    if subtype is not _NDArrayType:
+        raise pickle.UnpicklingError("numpy _reconstruct of something that is not an ndarray")
+    if int(np.prod(_int_shape(shape, "_reconstruct"), dtype=np.int64)) > 16:
+        raise pickle.UnpicklingError("numpy _reconstruct with a non-empty shape")
+    if not isinstance(typecode, (str, bytes)) or len(typecode) != 1:
+        raise pickle.UnpicklingError("numpy _reconstruct with a bad type code")
+    return np.ndarray(shape, dtype=np.dtype(typecode if isinstance(typecode, str) else typecode.decode("latin-1")))
+
+
+def _np_dtype(spec, align=False, copy=False):
+    if not isinstance(spec, str) or len(spec) > 16:
+        raise pickle.UnpicklingError(f"numpy dtype from {type(spec).__name__} {spec!r:.40}")
+    return np.dtype(spec, align=bool(align), copy=bool(copy))
+
+
+def _np_scalar(dtype, data=None):
+    dtype = _dtype_arg(dtype, "numpy scalar")
+    if dtype.hasobject:
+        return data
+    if not isinstance(data, (bytes, bytearray)) or len(data) != dtype.itemsize:
+        raise pickle.UnpicklingError("numpy scalar with data of the wrong size")
+    return np.frombuffer(bytes(data), dtype=dtype, count=1)[0]
+
+
+def _np_frombuffer(buf, dtype, shape, order):
+    dtype = _dtype_arg(dtype, "numpy _frombuffer")
+    shape = _int_shape(shape, "_frombuffer")
+    if not isinstance(buf, (bytes, bytearray, memoryview, pickle.PickleBuffer)) or order not in ("C", "F", "A", "K"):
+        raise pickle.UnpicklingError("numpy _frombuffer with a bad buffer or order")
+    if dtype.hasobject:
+        raise pickle.UnpicklingError("numpy _frombuffer of an object array")
+    mv = memoryview(buf)
+    count = int(np.prod(shape, dtype=np.int64))
+    if count * dtype.itemsize != mv.nbytes:
+        raise pickle.UnpicklingError(f"array of shape {shape} and {dtype} needs {count * dtype.itemsize} bytes, found {mv.nbytes}")
+    return np.frombuffer(mv, dtype=dtype).reshape(shape, order="F" if order == "F" else "C")
+
+
+def _codecs_encode(text, encoding="utf-8"):
+    """Protocol 2 writes `bytes` as `_codecs.encode(str, 'latin1')`."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError("_codecs.encode is only allowed to make bytes from latin-1 text")
+    return text.encode("latin-1")
+
+
+def _copyreg_reconstructor(cls, base, state):
+    """Protocol 0/1's `copyreg._reconstructor(cls, object, None)`, for records only."""
+    if not (isinstance(cls, type) and issubclass(cls, Record)):
+        raise pickle.UnpicklingError("copyreg._reconstructor is only allowed on scikit-learn classes")
+    return cls() if base is object else cls(state)
+
+
+class _SafeUnpickler(pickle._Unpickler):
+    """The pure-Python unpickler with the name policy of this module's docstring."""
+
+    dispatch = dict(pickle._Unpickler.dispatch)
+
+    def __init__(self, file, source: str, size: int, buffers=None):
+        super().__init__(file, buffers=buffers)
+        self._raw = file  # joblib writes array bytes straight into the file, outside pickle frames
+        self.source = source
+        self.size = size
+        self.records: dict[str, type] = {}
+
+    def refuse(self, full: str):
+        raise LoadError(
+            f"refused to load global '{full}': a scikit-learn model file holds only scikit-learn estimators, numpy arrays "
+            "and plain Python data; this file would import and may run other code",
+            NameLoc(self.source, ""),
+        )
+
+    def record_class(self, full: str, base=Record) -> type:
+        cls = self.records.get(full)
+        if cls is None:
+            cls = self.records[full] = type(full.rsplit(".", 1)[-1], (base,), {"_cls": full, "__module__": __name__})
+        return cls
+
+    def find_class(self, module: str, name: str):
+        if self.proto < 3:  # Python 2 names (copy_reg, __builtin__, ...)
+            if (module, name) in _compat_pickle.NAME_MAPPING:
+                module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+            elif module in _compat_pickle.IMPORT_MAPPING:
+                module = _compat_pickle.IMPORT_MAPPING[module]
+        if not isinstance(module, str) or not isinstance(name, str):
+            raise pickle.UnpicklingError("a global's module and name must be strings")
+        full = f"{module}.{name}"
+        if module == "sklearn" or module.startswith("sklearn."):
+            return self.record_class(full)
+        if full in _NP_RECONSTRUCT:
+            return _np_reconstruct
+        if full in _NP_ARRAY_TYPES:
+            return _NDArrayType
+        if full in ("numpy.dtype", "numpy.dtypes.Float64DType") or (module == "numpy.dtypes" and name.endswith("DType")):
+            return _np_dtype
+        if full in _NP_SCALAR:
+            return _np_scalar
+        if full in _NP_FROMBUFFER:
+            return _np_frombuffer
+        if module == "numpy" and "." not in name:
+            t = getattr(np, name, None)
+            if isinstance(t, type) and issubclass(t, np.generic):
+                return t
+        if module.startswith("numpy.random") or full == "functools.partial":
+            # a random_state parameter; a partial of a scikit-learn function (HGB's preprocessor):
+            # kept inert, never called
+            return self.record_class(full)
+        if full == "joblib.numpy_pickle.NumpyArrayWrapper":
+            return self.record_class(full, _ArrayWrapper)
+        if full in _OLD_JOBLIB:
+            raise LoadError(
+                "this joblib file was written by joblib < 0.10 (arrays in separate files); load it with that joblib and save it "
+                "again with joblib.dump", NameLoc(self.source, "")
+            )  # fmt: skip
+        if module == "builtins" and name in _BUILTIN_TYPES:
+            return _BUILTIN_TYPES[name]
+        if full == "_codecs.encode":
+            return _codecs_encode
+        if full == "copyreg._reconstructor":
+            return _copyreg_reconstructor
+        if full == "collections.OrderedDict":
+            return collections.OrderedDict
+        self.refuse(full)
+
+    def load_build(self):
+        inst = self.stack[-2] if len(self.stack) >= 2 else None
+        if not isinstance(inst, (Record, np.ndarray, np.dtype)):
+            raise pickle.UnpicklingError(f"BUILD (setting the state) of a {type(inst).__name__} is not allowed")
+        super().load_build()
+        top = self.stack[-1]
+        if isinstance(top, _ArrayWrapper):
+            self.stack[-1] = self.read_wrapped_array(top)
+
+    dispatch[pickle.BUILD[0]] = load_build
+
+    def read_wrapped_array(self, w: _ArrayWrapper) -> np.ndarray:
+        """The array whose bytes follow a joblib NumpyArrayWrapper in the stream."""
+        st = w._state
+        if not isinstance(st, dict):
+            raise pickle.UnpicklingError("joblib array wrapper without its state")
+        shape = _int_shape(st.get("shape"), "joblib array")
+        dtype = _dtype_arg(st.get("dtype"), "joblib array")
+        order = st.get("order", "C")
+        if st.get("subclass") is not _NDArrayType:
+            raise pickle.UnpicklingError("joblib array of a numpy subclass")
+        if dtype.hasobject:
+            # A nested pickle; read by the same rules (joblib pickles it with protocol 5).
+            inner = _SafeUnpickler(self._raw, self.source, self.size)
+            inner.records = self.records
+            arr = inner.load()
+            if not isinstance(arr, np.ndarray):
+                raise pickle.UnpicklingError("joblib object array is not an array")
+            return arr
+        if st.get("numpy_array_alignment_bytes") is not None:
+            pad = self._raw.read(1)
+            if len(pad) != 1:
+                raise EOFError("array padding")
+            if pad[0] and len(self._raw.read(pad[0])) != pad[0]:
+                raise EOFError("array padding")
+        count = int(np.prod(shape, dtype=np.int64))
+        nbytes = count * dtype.itemsize
+        left = self.size - self._raw.tell()
+        if nbytes > left:
+            raise EOFError(f"an array of {nbytes} bytes with {left} bytes left in the file")
+        data = self._raw.read(nbytes)
+        if len(data) != nbytes:
+            raise EOFError("array data")
+        arr = np.frombuffer(data, dtype=dtype, count=count)
+        arr = arr.reshape(shape[::-1]).T if order == "F" else arr.reshape(shape)
+        return arr.astype(arr.dtype.newbyteorder("=")) if not arr.dtype.isnative else arr
+
+
+# ----- reading files ----------------------------------------------------------------------------
+
+
+def _decompress(data: bytes, source: str) -> bytes:
+    """joblib's compressed containers (zlib, gzip, bz2, xz, lzma, lz4) → the pickle stream."""
+    where = NameLoc(source, "")
+    if data[:1] == b"\x78" and data[1:2] in (b"\x01", b"\x5e", b"\x9c", b"\xda"):
+        d = zlib.decompressobj()
+    elif data.startswith(b"\x1f\x8b"):
+        d = zlib.decompressobj(wbits=31)
+    elif data.startswith(b"BZh"):
+        d = bz2.BZ2Decompressor()
+    elif data.startswith(b"\xfd7zXZ\x00"):
+        d = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+    elif data.startswith(b"\x5d\x00"):
+        d = lzma.LZMADecompressor(format=lzma.FORMAT_ALONE)
+    elif data.startswith(b"\x04\x22\x4d\x18"):
+        try:
+            import lz4.frame
+        except ImportError:
+            raise LoadError(f"{source} is lz4-compressed; install the 'lz4' package to read it", where) from None
+        d = lz4.frame.LZ4FrameDecompressor()
+    elif data.startswith(b"ZF"):
+        raise LoadError(
+            f"{source} was written by joblib < 0.10 (its 'ZF' container); load it with that joblib and save it again", where
+        )  # fmt: skip
+    else:
+        return data
+    try:
+        out = d.decompress(data, MAX_DECOMPRESSED_BYTES + 1)
+    except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError, RuntimeError) as e:
+        raise LoadError(f"{source}: corrupt compressed data ({e})", where) from None
+    if len(out) > MAX_DECOMPRESSED_BYTES:
+        raise LoadError(f"{source} decompresses to more than {MAX_DECOMPRESSED_BYTES >> 30} GiB; refused", where)
+    if not getattr(d, "eof", True):
+        raise LoadError(f"{source}: the compressed data is truncated", where)
+    return out
+
+
+def _read_bytes(path_or_bytes, source_name: str | None) -> tuple[bytes, str]:
+    if isinstance(path_or_bytes, (bytes, bytearray)):
+        return bytes(path_or_bytes), source_name or "<bytes>"
+    path = os.fspath(path_or_bytes)
+    source = source_name or path
+    where = NameLoc(source, "")
+    try:
+        size = os.path.getsize(path)
+        if size > MAX_FILE_BYTES:
+            raise LoadError(f"{source} is {size >> 20} MiB; model files over {MAX_FILE_BYTES >> 30} GiB are refused", where)
+        with open(path, "rb") as fh:
+            return fh.read(), source
+    except OSError as e:
+        raise LoadError(f"cannot read {source}: {e.strerror or e}", where) from None
+
+
+def unpickle(data: bytes, source: str, buffers=None):
+    """The objects of a pickle stream (joblib's included), with records for scikit-learn classes."""
+    where = NameLoc(source, "")
+    if not data:
+        raise LoadError(f"{source} is empty", where)
+    f = io.BytesIO(data)
+    u = _SafeUnpickler(f, source, len(data), buffers=buffers)
+    try:
+        return u.load()
+    except TimberError:
+        raise
+    except (EOFError, pickle.UnpicklingError, ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError,
+            UnicodeDecodeError, MemoryError, RecursionError, ImportError, LookupError) as e:  # fmt: skip
+        kind = "truncated" if isinstance(e, EOFError) else "corrupt or not a pickle"
+        raise LoadError(f"{source}: {kind} ({type(e).__name__}: {e})", where) from None
+
+
+def read_file(path_or_bytes, source_name: str | None = None):
+    """(estimator record, source name) of a .pkl/.pickle/.joblib/.skops file or its bytes."""
+    data, source = _read_bytes(path_or_bytes, source_name)
+    if data.startswith(b"PK\x03\x04"):
+        from .skops import read_skops
+
+        return read_skops(data, source), source
+    data = _decompress(data, source)
+    return to_records(unpickle(data, source), source), source
+
+
+def from_estimator(est, source: str = "<estimator>"):
+    """A live estimator as records: pickled in memory (arrays out of band, not copied) and read
+    back with the same restricted unpickler as a file, so both take one path."""
+    buffers: list = []
+    try:
+        data = pickle.dumps(est, protocol=5, buffer_callback=buffers.append)
+    except Exception as e:  # noqa: BLE001  (whatever the object's own __reduce__ raises)
+        raise LoadError(f"cannot read the {type(est).__name__} object: it does not pickle ({type(e).__name__}: {e})", NameLoc(source, "")) from None
+    return to_records(unpickle(data, source, buffers=buffers), source)
+
+
+# ----- records → Obj ------------------------------------------------------------------------------
+
+
+def to_records(value, source: str):
+    """Replace every `Record` in `value` (recursively through containers and object arrays) by
+    an `Obj`; shared and cyclic references stay shared."""
+    memo: dict[int, object] = {}
+
+    def conv(v, depth: int):
+        if depth > MAX_DEPTH:
+            raise LoadError(f"{source}: objects nested more than {MAX_DEPTH} deep", NameLoc(source, ""))
+        if isinstance(v, (str, bytes, int, float, bool, type(None), np.generic, np.dtype, slice, range)):
+            return v
+        key = id(v)
+        if key in memo:
+            return memo[key]
+        if isinstance(v, Record):
+            o = Obj(v._cls, {}, (), source)
+            memo[key] = o
+            state = v._state
+            if isinstance(state, tuple) and len(state) == 2 and isinstance(state[1], dict) and (state[0] is None or isinstance(state[0], dict)):
+                state = {**(state[0] or {}), **state[1]}  # (dict, slots) state
+            if v._items:
+                items = v._items
+                extra = dict(items) if all(isinstance(i, tuple) and len(i) == 2 for i in items) else list(items)
+                state = {**(state if isinstance(state, dict) else {}), "__items__": extra}
+            if state is None:
+                state = {}
+            if not isinstance(state, dict):
+                state = {"__state__": state}
+            o.state = {k: conv(s, depth + 1) for k, s in state.items()}
+            o.args = tuple(conv(a, depth + 1) for a in v._args)
+            return o
+        if isinstance(v, dict):
+            out = type(v)() if type(v) in (dict, collections.OrderedDict) else {}
+            memo[key] = out
+            for k, s in v.items():
+                out[conv(k, depth + 1)] = conv(s, depth + 1)
+            return out
+        if isinstance(v, list):
+            out = []
+            memo[key] = out
+            out.extend(conv(s, depth + 1) for s in v)
+            return out
+        if isinstance(v, tuple):
+            out = tuple(conv(s, depth + 1) for s in v)
+            memo[key] = out
+            return out
+        if isinstance(v, (set, frozenset)):
+            out = type(v)(conv(s, depth + 1) for s in v)
+            memo[key] = out
+            return out
+        if isinstance(v, np.ndarray):
+            if v.dtype.hasobject:
+                out = np.empty(v.shape, object)
+                memo[key] = out
+                flat = out.reshape(-1)
+                for i, s in enumerate(v.reshape(-1).tolist()):
+                    flat[i] = conv(s, depth + 1)
+                return out
+            return v
+        if isinstance(v, (bytearray, complex)):
+            return v
+        if isinstance(v, type):
+            return v  # a builtin or numpy type used as a parameter value (dtype=np.float64)
+        raise LoadError(f"{source}: unexpected {type(v).__name__} object in the model", NameLoc(source, ""))
+
+    return conv(value, 0)
+
+
+__all__ = ["LoadError", "from_estimator", "read_file", "to_records", "unpickle"]
