@@ -73,3 +73,12 @@ def dot_scale(X: np.ndarray, W: np.ndarray, b) -> np.ndarray:
     W = np.atleast_2d(W)
     s = np.abs(X) @ np.abs(W).T + np.abs(np.asarray(b, np.float64).reshape(-1))
     return s[:, 0] if s.shape[1] == 1 else s
+
+
+def interp(est, method: str | None, X: np.ndarray) -> np.ndarray:
+    """The interpreter's output with the C library's math (what the JIT calls by default), shaped
+    as `CompiledModel.predict` shapes it (one column -> (n,))."""
+    from ir.interpreter import run
+
+    out = run(module_of(est, method), X, math="libm")
+    return out.reshape(-1) if out.shape[1] == 1 else out
