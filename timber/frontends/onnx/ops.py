@@ -1,0 +1,353 @@
+"""The converter of each supported ONNX op: `fn(builder, node, args, opset) -> [Val per output]`.
+
+`args` are the node's inputs as `Val`s (None for an omitted optional input).  An output Timber
+does not compute (a string or integer label) is `Val()`: it may feed nothing that is returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ir.dialects.linear import AffineOp
+from ir.types import f32, f64
+
+from . import trees
+from .builder import Builder, Val
+
+ML_DOMAIN = "ai.onnx.ml"
+# the newest opset of each domain whose ops this front-end knows
+OPSET_LIMITS = {"ai.onnx": 23, ML_DOMAIN: 5}
+
+CONVERTERS: dict[tuple[str, str], Callable] = {}
+
+
+def converts(domain: str, *ops: str):
+    def deco(fn):
+        for op in ops:
+            CONVERTERS[(domain, op)] = fn
+        return fn
+
+    return deco
+
+
+def supported() -> str:
+    """The supported ops, as `domain: Op, Op, ...; domain: ...`."""
+    by: dict[str, list[str]] = {}
+    for d, op in sorted(CONVERTERS):
+        by.setdefault(d, []).append(op)
+    return "; ".join(f"{d}: {', '.join(ops)}" for d, ops in by.items())
+
+
+def attrs(b: Builder, node) -> dict:
+    """The node's attributes as Python values (tensors as numpy arrays, strings decoded)."""
+    from onnx import AttributeProto, helper, numpy_helper
+
+    out = {}
+    for a in node.attribute:
+        try:
+            if a.type == AttributeProto.TENSOR:
+                if a.t.data_location == 1 or len(a.t.external_data):
+                    b.fail(f"attribute '{a.name}' stores its data in an external file; Timber reads self-contained ONNX files only")
+                v = numpy_helper.to_array(a.t)
+            else:
+                v = helper.get_attribute_value(a)
+        except Exception as e:  # noqa: BLE001
+            b.fail(f"attribute '{a.name}' is malformed ({e})")
+        if isinstance(v, bytes):
+            v = v.decode("utf-8", "replace")
+        elif isinstance(v, list) and v and isinstance(v[0], bytes):
+            v = [s.decode("utf-8", "replace") for s in v]
+        out[a.name] = v
+    return out
+
+
+def _row(b: Builder, v: Val | None, what="input") -> Val:
+    if v is None or v.row is None:
+        if v is not None and v.is_const:
+            b.fail(f"the {what} is a constant; Timber compiles ops on the input row")
+        b.fail(f"the {what} is not a number tensor computed from the input row (a label or map?)")
+    return v
+
+
+def _float_row(b: Builder, v: Val | None) -> Val:
+    v = _row(b, v)
+    if v.element not in (f32, f64):
+        b.fail(f"the input holds {v.element} values; this op takes float or double")
+    return v
+
+
+# ----- glue (ai.onnx) ----------------------------------------------------------------------------
+
+
+@converts("ai.onnx", "Identity")
+def _identity(b, node, args, opset):
+    return [args[0]]
+
+
+@converts(ML_DOMAIN, "ZipMap")
+def _zipmap(b, node, args, opset):
+    v = _row(b, args[0])
+    return [Val(row=v.row, zipmap=True)]
+
+
+@converts(ML_DOMAIN, "CastMap", "LabelEncoder")
+def _passthrough_map(b, node, args, opset):
+    v = args[0]
+    if v is not None and v.row is not None and node.op_type == "LabelEncoder":
+        b.fail("LabelEncoder on a computed tensor changes values; Timber compiles it only where its result is not returned")
+    return [Val()]
+
+
+@converts("ai.onnx", "Cast")
+def _cast(b, node, args, opset):
+    from onnx import TensorProto
+
+    to = attrs(b, node).get("to")
+    v = args[0]
+    if v is not None and v.is_const:
+        np_t = {TensorProto.FLOAT: np.float32, TensorProto.DOUBLE: np.float64, TensorProto.INT64: np.int64, TensorProto.INT32: np.int32}
+        if to not in np_t:
+            b.fail(f"Cast of a constant to ONNX type {to} is not supported")
+        return [Val(const=np.asarray(v.const).astype(np_t[to]))]
+    if v is None or v.row is None:
+        return [Val()]  # a cast of a label: not computed
+    if to == TensorProto.FLOAT:
+        return [Val(row=b.convert(v.row, f32))]
+    if to == TensorProto.DOUBLE:
+        return [Val(row=b.convert(v.row, f64))]
+    b.fail(f"Cast of the row to ONNX type {to} is not supported (float and double are)")
+
+
+@converts("ai.onnx", "Reshape", "Flatten")
+def _reshape(b, node, args, opset):
+    v = args[0]
+    a = attrs(b, node)
+    if v is not None and v.is_const:
+        if node.op_type == "Flatten":
+            axis = a.get("axis", 1)
+            c = v.const
+            return [Val(const=c.reshape(int(np.prod(c.shape[:axis])) if axis else 1, -1))]
+        shape = args[1].const if len(args) > 1 and args[1] is not None and args[1].is_const else None
+        if shape is None:
+            b.fail("Reshape of a constant needs a constant shape")
+        shape = [d if d != 0 else v.const.shape[i] for i, d in enumerate(shape.tolist())]
+        return [Val(const=v.const.reshape(shape))]
+    v = _row(b, v)
+    if node.op_type == "Flatten":
+        if a.get("axis", 1) != 1:
+            b.fail(f"Flatten with axis {a.get('axis')} of the [N, F] row; axis 1 is supported")
+        return [v]
+    shape = args[1].const if len(args) > 1 and args[1] is not None and args[1].is_const else None
+    if shape is None:
+        b.fail("Reshape needs a constant shape")
+    shape = [int(d) for d in shape.reshape(-1)]
+    ok = len(shape) == 2 and shape[1] in (v.width, -1 if shape[0] not in (-1,) else v.width) and shape[0] in (-1, 0)
+    if not ok and not (len(shape) == 2 and shape[1] == v.width):
+        b.fail(f"Reshape of the [N, {v.width}] row to {shape}: only [-1, {v.width}] (rows kept) is supported")
+    return [v]
+
+
+@converts("ai.onnx", "Concat")
+def _concat(b, node, args, opset):
+    axis = attrs(b, node).get("axis")
+    vals = [a for a in args if a is not None]
+    if all(v.is_const for v in vals):
+        return [Val(const=np.concatenate([v.const for v in vals], axis=axis))]
+    if axis not in (1, -1):
+        b.fail(f"Concat along axis {axis} of rows; axis 1 (features) is supported")
+    rows = [_row(b, v) for v in vals]
+    el = rows[0].element
+    return [Val(row=b.concat([b.convert(r.row, el) for r in rows], name="concat"))]
+
+
+@converts(ML_DOMAIN, "ArrayFeatureExtractor")
+def _array_feature_extractor(b, node, args, opset):
+    x, idx = args[0], args[1]
+    if idx is None or not idx.is_const:
+        b.fail("ArrayFeatureExtractor needs constant indices")
+    if x is not None and x.is_const:
+        return [Val(const=np.take(x.const, idx.const.reshape(-1), axis=-1))]
+    if x is None or x.row is None:
+        return [Val()]  # e.g. labels picked from a class list: not computed
+    ind = [int(i) for i in idx.const.reshape(-1)]
+    if not ind:
+        b.fail("ArrayFeatureExtractor with no indices")
+    for i in ind:
+        if not 0 <= i < x.width:
+            b.fail(f"index {i} out of range for a row of {x.width}")
+    return [Val(row=b.concat([b.extract(x.row, i) for i in ind], name="features"))]
+
+
+# ----- ai.onnx.ml preprocessing ------------------------------------------------------------------
+
+
+@converts(ML_DOMAIN, "Scaler")
+def _scaler(b, node, args, opset):
+    x = _row(b, args[0])
+    a = attrs(b, node)
+    offset = np.asarray(a.get("offset", [0.0]), np.float32)
+    scale = np.asarray(a.get("scale", [1.0]), np.float32)
+    n = x.width
+    for name, v in (("offset", offset), ("scale", scale)):
+        if len(v) not in (1, n):
+            b.fail(f"'{name}' has {len(v)} values; expected 1 or {n}")
+    xf = b.convert(x.row, f32)
+    off = b.const(np.broadcast_to(offset, n), f32)
+    sc = b.const(np.broadcast_to(scale, n), f32)
+    return [Val(row=b.mul(b.sub(xf, off), sc, name="scaled"))]
+
+
+@converts(ML_DOMAIN, "Binarizer")
+def _binarizer(b, node, args, opset):
+    x = _float_row(b, args[0])
+    thr = float(attrs(b, node).get("threshold", 0.0))
+    t = b.splat(np.float32(thr) if x.element == f32 else thr, x.row)
+    gt = b.cmp("ogt", x.row, t)
+    return [Val(row=b.select(gt, b.splat(1.0, x.row), b.splat(0.0, x.row), name="binary"))]
+
+
+@converts(ML_DOMAIN, "Imputer")
+def _imputer(b, node, args, opset):
+    x = _float_row(b, args[0])
+    a = attrs(b, node)
+    vals = np.asarray(a.get("imputed_value_floats", []), np.float32)
+    replaced = np.float32(a.get("replaced_value_float", 0.0))
+    n = x.width
+    if len(vals) not in (1, n):
+        b.fail(f"'imputed_value_floats' has {len(vals)} values; expected 1 or {n}")
+    xr = x.row
+    if np.isnan(replaced):
+        hit = b.cmp("uno", xr, xr)
+    else:
+        hit = b.cmp("oeq", xr, b.splat(float(replaced), xr))
+    fill = b.const(np.broadcast_to(vals, n), xr.type.element)
+    return [Val(row=b.select(hit, fill, xr, name="imputed"))]
+
+
+@converts(ML_DOMAIN, "Normalizer")
+def _normalizer(b, node, args, opset):
+    x = _row(b, args[0])
+    norm = attrs(b, node).get("norm", "MAX")
+    xr = b.convert(x.row, f32)
+    cols = [b.extract(xr, j) for j in range(x.width)]
+    if norm == "MAX":
+        m = cols[0]
+        for c in cols[1:]:
+            m = b.select(b.cmp("ogt", c, m), c, m)
+        d = m
+    elif norm == "L1":
+        d = b.abs(cols[0])
+        for c in cols[1:]:
+            d = b.add(d, b.abs(c))
+    elif norm == "L2":
+        d = b.mul(cols[0], cols[0])
+        for c in cols[1:]:
+            d = b.add(d, b.mul(c, c))
+        d = b.sqrt(d)
+    else:
+        b.fail(f"norm '{norm}' is not one of MAX, L1, L2")
+    dv = b.op(__import__("ir.dialects.arith", fromlist=["BroadcastOp"]).BroadcastOp.build(d, xr.type))
+    return [Val(row=b.div(xr, dv, name="normalized"))]
+
+
+# ----- linear models -----------------------------------------------------------------------------
+
+
+def _linear_scores(b: Builder, x: Val, coef, intercepts, k: int):
+    coef = np.asarray(coef, np.float32)
+    n = x.width
+    if coef.size < k * n:
+        b.fail(f"'coefficients' has {coef.size} values; expected {k} x {n}")
+    # ONNX Runtime's GEMM reads the first k x n (a model with more, e.g. onnxruntime's own
+    # logreg_iris.onnx, is computed on those)
+    coef = coef.reshape(-1)[: k * n]
+    inter = np.asarray(intercepts if intercepts is not None and len(intercepts) else np.zeros(k), np.float32)
+    if len(inter) != k:
+        b.fail(f"'intercepts' has {len(inter)} values; expected {k}")
+    xf = b.convert(x.row, f32)
+    return b.op(AffineOp.build(xf, coef.reshape(k, n), inter, f32, missing="propagate", name="scores"))
+
+
+@converts(ML_DOMAIN, "LinearRegressor")
+def _linear_regressor(b, node, args, opset):
+    x = _row(b, args[0])
+    a = attrs(b, node)
+    k = int(a.get("targets", 1))
+    s = _linear_scores(b, x, a.get("coefficients", []), a.get("intercepts"), k)
+    post = a.get("post_transform", "NONE")
+    if post != "NONE" and k == 1 and post != "PROBIT":
+        return [Val(row=s)]
+    return [Val(row=b.transform(post, s))]
+
+
+@converts(ML_DOMAIN, "LinearClassifier")
+def _linear_classifier(b, node, args, opset):
+    x = _row(b, args[0])
+    a = attrs(b, node)
+    inter = a.get("intercepts", [])
+    k = len(inter)
+    labels = a.get("classlabels_strings") or a.get("classlabels_ints") or []
+    s = _linear_scores(b, x, a.get("coefficients", []), inter, k)
+    post = a.get("post_transform", "NONE")
+    if k == 1 and len(labels) == 2:
+        # batched_update_scores_inplace, one score: PROBIT alone, else [1 - s, s] with no transform
+        if post == "PROBIT":
+            b.fail("PROBIT on a binary LinearClassifier with one score: ONNX Runtime writes one column of two")
+        one = b.const([1.0], f32)
+        return [Val(), Val(row=b.concat([b.sub(one, s), s], name="proba"))]
+    if k == 1:
+        return [Val(), Val(row=b.probit(s) if post == "PROBIT" else s)]
+    return [Val(), Val(row=b.transform(post, s))]
+
+
+# ----- tree ensembles ----------------------------------------------------------------------------
+
+
+def _types(x: Val, double: bool):
+    """(compare type, accumulation type) for an input row and whether thresholds are double."""
+    if x.element == f64:
+        return f64, f64
+    return (f64, f64) if double else (f32, f32)
+
+
+@converts(ML_DOMAIN, "TreeEnsembleRegressor")
+def _tree_regressor(b, node, args, opset):
+    x = _float_row(b, args[0])
+    a = attrs(b, node)
+    ts, _, double = trees.trees_v1(b, a, "target", x.width)
+    base, _ = trees._attr_floats(b, a, "base_values")
+    k = int(a.get("n_targets", 1))
+    compare, acc = _types(x, double)
+    y = trees.regressor(b, x.row, ts, k, a.get("aggregate_function", "SUM"), a.get("post_transform", "NONE"), base, compare, acc)
+    return [Val(row=y)]
+
+
+@converts(ML_DOMAIN, "TreeEnsembleClassifier")
+def _tree_classifier(b, node, args, opset):
+    x = _float_row(b, args[0])
+    a = attrs(b, node)
+    ts, _, double = trees.trees_v1(b, a, "class", x.width)
+    base, _ = trees._attr_floats(b, a, "base_values")
+    labels = a.get("classlabels_strings") or a.get("classlabels_int64s") or []
+    if not labels:
+        b.fail("the classifier has no class labels (classlabels_strings or classlabels_int64s)")
+    compare, acc = _types(x, double)
+    proba, _ = trees.classifier(b, x.row, ts, len(labels), a.get("post_transform", "NONE"), base, compare, acc)
+    return [Val(), Val(row=proba)]
+
+
+@converts(ML_DOMAIN, "TreeEnsemble")
+def _tree_ensemble(b, node, args, opset):
+    x = _float_row(b, args[0])
+    a = attrs(b, node)
+    ts, ttype = trees.trees_v5(b, a, x.width)
+    aggs = {0: "AVERAGE", 1: "SUM", 2: "MIN", 3: "MAX"}
+    posts = {0: "NONE", 1: "LOGISTIC", 2: "SOFTMAX", 3: "SOFTMAX_ZERO", 4: "PROBIT"}
+    agg, post = aggs.get(int(a.get("aggregate_function", 1))), posts.get(int(a.get("post_transform", 0)))
+    if agg is None or post is None:
+        b.fail("aggregate_function must be 0..3 and post_transform 0..4")
+    t = x.element
+    y = trees.regressor(b, x.row, ts, int(a.get("n_targets", 1)), agg, post, np.zeros(0), t, t, out=t)
+    return [Val(row=y)]
