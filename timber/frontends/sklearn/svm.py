@@ -1,0 +1,192 @@
+"""scikit-learn's libsvm models: SVC, NuSVC, SVR, NuSVR, OneClassSVM (dense, fitted with a
+built-in kernel).
+
+libsvm's dense prediction, step by step: the kernel of the row with every support vector
+(`rbf`: `exp(-gamma·Σ_j (x_j - sv_j)²)`, the sum left to right, `kernel.distances`; `linear`:
+`Σ x_j·sv_j` from 0.0, a `linear.affine` without bias; `poly`: libsvm's `powi` (square and
+multiply) of `gamma·dot + coef0`; `sigmoid`: `tanh(gamma·dot + coef0)`), then per class pair
+`Σ coef·k` over the first class's support vectors then the second's, minus rho — one affine
+whose weights are zero outside the pair's two blocks (adding +0.0 leaves a sum unchanged).
+With the C library's exp/tanh (math="libm", the JIT's default) this is libsvm's arithmetic.
+`decision_function` then follows scikit-learn (sign flip for two classes, `_ovr_decision_function`
+for decision_function_shape='ovr'); `predict` is libsvm's vote (first class with most votes).
+`predict_proba` (libsvm's Platt scaling plus its pairwise coupling iteration, which scikit-learn's
+libsvm runs for two classes too) is not compiled yet: refused with an error.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ir.core import Value
+from ir.dialects import arith, math
+
+from .linear import binop, concat, dot, extract, unary, width
+from .registry import Emit, Obj, converts
+
+KERNELS = ("linear", "poly", "rbf", "sigmoid")
+
+
+def kernel_values(emit: Emit, est: Obj, x: Value) -> Value:
+    """k(x, sv_i) for every support vector i, as libsvm computes it."""
+    from ir.dialects.kernel import DistancesOp
+
+    kind = est.param("kernel", "rbf")
+    if kind not in KERNELS:
+        emit.fail(
+            est,
+            f"kernel {kind!r} is not supported (a callable or precomputed kernel needs the training data); supported: {', '.join(KERNELS)}",
+        )
+    sv = est.array("support_vectors_", ndim=2, finite=True)
+    if sv.shape[1] != width(x):
+        emit.fail(est, f"support_vectors_ have {sv.shape[1]} features but the input row has {width(x)}")
+    if sv.shape[0] == 0:
+        emit.fail(est, "has no support vectors")
+    gamma = float(est.attr("_gamma", est.param("gamma", 0.0) if not isinstance(est.param("gamma", 0.0), str) else 0.0))
+    n = sv.shape[0]
+    if kind == "rbf":
+        d = emit.op(DistancesOp.build(x, np.ascontiguousarray(sv), "sqeuclidean", name="sqdist"))
+        t = binop(emit, arith.MulFOp, emit.const(np.full(n, -gamma), "minus_gamma"), d)
+        return unary(emit, math.ExpOp, t, name="kernel")
+    k = dot(emit, x, sv, name="dot")
+    if kind == "linear":
+        return k
+    t = binop(emit, arith.MulFOp, emit.const(np.full(n, gamma), "gamma"), k)
+    t = binop(emit, arith.AddFOp, t, emit.const(np.full(n, float(est.param("coef0", 0.0))), "coef0"), name="base")
+    if kind == "sigmoid":
+        return unary(emit, math.TanhOp, t, name="kernel")
+    degree = int(est.param("degree", 3))
+    ret, tmp = None, t  # libsvm's powi: ret = 1; for t = times; t > 0; t /= 2: if odd ret *= tmp; tmp *= tmp
+    times = degree
+    while times > 0:
+        if times % 2 == 1:
+            ret = binop(emit, arith.MulFOp, emit.const(np.ones(n), "one") if ret is None else ret, tmp)
+        tmp = binop(emit, arith.MulFOp, tmp, tmp)
+        times //= 2
+    return ret if ret is not None else emit.const(np.ones(n), "one")
+
+
+def pair_decisions(emit: Emit, est: Obj, x: Value) -> tuple[Value, int]:
+    """libsvm's decision values (one per class pair i < j, in libsvm's order), and the class count."""
+    coef = est.array("_dual_coef_", ndim=2, finite=True)
+    rho_neg = est.array("_intercept_").reshape(-1)  # scikit-learn keeps -rho
+    nsv = est.array("_n_support", dtype=np.int64).reshape(-1) if est.has("_n_support") else est.array("n_support_", dtype=np.int64)
+    kv = kernel_values(emit, est, x)
+    n = width(kv)
+    if coef.shape[1] != n:
+        emit.fail(est, f"_dual_coef_ has {coef.shape[1]} columns for {n} support vectors")
+    if est.name in ("SVR", "NuSVR", "OneClassSVM"):
+        s = dot(emit, kv, coef[:1], name="sum")
+        return binop(emit, arith.SubFOp, s, emit.const(-rho_neg[:1], "rho"), name="decision"), 1
+    k = len(nsv)
+    if nsv.sum() != n or coef.shape[0] != k - 1 or len(rho_neg) != k * (k - 1) // 2:
+        emit.fail(est, f"n_support_ {list(nsv)}, _dual_coef_ {coef.shape} and _intercept_ {rho_neg.shape} do not agree")
+    start = np.concatenate([[0], np.cumsum(nsv)[:-1]])
+    rows = []
+    for i in range(k):
+        for j in range(i + 1, k):
+            w = np.zeros(n)
+            w[start[i] : start[i] + nsv[i]] = coef[j - 1, start[i] : start[i] + nsv[i]]
+            w[start[j] : start[j] + nsv[j]] = coef[i, start[j] : start[j] + nsv[j]]
+            rows.append(w)
+    s = dot(emit, kv, np.array(rows), name="sum")
+    return binop(emit, arith.SubFOp, s, emit.const(-rho_neg, "rho"), name="dec_values"), k
+
+
+def ovr_decision(emit: Emit, dec: Value, k: int) -> Value:
+    """`_ovr_decision_function(dec < 0, -dec, k)`: votes plus confidences squashed to (-1/3, 1/3)."""
+    zero, one = emit.const([0.0], "zero"), emit.const([1.0], "one")
+    votes = [emit.const([0.0], "zero") for _ in range(k)]
+    conf = [emit.const([0.0], "zero") for _ in range(k)]
+    p = 0
+    for i in range(k):
+        for j in range(i + 1, k):
+            d = extract(emit, dec, p)
+            c = unary(emit, arith.NegFOp, d)
+            conf[i] = binop(emit, arith.SubFOp, conf[i], c)
+            conf[j] = binop(emit, arith.AddFOp, conf[j], c)
+            neg = emit.op(arith.CmpFOp.build("olt", d, zero))
+            votes[i] = binop(emit, arith.AddFOp, votes[i], emit.op(arith.SelectOp.build(neg, zero, one)))
+            votes[j] = binop(emit, arith.AddFOp, votes[j], emit.op(arith.SelectOp.build(neg, one, zero)))
+            p += 1
+    from .preprocess import fabs
+
+    s = concat(emit, conf, name="sum_of_confidences")
+    three = emit.const(np.full(k, 3.0), "three")
+    squashed = binop(
+        emit, arith.DivFOp, s, binop(emit, arith.MulFOp, three, binop(emit, arith.AddFOp, fabs(emit, s), emit.const(np.ones(k), "one")))
+    )
+    return binop(emit, arith.AddFOp, concat(emit, votes, name="votes"), squashed, name="decision")
+
+
+def vote_labels(emit: Emit, dec: Value, k: int, classes) -> Value:
+    """libsvm's predict: a vote per pair (`dec > 0` for the first class), the first class with the most votes."""
+    zero, one = emit.const([0.0], "zero"), emit.const([1.0], "one")
+    votes = [emit.const([0.0], "zero") for _ in range(k)]
+    p = 0
+    for i in range(k):
+        for j in range(i + 1, k):
+            pos = emit.op(arith.CmpFOp.build("ogt", extract(emit, dec, p), zero))
+            votes[i] = binop(emit, arith.AddFOp, votes[i], emit.op(arith.SelectOp.build(pos, one, zero)))
+            votes[j] = binop(emit, arith.AddFOp, votes[j], emit.op(arith.SelectOp.build(pos, zero, one)))
+            p += 1
+    return emit.labels(concat(emit, votes, name="votes"), classes)
+
+
+def _platt(emit: Emit, dec: Value, a: float, b: float) -> Value:
+    """libsvm's sigmoid_predict(dec, A, B), clipped to [1e-7, 1 - 1e-7]."""
+    f = binop(emit, arith.AddFOp, binop(emit, arith.MulFOp, dec, emit.const([a], "probA")), emit.const([b], "probB"), name="fApB")
+    one = emit.const([1.0], "one")
+    e_neg = unary(emit, math.ExpOp, unary(emit, arith.NegFOp, f))
+    pos_branch = binop(emit, arith.DivFOp, e_neg, binop(emit, arith.AddFOp, one, e_neg))
+    neg_branch = binop(emit, arith.DivFOp, one, binop(emit, arith.AddFOp, one, unary(emit, math.ExpOp, f)))
+    ge = emit.op(arith.CmpFOp.build("oge", f, emit.const([0.0], "zero")))
+    p = emit.op(arith.SelectOp.build(ge, pos_branch, neg_branch, name="platt"))
+    p = binop(emit, arith.MaximumFOp, p, emit.const([1e-7], "min_prob"))
+    return binop(emit, arith.MinimumFOp, p, emit.const([1 - 1e-7], "max_prob"), name="pairwise_prob")
+
+
+def svc(emit: Emit, est: Obj, x: Value, method: str | None) -> Value:
+    classes = np.asarray(est.attr("classes_"))
+    prob_a = est.attr("_probA", est.attr("probA_", None))
+    has_proba = bool(est.param("probability", False)) and prob_a is not None and np.asarray(prob_a).size > 0
+    method = method or ("predict_proba" if has_proba else "decision_function")
+    dec, k = pair_decisions(emit, est, x)
+    if k != len(classes):
+        emit.fail(est, f"n_support_ has {k} classes, classes_ {len(classes)}")
+    if method == "decision_function":
+        if k == 2:
+            return unary(emit, arith.NegFOp, dec, name="decision")
+        return ovr_decision(emit, dec, k) if est.param("decision_function_shape", "ovr") == "ovr" else dec
+    if method == "predict":
+        if est.param("break_ties", False) and est.param("decision_function_shape", "ovr") == "ovr" and k > 2:
+            return emit.labels(ovr_decision(emit, dec, k), classes)
+        return vote_labels(emit, dec, k, classes)
+    if not has_proba:
+        emit.fail(est, f"{method} needs probability=True at fit time; use decision_function")
+    # scikit-learn's libsvm runs the pairwise coupling iteration (multiclass_probability) for
+    # every class count, two included: its data-dependent loop is not compiled yet
+    emit.fail(est, f"{method} (libsvm's Platt scaling and pairwise coupling) is not supported yet; use decision_function or predict")
+
+
+converts("SVC", "NuSVC", kind="classifier", methods=("predict_proba", "predict", "decision_function", "predict_log_proba"))(svc)
+
+
+@converts("SVR", "NuSVR", kind="regressor", methods=("predict",))
+def svr(emit: Emit, est: Obj, x: Value, method: str | None) -> Value:
+    return pair_decisions(emit, est, x)[0]
+
+
+@converts("OneClassSVM", kind="outlier", methods=("decision_function", "predict", "score_samples"))
+def one_class_svm(emit: Emit, est: Obj, x: Value, method: str | None) -> Value:
+    """decision_function = libsvm's value; score_samples = it + offset_ (offset_ = -intercept_);
+    predict = +1 where decision_function > 0, else -1 (libsvm's sign)."""
+    dec = pair_decisions(emit, est, x)[0]
+    if method == "score_samples":
+        return binop(
+            emit, arith.AddFOp, dec, emit.const(np.asarray(est.attr("offset_"), np.float64).reshape(-1)[:1], "offset"), name="score"
+        )
+    if method == "predict":
+        pos = emit.op(arith.CmpFOp.build("ogt", dec, emit.const([0.0], "zero")))
+        return emit.op(arith.SelectOp.build(pos, emit.const([1.0], "inlier"), emit.const([-1.0], "outlier"), name="label"))
+    return dec
