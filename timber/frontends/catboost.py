@@ -65,6 +65,7 @@ from ir.types import TensorType, f32, f64, i1
 from ir.verifier import verify
 
 from . import jsonread
+from .catboost_ctr import CtrPlan
 
 # Losses by what `@predict` returns.
 BINARY_LOSSES = ("Logloss", "CrossEntropy")
@@ -421,9 +422,10 @@ def _from_cbm(data: bytes, name: str) -> dict:
     return _json_of_catboost(m, name)
 
 
-def _read(model, source_name: str | None) -> tuple[dict, str]:
+def _read(model, source_name: str | None) -> tuple[dict, str, bool]:
+    """(JSON document, name, whether it was exported from a model in memory rather than read as JSON text)."""
     if isinstance(model, dict):  # already parsed: its numbers are taken as they are
-        return model, source_name or "<dict>"
+        return model, source_name or "<dict>", False
     if isinstance(model, (bytes, bytearray)):
         data, name = bytes(model), source_name or "<bytes>"
     elif isinstance(model, (str, os.PathLike)):
@@ -434,13 +436,13 @@ def _read(model, source_name: str | None) -> tuple[dict, str]:
         except OSError as e:
             raise TimberError(f"cannot read CatBoost model '{os.fspath(model)}': {e.strerror or e}") from None
     elif hasattr(model, "save_model") and hasattr(model, "get_cat_feature_indices"):
-        return _json_of_catboost(model, source_name or "<catboost model>"), source_name or "<catboost model>"
+        return _json_of_catboost(model, source_name or "<catboost model>"), source_name or "<catboost model>", True
     else:
         raise TimberError(
             f"cannot load a {type(model).__name__} as a CatBoost model: pass a path (.json or .cbm), bytes or a CatBoost model"
         )
     if _is_cbm(data):
-        return _from_cbm(data, name), name
+        return _from_cbm(data, name), name, True
     try:
         doc = parse_json(data.decode("utf-8"), name)
     except json.JSONDecodeError as e:
@@ -451,7 +453,7 @@ def _read(model, source_name: str | None) -> tuple[dict, str]:
         raise TimberError(f"not a CatBoost model: neither a .cbm file nor valid JSON ({e})", NameLoc(name, "")) from None
     if not isinstance(doc, dict):
         raise TimberError("not a CatBoost JSON model: the top level is not an object", NameLoc(name, ""))
-    return doc, name
+    return doc, name, False
 
 
 class _Model:
@@ -639,39 +641,9 @@ def _split(m: _Model, feats: _Features, cats: _Categories, s, path: str) -> _Spl
         codes = cats.codes[(flat, m.get(s, "value", path, int))]
         return _Split([(flat, Pred.EQ, np.float32(c), Missing.NONE, False) for c in codes])
     if kind == "OnlineCtr":
-        m.fail(path, f"split on {_ctr_features(m, feats, s)}: CTR features are not supported", notes=[_CTR_WHY])
+        ctr, border = cats.ctr_plan.use(s, path)
+        return _Split([(ctr.column, Pred.GT, border, Missing.NONE, False)])
     m.fail(f"{path}.split_type", f"unknown split_type '{kind}'; supported: FloatFeature, OneHotFeature")
-
-
-_CTR_WHY = (
-    "a CTR value comes from CatBoost's per-category statistics (ctr_data) looked up by a hash of one or more "
-    "categorical features (and binarized float features); Timber's trees test one input column at a time. "
-    "Retrain with one_hot_max_size above the category count to get one-hot splits, or drop the feature"
-)
-
-
-def _ctr_features(m: _Model, feats: _Features, s) -> str:
-    """The CTR a split reads and its categorical features.
-
-    `split_index` numbers the model's binary features in order: every float border, then every
-    one-hot value, then every CTR's borders — so it names the CTR exactly."""
-    info = m.doc.get("features_info", {})
-    k = s.get("split_index") if isinstance(s, dict) else None
-    if isinstance(k, int):
-        k -= sum(len(f.get("borders") or []) for f in info.get("float_features") or [])
-        k -= sum(len(c.get("values") or []) for c in info.get("categorical_features") or [])
-        for ctr in feats.ctrs:
-            n = len(ctr.get("borders") or [])
-            if 0 <= k < n:
-                elems = ctr.get("elements") or []
-                cats = [
-                    feats.describe(feats.cat_flat[e["cat_feature_index"]]) for e in elems if e.get("cat_feature_index") in feats.cat_flat
-                ]
-                extra = " and binarized float features" if any("float" in str(e.get("combination_element", "")) for e in elems) else ""
-                what = "categorical feature " if len(cats) == 1 else "categorical features "
-                return f"a {ctr.get('ctr_type', '')} CTR over {what}{', '.join(cats)}{extra}"
-            k -= n
-    return "a CTR feature"
 
 
 # ----- trees -------------------------------------------------------------------------------
@@ -839,7 +811,7 @@ def _const(block, values, type_: TensorType, name: str):
     return block.add_op(arith.ConstantOp.build(np.asarray(values).reshape(type_.shape), type_, name=name)).result
 
 
-def _build(m: _Model, feats: _Features, tables, dim: int, loss: str, vocab_meta: dict) -> ModuleOp:
+def _build(m: _Model, feats: _Features, tables, dim: int, loss: str, vocab_meta: dict, cats: _Categories) -> ModuleOp:
     scale, bias = _scale_and_bias(m, dim)
     x_t, out_t = TensorType((feats.n,), f32), TensorType((dim,), f64)
     attrs = {"timber.format": "catboost", "timber.source": m.name, "timber.loss": loss}
@@ -856,7 +828,10 @@ def _build(m: _Model, feats: _Features, tables, dim: int, loss: str, vocab_meta:
     mf = func.FuncOp.build("margin", [x_t], [out_t], arg_names=["x"])
     body = mf.body
     zero_bias = not np.any(bias)
-    ens = EnsembleOp.build(mf.args[0], dim, f64, f32, f64, init=np.zeros(dim), name="sum" if (scale != 1 or not zero_bias) else "margin")
+    x = mf.args[0]
+    if cats.ctr_plan.used:  # CTR values as extra columns: x' = concat(x, ctr_0, ...)
+        x = cats.ctr_plan.emit(body, x, cats, m.name)
+    ens = EnsembleOp.build(x, dim, f64, f32, f64, init=np.zeros(dim), name="sum" if (scale != 1 or not zero_bias) else "margin")
     for t in tables:
         ens.add_tree(t, out=0)
     result = body.add_op(ens).result
@@ -909,7 +884,7 @@ def load(model, *, source_name: str | None = None, cat_vocab: dict | None = None
     column then means the i-th string.  Other categorical columns take integer codes c meaning
     `str(c)`, for |c| <= `cat_code_bound`.  See the module docstring for the full contract.
     """
-    doc, name = _read(model, source_name)
+    doc, name, exported = _read(model, source_name)
     m = _Model(doc, name)
     feats = _Features(m)
     if "oblivious_trees" in doc:
@@ -919,18 +894,21 @@ def load(model, *, source_name: str | None = None, cat_vocab: dict | None = None
     else:
         m.fail("", "not a CatBoost JSON model: no 'oblivious_trees' or 'trees'")
     dim = _dimension(m, kind, items)
-    for path, split in _all_splits(m, (kind, items)):  # an unsupported split is the first thing to report
+    ctr_plan = CtrPlan(m, feats, exact_sums=exported)
+    for path, split in _all_splits(m, (kind, items)):  # the CTRs the trees test, each becomes a column
         if isinstance(split, dict) and split.get("split_type") == "OnlineCtr":
-            _split(m, feats, None, split, path)
+            ctr_plan.use(split, path)
+    ctr_plan.assign_columns(feats.n)
     hashes = _collect_onehot_hashes(m, feats, (kind, items))
     cats = _Categories(m, feats, cat_vocab, cat_code_bound, hashes)
+    cats.ctr_plan = ctr_plan
     if kind == "oblivious":
         tables = [_oblivious(m, feats, cats, t, i, dim) for i, t in enumerate(items)]
     else:
         tables = [_non_symmetric(m, feats, cats, t, i, dim) for i, t in enumerate(items)]
     loss = _loss(m)
     meta = {flat: enc for flat, enc in cats.encoding.items()}
-    module = _build(m, feats, tables, dim, loss, meta)
+    module = _build(m, feats, tables, dim, loss, meta, cats)
     verify(module)
     return module
 

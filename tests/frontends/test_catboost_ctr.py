@@ -1,0 +1,386 @@
+"""CatBoost CTR features (timber/frontends/catboost_ctr.py): models trained here with every CTR
+type CatBoost 1.2 writes on CPU (Borders, Buckets, Counter, BinarizedTargetMeanValue; FeatureFreq
+is GPU-only and shares Counter's formula), combinations of categorical features with binarized
+float features and one-hot values (max_ctr_complexity 2), binary, multiclass and regression,
+oblivious and Depthwise trees; compiled from .cbm, from the JSON export and from the model
+object, and compared with `model.predict` bit for bit (RawFormulaVal) on rows holding training
+categories, unseen categories of every string length 1..9 ("-16777216"), float features on
+their borders and one ulp either side, NaN/±inf; input codes no string is made of (NaN,
+fractions, out of range) against CatBoost given a string it never saw.  Also the CTR corpus
+models, the C99 back-end and the JIT on a CTR model, and the errors for broken CTR data."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+catboost = pytest.importorskip("catboost")
+
+from ir.diagnostics import TimberError  # noqa: E402
+from ir.interpreter import run  # noqa: E402
+from timber.frontends import catboost as tc  # noqa: E402
+from timber.frontends import catboost_ctr as cc  # noqa: E402
+
+F32 = np.float32
+BOUND = 2**24  # codes up to 8 digits: every CityHash short-string length, 1..9 bytes
+UNSEEN = "never seen!"  # what CatBoost gets where Timber's input holds a code no string is made of
+PROBA_TOL = 8 * 2.0**-52  # the sigmoid/softmax of an exact margin: see test_catboost.py
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "catboost-cgo"
+
+# Category codes: small, negative, and long ones whose strings take every CityHash length class.
+CODES = {
+    1: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
+    2: [-6, -5, -3, -1, 0, 2, 4, 42, 100, -100],
+    3: [1234, -1234, 99999, 10000000, -16777216, 16777216, -9999999, 123456, -1000000, 7],
+    4: [5, 6],  # two values: one-hot (one_hot_max_size=2), and one-hot elements in combinations
+}
+CAT = [1, 2, 3, 4]
+N_COLS = 6
+
+
+def _frame(rng, n: int):
+    """(CatBoost rows: object array with category strings, their codes as float32)."""
+    codes = np.zeros((n, N_COLS), np.float64)
+    codes[:, 0] = rng.normal(size=n)
+    codes[:, 5] = np.where(rng.random(n) < 0.1, np.nan, rng.normal(size=n))
+    for f in CAT:
+        codes[:, f] = rng.choice(CODES[f], n)
+    return _objects(codes), codes.astype(F32)
+
+
+def _objects(codes) -> np.ndarray:
+    X = np.empty(codes.shape, object)
+    for i, row in enumerate(codes):
+        for f, v in enumerate(row):
+            X[i, f] = (str(int(v)) if float(v).is_integer() and abs(v) <= BOUND else UNSEEN) if f in CAT else float(v)
+    return X
+
+
+def _train(kind: str, rng, **params):
+    X, _ = _frame(rng, 400)
+    c1, c2, c3 = (np.array([int(v) for v in X[:, f]]) for f in (1, 2, 3))
+    signal = (c1 % 3) + (c2 > 0) + (c3 % 2) + X[:, 0].astype(float) + (X[:, 4] == "5")
+    common = dict(iterations=12, depth=3, one_hot_max_size=2, verbose=0, cat_features=CAT, random_seed=0, thread_count=1)
+    common.update(params)
+    if kind == "binary":
+        m = catboost.CatBoostClassifier(**common)
+        # an interaction of a CTR feature with the one-hot one: combinations with one-hot elements
+        m.fit(X, ((c1 % 3 == 0) ^ (X[:, 4] == "5") ^ (rng.random(len(X)) < 0.1 * (c2 > 0))).astype(int))
+    elif kind == "multiclass":
+        m = catboost.CatBoostClassifier(loss_function="MultiClass", **common)
+        m.fit(X, np.digitize(signal + rng.normal(size=len(X)) * 0.5, [2.0, 3.0]))
+    else:
+        m = catboost.CatBoostRegressor(**common)
+        m.fit(X, signal + rng.normal(size=len(X)) * 0.3)
+    return m
+
+
+MODELS = {
+    "binary-combinations": ("binary", dict(depth=4, max_ctr_complexity=2, simple_ctr=["Borders", "Counter", "Buckets"])),
+    "binary-depthwise": ("binary", dict(max_ctr_complexity=2, grow_policy="Depthwise", nan_mode="Max")),
+    "multiclass": ("multiclass", dict(max_ctr_complexity=2, simple_ctr=["Borders", "Buckets", "Counter"])),
+    "regression": (
+        "regression",
+        dict(max_ctr_complexity=3, simple_ctr=["Borders", "Buckets", "Counter", "BinarizedTargetMeanValue"],
+             combinations_ctr=["Borders", "Counter", "BinarizedTargetMeanValue"]),
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """{name: (model, .cbm path, .json path)}, trained once for the module."""
+    d = tmp_path_factory.mktemp("ctr")
+    out = {}
+    for i, (name, (kind, params)) in enumerate(MODELS.items()):
+        m = _train(kind, np.random.default_rng(i), **params)
+        cbm, js = d / f"{name}.cbm", d / f"{name}.json"
+        m.save_model(str(cbm))
+        m.save_model(str(js), format="json")
+        out[name] = (m, cbm, js)
+    return out
+
+
+def _borders(doc) -> dict[int, list[float]]:
+    """Float column -> every border of that feature and its float32 neighbours."""
+    out = {}
+    for f in doc["features_info"].get("float_features", []):
+        vals = set()
+        for b in f["borders"]:
+            b = F32(b)
+            vals.update([float(b), float(np.nextafter(b, F32(-np.inf))), float(np.nextafter(b, F32(np.inf)))])
+        out[f["flat_feature_index"]] = sorted(vals)
+    return out
+
+
+def _rows(doc, rng, n: int = 300) -> np.ndarray:
+    """Codes: training categories, unseen valid codes of every length, codes no string is made of,
+    float features on and around their borders and NaN/±inf."""
+    _, codes = _frame(rng, n)
+    codes = codes.astype(np.float64)
+    borders = _borders(doc)
+    for f in CAT:
+        r = rng.random(n)
+        unseen = rng.choice([-1, 1], n) * np.floor(10 ** rng.uniform(0, np.log10(BOUND), n))
+        odd = rng.choice([np.nan, 0.5, -2.25, np.inf, -np.inf, BOUND + 2.0, -1e9, 3e9], n)
+        codes[:, f] = np.where(r < 0.25, unseen, np.where(r < 0.35, odd, codes[:, f]))
+    codes[:2, 3] = [-16777216, 16777216]  # "-16777216": the 9-byte string
+    codes[2, 1] = -0.0  # -0.0 is the code 0
+    for f, vals in borders.items():
+        pick = rng.random(n) < 0.5
+        codes[:, f] = np.where(pick, rng.choice(vals + [np.nan, np.inf, -np.inf, -0.0], n), codes[:, f])
+    return codes.astype(F32)
+
+
+def _reference(model, codes, kind: str):
+    return model.predict(catboost.Pool(_objects(codes.astype(np.float64)), cat_features=CAT), prediction_type=kind)
+
+
+def _check(module, model, codes, proba: bool):
+    raw = _reference(model, codes, "RawFormulaVal")
+    np.testing.assert_array_equal(run(module, codes, "margin").reshape(raw.shape), raw)
+    if proba:
+        p = _reference(model, codes, "Probability")
+        np.testing.assert_allclose(run(module, codes, "predict").reshape(p.shape), p, rtol=0, atol=PROBA_TOL)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_ctr_model_matches_catboost_from_cbm_and_json(trained, name):
+    model, cbm, js = trained[name]
+    doc = json.loads(js.read_text())
+    types = {c["ctr_type"] for c in doc["features_info"]["ctrs"]}
+    assert types, "the model must use CTRs"
+    codes = _rows(doc, np.random.default_rng(100))
+    proba = MODELS[name][0] != "regression"
+    module = tc.load(cbm, cat_code_bound=BOUND)
+    _check(module, model, codes, proba)
+    # The JSON export, as CatBoost itself reads it back
+    from_json = catboost.CatBoost()
+    from_json.load_model(str(js), format="json")
+    _check(tc.load(js, cat_code_bound=BOUND), from_json, codes, proba)
+
+
+def test_every_cpu_ctr_type_and_combination_kind_is_exercised(trained):
+    """The models above hold every CTR type CatBoost trains on CPU, with projections mixing
+    categorical values, binarized float features and one-hot values; and the trees test them."""
+    types, elements = set(), set()
+    for _, _, js in trained.values():
+        doc = json.loads(js.read_text())
+        plan = cc.CtrPlan(tc._Model(doc, "m"), tc._Features(tc._Model(doc, "m")), exact_sums=True)
+        for path, split in tc._all_splits(plan.m, ("oblivious", doc["oblivious_trees"]) if "oblivious_trees" in doc else ("trees", doc["trees"])):
+            if split.get("split_type") == "OnlineCtr":
+                ctr, _ = plan.use(split, path)
+                types.add(ctr.type)
+                elements.update(e["combination_element"] for e in doc["features_info"]["ctrs"][ctr.j]["elements"])
+    assert {"Borders", "Buckets", "Counter", "BinarizedTargetMeanValue"} <= types
+    assert elements == {"cat_feature_value", "float_feature", "cat_feature_exact_value"}
+
+
+def test_codes_beyond_the_bound_are_unseen_categories(trained):
+    """With the default bound (2^20), 8-digit codes are categories the model never saw: CatBoost
+    given a string absent from its tables."""
+    model, cbm, js = trained["binary-combinations"]
+    doc = json.loads(js.read_text())
+    codes = _rows(doc, np.random.default_rng(7), 120)
+    module = tc.load(cbm)
+    raw = model.predict(
+        catboost.Pool(
+            [[UNSEEN if f in CAT and (not float(v).is_integer() or abs(v) > 2**20) else (str(int(v)) if f in CAT else float(v)) for f, v in enumerate(r)] for r in codes.astype(np.float64)],
+            cat_features=CAT,
+        ),
+        prediction_type="RawFormulaVal",
+    )
+    np.testing.assert_array_equal(run(module, codes, "margin").ravel(), raw)
+
+
+def test_catboost_model_object_and_a_vocabulary(trained):
+    """A fitted model passed directly; cat_vocab maps codes to strings (hashed at compile time)."""
+    model, _, js = trained["multiclass"]
+    doc = json.loads(js.read_text())
+    vocab = {f: [str(c) for c in CODES[f]] + ["-77"] for f in (1, 3)}  # "-77": an unseen category
+    module = tc.load(model, cat_vocab=vocab, cat_code_bound=BOUND)
+    codes = _rows(doc, np.random.default_rng(3), 200)
+    inputs = codes.copy()
+    for f in (1, 3):
+        index = {float(w): i for i, w in enumerate(vocab[f])}
+        inputs[:, f] = [index.get(float(v), np.nan) for v in codes[:, f].astype(np.float64)]
+        codes[:, f] = np.where(np.isnan(inputs[:, f]), np.nan, codes[:, f])  # not in the vocabulary: unseen
+    raw = _reference(model, codes, "RawFormulaVal")
+    np.testing.assert_array_equal(run(module, inputs, "margin").reshape(raw.shape), raw)
+
+
+def test_ir_names_each_ctr_and_round_trips(trained):
+    from ir.parser import parse_module
+    from ir.printer import print_op
+
+    module = tc.load(trained["binary-combinations"][1], cat_code_bound=BOUND)
+    text = print_op(module)
+    for name in ("%x_ctr = arith.concat %x,", "%cat1_hash", "%ctr0_hash", "%ctr0_pos", "%ctr0_found"):
+        assert name in text
+    assert print_op(parse_module(text)) == text
+
+
+# ----- CatBoost's hashing, checked directly -----------------------------------------------------
+
+
+def test_runtime_category_hash_is_catboosts_for_every_length():
+    """The IR's hash of str(c) equals CityHash64's low 32 bits (the one-hot hashes CatBoost
+    writes are these, see test_catboost.py) for codes of 1..9 characters, and the validity flag
+    rejects what no string is made of."""
+    from ir.core import Block
+    from ir.dialects.mathimpl.dsl import Emitter
+    from ir.dialects import func
+    from ir.dialects.builtin import ModuleOp
+    from ir.types import TensorType, i1
+    from ir.types import f32 as tf32
+    from ir.types import i64 as ti64
+    from ir.verifier import verify
+
+    fn = func.FuncOp.build("h", [TensorType((1,), tf32)], [TensorType((1,), ti64)], arg_names=["x"])
+    em = Emitter((1,))
+    h, ok = cc._cat_hash(em, em.wrap(fn.args[0]), "decimal", BOUND, "c")
+    from ir.dialects.mathimpl.dsl import where
+
+    out = where(ok, h, em.const(2**40, cc.i64))  # 2^40: "no string" (a hash is 32 bits)
+    for op in em.ops:
+        fn.body.add_op(op)
+    fn.body.add_op(func.ReturnOp(operands=[out.v]))
+    module = ModuleOp.build({})
+    module.body.add_op(fn)
+    verify(module)
+    assert Block is not None and i1 is not None
+    rng = np.random.default_rng(0)
+    codes = [0, -0.0, 7, -7, 10, -10, 99, -99, 999, -999, 1000, 12345678, -12345678, 16777216, -16777216, 1048576]
+    codes += rng.integers(-(2**24), 2**24, 300).tolist()
+    bad = [np.nan, np.inf, -np.inf, 0.5, -2.5, 2.0**24 + 2, -(2.0**25), 1e10, 3e38]
+    X = np.array(codes + bad, F32).reshape(-1, 1)
+    got = run(module, X, "h").ravel()
+    want = [tc.cat_hash(str(int(c))) for c in codes] + [2**40] * len(bad)
+    np.testing.assert_array_equal(got, np.array(want, np.int64))
+
+
+# ----- back-ends ------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None and shutil.which("cc") is None, reason="no C compiler")
+def test_c99_output_of_a_ctr_model_matches_catboost(trained, tmp_path):
+    """The integer hashing (wrapping 64-bit multiplies, logical shifts) in generated C."""
+    from backends.c99 import emit_c99
+    from backends.common.plan import plan_module
+
+    model, cbm, js = trained["binary-combinations"]
+    module = tc.load(cbm, cat_code_bound=BOUND)
+    for name, text in emit_c99(module, "timber_").items():
+        (tmp_path / name).write_text(text)
+    cc_ = shutil.which("gcc") or shutil.which("cc")
+    flags = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off", "-O2", "-fPIC", "-shared"]
+    r = subprocess.run([cc_, *flags, "-o", "libm.so", "model.c", "model_data.c"], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    lib = ctypes.CDLL(str(tmp_path / "libm.so"))
+    ex = {e.func.sym_name: e for e in plan_module(module, "timber_", "c99").exports}["margin"]
+    fn = getattr(lib, ex.batch_symbol)
+    fn.restype, fn.argtypes = ctypes.c_int, [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+    codes = np.ascontiguousarray(_rows(json.loads(js.read_text()), np.random.default_rng(5), 300))
+    out = np.zeros((len(codes), ex.n_out), np.float64)
+    assert fn(codes.ctypes.data, len(codes), out.ctypes.data, None) == 0
+    np.testing.assert_array_equal(out.ravel(), _reference(model, codes, "RawFormulaVal"))
+
+
+def test_jit_of_a_ctr_model_matches_catboost(trained):
+    import timber
+
+    model, cbm, js = trained["regression"]
+    compiled = timber.compile(str(cbm), cat_code_bound=BOUND)
+    codes = _rows(json.loads(js.read_text()), np.random.default_rng(9), 300)
+    np.testing.assert_array_equal(compiled.predict(codes), _reference(model, codes, "RawFormulaVal"))
+
+
+# ----- the corpus -----------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is absent")
+@pytest.mark.parametrize("name", ["titanic", "uncertainty"])
+def test_corpus_ctr_models(name):
+    """titanic.cbm (Borders CTRs over string and integer columns, combinations) and
+    uncertainty.cbm (Counter CTRs): string columns through cat_vocab, integer ones as codes."""
+    shipped = json.loads((CORPUS / f"{name}.inputs.json").read_text())
+    model = catboost.CatBoost()
+    model.load_model(str(CORPUS / f"{name}.cbm"))
+    cat = list(model.get_cat_feature_indices())
+    rows = shipped["rows"]
+    vocab = {}
+    for f in cat:
+        words = sorted({str(r[f]) for r in rows})
+        if not all(w.lstrip("-").isdigit() for w in words):
+            vocab[f] = words + ["never seen"]
+    module = tc.load(CORPUS / f"{name}.cbm", cat_vocab=vocab, cat_code_bound=BOUND)
+    rng = np.random.default_rng(1)
+    data = [list(r) for r in rows]
+    for _ in range(300):
+        r = list(rows[rng.integers(len(rows))])
+        for f in range(len(r)):
+            if f in vocab:
+                r[f] = vocab[f][rng.integers(len(vocab[f]))]
+            elif f in cat:
+                r[f] = str(int(rng.integers(-50, 5000))) if rng.random() < 0.5 else r[f]
+            elif rng.random() < 0.5:
+                r[f] = float(rng.choice([np.nan, 0.0, float(rng.normal() * 30)]))
+        data.append(r)
+    X = tc.encode_rows(module, data)
+    raw = model.predict(catboost.Pool(data, cat_features=cat), prediction_type="RawFormulaVal")
+    np.testing.assert_array_equal(run(module, X, "margin").reshape(raw.shape), raw)
+
+
+# ----- errors ---------------------------------------------------------------------------------------
+
+
+def _doc(trained):
+    return json.loads(trained["binary-combinations"][2].read_text())
+
+
+def test_missing_ctr_table_is_named(trained):
+    doc = _doc(trained)
+    doc["ctr_data"] = {}
+    with pytest.raises(TimberError, match=r"m.json: features_info.ctrs\[\d+\]: error: the \w+ CTR over categorical feature.* has no table in ctr_data"):
+        tc.load(doc, source_name="m.json")
+
+
+def test_unknown_ctr_type_and_element_are_named(trained):
+    doc = _doc(trained)
+    doc["features_info"]["ctrs"][0]["ctr_type"] = "Magic"
+    with pytest.raises(TimberError, match=r"features_info.ctrs\[0\].ctr_type: error: unknown ctr_type 'Magic'; supported: Borders"):
+        tc.load(doc, source_name="m.json")
+    doc = _doc(trained)
+    doc["features_info"]["ctrs"][0]["elements"][0]["combination_element"] = "text"
+    with pytest.raises(TimberError, match=r"features_info.ctrs\[0\].elements\[0\].combination_element: error: unknown combination_element 'text'"):
+        tc.load(doc, source_name="m.json")
+
+
+def test_bad_hash_map_and_split_index_are_named(trained):
+    doc = _doc(trained)
+    key = next(iter(doc["ctr_data"]))
+    doc["ctr_data"][key]["hash_map"][0] = "-5"
+    with pytest.raises(TimberError, match=r"hash_map\[0\]: error: a hash must be a string holding an unsigned 64-bit integer, found '-5'"):
+        tc.load(doc, source_name="m.json")
+    doc = _doc(trained)
+    for tree in doc["oblivious_trees"]:
+        for s in tree["splits"]:
+            if s["split_type"] == "OnlineCtr":
+                s["split_index"] = 10**6
+    with pytest.raises(TimberError, match=r"split_index: error: split_index 1000000 names no CTR border"):
+        tc.load(doc, source_name="m.json")
+
+
+def test_json_mean_sum_is_read_as_catboost_reads_it():
+    """NJson's GetInteger(): a non-integral double reads as 0 from JSON; exported models keep the float."""
+    m = tc._Model({"features_info": {"float_features": [{"feature_index": 0, "borders": []}]}}, "m")
+    plan = cc.CtrPlan(m, tc._Features(m), exact_sums=False)
+    assert plan._sum(3.0) == 3 and plan._sum(2.5) == 0
+    plan.exact_sums = True
+    assert plan._sum(2.5) == F32(2.5)
