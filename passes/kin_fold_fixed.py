@@ -49,7 +49,13 @@ def _origin(op) -> list:
 def _with_origin(op, values, el):
     attrs = dict(op.attributes)
     attrs["origin"] = kin.dense_pose(values, el)
-    return type(op)(operands=list(op.operands), result_types=[op.results[0].type], attributes=attrs, result_names=[op.results[0].name_hint], location=op.location)
+    return type(op)(
+        operands=list(op.operands),
+        result_types=[op.results[0].type],
+        attributes=attrs,
+        result_names=[op.results[0].name_hint],
+        location=op.location,
+    )
 
 
 class FixedOfConstant(OpPattern):

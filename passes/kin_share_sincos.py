@@ -62,7 +62,13 @@ class ShareJoint(OpPattern):
         attrs = dict(op.attributes)
         if m < 0:
             attrs["axis"] = _flipped(attrs["axis"])
-        new = type(op)(operands=[operand], result_types=[op.results[0].type], attributes=attrs, result_names=[op.results[0].name_hint], location=op.location)
+        new = type(op)(
+            operands=[operand],
+            result_types=[op.results[0].type],
+            attributes=attrs,
+            result_names=[op.results[0].name_hint],
+            location=op.location,
+        )
         rewriter.insert_before(op, new)
         rewriter.replace_op(op, new.results, "turns with its source joint: shares its sin/cos")
         return True

@@ -25,7 +25,7 @@ from .registry import register_pass
 
 
 def aligned_name(axis) -> str | None:
-    """"z", "-x", ... for an axis that is exactly ±e_k, else None."""
+    """ "z", "-x", ... for an axis that is exactly ±e_k, else None."""
     if not isinstance(axis, DenseElementsAttr):
         return None
     v = np.asarray(axis.values, np.float64)

@@ -51,7 +51,18 @@ def reference_lib() -> ctypes.CDLL | None:
     if cc is None:
         return None
     out = Path(tempfile.mkdtemp(prefix="timber-fk-")) / "libfk_reference.so"
-    cmd = [cc, "-O3", "-march=native", "-ffp-contract=off", "-shared", "-fPIC", str(ROOT / "tools" / "fk_reference.c"), "-o", str(out), "-lm"]
+    cmd = [
+        cc,
+        "-O3",
+        "-march=native",
+        "-ffp-contract=off",
+        "-shared",
+        "-fPIC",
+        str(ROOT / "tools" / "fk_reference.c"),
+        "-o",
+        str(out),
+        "-lm",
+    ]
     subprocess.run(cmd, check=True)
     lib = ctypes.CDLL(str(out))
     P = ctypes.c_void_p
@@ -111,9 +122,9 @@ def bench_robot(name: str, rows: int, lib, results: list) -> None:
             cm = base if math == "libm" else timber.compile(str(path), n_jobs=1, jacobian=False, math=math)
         compile_s = time.perf_counter() - t0 if math != "libm" else cm.timings["total"]
         P = cm.predict(Q)
-        tb = best_of(lambda: cm.predict(Q), 3) / rows
+        tb = best_of(lambda: cm.predict(Q), 3) / rows  # noqa: B023 (called in this iteration)
         q1 = Q[:1].copy()
-        tp = best_of(lambda: [cm.predict(q1) for _ in range(2000)], 3) / 2000
+        tp = best_of(lambda: [cm.predict(q1) for _ in range(2000)], 3) / 2000  # noqa: B023
         tc = None
         if lib is not None:
             fn = cm.jit.function(f"{cm.prefix}infer_single")
@@ -121,7 +132,7 @@ def bench_robot(name: str, rows: int, lib, results: list) -> None:
             out = np.zeros(16)
             Qc = np.ascontiguousarray(Q[:1024])
             iters = 200_000
-            tc = best_of(lambda: lib.call_single(addr, Qc.ctypes.data, n, len(Qc), out.ctypes.data, iters), 3) / iters
+            tc = best_of(lambda: lib.call_single(addr, Qc.ctypes.data, n, len(Qc), out.ctypes.data, iters), 3) / iters  # noqa: B023
         results.append((name, f"timber (math={math})", tb, tp, tc, err(P), f"compile {compile_s:.1f} s"))
 
     if have_pin:
@@ -135,7 +146,9 @@ def bench_robot(name: str, rows: int, lib, results: list) -> None:
                 pin.updateFramePlacement(ref.model, ref.data, fid)
 
         tpin = best_of(pin_loop, 3) / len(qs)
-        results.append((name, "pinocchio (per call from Python)", None, tpin, None, "0 (reference)", f"pin {pin.__version__}; C++ loop not built"))
+        results.append(
+            (name, "pinocchio (per call from Python)", None, tpin, None, "0 (reference)", f"pin {pin.__version__}; C++ loop not built")
+        )
 
     origins = z_chain_origins(path, frames[0]) if lib is not None else None
     if origins is not None:

@@ -180,7 +180,11 @@ class RevoluteOp(_KinOp):
     name = "kin.revolute"
     operand_defs = (OperandDef("sincos", Rank1FloatTensor),)
     result_defs = (ResultDef("pose", Rank1FloatTensor),)
-    attr_defs = (AttrDef("axis", (DenseElementsAttr, StringAttr)), AttrDef("origin", DenseElementsAttr), AttrDef("joint", StringAttr, optional=True))
+    attr_defs = (
+        AttrDef("axis", (DenseElementsAttr, StringAttr)),
+        AttrDef("origin", DenseElementsAttr),
+        AttrDef("joint", StringAttr, optional=True),
+    )
 
     def verify_(self) -> None:
         _shape_error(self, "operand", self.operands[0], 2)
@@ -310,8 +314,8 @@ class ColumnsOp(_KinOp):
 # multiply by ±1 as the identity/negation: a joint's sparse structure costs nothing at run time.
 
 from ..types import FloatType  # noqa: E402
-from .mathimpl.dsl import E, Emitter  # noqa: E402
 from . import arith  # noqa: E402
+from .mathimpl.dsl import E, Emitter  # noqa: E402
 
 _F64 = FloatType(64)
 

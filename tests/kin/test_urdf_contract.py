@@ -51,8 +51,9 @@ def test_pose_is_the_row_major_matrix_of_parent_origin_times_motion():
     """child = parent · Trans(xyz)·Rz·Ry·Rx · M(q): checked against matrices written out here."""
     xml = robot(
         joint("j1", "base", "a", extra='<origin xyz="0.1 0.2 0.3" rpy="0.4 -0.5 0.6"/>')
-        + joint("j2", "a", "b", "prismatic", "0 2 0", extra='<origin xyz="0 0 1"/>')
-    , links=("base", "a", "b"))
+        + joint("j2", "a", "b", "prismatic", "0 2 0", extra='<origin xyz="0 0 1"/>'),
+        links=("base", "a", "b"),
+    )
     m = urdf.load(xml)
 
     def rx(t):
@@ -129,7 +130,10 @@ def test_joints_all_and_explicit_lists():
 
 def test_default_ee_only_leaf_then_most_movable_joints_then_document_order():
     # leaves: c (2 movable), b (1 movable + 1 fixed): c wins
-    xml = robot(joint("j1", "base", "a") + joint("j2", "a", "c") + joint("f", "base", "x", "fixed") + joint("j3", "x", "b"), links=("base", "a", "b", "c", "x"))
+    xml = robot(
+        joint("j1", "base", "a") + joint("j2", "a", "c") + joint("f", "base", "x", "fixed") + joint("j3", "x", "b"),
+        links=("base", "a", "b", "c", "x"),
+    )
     assert [a.value for a in urdf.load(xml).attributes["timber.frames"]] == ["c"]
     # a tie on both counts: document order, with a warning naming the tied leaves
     tie = robot(joint("j1", "base", "a") + joint("j2", "base", "b"), links=("base", "b", "a"))
@@ -191,7 +195,11 @@ def test_options_are_checked():
     "joints, links, message",
     [
         (joint("j1", "base", "a", axis="0 0 0"), ("base", "a"), 'robot.urdf: <joint name="j1">: error: axis is zero'),
-        (joint("j1", "base", "a", axis="0 1"), ("base", "a"), 'robot.urdf: <joint name="j1">: error: axis xyz has 2 components, expected 3'),
+        (
+            joint("j1", "base", "a", axis="0 1"),
+            ("base", "a"),
+            'robot.urdf: <joint name="j1">: error: axis xyz has 2 components, expected 3',
+        ),
         (joint("j1", "base", "a", extra='<origin xyz="0 0" />'), ("base", "a"), "origin xyz has 2 components, expected 3"),
         (joint("j1", "base", "a", extra='<origin rpy="0 0 1 2"/>'), ("base", "a"), "origin rpy has 4 components, expected 3"),
         (joint("j1", "base", "a", extra='<origin xyz="0 nan 0"/>'), ("base", "a"), "must be finite"),
@@ -199,7 +207,11 @@ def test_options_are_checked():
         (joint("j1", "base", "a", "planar"), ("base", "a"), "a planar joint is on the path"),
         (joint("j1", "base", "a", "ball"), ("base", "a"), "joint type 'ball' is not a URDF joint type"),
         (joint("j1", "base", "a") + joint("j2", "b", "c"), ("base", "a", "b", "c"), "2 root links (no joint's child): base, b"),
-        (joint("j1", "base", "a") + joint("j2", "a", "b") + joint("j3", "b", "a"), ("base", "a", "b"), "is the child of joints 'j1' and 'j3'"),
+        (
+            joint("j1", "base", "a") + joint("j2", "a", "b") + joint("j3", "b", "a"),
+            ("base", "a", "b"),
+            "is the child of joints 'j1' and 'j3'",
+        ),
         (joint("j1", "a", "b") + joint("j2", "b", "a"), ("a", "b"), "the joints form a cycle"),
         (joint("j1", "base", "a", extra='<mimic joint="ghost"/>'), ("base", "a"), "mimic of unknown joint 'ghost'"),
         (
@@ -207,7 +219,11 @@ def test_options_are_checked():
             ("base", "a", "b"),
             "mimic joints form a cycle: j1 -> j2 -> j1",
         ),
-        (joint("j1", "base", "a", extra='<mimic joint="j0"/>') + joint("j0", "base", "z", "fixed"), ("base", "a", "z"), "a mimic follows a revolute"),
+        (
+            joint("j1", "base", "a", extra='<mimic joint="j0"/>') + joint("j0", "base", "z", "fixed"),
+            ("base", "a", "z"),
+            "a mimic follows a revolute",
+        ),
         (joint("j1", "base", "ghost"), ("base",), "child link 'ghost' is not a <link> of the robot"),
         (joint("j1", "base", "a") + joint("j1", "a", "b"), ("base", "a", "b"), "joint name declared twice"),
     ],
@@ -251,7 +267,9 @@ def test_file_size_is_bounded(tmp_path, monkeypatch):
 
 @needs_corpus
 def test_corpus_floating_planar_file_is_refused_naming_the_joint():
-    with pytest.raises(TimberError, match=r'synthetic_floating_planar.urdf: <joint name="\w+">: error: a (floating|planar) joint is on the path'):
+    with pytest.raises(
+        TimberError, match=r'synthetic_floating_planar.urdf: <joint name="\w+">: error: a (floating|planar) joint is on the path'
+    ):
         urdf.load(CORPUS / "synthetic_floating_planar.urdf")
 
 

@@ -80,7 +80,9 @@ class Robot:
         while link != (base or self.root):
             j = self.parent_joint.get(link)
             if j is None:
-                raise TimberError(f"base '{base}' is not an ancestor of link '{out[0].child if out else link}'", self.where(f'<link name="{base}">'))
+                raise TimberError(
+                    f"base '{base}' is not an ancestor of link '{out[0].child if out else link}'", self.where(f'<link name="{base}">')
+                )
             out.append(j)
             link = j.parent
         return out[::-1]
@@ -138,7 +140,9 @@ def _parse_xml(data: bytes, name: str):
         raise TimberError(f"XML entity declarations and external references are not supported ({e})", NameLoc(name, "")) from None
     except ET.ParseError as e:
         line, col = getattr(e, "position", (0, 0))
-        raise TimberError(f"malformed XML at line {line}, column {col + 1}: {e.msg if hasattr(e, 'msg') else e}", NameLoc(name, "")) from None
+        raise TimberError(
+            f"malformed XML at line {line}, column {col + 1}: {e.msg if hasattr(e, 'msg') else e}", NameLoc(name, "")
+        ) from None
 
 
 def _elem_name(tag: str, e) -> str:
@@ -229,13 +233,17 @@ def parse(data: bytes, source: str) -> Robot:
     for j in joints.values():
         other = robot.parent_joint.get(j.child)
         if other is not None:
-            raise TimberError(f"link '{j.child}' is the child of joints '{other.name}' and '{j.name}'", robot.where(_elem_name("joint", _Named(j.name))))
+            raise TimberError(
+                f"link '{j.child}' is the child of joints '{other.name}' and '{j.name}'", robot.where(_elem_name("joint", _Named(j.name)))
+            )
         robot.parent_joint[j.child] = j
     roots = [link for link in links if link not in robot.parent_joint]
     if not links:
         raise TimberError("the robot has no links", NameLoc(source, "<robot>"))
     if len(roots) > 1:
-        raise TimberError(f"the robot has {len(roots)} root links (no joint's child): {', '.join(roots)}; expected one", NameLoc(source, "<robot>"))
+        raise TimberError(
+            f"the robot has {len(roots)} root links (no joint's child): {', '.join(roots)}; expected one", NameLoc(source, "<robot>")
+        )
     if not roots:
         raise TimberError("the joints form a cycle: every link is some joint's child", NameLoc(source, "<robot>"))
     robot.root = roots[0]
@@ -258,7 +266,9 @@ def parse(data: bytes, source: str) -> Robot:
             if src is None:
                 raise TimberError(f"mimic of unknown joint '{cur.mimic[0]}'", where)
             if src.type not in MOVABLE:
-                raise TimberError(f"mimic of joint '{src.name}', a {src.type} joint; a mimic follows a revolute, continuous or prismatic joint", where)
+                raise TimberError(
+                    f"mimic of joint '{src.name}', a {src.type} joint; a mimic follows a revolute, continuous or prismatic joint", where
+                )
             if src.name in seen:
                 raise TimberError(f"mimic joints form a cycle: {' -> '.join(seen + [src.name])}", robot.where(f'<joint name="{j.name}">'))
             seen.append(src.name)
@@ -334,8 +344,14 @@ def input_joints(robot: Robot, paths: list[list[Joint]], joints) -> list[str]:
     for n in names:
         if n not in indep:
             kind = robot.joints[n].type if n in robot.joints else None
-            why = "not a joint of the robot" if kind is None else ("a mimic joint" if n in robot.joints and robot.joints[n].mimic else f"a {kind} joint")
-            raise TimberError(f"joints lists '{n}', {why}; inputs are independent revolute, continuous or prismatic joints", robot.where("joints="))
+            why = (
+                "not a joint of the robot"
+                if kind is None
+                else ("a mimic joint" if n in robot.joints and robot.joints[n].mimic else f"a {kind} joint")
+            )
+            raise TimberError(
+                f"joints lists '{n}', {why}; inputs are independent revolute, continuous or prismatic joints", robot.where("joints=")
+            )
     if len(set(names)) != len(names):
         raise TimberError("joints lists a joint twice", robot.where("joints="))
     missing = [n for n in needed if n not in names]
@@ -458,7 +474,16 @@ def _jacobian(module, robot, inputs, frames, base, el):
             if j.type not in MOVABLE:
                 continue
             Tj = b.joint_pose[j.name]
-            c = b.add(kin.JacobianColumnOp.make([Tj, Tf], col_t, name=f"J_{_ident(j.name)}", axis=kin.axis_attr(j.axis), kind=StringAttr("prismatic" if j.type == "prismatic" else "revolute"), joint=StringAttr(j.name)))
+            c = b.add(
+                kin.JacobianColumnOp.make(
+                    [Tj, Tf],
+                    col_t,
+                    name=f"J_{_ident(j.name)}",
+                    axis=kin.axis_attr(j.axis),
+                    kind=StringAttr("prismatic" if j.type == "prismatic" else "revolute"),
+                    joint=StringAttr(j.name),
+                )
+            )
             src, chain = robot.source_of(j)
             scale = 1.0
             for m in chain:  # d q_j / d q_src through the chain of mimics
