@@ -625,4 +625,6 @@ def _broadcast(op, args, it):
 
 @interprets(ConcatOp)
 def _concat(op, args, it):
-    return [np.concatenate([np.asarray(a) for a in args], axis=1)]
+    # Constants are one row; the others have a row per input row.
+    rows = max(np.asarray(a).shape[0] for a in args)
+    return [np.concatenate([np.broadcast_to(np.asarray(a), (rows, np.asarray(a).shape[1])) for a in args], axis=1)]
