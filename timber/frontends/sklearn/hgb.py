@@ -32,7 +32,7 @@ from ir.dialects.tree import CategorySets, EnsembleOp, Missing, NodeTable, Pred
 from ir.types import f64
 
 from .registry import Emit, Obj, converts
-from .trees import _gb_proba, _log
+from .trees import _gb_proba
 
 _REG_LOSSES = {"squared_error": "identity", "absolute_error": "identity", "quantile": "identity", "poisson": "log", "gamma": "log",
                "least_squares": "identity", "least_absolute_deviation": "identity"}  # fmt: skip
@@ -194,9 +194,7 @@ def hgb_regressor(emit: Emit, est: Obj, x, method):
     return raw
 
 
-@converts(
-    "HistGradientBoostingClassifier", kind="classifier", methods=("predict_proba", "predict", "predict_log_proba", "decision_function")
-)
+@converts("HistGradientBoostingClassifier", kind="classifier", methods=("predict_proba", "predict", "decision_function"))
 def hgb_classifier(emit: Emit, est: Obj, x, method):
     loss = est.param("loss")
     if loss not in _CLF_LOSSES:
@@ -206,5 +204,4 @@ def hgb_classifier(emit: Emit, est: Obj, x, method):
         return raw
     if method == "predict":
         return emit.labels(raw, est.attr("classes_"))
-    proba = _gb_proba(emit, raw, "log_loss")
-    return _log(emit, proba) if method == "predict_log_proba" else proba
+    return _gb_proba(emit, raw, "log_loss")
