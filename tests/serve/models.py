@@ -53,16 +53,6 @@ def xgboost_multiclass(path: Path) -> Path:
     return path
 
 
-def demo_variant(path: Path, base_score: float) -> Path:
-    """The demo model with another base score: the same features, other predictions."""
-    import json
-
-    d = json.loads(DEMO.read_text())
-    d["learner"]["learner_model_param"]["base_score"] = f"[{base_score:E}]"
-    path.write_text(json.dumps(d))
-    return path
-
-
 def bits(a: np.ndarray) -> np.ndarray:
     """The array's bit patterns (so -0.0 != 0.0 and NaN payloads count)."""
     a = np.ascontiguousarray(a)

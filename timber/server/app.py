@@ -63,9 +63,10 @@ class Served:
 class Registry:
     """The models this server answers for, kept in step with the store."""
 
-    def __init__(self, config: ServeConfig, pool: ThreadPoolExecutor):
+    def __init__(self, config: ServeConfig, pool: ThreadPoolExecutor, metrics=None):
         from timber.store import Store
 
+        self.metrics = metrics
         self.config = config
         self.store = Store(config.home)
         self.pool = pool
@@ -97,7 +98,8 @@ class Registry:
         if stamp is None:
             raise StoreError(f"no model named '{name}' in the store ({self.store.models})")
         model = self.store.load(name, n_jobs=self.config.threads)
-        return Served(name, model, stamp, model_info(name, model), Batcher(model, self.config, self.pool))
+        on_batch = self.metrics.batch_rows.labels(name).observe if self.metrics is not None else None
+        return Served(name, model, stamp, model_info(name, model), Batcher(model, self.config, self.pool, on_batch))
 
     async def get(self, name: str) -> Served:
         """The current model `name`, reloaded if its store entry changed; 404 if not served."""
@@ -179,10 +181,11 @@ class Batcher:
     Each row gets back exactly what `predict` returns for it: the compiled code handles every
     row on its own, so a row's result does not depend on its batch."""
 
-    def __init__(self, model, config: ServeConfig, pool: ThreadPoolExecutor):
+    def __init__(self, model, config: ServeConfig, pool: ThreadPoolExecutor, on_batch=None):
         self.model = model
         self.config = config
         self.pool = pool
+        self.on_batch = on_batch  # called with the rows of each batch (a metric)
         self.pending: list[tuple[np.ndarray, asyncio.Future]] = []
         self.running = False
 
@@ -203,6 +206,8 @@ class Batcher:
                 batch = self.pending[: self.config.max_batch]
                 del self.pending[: len(batch)]
                 X = np.stack([r for r, _ in batch]) if len(batch) > 1 else batch[0][0].reshape(1, -1)
+                if self.on_batch is not None:
+                    self.on_batch(len(batch))
                 try:
                     Y = await run_predict(self.model, X, self.pool, self.config)
                 except Exception as e:  # noqa: BLE001 - handed to every waiting request
@@ -296,10 +301,10 @@ class App:
     def __init__(self, config: ServeConfig):
         self.config = config
         self.pool = ThreadPoolExecutor(max_workers=max(1, config.threads or os.cpu_count() or 1), thread_name_prefix="timber-serve")
-        self.registry = Registry(config, self.pool)
         from .metrics import Metrics
 
         self.metrics = Metrics()
+        self.registry = Registry(config, self.pool, self.metrics)
         self.started = False
 
     def startup(self) -> list[str]:

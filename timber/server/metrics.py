@@ -29,6 +29,14 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.batch_rows = Histogram(
+            "timber_batch_rows",
+            "single-row requests answered by one compiled call, per model",
+            ["model"],
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=self.registry,
+        )
+
     def observe(self, endpoint: str, model: str, status: int, seconds: float) -> None:
         code = str(status)
         self.requests.labels(endpoint, model, code).inc()
