@@ -1,16 +1,23 @@
 """`kernel` dialect: a row against a stored table of vectors (SVM support vectors, KNN training
-rows), nearest-neighbour selection, and the square root they need.
+rows), nearest-neighbour selection, the square root they need, libsvm's kernel values and its
+pairwise-coupling iteration.
 
-These ops stand for loops over hundreds or thousands of stored vectors, which an `arith`
-expansion would unroll: each back-end lowers them as loops (vectorised across rows where the
-back-end computes blocks of rows).
+These ops stand for loops over hundreds or thousands of stored vectors (or a data-dependent
+iteration), which an `arith` expansion would unroll: each back-end lowers them as loops
+(vectorised across rows where the back-end computes blocks of rows).
+
+`kernel.gram` applies a per-value formula (`gram_transform`) inside its loop: a few `arith` ops and
+at most one `math.exp`/`math.tanh` on one element, which every back-end lowers with its own
+machinery for those ops (the C library's exp in the JIT's math="libm", Timber's own elsewhere),
+so the values are those of the equivalent elementwise ops.  `coupling_program` writes libsvm's
+`multiclass_probability` as a straight-line scalar program that each back-end renders.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..attributes import DenseElementsAttr, IntegerAttr, StringAttr
+from ..attributes import DenseElementsAttr, FloatAttr, IntegerAttr, StringAttr
 from ..opdef import (
     AttrDef,
     Elementwise,
@@ -27,6 +34,7 @@ from ..types import FloatType, IntegerType, TensorType
 from .formats import SameTypeOp
 
 METRICS = ("sqeuclidean", "manhattan")
+GRAM_KERNELS = ("linear", "poly", "rbf", "sigmoid")
 
 
 @register
@@ -121,6 +129,221 @@ class TopKOp(_TableOp):
             self.error(f"result must be tensor<{k}xi64>, found {self.results[0].type}")
 
 
+@register
+class GramOp(_TableOp):
+    """`%k = kernel.gram %x {coef0 = 0.0 : f64, degree = 3 : i64, gamma = 0.5 : f64, kernel = "rbf", vectors = dense<...> : tensor<MxNxf64>} : tensor<Nxf64> -> tensor<Mxf64>`
+
+    libsvm's kernel value of the row with each stored vector v_i, in the element type, no fused
+    multiply-add: `s = 0.0`, then for j = 0..N-1 in order `s = s + (x[j] - v_i[j])²` ("rbf",
+    written `d = x[j] - v_i[j]; s = s + d * d`) or `s = s + x[j] * v_i[j]` (the others); then
+    "linear": `s`; "rbf": `exp((-gamma) * s)`; "sigmoid": `tanh(gamma * s + coef0)`; "poly":
+    libsvm's `powi(gamma * s + coef0, degree)` (square and multiply: `r = 1; t = base; for
+    n = degree; n > 0; n /= 2 { if n odd: r = r * t; t = t * t }`, the first `1 * t` kept).
+    exp and tanh are `math.exp` / `math.tanh` (the same bits as those ops in every back-end and
+    math mode); the formula is `gram_transform(op)`."""
+
+    name = "kernel.gram"
+    operand_defs = (OperandDef("input", Rank1FloatTensor),)
+    result_defs = (ResultDef("out", Rank1FloatTensor),)
+    attr_defs = (
+        AttrDef("vectors", DenseElementsAttr),
+        AttrDef("kernel", StringAttr),
+        AttrDef("gamma", FloatAttr),
+        AttrDef("coef0", FloatAttr),
+        AttrDef("degree", IntegerAttr),
+    )
+    traits = (Pure,)
+
+    @classmethod
+    def build(cls, x, vectors: np.ndarray, kernel: str, gamma: float, coef0: float = 0.0, degree: int = 3, name=None) -> "GramOp":
+        m, n = vectors.shape
+        el = x.type.element
+        attrs = {
+            "vectors": DenseElementsAttr(vectors, TensorType((m, n), el)),
+            "kernel": StringAttr(kernel),
+            "gamma": FloatAttr(gamma, el),
+            "coef0": FloatAttr(coef0, el),
+            "degree": IntegerAttr(degree),
+        }
+        return cls(operands=[x], result_types=[TensorType((m,), el)], attributes=attrs, result_names=[name])
+
+    def verify_(self) -> None:
+        x, y, v = self.operands[0].type, self.results[0].type, self.attributes["vectors"].type
+        if len(v.shape) != 2 or v.shape != (y.shape[0], x.shape[0]):
+            self.error(f"vectors shape {v.shape} must be (outputs, inputs) = {(y.shape[0], x.shape[0])}")
+        if v.element != x.element or y.element != x.element:
+            self.error(f"vectors, input and result must share one element type, found {v.element}, {x.element}, {y.element}")
+        for a in ("gamma", "coef0"):
+            if self.attributes[a].type != x.element:
+                self.error(f"{a} must be of the element type {x.element}, found {self.attributes[a].type}")
+        if self.attributes["kernel"].value not in GRAM_KERNELS:
+            self.error(f"kernel must be one of {', '.join(GRAM_KERNELS)}, found '{self.attributes['kernel'].value}'")
+        if not 0 <= self.attributes["degree"].value <= 64:
+            self.error(f"degree must be between 0 and 64, found {self.attributes['degree'].value}")
+
+    @property
+    def squared(self) -> bool:
+        """The accumulated term: (x - v)² ("rbf") or x·v."""
+        return self.attributes["kernel"].value == "rbf"
+
+
+_TRANSFORMS: dict = {}
+
+
+def gram_transform(op: GramOp):
+    """`(arg, ops, out)`: the formula turning one accumulated sum (arg, a tensor<1xT> placeholder)
+    into the kernel value, as `arith`/`math` ops (built once per kernel, constants and type)."""
+    from ..core import Block
+    from .math import ExpOp, TanhOp
+    from .mathimpl.dsl import Emitter
+
+    el = op.operands[0].type.element
+    a = op.attributes
+    kind, gamma, coef0, degree = a["kernel"].value, a["gamma"].value, a["coef0"].value, a["degree"].value
+    key = (kind, a["gamma"].bits.tobytes(), a["coef0"].bits.tobytes(), degree, str(el))
+    hit = _TRANSFORMS.get(key)
+    if hit is not None:
+        return hit
+    t1 = TensorType((1,), el)
+    arg = Block([t1]).args[0]
+    em = Emitter((1,), op.location)
+    s = em.wrap(arg)
+    if kind == "linear":
+        out = s
+    elif kind == "rbf":
+        out = em.emit(ExpOp(operands=[(em.const(-gamma, el) * s).v], result_types=[t1]))
+    else:
+        base = em.const(gamma, el) * s + em.const(coef0, el)
+        if kind == "sigmoid":
+            out = em.emit(TanhOp(operands=[base.v], result_types=[t1]))
+        else:
+            ret, tmp, n = em.const(1.0, el), base, degree
+            while n > 0:
+                if n % 2 == 1:
+                    ret = ret * tmp
+                tmp = tmp * tmp
+                n //= 2
+            out = ret
+    hit = _TRANSFORMS[key] = (arg, em.ops, out.v)
+    return hit
+
+
+@register
+class CoupleOp(_TableOp):
+    """`%p = kernel.couple %r {classes = 3 : i64} : tensor<3xf64> -> tensor<3xf64>`
+
+    libsvm's `multiclass_probability` (pairwise coupling, method 2 of Wu, Lin and Weng) on one
+    row, exactly as its C code runs in float64: the operand holds r[i][j] for every pair i < j in
+    the order (0,1), (0,2), ..., (1,2), ... (r[j][i] = 1 - r[i][j]); the result is p[0..k-1].
+    Q from r, p = 1/k, then at most max(100, k) rounds of: Qp and pQp recomputed, stop when
+    max_t |Qp[t] - pQp| < 0.005/k (a NaN error never raises the maximum), else the sequential
+    update of every p[t].  `coupling_program(k)` is the statement-by-statement definition."""
+
+    name = "kernel.couple"
+    operand_defs = (OperandDef("input", Rank1FloatTensor),)
+    result_defs = (ResultDef("out", Rank1FloatTensor),)
+    attr_defs = (AttrDef("classes", IntegerAttr),)
+    traits = (Pure,)
+
+    @classmethod
+    def build(cls, r, k: int, name=None) -> "CoupleOp":
+        return cls(operands=[r], result_types=[TensorType((k,), r.type.element)], attributes={"classes": IntegerAttr(k)}, result_names=[name])
+
+    def verify_(self) -> None:
+        k = self.attributes["classes"].value
+        if k < 2:
+            self.error(f"classes must be at least 2, found {k}")
+        x, y = self.operands[0].type, self.results[0].type
+        if x.element != FloatType(64) or y.element != FloatType(64):
+            self.error(f"operand and result must be f64 tensors (libsvm's doubles), found {x}, {y}")
+        if x.shape != (k * (k - 1) // 2,) or y.shape != (k,):
+            self.error(f"{k} classes take tensor<{k * (k - 1) // 2}xf64> and give tensor<{k}xf64>, found {x} -> {y}")
+
+
+class Coupling:
+    """libsvm's `multiclass_probability` for k classes as three straight-line scalar programs:
+    `setup` (Q and p from the inputs `r<i>_<j>`, i < j), `check` (Qp, pQp and `max_error`) and
+    `update` (one round of the p updates), run as: setup; repeat `iters` times { check; stop
+    when `max_error < eps`; update }.  Statements are `(dst, op, a, b)` with op one of add, sub,
+    mul, div, neg, abs, set ("a"), maxgt ("a if a > b else b"); operands are variable names or
+    Python floats.  Variables `p<t>` hold the result."""
+
+    def __init__(self, k: int):
+        self.k = k
+        self.iters = max(100, k)
+        self.eps = 0.005 / k
+        self.setup: list[tuple] = []
+        self.check: list[tuple] = []
+        self.update: list[tuple] = []
+
+        def r(i, j):
+            return f"r{i}_{j}"
+
+        st = self.setup
+        for i in range(k):
+            for j in range(i + 1, k):
+                st.append((f"r{j}_{i}", "sub", 1.0, f"r{i}_{j}"))
+        for t in range(k):
+            st.append((f"p{t}", "set", 1.0 / k, None))
+            st.append((f"q{t}_{t}", "set", 0.0, None))
+            for j in range(t):
+                st.append(("tmp", "mul", r(j, t), r(j, t)))
+                st.append((f"q{t}_{t}", "add", f"q{t}_{t}", "tmp"))
+                st.append((f"q{t}_{j}", "set", f"q{j}_{t}", None))
+            for j in range(t + 1, k):
+                st.append(("tmp", "mul", r(j, t), r(j, t)))
+                st.append((f"q{t}_{t}", "add", f"q{t}_{t}", "tmp"))
+                st.append(("tmp", "neg", r(j, t), None))
+                st.append((f"q{t}_{j}", "mul", "tmp", r(t, j)))
+        ck = self.check
+        ck.append(("pqp", "set", 0.0, None))
+        for t in range(k):
+            ck.append((f"qp{t}", "set", 0.0, None))
+            for j in range(k):
+                ck.append(("tmp", "mul", f"q{t}_{j}", f"p{j}"))
+                ck.append((f"qp{t}", "add", f"qp{t}", "tmp"))
+            ck.append(("tmp", "mul", f"p{t}", f"qp{t}"))
+            ck.append(("pqp", "add", "pqp", "tmp"))
+        ck.append(("max_error", "set", 0.0, None))
+        for t in range(k):
+            ck.append(("tmp", "sub", f"qp{t}", "pqp"))
+            ck.append(("tmp", "abs", "tmp", None))
+            ck.append(("max_error", "maxgt", "tmp", "max_error"))
+        up = self.update
+        for t in range(k):
+            up.append(("tmp", "neg", f"qp{t}", None))
+            up.append(("tmp", "add", "tmp", "pqp"))
+            up.append(("diff", "div", "tmp", f"q{t}_{t}"))
+            up.append((f"p{t}", "add", f"p{t}", "diff"))
+            up.append(("tmp", "mul", "diff", f"q{t}_{t}"))
+            up.append(("tmp2", "mul", 2.0, f"qp{t}"))
+            up.append(("tmp", "add", "tmp", "tmp2"))
+            up.append(("tmp", "mul", "diff", "tmp"))
+            up.append(("tmp", "add", "pqp", "tmp"))
+            up.append(("onep", "add", 1.0, "diff"))
+            up.append(("tmp", "div", "tmp", "onep"))
+            up.append(("pqp", "div", "tmp", "onep"))
+            for j in range(k):
+                up.append(("tmp", "mul", "diff", f"q{t}_{j}"))
+                up.append(("tmp", "add", f"qp{j}", "tmp"))
+                up.append((f"qp{j}", "div", "tmp", "onep"))
+                up.append((f"p{j}", "div", f"p{j}", "onep"))
+
+    def inputs(self) -> list[str]:
+        return [f"r{i}_{j}" for i in range(self.k) for j in range(i + 1, self.k)]
+
+    def variables(self) -> list[str]:
+        """Every variable a statement assigns, inputs first (each used with one meaning)."""
+        seen = dict.fromkeys(self.inputs())
+        for st in self.setup + self.check + self.update:
+            seen.setdefault(st[0])
+        return list(seen)
+
+
+def coupling_program(k: int) -> Coupling:
+    return Coupling(k)
+
+
 # ----- semantics (the interpreter) ----------------------------------------------------------------
 
 from ..interpreter import interprets  # noqa: E402
@@ -154,4 +377,70 @@ def _topk(op, args, it):
     return [order[:, :k].astype(np.int64)]
 
 
-__all__ = ["DistancesOp", "FloatType", "METRICS", "SqrtOp", "TopKOp"]
+@interprets(GramOp)
+def _gram(op, args, it):
+    x = args[0]
+    v = op.attributes["vectors"].values
+    acc = np.zeros((x.shape[0], v.shape[0]), x.dtype)
+    with np.errstate(all="ignore"):
+        for j in range(v.shape[1]):
+            if op.squared:
+                d = x[:, j : j + 1] - v[None, :, j]
+                acc = acc + d * d
+            else:
+                acc = acc + x[:, j : j + 1] * v[None, :, j]
+        arg, ops, out = gram_transform(op)
+        n, m = acc.shape
+        res = it.run_ops(ops, {id(arg): acc.reshape(-1, 1)}, out)
+    return [np.broadcast_to(res, (n * m, 1)).reshape(n, m).copy()]
+
+
+def run_scalar(statements, env: dict) -> None:
+    """Run `Coupling` statements on numpy arrays (one lane per row), in place in `env`."""
+    for dst, o, a, b in statements:
+        x = env[a] if isinstance(a, str) else a
+        y = env[b] if isinstance(b, str) else b
+        if o == "add":
+            r = x + y
+        elif o == "sub":
+            r = x - y
+        elif o == "mul":
+            r = x * y
+        elif o == "div":
+            r = x / y
+        elif o == "neg":
+            r = -x
+        elif o == "abs":
+            r = np.abs(x)
+        elif o == "set":
+            r = x
+        elif o == "maxgt":
+            r = np.where(x > y, x, y)
+        else:  # pragma: no cover
+            raise AssertionError(o)
+        env[dst] = np.array(r, np.float64) if np.ndim(r) == 0 else r
+
+
+@interprets(CoupleOp)
+def _couple(op, args, it):
+    r = args[0].astype(np.float64)
+    n = r.shape[0]
+    prog = coupling_program(op.attributes["classes"].value)
+    env = {name: r[:, i].copy() for i, name in enumerate(prog.inputs())}
+    with np.errstate(all="ignore"):
+        run_scalar(prog.setup, env)
+        env = {k: np.broadcast_to(v, (n,)).copy() for k, v in env.items()}
+        active = np.ones(n, bool)
+        for _ in range(prog.iters):
+            run_scalar(prog.check, env)
+            active &= ~(env["max_error"] < prog.eps)
+            if not active.any():
+                break
+            before = {f"p{t}": env[f"p{t}"].copy() for t in range(prog.k)}
+            run_scalar(prog.update, env)
+            for name, old in before.items():  # finished rows keep their p (their Q, Qp are recomputed)
+                env[name] = np.where(active, env[name], old)
+    return [np.stack([env[f"p{t}"] for t in range(prog.k)], axis=1)]
+
+
+__all__ = ["CoupleOp", "DistancesOp", "FloatType", "GramOp", "METRICS", "SqrtOp", "TopKOp", "coupling_program", "gram_transform"]

@@ -29,7 +29,7 @@ KERNELS = ("linear", "poly", "rbf", "sigmoid")
 
 def kernel_values(emit: Emit, est: Obj, x: Value) -> Value:
     """k(x, sv_i) for every support vector i, as libsvm computes it."""
-    from ir.dialects.kernel import DistancesOp
+    from ir.dialects.kernel import GramOp
 
     kind = est.param("kernel", "rbf")
     if kind not in KERNELS:
@@ -43,27 +43,14 @@ def kernel_values(emit: Emit, est: Obj, x: Value) -> Value:
     if sv.shape[0] == 0:
         emit.fail(est, "has no support vectors")
     gamma = float(est.attr("_gamma", est.param("gamma", 0.0) if not isinstance(est.param("gamma", 0.0), str) else 0.0))
-    n = sv.shape[0]
-    if kind == "rbf":
-        d = emit.op(DistancesOp.build(x, np.ascontiguousarray(sv), "sqeuclidean", name="sqdist"))
-        t = binop(emit, arith.MulFOp, emit.const(np.full(n, -gamma), "minus_gamma"), d)
-        return unary(emit, math.ExpOp, t, name="kernel")
-    k = dot(emit, x, sv, name="dot")
-    if kind == "linear":
-        return k
-    t = binop(emit, arith.MulFOp, emit.const(np.full(n, gamma), "gamma"), k)
-    t = binop(emit, arith.AddFOp, t, emit.const(np.full(n, float(est.param("coef0", 0.0))), "coef0"), name="base")
-    if kind == "sigmoid":
-        return unary(emit, math.TanhOp, t, name="kernel")
     degree = int(est.param("degree", 3))
-    ret, tmp = None, t  # libsvm's powi: ret = 1; for t = times; t > 0; t /= 2: if odd ret *= tmp; tmp *= tmp
-    times = degree
-    while times > 0:
-        if times % 2 == 1:
-            ret = binop(emit, arith.MulFOp, emit.const(np.ones(n), "one") if ret is None else ret, tmp)
-        tmp = binop(emit, arith.MulFOp, tmp, tmp)
-        times //= 2
-    return ret if ret is not None else emit.const(np.ones(n), "one")
+    if kind == "poly" and not 0 <= degree <= 64:
+        emit.fail(est, f"degree {degree} is not supported (0..64)")
+    # one loop over the support vectors with the kernel's formula inside (`kernel.gram`): compile
+    # time no longer grows with an unrolled exp/tanh per support vector
+    return emit.op(
+        GramOp.build(x, np.ascontiguousarray(sv, np.float64), kind, gamma, float(est.param("coef0", 0.0)), degree, name="kernel")
+    )
 
 
 def pair_decisions(emit: Emit, est: Obj, x: Value) -> tuple[Value, int]:
@@ -133,17 +120,20 @@ def vote_labels(emit: Emit, dec: Value, k: int, classes) -> Value:
     return emit.labels(concat(emit, votes, name="votes"), classes)
 
 
-def _platt(emit: Emit, dec: Value, a: float, b: float) -> Value:
-    """libsvm's sigmoid_predict(dec, A, B), clipped to [1e-7, 1 - 1e-7]."""
-    f = binop(emit, arith.AddFOp, binop(emit, arith.MulFOp, dec, emit.const([a], "probA")), emit.const([b], "probB"), name="fApB")
-    one = emit.const([1.0], "one")
+def _platt(emit: Emit, dec: Value, a: np.ndarray, b: np.ndarray) -> Value:
+    """libsvm's sigmoid_predict(dec, A, B) per class pair, clipped by libsvm's own templates
+    `min(max(p, 1e-7), 1 - 1e-7)` with `max(x, y) = x > y ? x : y` (a NaN becomes 1e-7)."""
+    n = len(a)
+    f = binop(emit, arith.AddFOp, binop(emit, arith.MulFOp, dec, emit.const(a, "probA")), emit.const(b, "probB"), name="fApB")
+    one = emit.const(np.ones(n), "one")
     e_neg = unary(emit, math.ExpOp, unary(emit, arith.NegFOp, f))
     pos_branch = binop(emit, arith.DivFOp, e_neg, binop(emit, arith.AddFOp, one, e_neg))
     neg_branch = binop(emit, arith.DivFOp, one, binop(emit, arith.AddFOp, one, unary(emit, math.ExpOp, f)))
-    ge = emit.op(arith.CmpFOp.build("oge", f, emit.const([0.0], "zero")))
+    ge = emit.op(arith.CmpFOp.build("oge", f, emit.const(np.zeros(n), "zero")))
     p = emit.op(arith.SelectOp.build(ge, pos_branch, neg_branch, name="platt"))
-    p = binop(emit, arith.MaximumFOp, p, emit.const([1e-7], "min_prob"))
-    return binop(emit, arith.MinimumFOp, p, emit.const([1 - 1e-7], "max_prob"), name="pairwise_prob")
+    lo, hi = emit.const(np.full(n, 1e-7), "min_prob"), emit.const(np.full(n, 1 - 1e-7), "max_prob")
+    p = emit.op(arith.SelectOp.build(emit.op(arith.CmpFOp.build("ogt", p, lo)), p, lo))
+    return emit.op(arith.SelectOp.build(emit.op(arith.CmpFOp.build("olt", p, hi)), p, hi, name="pairwise_prob"))
 
 
 def svc(emit: Emit, est: Obj, x: Value, method: str | None) -> Value:
@@ -164,9 +154,20 @@ def svc(emit: Emit, est: Obj, x: Value, method: str | None) -> Value:
         return vote_labels(emit, dec, k, classes)
     if not has_proba:
         emit.fail(est, f"{method} needs probability=True at fit time; use decision_function")
-    # scikit-learn's libsvm runs the pairwise coupling iteration (multiclass_probability) for
-    # every class count, two included: its data-dependent loop is not compiled yet
-    emit.fail(est, f"{method} (libsvm's Platt scaling and pairwise coupling) is not supported yet; use decision_function or predict")
+    prob_b = np.asarray(est.attr("_probB", est.attr("probB_", None)), np.float64).reshape(-1)
+    prob_a = np.asarray(prob_a, np.float64).reshape(-1)
+    n_pairs = k * (k - 1) // 2
+    if prob_a.shape != (n_pairs,) or prob_b.shape != (n_pairs,):
+        emit.fail(est, f"probA_/probB_ have {prob_a.size}/{prob_b.size} values for {n_pairs} class pairs")
+    # libsvm's svm_predict_probability: Platt's sigmoid per pair, clamped to [1e-7, 1 - 1e-7], then
+    # multiclass_probability (scikit-learn's libsvm runs it for two classes too)
+    r = _platt(emit, dec, prob_a, prob_b)
+    from ir.dialects.kernel import CoupleOp
+
+    p = emit.op(CoupleOp.build(r, k, name="proba"))
+    if method == "predict_log_proba":
+        return unary(emit, math.LogOp, p, name="log_proba")
+    return p
 
 
 converts("SVC", "NuSVC", kind="classifier", methods=("predict_proba", "predict", "decision_function", "predict_log_proba"))(svc)
