@@ -120,7 +120,7 @@ def load(path_or_estimator, *, method: str | None = None, source_name: str | Non
         est = from_estimator(path_or_estimator, source)
     if not isinstance(est, Obj):
         what = f"a numpy array of shape {est.shape}" if isinstance(est, np.ndarray) else f"a {type(est).__name__}"
-        raise TimberError(f"{source} holds {what}, not a fitted scikit-learn estimator", NameLoc(source, ""))
+        raise TimberError(f"the file holds {what}, not a fitted scikit-learn estimator", NameLoc(source, ""))
     return build_module(est, source, method)
 
 

@@ -7,6 +7,8 @@
   reads its columns (`_transformer_to_input_indices`, else the column spec: integers, slices,
   boolean masks, or names via `feature_names_in_`) and the outputs are joined in order;
   'drop' and transformers with no columns add nothing, 'passthrough' copies its columns.
+* `FunctionTransformer`: no function (the identity; what a fitted ColumnTransformer holds for
+  'passthrough'), or numpy's `log`, `log1p`, `exp` (the C library's, as numpy calls them).
 * `FeatureUnion`: each transformer of `transformer_list` on the whole row, outputs joined
   (multiplied by `transformer_weights` when given).
 """
@@ -16,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ir.diagnostics import TimberError
-from ir.dialects import arith
+from ir.dialects import arith, math
 
 from .registry import CONVERTERS, METHODS, ConvertError, Emit, Obj, convert, converts
 
@@ -152,3 +154,18 @@ def feature_union(emit: Emit, est: Obj, x, method):
     if not outs:
         emit.fail(est, "every transformer is dropped: the output has no columns")
     return outs[0] if len(outs) == 1 else emit.op(arith.ConcatOp.build(outs, name="union"))
+
+
+_UFUNCS = {"numpy.log": math.LogOp, "numpy.log1p": math.Log1pOp, "numpy.exp": math.ExpOp}
+
+
+@converts("FunctionTransformer", kind="transformer", methods=("transform",))
+def function_transformer(emit: Emit, est: Obj, x, method):
+    fn = est.attr("func", None)
+    if fn is None:
+        return x
+    kw = est.attr("kw_args", None)
+    if isinstance(fn, Obj) and fn.cls in _UFUNCS and not kw:
+        return emit.op(_UFUNCS[fn.cls].build(x, name=fn.cls.split(".")[1]))
+    what = fn.cls if isinstance(fn, Obj) else type(fn).__name__
+    emit.fail(est, f"func {what} is not supported; supported: none (identity), {', '.join(_UFUNCS)}")

@@ -39,6 +39,7 @@ import io
 import lzma
 import os
 import pickle
+import struct
 import zlib
 
 import numpy as np
@@ -229,6 +230,8 @@ class _SafeUnpickler(pickle._Unpickler):
             t = getattr(np, name, None)
             if isinstance(t, type) and issubclass(t, np.generic):
                 return t
+            if isinstance(t, np.ufunc):
+                return self.record_class(full)  # e.g. FunctionTransformer(func=np.log1p): named, never called
         if module.startswith("numpy.random") or full == "functools.partial":
             # a random_state parameter; a partial of a scikit-learn function (HGB's preprocessor):
             # kept inert, never called
@@ -318,22 +321,22 @@ def _decompress(data: bytes, source: str) -> bytes:
         try:
             import lz4.frame
         except ImportError:
-            raise LoadError(f"{source} is lz4-compressed; install the 'lz4' package to read it", where) from None
+            raise LoadError("the file is lz4-compressed; install the 'lz4' package to read it", where) from None
         d = lz4.frame.LZ4FrameDecompressor()
     elif data.startswith(b"ZF"):
         raise LoadError(
-            f"{source} was written by joblib < 0.10 (its 'ZF' container); load it with that joblib and save it again", where
+            "the file was written by joblib < 0.10 (its 'ZF' container); load it with that joblib and save it again", where
         )  # fmt: skip
     else:
         return data
     try:
         out = d.decompress(data, MAX_DECOMPRESSED_BYTES + 1)
     except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError, RuntimeError) as e:
-        raise LoadError(f"{source}: corrupt compressed data ({e})", where) from None
+        raise LoadError(f"corrupt compressed data ({e})", where) from None
     if len(out) > MAX_DECOMPRESSED_BYTES:
-        raise LoadError(f"{source} decompresses to more than {MAX_DECOMPRESSED_BYTES >> 30} GiB; refused", where)
+        raise LoadError(f"the file decompresses to more than {MAX_DECOMPRESSED_BYTES >> 30} GiB; refused", where)
     if not getattr(d, "eof", True):
-        raise LoadError(f"{source}: the compressed data is truncated", where)
+        raise LoadError("the compressed data is truncated", where)
     return out
 
 
@@ -346,7 +349,7 @@ def _read_bytes(path_or_bytes, source_name: str | None) -> tuple[bytes, str]:
     try:
         size = os.path.getsize(path)
         if size > MAX_FILE_BYTES:
-            raise LoadError(f"{source} is {size >> 20} MiB; model files over {MAX_FILE_BYTES >> 30} GiB are refused", where)
+            raise LoadError(f"the file is {size >> 20} MiB; model files over {MAX_FILE_BYTES >> 30} GiB are refused", where)
         with open(path, "rb") as fh:
             return fh.read(), source
     except OSError as e:
@@ -357,7 +360,7 @@ def unpickle(data: bytes, source: str, buffers=None):
     """The objects of a pickle stream (joblib's included), with records for scikit-learn classes."""
     where = NameLoc(source, "")
     if not data:
-        raise LoadError(f"{source} is empty", where)
+        raise LoadError("the file is empty", where)
     f = io.BytesIO(data)
     u = _SafeUnpickler(f, source, len(data), buffers=buffers)
     try:
@@ -365,9 +368,11 @@ def unpickle(data: bytes, source: str, buffers=None):
     except TimberError:
         raise
     except (EOFError, pickle.UnpicklingError, ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError,
-            UnicodeDecodeError, MemoryError, RecursionError, ImportError, LookupError) as e:  # fmt: skip
+            UnicodeDecodeError, MemoryError, RecursionError, ImportError, LookupError, struct.error) as e:  # fmt: skip
         kind = "truncated" if isinstance(e, EOFError) else "corrupt or not a pickle"
-        raise LoadError(f"{source}: {kind} ({type(e).__name__}: {e})", where) from None
+        raise LoadError(f"{kind} ({type(e).__name__}: {e})", where) from None
+    except Exception as e:  # noqa: BLE001  (any other failure of hostile bytes is a bad file, never a traceback)
+        raise LoadError(f"corrupt or not a pickle ({type(e).__name__}: {e})", where) from None
 
 
 def read_file(path_or_bytes, source_name: str | None = None):
@@ -402,7 +407,7 @@ def to_records(value, source: str):
 
     def conv(v, depth: int):
         if depth > MAX_DEPTH:
-            raise LoadError(f"{source}: objects nested more than {MAX_DEPTH} deep", NameLoc(source, ""))
+            raise LoadError(f"objects nested more than {MAX_DEPTH} deep", NameLoc(source, ""))
         if isinstance(v, (str, bytes, int, float, bool, type(None), np.generic, np.dtype, slice, range)):
             return v
         key = id(v)
@@ -457,7 +462,7 @@ def to_records(value, source: str):
             return v
         if isinstance(v, type):
             return v  # a builtin or numpy type used as a parameter value (dtype=np.float64)
-        raise LoadError(f"{source}: unexpected {type(v).__name__} object in the model", NameLoc(source, ""))
+        raise LoadError(f"unexpected {type(v).__name__} object in the model", NameLoc(source, ""))
 
     return conv(value, 0)
 
