@@ -460,6 +460,8 @@ def to_records(value, source: str):
             return v
         if isinstance(v, (bytearray, complex)):
             return v
+        if isinstance(v, type) and issubclass(v, Record):
+            return Obj(v._cls, {}, (), source)  # a class or function referenced by name (func=np.log1p)
         if isinstance(v, type):
             return v  # a builtin or numpy type used as a parameter value (dtype=np.float64)
         raise LoadError(f"unexpected {type(v).__name__} object in the model", NameLoc(source, ""))
