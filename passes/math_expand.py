@@ -41,14 +41,19 @@ class MathExpand(Pass):
 
     def apply(self, module, ctx: PassContext) -> None:
         kept = set(self._kept())
-        work = [op for op in function_ops(module) if mathimpl.expandable(op)]
+        work = [op for op in function_ops(module) if _math(op)]
         while work:
             op = work.pop(0)
             if libm_function(op) in kept:
                 continue
-            ops, out = mathimpl.expand(op, op.operands[0])
+            ops, out = mathimpl.expand(op, *op.operands)
             for new in ops:
                 ctx.rewriter.insert_before(op, new)
             ctx.rewriter.replace_op(op, [out], f"expanded into {len(ops)} ops")
             ctx.stat(f"{op.name}-expanded")
-            work = [o for o in ops if mathimpl.expandable(o)] + work
+            work = [o for o in ops if _math(o)] + work
+
+
+def _math(op) -> bool:
+    """A `math` op with an expansion (other dialects' expansions have passes of their own)."""
+    return op.name.startswith("math.") and mathimpl.expandable(op)

@@ -46,10 +46,42 @@ def test_op_has_interpreter_semantics(name):
     assert OP_REGISTRY[name] in IMPLEMENTATIONS, f"'{name}' has no @interprets implementation"
 
 
-def _sample(cls):
-    """An instance of an expandable op on tensor<2xf64> (its attributes at their defaults)."""
+# A robot with every kind of kin op: revolute (z and a skew axis), prismatic, fixed, a mimic.
+_URDF = """<robot name="r">
+<link name="a"/><link name="b"/><link name="c"/><link name="d"/><link name="e"/>
+<joint name="j1" type="revolute"><parent link="a"/><child link="b"/><axis xyz="0 0 1"/><origin xyz="0 0 0.1" rpy="0 0.2 0"/></joint>
+<joint name="j2" type="prismatic"><parent link="b"/><child link="c"/><axis xyz="1 1 0"/></joint>
+<joint name="j3" type="fixed"><parent link="c"/><child link="d"/><origin xyz="0 0 0.1" rpy="0.1 0 0"/></joint>
+<joint name="j4" type="revolute"><parent link="d"/><child link="e"/><axis xyz="0.3 0 1"/><mimic joint="j1" multiplier="2"/></joint>
+</robot>"""
+
+
+def _module_samples(tmp_dir) -> dict:
+    """Ops as front-ends write them (with their real operand types and attributes), by name."""
+    from timber.frontends import urdf
+
+    path = tmp_dir / "r.urdf"
+    path.write_text(_URDF)
+    return {op.name: op for op in urdf.load(str(path)).walk()}
+
+
+_SAMPLES: dict = {}
+
+
+def _sample(cls, tmp_path_factory=None):
+    """An instance of an expandable op: one a front-end writes when there is one (kin), else the
+    op on tensor<2xf64> (its attributes at their defaults)."""
+    if cls.name.startswith("kin."):
+        if not _SAMPLES:
+            _SAMPLES.update(_module_samples(tmp_path_factory.mktemp("urdf")))
+        return _SAMPLES[cls.name]
     t = TensorType((2,), FloatType(64))
     return cls(operands=[Block([t]).args[0]], result_types=[t])
+
+
+def test_kin_samples_cover_the_dialect(tmp_path_factory):
+    _sample(OP_REGISTRY["kin.pose"], tmp_path_factory)
+    assert {n for n in COMPUTING if n.startswith("kin.")} <= set(_SAMPLES)
 
 
 def _expansion_ops(op) -> list:
@@ -65,7 +97,7 @@ def _expansion_ops(op) -> list:
 
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
 @pytest.mark.parametrize("name", COMPUTING)
-def test_op_has_a_lowering_in_every_backend(name, backend):
+def test_op_has_a_lowering_in_every_backend(name, backend, tmp_path_factory):
     cls = OP_REGISTRY[name]
     kind = BACKENDS[backend](cls)
     if (backend, name) in NOT_SUPPORTED:
@@ -73,5 +105,5 @@ def test_op_has_a_lowering_in_every_backend(name, backend):
         return
     assert kind in ("table", "expansion"), f"the {backend} back-end has no lowering for '{name}'"
     if kind == "expansion":
-        for o in _expansion_ops(_sample(cls)):
+        for o in _expansion_ops(_sample(cls, tmp_path_factory)):
             assert BACKENDS[backend](type(o)) is not None, f"'{name}' expands into '{o.name}', which {backend} cannot lower"

@@ -152,6 +152,12 @@ class CompiledModel:
         return self._predict.n_outputs
 
     @property
+    def feature_names(self) -> list[str] | None:
+        """The input columns' names when the model file names them (URDF: the joints, in order)."""
+        names = self.module.attributes.get("timber.feature_names")
+        return None if names is None else [a.value for a in names]
+
+    @property
     def ir(self) -> str:
         """The verified Timber IR this model was compiled from, as text."""
         return print_op(self.module)
@@ -185,6 +191,13 @@ class CompiledModel:
         elif n:
             self._run(entry, X, out, n_jobs if n_jobs is not None else self.n_jobs)
         return out.reshape(n) if k == 1 else out
+
+    def jacobian(self, Q, n_jobs: int | None = None) -> np.ndarray:
+        """A URDF model's geometric Jacobian at configurations Q, in the base frame:
+        (n, 6, n_joints), or (n, frames, 6, n_joints) with several frames."""
+        from .frontends import urdf
+
+        return urdf.jacobian(self, Q, n_jobs=n_jobs)
 
     def _run(self, entry: Export, X: np.ndarray, out: np.ndarray, n_jobs: int | None) -> None:
         fn = self.jit.function(entry.symbol)

@@ -687,33 +687,37 @@ class _CModule:
     def expansion_lowering(self, op):
         """The lowering of an op through its `arith` expansion: a call per element of a scalar
         routine when the expansion is elementwise, else one call of a routine over arrays."""
-        arg, ops, out = mathimpl.expansion(op)
+        args, ops, out = mathimpl.expansion(op)
         hit = self.math_names.get(id(ops))
         if hit is None or hit[0] is not ops:
-            hit = self.math_names[id(ops)] = (ops, *self._math_routine(op, arg, ops, out))
+            hit = self.math_names[id(ops)] = (ops, *self._math_routine(op, args, ops, out))
         _, name, scalar = hit
         if scalar:
             return Elementwise(lambda cm, o, x: f"{name}({x[0]})")
-        return _array_op(lambda cm, rt, o, a, r: [f"{name}({a[0]}, {r[0]});"])
+        return _array_op(lambda cm, rt, o, a, r: [f"{name}({', '.join(a)}, {r[0]});"])
 
-    def _math_routine(self, op, arg, ops, out) -> tuple[str, bool]:
-        scalar = op.has_trait(ElementwiseOp)  # one element at a time: a scalar routine
+    def _math_routine(self, op, args, ops, out) -> tuple[str, bool]:
+        scalar = op.has_trait(ElementwiseOp)  # one element at a time (one operand): a scalar routine
+        names = ["x"] if len(args) == 1 else [f"x{i}" for i in range(len(args))]
         rt = _Routine(self, top=False, scalar=scalar)
-        rt.env[id(arg)] = _Val("x") if scalar else _Arr("x")
+        for a, n in zip(args, names):
+            rt.env[id(a)] = _Val(n) if scalar else _Arr(n)
         for k, o in enumerate(L.live_ops(ops, out)):
             rt.lower(o, k)
-        ti, to = c_type(arg.type.element), c_type(out.type.element)
+        to = c_type(out.type.element)
         res = rt.env[id(out)]
         if scalar:
-            head = f"static {to} @NAME@({ti} x)"
+            head = f"static {to} @NAME@({c_type(args[0].type.element)} x)"
             body = rt.lines + [f"return {res.at(0)};"]
             base = L.helper_name(op)
         else:
-            head = f"static void @NAME@(const {ti} *x, {to} *r)"
+            params = ", ".join(f"const {c_type(a.type.element)} *{n}" for a, n in zip(args, names))
+            head = f"static void @NAME@({params}, {to} *r)"
             body = rt.lines + _each(out.type.size, lambda i: f"r[{i}] = {res.at(i)};")
-            base = L.helper_name(op, str(arg.type.size))
-        if not any(re.search(r"\bx\b", s) for s in body):
-            body.insert(0, "(void)x;")
+            base = L.helper_name(op, "_".join(str(a.type.size) for a in args))
+        for n in reversed(names):
+            if not any(re.search(rf"\b{n}\b", s) for s in body):
+                body.insert(0, f"(void){n};")
         key = (head, tuple(body))
         name = self.math_texts.get(key)
         if name is None:
@@ -723,7 +727,7 @@ class _CModule:
                 n += 1
                 name = f"{base}_{n}"
             self.math_texts[key] = name
-            what = "element by element" if scalar else f"on {arg.type}"
+            what = "element by element" if scalar else "on " + ", ".join(str(a.type) for a in args)
             self.math_routines.append(
                 [f"/* {op.name} {what}: its arith expansion (ir/dialects/mathimpl/), op by op */", head.replace("@NAME@", name), "{"]
                 + ["    " + s for s in body]

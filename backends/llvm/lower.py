@@ -443,14 +443,15 @@ class FunctionLowering:
         (inlined, or kept out of line in small code, where its soft-float temporaries would
         otherwise join every caller's frame), called per component; a formula over other math ops
         (sigmoid, softmax) is lowered in place, its math ops becoming such calls."""
-        arg, ops, out = mathimpl.expansion(op)
+        args, ops, out = mathimpl.expansion(op)
         if op.has_trait(Elementwise) and not any(mathimpl.expandable(o) for o in ops):
             a = self.value(op.operands[0])
             name = self._helper(op, a.elem)
             t = self.vt(a.elem)
             hint = op.name.split(".")[1]
             return [Val(a.elem, a.n, regs=[self.fn.op(hint, f"call {t} @{name}({t} {x})") for x in self.components(a)])]
-        self.env[id(arg)] = self.value(op.operands[0])
+        for a, v in zip(args, op.operands):
+            self.env[id(a)] = self.value(v)
         for o in ops:
             self.lower_op(o)
         return [self.env[id(out)]]
@@ -527,7 +528,7 @@ class FunctionLowering:
             return name
         one = TensorType((1,), op.operands[0].type.element)
         scalar = type(op)(operands=[Block([one]).args[0]], result_types=[one], attributes=dict(op.attributes))
-        arg, ops, out = mathimpl.expansion(scalar)
+        (arg,), ops, out = mathimpl.expansion(scalar)
         scalar.drop_uses()
         t = self.vt(elem)
         fn = self.mod.add(Function(name, t, [(t, "%x")], attrs="nounwind alwaysinline"))

@@ -515,7 +515,7 @@ class _WatModule:
         expansion: a routine's frame is only live while it runs, and none calls itself)."""
         if type(op) in LOWERINGS or not mathimpl.expandable(op):
             return
-        arg, ops, out = mathimpl.expansion(op)
+        _, ops, out = mathimpl.expansion(op)
         if id(ops) in self._framed:
             return
         self._framed[id(ops)] = ops
@@ -576,21 +576,23 @@ class _WatModule:
     def expansion_lowering(self, op):
         """The lowering of an op through its `arith` expansion: a call per element of a scalar
         function when the expansion is elementwise, else one call of a function over arrays."""
-        arg, ops, out = mathimpl.expansion(op)
+        args, ops, out = mathimpl.expansion(op)
         hit = self.math_names.get(id(ops))
         if hit is None or hit[0] is not ops:
-            hit = self.math_names[id(ops)] = (ops, *self._math_func(op, arg, ops, out))
+            hit = self.math_names[id(ops)] = (ops, *self._math_func(op, args, ops, out))
         _, name, scalar = hit
         if scalar:
             return Elementwise(lambda wm, o, x: f"(call {name} {x[0]})")
-        return _array_op(lambda wm, rt, o, a, r: rt.b.emit(f"(call {name} {wm._ptr(a[0])} {wm._ptr(r[0])})"))
+        return _array_op(lambda wm, rt, o, a, r: rt.b.emit(f"(call {name} {' '.join(wm._ptr(p) for p in a)} {wm._ptr(r[0])})"))
 
-    def _math_func(self, op, arg, ops, out) -> tuple[str, bool]:
-        scalar = op.has_trait(ElementwiseOp)  # one element at a time: a scalar routine
+    def _math_func(self, op, args, ops, out) -> tuple[str, bool]:
+        scalar = op.has_trait(ElementwiseOp)  # one element at a time (one operand): a scalar routine
+        names = ["$x"] if len(args) == 1 else [f"$x{i}" for i in range(len(args))]
         b = _Body()
         rt = _Routine(self, b, top=False, scalar=scalar)
-        ti, to = _vt(arg.type.element), _vt(out.type.element)
-        rt.env[id(arg)] = _Val("(local.get $x)") if scalar else _Loc(ptr="$x")
+        ti, to = _vt(args[0].type.element), _vt(out.type.element)
+        for a, n in zip(args, names):
+            rt.env[id(a)] = _Val(f"(local.get {n})") if scalar else _Loc(ptr=n)
         for k, o in enumerate(L.live_ops(ops, out)):
             rt.lower(o, k)
         res = rt.env[id(out)]
@@ -599,10 +601,10 @@ class _WatModule:
             tail = self._ld(res, 0, out.type.element)
             base = L.helper_name(op)
         else:
-            head = "(func @NAME@ (param $x i32) (param $r i32)"
+            head = "(func @NAME@ " + " ".join(f"(param {n} i32)" for n in names) + " (param $r i32)"
             self._copy(b, res, _Loc(ptr="$r"), out.type)
             tail = ""
-            base = L.helper_name(op, str(arg.type.size))
+            base = L.helper_name(op, "_".join(str(a.type.size) for a in args))
         key = (head, tuple(b.locals.items()), tuple(b.lines), tail)
         name = self.math_texts.get(key)
         if name is None:
@@ -612,7 +614,7 @@ class _WatModule:
                 n += 1
                 name = f"${base}_{n}"
             self.math_texts[key] = name
-            what = "element by element" if scalar else f"on {arg.type}"
+            what = "element by element" if scalar else "on " + ", ".join(str(a.type) for a in args)
             comment = f";; {op.name} {what}: its arith expansion (ir/dialects/mathimpl/), op by op"
             self.math_funcs.append(self._func_text(comment, head.replace("@NAME@", name), b, tail))
         return name, scalar

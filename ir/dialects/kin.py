@@ -315,6 +315,7 @@ class ColumnsOp(_KinOp):
 
 from ..types import FloatType  # noqa: E402
 from . import arith  # noqa: E402
+from . import mathimpl  # noqa: E402
 from .mathimpl.dsl import E, Emitter  # noqa: E402
 
 _F64 = FloatType(64)
@@ -552,27 +553,13 @@ def expand(op, operands=None) -> tuple[list, object]:
     """(ops, result): the arith expansion of kin op `op` on `operands` (default: its own), as
     the `convert-kin-to-arith` pass inserts it."""
     operands = list(op.operands) if operands is None else list(operands)
-    em = Emitter((1,), op.location)
-    out = expand_kin(op, *(em.wrap(v) for v in operands))
-    hint = op.results[0].name_hint
-    if hint and out.v.name_hint is None:
-        out.v.name_hint = hint
-    return em.ops, out.v
+    return mathimpl.expand(op, *operands)
 
 
-_CACHE: dict = {}
-
-
-def expansion(op) -> tuple[tuple, list, object]:
-    """`(placeholders, ops, result)`: `op`'s expansion on placeholder values of its operand
-    types, built once per (op name, attributes, operand types)."""
-    key = (op.name, tuple(sorted((k, str(v)) for k, v in op.attributes.items())), tuple(str(v.type) for v in op.operands))
-    hit = _CACHE.get(key)
-    if hit is None:
-        args = tuple(Block([v.type for v in op.operands]).args)
-        ops, out = expand(op, args)
-        hit = _CACHE[key] = (args, ops, out)
-    return hit
+# Every kin op expands into arith/math ops (registered with mathimpl, so every back-end lowers a
+# kin op it is handed, and the interpreter runs the same ops).
+for _cls in KIN_OPS:
+    mathimpl.EXPANSIONS[_cls.name] = lambda op, *xs: expand_kin(op, *xs)
 
 
 # ----- semantics (the interpreter) ----------------------------------------------------------------
@@ -582,30 +569,5 @@ from ..interpreter import interprets  # noqa: E402
 
 @interprets(*KIN_OPS)
 def _kin(op, args, it):
-    ph, ops, out = expansion(op)
-    rows = args[0].shape[0]
-    env = {id(a): v for a, v in zip(ph, args)}
-    for o in ops:
-        if isinstance(o, arith.ConstantOp):  # as many rows as the operands (concat does not broadcast)
-            env[id(o.results[0])] = np.broadcast_to(o.value.reshape(1, -1), (rows, o.value.size)).copy()
-            continue
-        for r, v in zip(o.results, it.eval(o, [env[id(v)] for v in o.operands])):
-            env[id(r)] = v
-    return [env[id(out)]]
-
-
-# arith.concat's semantics must broadcast a constant's single row to the batch, as every binary op
-# does through numpy (a lowered pose concatenates constant entries with computed ones).  Until
-# arith's own implementation does (reported to the owner of ir/dialects/arith.py), wrap it.
-from ..interpreter import IMPLEMENTATIONS  # noqa: E402
-
-_concat_impl = IMPLEMENTATIONS.get(arith.ConcatOp)
-
-
-def _concat_rows(op, args, it):
-    rows = max(a.shape[0] for a in args)
-    return _concat_impl(op, [np.broadcast_to(a, (rows, a.shape[1])) if a.shape[0] != rows else a for a in args], it)
-
-
-if _concat_impl is not None and getattr(_concat_impl, "__name__", "") == "_concat":
-    IMPLEMENTATIONS[arith.ConcatOp] = _concat_rows
+    ph, ops, out = mathimpl.expansion(op)
+    return [it.run_ops(ops, {id(p): a for p, a in zip(ph, args)}, out)]

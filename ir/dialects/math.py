@@ -160,8 +160,8 @@ def _math(op, args, it):
     name = libm_function(op)
     if it.math == "libm" and name is not None:
         return [libm.call(name, args[0])]
-    arg, ops, out = mathimpl.expansion(op)
-    return [it.run_ops(ops, {id(arg): args[0]}, out)]
+    ph, ops, out = mathimpl.expansion(op)
+    return [it.run_ops(ops, {id(p): a for p, a in zip(ph, args)}, out)]
 
 
 @interprets(ArgmaxOp)

@@ -204,3 +204,16 @@ def test_object_equals_the_interpreter_under_emulation(target):
         rc, got = emu.infer(e.symbol, Q, e.n_outputs, e.out_dtype)
         assert rc == 0
         np.testing.assert_array_equal(got, run(m, Q, e.func, math="timber"))
+
+
+def test_kin_ops_lower_in_the_backends_without_the_kin_passes(tmp_path):
+    """Every kin op has an arith expansion the back-ends lower themselves: with no passes at all
+    the JIT computes exactly what the interpreter computes (same sin/cos: math="timber")."""
+    from tests.test_op_coverage import _URDF
+
+    path = tmp_path / "r.urdf"
+    path.write_text(_URDF)
+    module = urdf.load(str(path))
+    Q = np.random.default_rng(3).normal(size=(40, 2)) * 3
+    model = timber.compile(str(path), passes="", math="timber")
+    np.testing.assert_array_equal(model.predict(Q), run(module, Q))

@@ -1,6 +1,8 @@
 """The algorithms of the `math` dialect, written once as `arith` IR.
 
-`expand(op, x)` returns the ops that compute `op` on the value `x` and the value they produce.
+`expand(op, *xs)` returns the ops that compute `op` on the values `xs` (one per operand) and the
+value they produce.  Other dialects register expansions of their own ops here too (`expands`,
+e.g. the `kin` dialect's joint transforms): every back-end then lowers them with no code of its own.
 Transcendental functions expand into `arith` only; `sigmoid` and `softmax` decompose into their
 formulas, which use `math.exp` (expanded in turn unless the target keeps it, see `math.LIBM`).
 The `math-expand` pass applies this; the interpreter runs the same ops; back-ends see only `arith`.
@@ -19,8 +21,8 @@ from . import tanh as _tanh
 from . import trig as _trig
 from .dsl import E, Emitter, where
 
-# op name -> fn(op, x: E) -> E
-EXPANSIONS: dict[str, Callable[[Operation, E], E]] = {}
+# op name -> fn(op, *operands: E) -> E
+EXPANSIONS: dict[str, Callable[..., E]] = {}
 
 
 def expands(name: str):
@@ -31,13 +33,13 @@ def expands(name: str):
     return deco
 
 
-def expand(op: Operation, x: Value) -> tuple[list[Operation], Value]:
-    """The ops computing `op` with `x` in place of its operand, and their result."""
+def expand(op: Operation, *xs: Value) -> tuple[list[Operation], Value]:
+    """The ops computing `op` with `xs` in place of its operands, and their result."""
     fn = EXPANSIONS.get(op.name)
     if fn is None:
         raise KeyError(op.name)
-    em = Emitter(x.type.shape, op.location)
-    out = fn(op, em.wrap(x))
+    em = Emitter(xs[0].type.shape, op.location)
+    out = fn(op, *(em.wrap(x) for x in xs))
     hint = op.results[0].name_hint
     if hint and out.v.name_hint is None:
         out.v.name_hint = hint
@@ -47,21 +49,21 @@ def expand(op: Operation, x: Value) -> tuple[list[Operation], Value]:
 _CACHE: dict = {}
 
 
-def expansion(op: Operation) -> tuple[Value, list[Operation], Value]:
-    """`(placeholder, ops, result)`: `op`'s expansion computed on a placeholder block argument
-    (of op's operand type), built once per op kind (name, attributes, operand type).  Back-ends
-    and the interpreter map the placeholder to the operand and run or lower `ops` in order; the
-    module's own values gain no uses."""
-    key = (op.name, tuple(sorted((k, str(v)) for k, v in op.attributes.items())), str(op.operands[0].type))
+def expansion(op: Operation) -> tuple[tuple[Value, ...], list[Operation], Value]:
+    """`(placeholders, ops, result)`: `op`'s expansion computed on placeholder block arguments
+    (one per operand, of its type), built once per op kind (name, attributes, operand types).
+    Back-ends and the interpreter map the placeholders to the operands and run or lower `ops` in
+    order; the module's own values gain no uses."""
+    key = (op.name, tuple(sorted((k, str(v)) for k, v in op.attributes.items())), tuple(str(v.type) for v in op.operands))
     hit = _CACHE.get(key)
     if hit is None:
-        arg = Block([op.operands[0].type]).args[0]
-        ops, out = expand(op, arg)
-        hit = _CACHE[key] = (arg, ops, out)
+        args = tuple(Block([v.type for v in op.operands]).args)
+        ops, out = expand(op, *args)
+        hit = _CACHE[key] = (args, ops, out)
     return hit
 
 
-def unary(fn: Callable[[E], E]):
+def unary(fn: Callable[[E], E]):  # an elementwise function of the op's one operand
     return lambda op, x: fn(x)
 
 
@@ -115,4 +117,4 @@ def _softmax(op, a: E) -> E:
 
 
 def expandable(op: Operation) -> bool:
-    return op.name in EXPANSIONS and bool(op.results) and isinstance(op.results[0].type, TensorType)
+    return op.name in EXPANSIONS and bool(op.results) and bool(op.operands) and isinstance(op.results[0].type, TensorType)
