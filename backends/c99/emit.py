@@ -1070,3 +1070,201 @@ def write_c99(module, out_dir, prefix: str = "timber_", force: bool = False) -> 
     from backends.common.plan import write_files
 
     return write_files(emit_c99(module, prefix), out_dir, force)
+
+
+# ----- kernel dialect (ir/dialects/kernel.py): loops over stored vectors --------------------------
+
+from ir.dialects import kernel as _kernel  # noqa: E402
+
+# IEEE square root without libm: the root of the 53-bit significand digit by digit (two bits of
+# the radicand per step, the remainder kept), rounded to nearest (a square root is never exactly
+# half-way); float goes through double (correctly rounded: 53 >= 2 * 24 + 2).
+_SMALL["ksqrt_f64"] = [
+    "static double ksqrt_f64(double x)",
+    "{",
+    "    uint64_t u, m, rem = 0, root = 0;",
+    "    int e, i;",
+    "    memcpy(&u, &x, sizeof u);",
+    "    if (x != x || x == 0.0 || u == UINT64_C(0x7FF0000000000000)) return x;",
+    "    if (u >> 63) return (x - x) / (x - x);",
+    "    e = (int)(u >> 52);",
+    "    m = u & ((UINT64_C(1) << 52) - 1u);",
+    "    if (e == 0) {",
+    "        e = 1;",
+    "        while (!(m & (UINT64_C(1) << 52))) { m <<= 1; --e; }",
+    "    } else {",
+    "        m |= UINT64_C(1) << 52;",
+    "    }",
+    "    e -= 1075;  /* x = m * 2^e, 2^52 <= m < 2^53 */",
+    "    if (e & 1) { m <<= 1; --e; }",
+    "    /* root = floor(sqrt(m * 2^52)): 53 steps over the radicand's 106 bits, two at a time */",
+    "    for (i = 0; i < 53; ++i) {",
+    "        const int hi = 53 - 2 * i;",
+    "        const uint64_t two = hi >= 1 ? (m >> (hi - 1)) & 3u : hi == 0 ? (m << 1) & 2u : 0u;",
+    "        const uint64_t trial = (root << 2) | 1u;",
+    "        rem = (rem << 2) | two;",
+    "        root <<= 1;",
+    "        if (rem >= trial) { rem -= trial; root |= 1u; }",
+    "    }",
+    "    if (rem > root) root += 1u;",
+    "    u = ((uint64_t)(e / 2 - 26 + 1074) << 52) + root;",
+    "    memcpy(&x, &u, sizeof x);",
+    "    return x;",
+    "}",
+]
+_SMALL["ksqrt_f32"] = ["static float ksqrt_f32(float x) { return (float)ksqrt_f64((double)x); }"]
+# |x| by clearing the sign bit (a NaN keeps its payload, as numpy's abs does)
+_SMALL["kabs_f64"] = [
+    "static double kabs_f64(double x)",
+    "{",
+    "    uint64_t u;",
+    "    memcpy(&u, &x, sizeof u);",
+    "    u &= ~(UINT64_C(1) << 63);",
+    "    memcpy(&x, &u, sizeof x);",
+    "    return x;",
+    "}",
+]
+_SMALL["kabs_f32"] = [
+    "static float kabs_f32(float x)",
+    "{",
+    "    uint32_t u;",
+    "    memcpy(&u, &x, sizeof u);",
+    "    u &= ~(UINT32_C(1) << 31);",
+    "    memcpy(&x, &u, sizeof x);",
+    "    return x;",
+    "}",
+]
+
+
+def _ksmall(cm, name: str) -> str:
+    cm.small.add(name)
+    if name.startswith("ksqrt_f32"):
+        cm.small.add("ksqrt_f64")
+    cm.needs_string_h = True
+    return name
+
+
+def _kernel_sqrt_expr(cm, op, x) -> str:
+    return f"{_ksmall(cm, f'ksqrt_f{_out(op).width}')}({x[0]})"
+
+
+def _kernel_count(cm) -> int:
+    n = getattr(cm, "n_kernel", 0)
+    cm.n_kernel = n + 1
+    return n
+
+
+def _kernel_scalar(cm, arg, ops, out, x: str) -> tuple[list[str], str]:
+    """`ops` (elementwise, on tensor<1>) as C statements on the scalar `x`; (lines, result)."""
+    sub = _Routine(cm, top=False, scalar=True)
+    sub.env[id(arg)] = _Val(x)
+    for k, o in enumerate(L.live_ops(ops, out)):
+        sub.lower(o, k)
+    return sub.lines, sub.env[id(out)].at(0)
+
+
+def _kernel_table(cm, rt, op, a, r, term: str, transform) -> list[str]:
+    v = np.asarray(op.attributes["vectors"].values)
+    el = op.results[0].type.element
+    ct = c_type(el)
+    M, N = v.shape
+    n = _kernel_count(cm)
+    vsym = cm.data.add(f"kernel{n}_v", v, el, f"{op.name} #{n}: stored vectors ({M} x {N}), row-major")
+    if term == "dot":
+        step = f"acc = acc + {a[0]}[j] * {vsym}[i * {N} + j];"
+    else:
+        d = f"const {ct} d = {a[0]}[j] - {vsym}[i * {N} + j];"
+        step = d + (" acc = acc + d * d;" if term == "sq" else f" acc = acc + {_ksmall(cm, f'kabs_f{el.width}')}(d);")
+    body, res = ([], "acc") if transform is None else _kernel_scalar(cm, *transform, "acc")
+    return (
+        [f"for (int i = 0; i < {M}; ++i) {{", f"    {ct} acc = {c_float(0.0, el)};", f"    for (int j = 0; j < {N}; ++j) {{", f"        {step}", "    }"]
+        + ["    " + s for s in body]
+        + [f"    {r[0]}[i] = {res};", "}"]
+    )
+
+
+@_array_op
+def _kernel_distances(cm, rt, op, a, r) -> list[str]:
+    return _kernel_table(cm, rt, op, a, r, "sq" if op.attributes["metric"].value == "sqeuclidean" else "abs", None)
+
+
+@_array_op
+def _kernel_gram(cm, rt, op, a, r) -> list[str]:
+    return _kernel_table(cm, rt, op, a, r, "sq" if op.squared else "dot", _kernel.gram_transform(op))
+
+
+@_array_op
+def _kernel_topk(cm, rt, op, a, r) -> list[str]:
+    """Insertion into a sorted list of k: a value goes before the first slot that is empty or
+    holds a value it sorts strictly before (NaN after every number; equal values keep index order)."""
+    k = op.attributes["k"].value
+    t = op.operands[0].type
+    ct, M = c_type(t.element), t.shape[0]
+    return [
+        "{",
+        f"    {ct} bv[{k}];",
+        f"    int64_t bi[{k}];",
+        f"    for (int s = 0; s < {k}; ++s) {{ bv[s] = {c_float(0.0, t.element)}; bi[s] = {M}; }}",
+        f"    for (int i = 0; i < {M}; ++i) {{",
+        f"        const {ct} v = {a[0]}[i];",
+        "        int pos = 0;",
+        f"        while (pos < {k} && !(bi[pos] == {M} || v < bv[pos] || (bv[pos] != bv[pos] && v == v))) ++pos;",
+        f"        if (pos == {k}) continue;",
+        f"        for (int s = {k - 1}; s > pos; --s) {{ bv[s] = bv[s - 1]; bi[s] = bi[s - 1]; }}",
+        "        bv[pos] = v;",
+        "        bi[pos] = i;",
+        "    }",
+        f"    for (int s = 0; s < {k}; ++s) {r[0]}[s] = bi[s];",
+        "}",
+    ]
+
+
+@_array_op
+def _kernel_couple(cm, rt, op, a, r) -> list[str]:
+    """libsvm's multiclass_probability, statement by statement (`kernel.coupling_program`)."""
+    prog = _kernel.coupling_program(op.attributes["classes"].value)
+
+    def ref(v):
+        return f"c_{v}" if isinstance(v, str) else c_float(v, f64)
+
+    def stmts(statements) -> list[str]:
+        out = []
+        for dst, o, x, y in statements:
+            x = ref(x)
+            y = ref(y) if y is not None else None
+            if o in ("add", "sub", "mul", "div"):
+                e = f"{x} {dict(add='+', sub='-', mul='*', div='/')[o]} {y}"
+            elif o == "neg":
+                e = f"-{x}"
+            elif o == "abs":
+                e = f"{_ksmall(cm, 'kabs_f64')}({x})"
+            elif o == "set":
+                e = x
+            else:  # maxgt
+                e = f"{x} > {y} ? {x} : {y}"
+            out.append(f"c_{dst} = {e};")
+        return out
+
+    names = prog.variables()
+    lines = ["{"]
+    lines += [f"    double {', '.join('c_' + n for n in names[i : i + 8])};" for i in range(0, len(names), 8)]
+    lines += [f"    c_{n} = {a[0]}[{i}];" for i, n in enumerate(prog.inputs())]
+    lines += ["    " + s for s in stmts(prog.setup)]
+    lines += [f"    for (int it = 0; it < {prog.iters}; ++it) {{"]
+    lines += ["        " + s for s in stmts(prog.check)]
+    lines += [f"        if (c_max_error < {c_float(prog.eps, f64)}) break;"]
+    lines += ["        " + s for s in stmts(prog.update)]
+    lines += ["    }"]
+    lines += [f"    {r[0]}[{t}] = c_p{t};" for t in range(prog.k)]
+    return lines + ["}"]
+
+
+LOWERINGS.update(
+    {
+        _kernel.SqrtOp: Elementwise(_kernel_sqrt_expr),
+        _kernel.DistancesOp: _kernel_distances,
+        _kernel.GramOp: _kernel_gram,
+        _kernel.TopKOp: _kernel_topk,
+        _kernel.CoupleOp: _kernel_couple,
+    }
+)

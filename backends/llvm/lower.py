@@ -870,9 +870,31 @@ def _kernel_sqrt(fl: FunctionLowering, op: Operation) -> list[Val]:
 def _kernel_distances(fl: FunctionLowering, op: Operation) -> list[Val]:
     """out[i] = Σ_j (x_j - v_ij)² (or |x_j - v_ij|), j in order from 0.0: a loop over the stored
     vectors (a table [M][N]), each step a vector over the block's rows."""
+    term = "sq" if op.attributes["metric"].value == "sqeuclidean" else "abs"
+    return _table_loop(fl, op, term, None)
+
+
+def _kernel_gram(fl: FunctionLowering, op: Operation) -> list[Val]:
+    """libsvm's kernel values: the sum of kernel.distances' loop (squares for rbf, products
+    otherwise), then the kernel's formula (`gram_transform`: exp/tanh as math.exp/math.tanh lower
+    here, the C library's under math="libm") on the sum, inside the loop: one copy of the code
+    however many support vectors."""
+    return _table_loop(fl, op, "sq" if op.squared else "dot", _kernel.gram_transform(op))
+
+
+def _scalar_ops(fl: FunctionLowering, arg, ops, out, x: str, et: str) -> str:
+    """Lower `ops` (elementwise, on tensor<1>) on the block vector `x` in place; their result."""
+    sub = FunctionLowering.__new__(FunctionLowering)
+    sub.ml, sub.f, sub.B, sub.mod, sub.fn = fl.ml, None, fl.B, fl.mod, fl.fn
+    sub.env = {id(arg): Val(et, 1, regs=[x])}
+    for o in ops:
+        sub.lower_op(o)
+    return sub.component(sub.env[id(out)], 0)
+
+
+def _table_loop(fl: FunctionLowering, op: Operation, term: str, transform) -> list[Val]:
     x = fl.value(op.operands[0])
     v = np.ascontiguousarray(np.asarray(op.attributes["vectors"].values))
-    sq = op.attributes["metric"].value == "sqeuclidean"
     et = _elem(op.results[0].type)
     fn, B, t = fl.fn, fl.B, fl.vt(et)
     M, N = v.shape
@@ -880,7 +902,7 @@ def _kernel_distances(fl: FunctionLowering, op: Operation) -> list[Val]:
     xp = fl.in_memory(x, et)
     out = fn.alloca(op.results[0].name_hint or "dist", et, M * B)
     accp = fn.alloca("dacc", et, B)
-    fabs = None if sq else kernels.declare_unary(fl.mod, "fabs", et, B)
+    fabs = kernels.declare_unary(fl.mod, "fabs", et, B) if term == "abs" else None
 
     def one_vector(i: str) -> None:
         fn.emit(f"store {t} zeroinitializer, ptr {accp}, align 8")
@@ -894,17 +916,176 @@ def _kernel_distances(fl: FunctionLowering, op: Operation) -> list[Val]:
             vs = fn.op("v", f"load {et}, ptr {vp}")
             ins = fn.op("vv", f"insertelement {t} poison, {et} {vs}, i64 0")
             vb = fn.op("vv", f"shufflevector {t} {ins}, {t} poison, {fl.vt('i32')} zeroinitializer")
-            d = fn.op("d", f"fsub {t} {xj}, {vb}")
-            term = fn.op("dd", f"fmul {t} {d}, {d}") if sq else fn.op("ad", f"call {t} @{fabs}({t} {d})")
+            if term == "dot":
+                tv = fn.op("xv", f"fmul {t} {xj}, {vb}")
+            else:
+                d = fn.op("d", f"fsub {t} {xj}, {vb}")
+                tv = fn.op("dd", f"fmul {t} {d}, {d}") if term == "sq" else fn.op("ad", f"call {t} @{fabs}({t} {d})")
             acc = fn.op("acc", f"load {t}, ptr {accp}, align 8")
-            fn.emit(f"store {t} {fn.op('acc', f'fadd {t} {acc}, {term}')}, ptr {accp}, align 8")
+            fn.emit(f"store {t} {fn.op('acc', f'fadd {t} {acc}, {tv}')}, ptr {accp}, align 8")
 
         for_each(fn, N, "dj", one_feature)
+        res = fn.op("acc", f"load {t}, ptr {accp}, align 8")
+        if transform is not None:
+            res = _scalar_ops(fl, *transform, res, et)
         dst = fn.op("dst", f"getelementptr {et}, ptr {out}, i64 {fn.op('do', f'mul i64 {i}, {B}')}")
-        fn.emit(f"store {t} {fn.op('acc', f'load {t}, ptr {accp}, align 8')}, ptr {dst}, align 8")
+        fn.emit(f"store {t} {res}, ptr {dst}, align 8")
 
-    for_each(fn, M, "di", one_vector)
+    if M <= 8:
+        for i in range(M):
+            one_vector(str(i))
+    else:
+        _loop(fn, M, "di", one_vector)
     return [Val(et, M, ptr=out)]
 
 
-LOWERINGS.update({_kernel.SqrtOp: _kernel_sqrt, _kernel.DistancesOp: _kernel_distances})
+def _loop(fn: Function, n: int, hint: str, body) -> None:
+    """`for_each` that always loops (its body may be large: a kernel formula, a helper call)."""
+    head, loop, latch, done = (fn.label(hint + s) for s in ("_head", "_loop", "_latch", "_done"))
+    pre = fn.current_block()
+    k, k_next = fn.tmp(hint), fn.tmp(hint + ".next")
+    fn.emit(f"br label %{head}")
+    fn.block(head)
+    fn.emit(f"{k} = phi i64 [0, %{pre}], [{k_next}, %{latch}]")
+    fn.emit(f"br label %{loop}")
+    fn.block(loop)
+    body(k)
+    fn.emit(f"br label %{latch}")
+    fn.block(latch)
+    fn.emit(f"{k_next} = add i64 {k}, 1")
+    more = fn.op(hint + ".more", f"icmp ult i64 {k_next}, {n}")
+    fn.emit(f"br i1 {more}, label %{head}, label %{done}")
+    fn.block(done)
+
+
+def _kernel_topk(fl: FunctionLowering, op: Operation) -> list[Val]:
+    """The k smallest, stable, NaN last, per lane: one pass over the M values keeping a sorted
+    list of k (value, index) pairs in registers; a value enters before slot s when the slot is
+    still empty (index M) or the value sorts strictly before the slot's (later equal values stay
+    behind earlier ones)."""
+    d = fl.value(op.operands[0])
+    k = op.attributes["k"].value
+    M = op.operands[0].type.shape[0]
+    et = d.elem
+    fn, B, t, ti, tb = fl.fn, fl.B, fl.vt(d.elem), fl.vt("i64"), fl.vt("i1")
+    dp = fl.in_memory(d, et)
+    empty_v, empty_i = splat(0.0, et, B), splat(M, "i64", B)
+    pre = fn.current_block()
+    head, body, done = fn.label("topk_head"), fn.label("topk_body"), fn.label("topk_done")
+    i, i_next = fn.tmp("ti"), fn.tmp("ti.next")
+    bv = [fn.tmp("bv") for _ in range(k)]
+    bi = [fn.tmp("bi") for _ in range(k)]
+    fn.emit(f"br label %{head}")
+    fn.block(head)
+    fn.emit(f"{i} = phi i64 [0, %{pre}], [{i_next}, %{body}]")
+    phi_lines = []
+    for _ in range(2 * k):
+        phi_lines.append(len(fn.lines))
+        fn.emit("")
+    more = fn.op("more", f"icmp ult i64 {i}, {M}")
+    fn.emit(f"br i1 {more}, label %{body}, label %{done}")
+    fn.block(body)
+    vp = fn.op("tp", f"getelementptr {et}, ptr {dp}, i64 {fn.op('to', f'mul i64 {i}, {B}')}")
+    v = fn.op("tv", f"load {t}, ptr {vp}, align 8")
+    vnum = fn.op("tnum", f"fcmp ord {t} {v}, {v}")
+    iv = fn.op("tiv", f"insertelement {ti} poison, i64 {i}, i64 0")
+    iv = fn.op("tiv", f"shufflevector {ti} {iv}, {ti} poison, {fl.vt('i32')} zeroinitializer")
+    ins = []
+    for s in range(k):
+        empty = fn.op("empty", f"icmp eq {ti} {bi[s]}, {empty_i}")
+        lt = fn.op("lt", f"fcmp olt {t} {v}, {bv[s]}")
+        bnan = fn.op("bnan", f"fcmp uno {t} {bv[s]}, {bv[s]}")
+        nanlt = fn.op("nanlt", f"and {tb} {bnan}, {vnum}")
+        before = fn.op("before", f"or {tb} {lt}, {nanlt}")
+        ins.append(fn.op("ins", f"or {tb} {empty}, {before}"))
+    nv, ni = [], []
+    for s in range(k):
+        if s == 0:
+            cv, ci = v, iv
+        else:
+            cv = fn.op("cv", f"select {tb} {ins[s - 1]}, {t} {bv[s - 1]}, {t} {v}")
+            ci = fn.op("ci", f"select {tb} {ins[s - 1]}, {ti} {bi[s - 1]}, {ti} {iv}")
+        nv.append(fn.op("nv", f"select {tb} {ins[s]}, {t} {cv}, {t} {bv[s]}"))
+        ni.append(fn.op("ni", f"select {tb} {ins[s]}, {ti} {ci}, {ti} {bi[s]}"))
+    fn.emit(f"{i_next} = add i64 {i}, 1")
+    fn.emit(f"br label %{head}")
+    for s in range(k):
+        fn.lines[phi_lines[2 * s]] = f"  {bv[s]} = phi {t} [{empty_v}, %{pre}], [{nv[s]}, %{body}]"
+        fn.lines[phi_lines[2 * s + 1]] = f"  {bi[s]} = phi {ti} [{empty_i}, %{pre}], [{ni[s]}, %{body}]"
+    fn.block(done)
+    return [Val("i64", k, regs=bi)]
+
+
+def _kernel_couple(fl: FunctionLowering, op: Operation) -> list[Val]:
+    """libsvm's multiclass_probability on every lane at once: the setup, then a loop whose lanes
+    stop updating (their p kept by a select) once their error is below eps; the loop ends when
+    no lane is active or after max(100, k) rounds."""
+    r = fl.value(op.operands[0])
+    prog = _kernel.coupling_program(op.attributes["classes"].value)
+    fn, B, t, tb = fl.fn, fl.B, fl.vt("double"), fl.vt("i1")
+    fabs = kernels.declare_unary(fl.mod, "fabs", "double", B)
+    env = dict(zip(prog.inputs(), fl.components(r)))
+
+    def run(statements):
+        for dst, o, a, b in statements:
+            x = env[a] if isinstance(a, str) else splat(a, "double", B)
+            y = (env[b] if isinstance(b, str) else splat(b, "double", B)) if b is not None else None
+            if o in ("add", "sub", "mul", "div"):
+                env[dst] = fn.op("c" + o, f"f{o} {t} {x}, {y}")
+            elif o == "neg":
+                env[dst] = fn.op("cneg", f"fneg {t} {x}")
+            elif o == "abs":
+                env[dst] = fn.op("cabs", f"call {t} @{fabs}({t} {x})")
+            elif o == "set":
+                env[dst] = x
+            else:  # maxgt
+                gt = fn.op("cgt", f"fcmp ogt {t} {x}, {y}")
+                env[dst] = fn.op("cmax", f"select {tb} {gt}, {t} {x}, {t} {y}")
+
+    run(prog.setup)
+    ps = [f"p{j}" for j in range(prog.k)]
+    p0 = [env[p] for p in ps]
+    pre = fn.current_block()
+    head, check, upd, done = fn.label("cp_head"), fn.label("cp_check"), fn.label("cp_update"), fn.label("cp_done")
+    it, it_next, active = fn.tmp("cpi"), fn.tmp("cpi.next"), fn.tmp("cpact")
+    phis = [fn.tmp("cpp") for _ in ps]
+    fn.emit(f"br label %{head}")
+    fn.block(head)
+    phi_lines = []
+    for _ in range(len(ps) + 2):
+        phi_lines.append(len(fn.lines))
+        fn.emit("")
+    inrange = fn.op("cpin", f"icmp ult i64 {it}, {prog.iters}")
+    fn.emit(f"br i1 {inrange}, label %{check}, label %{done}")
+    fn.block(check)
+    env.update(zip(ps, phis))
+    run(prog.check)
+    conv = fn.op("cpconv", f"fcmp olt {t} {env['max_error']}, {splat(prog.eps, 'double', B)}")
+    notconv = fn.op("cpnot", f"xor {tb} {conv}, {splat(1, 'i1', B)}")
+    act2 = fn.op("cpact", f"and {tb} {active}, {notconv}")
+    red = f"llvm.vector.reduce.or.v{B}i1"
+    fl.mod.declare(red, f"declare i1 {{name}}({tb})")
+    anyact = fn.op("cpany", f"call i1 @{red}({tb} {act2})")
+    fn.emit(f"br i1 {anyact}, label %{upd}, label %{done}")
+    fn.block(upd)
+    run(prog.update)
+    new = [fn.op("cpsel", f"select {tb} {act2}, {t} {env[p]}, {t} {old}") for p, old in zip(ps, phis)]
+    fn.emit(f"{it_next} = add i64 {it}, 1")
+    fn.emit(f"br label %{head}")
+    fn.lines[phi_lines[0]] = f"  {it} = phi i64 [0, %{pre}], [{it_next}, %{upd}]"
+    fn.lines[phi_lines[1]] = f"  {active} = phi {tb} [{splat(1, 'i1', B)}, %{pre}], [{act2}, %{upd}]"
+    for line, ph, a0, an in zip(phi_lines[2:], phis, p0, new):
+        fn.lines[line] = f"  {ph} = phi {t} [{a0}, %{pre}], [{an}, %{upd}]"
+    fn.block(done)
+    return [Val("double", prog.k, regs=phis)]
+
+
+LOWERINGS.update(
+    {
+        _kernel.SqrtOp: _kernel_sqrt,
+        _kernel.DistancesOp: _kernel_distances,
+        _kernel.GramOp: _kernel_gram,
+        _kernel.TopKOp: _kernel_topk,
+        _kernel.CoupleOp: _kernel_couple,
+    }
+)

@@ -1030,3 +1030,146 @@ def write_wat(
             ) from e
         files["model.wasm"] = bytes(wasmtime.wat2wasm(files["model.wat"]))
     return write_files(files, out_dir, force)
+
+
+# ----- kernel dialect (ir/dialects/kernel.py): loops over stored vectors --------------------------
+
+from ir.dialects import kernel as _kernel  # noqa: E402
+
+
+def _kernel_scalar(wm, b: _Body, arg, ops, out, x: str, base: int):
+    """`ops` (elementwise, on tensor<1>) lowered into body `b` on the scalar expression `x`, their
+    locals `$t<base + k>`; the result's expression."""
+    sub = _Routine(wm, b, top=False, scalar=True)
+    sub.env[id(arg)] = _Val(x)
+    for k, o in enumerate(L.live_ops(ops, out)):
+        sub.lower(o, base + k)
+    return wm._ld(sub.env[id(out)], 0, out.type.element)
+
+
+def _kernel_table(wm, rt, op, a, r, term: str, transform) -> None:
+    """out[i] = formula(Σ_j term(x_j, v_ij)) for every stored vector i: two nested loops."""
+    b = rt.b
+    v = np.ascontiguousarray(np.asarray(op.attributes["vectors"].values))
+    el = op.results[0].type.element
+    vt, sz = _vt(el), elem_size(el)
+    M, N = v.shape
+    va = wm.data.add_array(v.reshape(-1), f"{op.name}: stored vectors ({M} x {N}, {el})")
+    i, j = b.local("ki", "i32"), b.local("kj", "i32")
+    acc, d = b.local(f"kacc_{vt}", vt), b.local(f"kd_{vt}", vt)
+    li, lj = f"(local.get {i})", f"(local.get {j})"
+    vij = f"({vt}.load (i32.add (i32.const {va}) (i32.mul (i32.add (i32.mul {li} (i32.const {N})) {lj}) (i32.const {sz}))))"
+    xj = wm._ld(a[0], lj, el)
+
+    def inner():
+        if term == "dot":
+            b.emit(f"    (local.set {acc} ({vt}.add (local.get {acc}) ({vt}.mul {xj} {vij})))")
+            return
+        b.emit(f"    (local.set {d} ({vt}.sub {xj} {vij}))")
+        t = f"({vt}.mul (local.get {d}) (local.get {d}))" if term == "sq" else f"({vt}.abs (local.get {d}))"
+        b.emit(f"    (local.set {acc} ({vt}.add (local.get {acc}) {t}))")
+
+    def outer():
+        b.emit(f"  (local.set {acc} {wat_float(0.0, el)})")
+        b.loop(j, 0, N, inner)
+        res = f"(local.get {acc})"
+        if transform is not None:
+            res = _kernel_scalar(wm, b, *transform, res, 9000 if el == f64 else 9500)
+        b.emit("  " + wm._st(r[0], li, el, res))
+
+    b.loop(i, 0, M, outer)
+
+
+@_array_op
+def _kernel_distances(wm, rt, op, a, r) -> None:
+    _kernel_table(wm, rt, op, a, r, "sq" if op.attributes["metric"].value == "sqeuclidean" else "abs", None)
+
+
+@_array_op
+def _kernel_gram(wm, rt, op, a, r) -> None:
+    _kernel_table(wm, rt, op, a, r, "sq" if op.squared else "dot", _kernel.gram_transform(op))
+
+
+@_array_op
+def _kernel_topk(wm, rt, op, a, r) -> None:
+    """One pass keeping k (value, index) pairs sorted in locals: a value enters before slot s when
+    the slot is empty (index M) or the value sorts strictly before it (NaN after every number;
+    equal values stay in index order); slots shift down by selects, highest first."""
+    b = rt.b
+    k = op.attributes["k"].value
+    t = op.operands[0].type
+    el, M = t.element, t.shape[0]
+    vt = _vt(el)
+    i, v = b.local("ki", "i32"), b.local(f"kv_{vt}", vt)
+    bv = [b.local(f"kbv{s}_{vt}", vt) for s in range(k)]
+    bi = [b.local(f"kbi{s}", "i32") for s in range(k)]
+    ins = [b.local(f"kins{s}", "i32") for s in range(k)]
+    for s in range(k):
+        b.emit(f"(local.set {bv[s]} {wat_float(0.0, el)})", f"(local.set {bi[s]} (i32.const {M}))")
+    gv = "(local.get {})".format
+
+    def body():
+        b.emit(f"  (local.set {v} {wm._ld(a[0], gv(i), el)})")
+        for s in range(k):
+            empty = f"(i32.eq {gv(bi[s])} (i32.const {M}))"
+            lt = f"({vt}.lt {gv(v)} {gv(bv[s])})"
+            nanlt = f"(i32.and ({vt}.ne {gv(bv[s])} {gv(bv[s])}) ({vt}.eq {gv(v)} {gv(v)}))"
+            b.emit(f"  (local.set {ins[s]} (i32.or {empty} (i32.or {lt} {nanlt})))")
+        for s in range(k - 1, -1, -1):
+            cv = gv(v) if s == 0 else f"(select {gv(bv[s - 1])} {gv(v)} {gv(ins[s - 1])})"
+            ci = gv(i) if s == 0 else f"(select {gv(bi[s - 1])} {gv(i)} {gv(ins[s - 1])})"
+            b.emit(f"  (local.set {bv[s]} (select {cv} {gv(bv[s])} {gv(ins[s])}))")
+            b.emit(f"  (local.set {bi[s]} (select {ci} {gv(bi[s])} {gv(ins[s])}))")
+
+    b.loop(i, 0, M, body)
+    for s in range(k):
+        b.emit(wm._st(r[0], s, op.results[0].type.element, f"(i64.extend_i32_u {gv(bi[s])})"))
+
+
+@_array_op
+def _kernel_couple(wm, rt, op, a, r) -> None:
+    """libsvm's multiclass_probability, statement by statement (`kernel.coupling_program`), every
+    variable a local; the rounds a loop left when the error is below eps or after max(100, k)."""
+    b = rt.b
+    prog = _kernel.coupling_program(op.attributes["classes"].value)
+    loc = {n: b.local(f"c_{n}", "f64") for n in prog.variables()}
+
+    def ref(x):
+        return f"(local.get {loc[x]})" if isinstance(x, str) else wat_float(x, f64)
+
+    def stmts(statements, indent: str) -> None:
+        for dst, o, x, y in statements:
+            if o in ("add", "sub", "mul", "div"):
+                e = f"(f64.{o} {ref(x)} {ref(y)})"
+            elif o in ("neg", "abs"):
+                e = f"(f64.{o} {ref(x)})"
+            elif o == "set":
+                e = ref(x)
+            else:  # maxgt
+                e = f"(select {ref(x)} {ref(y)} (f64.gt {ref(x)} {ref(y)}))"
+            b.emit(f"{indent}(local.set {loc[dst]} {e})")
+
+    for idx, n in enumerate(prog.inputs()):
+        b.emit(f"(local.set {loc[n]} {wm._ld(a[0], idx, f64)})")
+    stmts(prog.setup, "")
+    it = b.local("c_iter", "i32")
+    done, again = b.label("cdone"), b.label("cloop")
+    b.emit(f"(local.set {it} (i32.const 0))", f"(block {done}", f"  (loop {again}")
+    b.emit(f"    (br_if {done} (i32.ge_u (local.get {it}) (i32.const {prog.iters})))")
+    stmts(prog.check, "    ")
+    b.emit(f"    (br_if {done} (f64.lt (local.get {loc['max_error']}) {wat_float(prog.eps, f64)}))")
+    stmts(prog.update, "    ")
+    b.emit(f"    (local.set {it} (i32.add (local.get {it}) (i32.const 1)))", f"    (br {again})))")
+    for t in range(prog.k):
+        b.emit(wm._st(r[0], t, f64, f"(local.get {loc[f'p{t}']})"))
+
+
+LOWERINGS.update(
+    {
+        _kernel.SqrtOp: Elementwise(lambda wm, op, x: f"({_vt(_out(op))}.sqrt {x[0]})"),
+        _kernel.DistancesOp: _kernel_distances,
+        _kernel.GramOp: _kernel_gram,
+        _kernel.TopKOp: _kernel_topk,
+        _kernel.CoupleOp: _kernel_couple,
+    }
+)

@@ -221,8 +221,9 @@ def gram_transform(op: GramOp):
             while n > 0:
                 if n % 2 == 1:
                     ret = ret * tmp
-                tmp = tmp * tmp
                 n //= 2
+                if n > 0:  # libsvm squares once more after the last bit: a value nothing reads
+                    tmp = tmp * tmp
             out = ret
     hit = _TRANSFORMS[key] = (arg, em.ops, out.v)
     return hit
