@@ -334,12 +334,26 @@ def _constant_init(emit: Emit, est: Obj, init: Obj, classifier: bool, k: int, lo
         proba = proba.reshape(1, -1).astype(np.float64)
         if k == 1:
             proba = proba[:, 1]
+        if _old_gb_losses(est):
+            # sklearn < 1.3 (_gb_losses): clip at float32's eps, log-odds / log without scipy
+            eps32 = np.finfo(np.float32).eps
+            p = np.clip(proba, eps32, 1 - eps32)
+            if k > 1:
+                return np.log(p).astype(np.float64).reshape(-1)
+            raw = np.log(p / (1 - p))
+            return (0.5 * raw if loss == "exponential" else raw).reshape(-1)
         p = np.clip(proba, _EPS, 1 - _EPS, dtype=np.float64)
         if k == 1:
             raw = _logit(p)
             return (0.5 * raw if loss == "exponential" else raw).reshape(-1)
         return np.log(p / _gmean(p)[:, None]).reshape(-1)
     return None
+
+
+def _old_gb_losses(est: Obj) -> bool:
+    """GradientBoosting pickled by scikit-learn < 1.3, whose losses were `_gb_losses` objects
+    (another init clipping, softmax through logsumexp, predict from the probabilities)."""
+    return any(isinstance(v, Obj) and "._gb_losses." in v.cls for v in (est.attr("_loss", None), est.attr("loss_", None)))
 
 
 def _gb_init(emit: Emit, est: Obj, x, classifier: bool, k: int, loss: str):
@@ -413,6 +427,8 @@ def _gradient_boosting(emit: Emit, est: Obj, x, method, classifier: bool):
                 t = tree_of(emit, e, nf)
             tables.append((t.table(lr * t.values[:, 0, :1]), j))
     const, row_init = _gb_init(emit, est, x, classifier, k, loss)
+    if row_init is not None and _old_gb_losses(est):
+        emit.fail(est, "an init_ estimator other than DummyClassifier/DummyRegressor in a pickle of scikit-learn < 1.3 is not supported")
     if row_init is None:
         raw = ensemble(emit, x, tables, k, init=const, name="raw")
     else:
@@ -426,9 +442,12 @@ def _gradient_boosting(emit: Emit, est: Obj, x, method, classifier: bool):
     classes = np.asarray(est.attr("classes_"))
     if method == "decision_function":
         return raw
-    if method == "predict":
+    old = _old_gb_losses(est)
+    if method == "predict" and not old:
         return emit.labels(raw, classes)
-    proba = _gb_proba(emit, raw, loss)
+    proba = _old_gb_proba(emit, raw, loss) if old else _gb_proba(emit, raw, loss)
+    if method == "predict":
+        return emit.labels(proba, classes)  # < 1.3: argmax of the probabilities
     if method == "predict_log_proba":
         return _log(emit, proba)
     return proba
@@ -442,6 +461,23 @@ def _gb_proba(emit: Emit, raw, loss: str):
         p0 = emit.op(arith.SubFOp.build(emit.const([1.0], "one"), p1, name="p0"))
         return emit.op(arith.ConcatOp.build([p0, p1], name="proba"))
     return numpy_softmax(emit, raw)
+
+
+def _old_gb_proba(emit: Emit, raw, loss: str):
+    """scikit-learn < 1.3: binary as now; multiclass `exp(raw - logsumexp(raw))` with scipy's
+    logsumexp of that time (`log(Σ exp(a - max)) + max`, numpy's sum)."""
+    k = raw.type.shape[0]
+    if k == 1:
+        return _gb_proba(emit, raw, loss)
+    m = emit.op(arith.ExtractOp.build(raw, 0, name="max"))
+    for i in range(1, k):
+        m = emit.op(arith.MaximumFOp.build(m, emit.op(arith.ExtractOp.build(raw, i))))
+    mb = emit.op(arith.BroadcastOp.build(m, raw.type))
+    e = emit.op(math.ExpOp.build(emit.op(arith.SubFOp.build(raw, mb))))
+    s = _pairwise(emit, [emit.op(arith.ExtractOp.build(e, i)) for i in range(k)])
+    lse = emit.op(arith.AddFOp.build(emit.op(math.LogOp.build(s)), m, name="logsumexp"))
+    shifted = emit.op(arith.SubFOp.build(raw, emit.op(arith.BroadcastOp.build(lse, raw.type))))
+    return emit.op(math.ExpOp.build(shifted, name="proba"))
 
 
 def numpy_softmax(emit: Emit, v):
