@@ -149,7 +149,17 @@ class Bench:
             "xgboost": [("framework:xgboost-dmatrix", self.xgb_dmatrix), ("framework:xgboost-inplace", self.xgb_inplace)],
             "lightgbm": [("framework:lightgbm", self.lgb_predict)],
             "catboost": [("framework:catboost", self.cb_predict), ("catboost-cpp", self.cb_cpp)],
+            "sklearn": [("framework:sklearn", self.sk_predict)],
         }[bm.framework]
+        if bm.framework == "sklearn":
+            why = "a gradient-boosting compiler: no scikit-learn front-end"
+            return [
+                ("timber", self.timber),
+                *own,
+                ("onnxruntime", self.onnxruntime),
+                ("tl2cgen", self.unsupported("tl2cgen", "treelite 4 reads scikit-learn forests only through its own API, not pickles")),
+                ("lleaves", self.unsupported("lleaves", why)),
+            ]
         peers = [("onnxruntime", self.onnxruntime), ("tl2cgen", self.subprocess_peer("tl2cgen", "tl2cgen_peer.py"))]
         if bm.framework == "lightgbm":
             peers.append(("lleaves", self.subprocess_peer("lleaves", "lleaves_peer.py")))
@@ -320,13 +330,43 @@ class Bench:
 
         return self.measure(res, predict, rows, single, single_threaded=True)
 
+    def sk_predict(self, bm, path, rows, single):
+        """scikit-learn's own predict_proba on the unpickled estimator, n_jobs = threads where it has n_jobs."""
+        import pickle
+
+        t0 = time.perf_counter()
+        with open(path, "rb") as fh:
+            est = pickle.load(fh)  # our own file, written by bench_models.py
+        res = Result(engine="sklearn predict_proba", compile_s=time.perf_counter() - t0, compile_label="load")
+        has_jobs = "n_jobs" in est.get_params()
+        if not has_jobs:
+            res.note = "no n_jobs: threads as numpy/BLAS choose"
+
+        def predict(X, t):
+            if has_jobs:
+                est.set_params(n_jobs=t)
+            return est.predict_proba(X)
+
+        return self.measure(res, predict, rows, single)
+
     def onnx_file(self, bm, path) -> tuple[Path, float, str]:
         """The model as ONNX (cached): onnxmltools in its own venv, or CatBoost's own exporter."""
         art = self.artifact_dir("onnx", bm, path)
         onx, stamp = art / "model.onnx", art / "model.json"
         if onx.exists() and stamp.exists():
             return onx, json.loads(stamp.read_text())["compile_s"], "convert: 1st run, cached"
-        if bm.framework == "catboost":
+        if bm.framework == "sklearn":
+            import pickle
+
+            from skl2onnx import to_onnx
+
+            with open(path, "rb") as fh:
+                est = pickle.load(fh)  # our own file, written by bench_models.py
+            t0 = time.perf_counter()
+            onx_model = to_onnx(est, np.zeros((1, bm.n_features), np.float32), options={id(est): {"zipmap": False}})
+            onx.write_bytes(onx_model.SerializeToString())
+            stamp.write_text(json.dumps({"compile_s": time.perf_counter() - t0}))
+        elif bm.framework == "catboost":
             import catboost
 
             t0 = time.perf_counter()
@@ -348,9 +388,9 @@ class Bench:
         import onnxruntime as ort
 
         onx, convert_s, label = self.onnx_file(bm, path)
-        conv = "onnxmltools" if bm.framework != "catboost" else "CatBoost's ONNX export"
+        conv = {"catboost": "CatBoost's ONNX export", "sklearn": "skl2onnx, float32"}.get(bm.framework, "onnxmltools")
         res = Result(engine="onnxruntime", compile_label=label, note=f"{conv}")
-        if bm.framework != "catboost":
+        if bm.framework not in ("catboost", "sklearn"):
             res.note += f" (converted in a separate process: {VENVS['onnxmltools'].reason})"
         t0 = time.perf_counter()
         sessions = {}
@@ -363,9 +403,10 @@ class Bench:
         res.compile_s = convert_s + (time.perf_counter() - t0) / len(sessions)
         name = sessions[1].get_inputs()[0].name
         binary = bm.framework != "catboost" and self.is_binary(bm)
+        as_f32 = sessions[1].get_inputs()[0].type == "tensor(float)"
 
         def predict(X, t):
-            outs = sessions[t].run(None, {name: X})
+            outs = sessions[t].run(None, {name: X.astype(np.float32) if as_f32 else X})
             # Classifiers return (label, probabilities); regressors one (n, 1) tensor.
             out = np.asarray(outs[1] if len(outs) > 1 else outs[0])
             if out.ndim == 2 and out.shape[1] == 1:
@@ -476,7 +517,7 @@ class Bench:
                 r.check = "differs"
 
 
-REFERENCES = {"xgboost DMatrix predict", "lightgbm predict", "catboost predict"}
+REFERENCES = {"xgboost DMatrix predict", "lightgbm predict", "catboost predict", "sklearn predict_proba"}
 
 
 # ---------------------------------------------------------------- report
@@ -580,7 +621,8 @@ def machine_lines(bench: Bench, load_start: tuple, load_end: tuple) -> list[str]
         "latency = one row (shape (1, F)) from Python on 1 thread; 1T pins every engine to one thread "
         "(nthread / num_threads / thread_count / intra_op_num_threads / n_jobs); "
         f"{fmt_threads(os.cpu_count() or 1)} = all cores; vs = how many times faster Timber is (>1: Timber faster); "
-        "compile = the engine's build time (load time for the frameworks); float32 input rows, the same for every engine",
+        "compile = the engine's build time (load time for the frameworks); the same input rows for every engine: "
+        "float32, or float64 for the scikit-learn models (trained on float64, as users do)",
     ]
 
 

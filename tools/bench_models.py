@@ -14,6 +14,14 @@ come from the same generator with another seed, so trees see the value ranges th
 | lgb500     | LightGBM  | 500 trees, 63 leaves, regression on 100k x 50                                    |
 | lgbcat     | LightGBM  | 1000 trees, 31 leaves, binary, 20 numerical + 5 categorical features            |
 | cb500      | CatBoost  | 500 oblivious trees, depth 6, RMSE regression, 50 features                      |
+| rf100      | sklearn   | RandomForestClassifier 100 trees, max_depth 20, binary, 20 features             |
+| logreg     | sklearn   | LogisticRegression, 5 classes (multinomial), 50 features                        |
+| mlp        | sklearn   | MLPClassifier (100, 50) relu, 5 classes, 50 features                            |
+| svc        | sklearn   | SVC rbf, probability=True, 3 classes, 50 features, ~1500 support vectors        |
+| knn        | sklearn   | KNeighborsClassifier k=5, 3 classes, 50 features, 5000 training rows            |
+
+scikit-learn models are pickled (`.pkl`); the bench compiles the file and times the estimator's own
+`predict_proba` with `n_jobs` set to the thread count where the estimator has it.
 """
 
 from __future__ import annotations
@@ -39,7 +47,7 @@ class BenchModel:
     """One benchmark model: where its files are and how to make rows for it."""
 
     name: str
-    framework: str  # "xgboost" | "lightgbm" | "catboost"
+    framework: str  # "xgboost" | "lightgbm" | "catboost" | "sklearn"
     description: str
     n_features: int
     rows: Callable[[int, int], np.ndarray]  # (n, seed) -> float32 (n, n_features), C order
@@ -194,6 +202,71 @@ def _train_cb500(out: Path) -> None:
     model.save_model(str(out.with_suffix(".cbm")), format="cbm")
 
 
+def _classes(X: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """k classes from a noisy nonlinear score: the argmax of random projections plus a sine."""
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((k, X.shape[1]))
+    return np.argmax(X @ centers.T + 0.8 * rng.standard_normal((len(X), k)) + np.sin(X[:, :k]), axis=1)
+
+
+def _rows64(n_features: int) -> Callable[[int, int], np.ndarray]:
+    """float64 rows: scikit-learn users train and predict in float64 (a model fitted on float32
+    data computes in float32, and so would not be the usual case)."""
+    rows32 = _normal_rows(n_features)
+
+    def rows(n: int, seed: int) -> np.ndarray:
+        return rows32(n, seed).astype(np.float64)
+
+    return rows
+
+
+def _pickle(est, out: Path) -> None:
+    import pickle
+
+    with open(out, "wb") as fh:
+        pickle.dump(est, fh, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _train_rf100(out: Path) -> None:
+    from sklearn.ensemble import RandomForestClassifier
+
+    X = _rows64(20)(30000, 11)
+    est = RandomForestClassifier(n_estimators=100, max_depth=20, n_jobs=TRAIN_THREADS, random_state=0)
+    _pickle(est.fit(X, _binary_target(X, 12)), out)
+
+
+def _sklearn_trainer(make, n_rows: int, n_features: int, k: int, seed: int):
+    def train(out: Path) -> None:
+        X = _rows64(n_features)(n_rows, seed)
+        _pickle(make().fit(X, _classes(X, k, seed + 1)), out)
+
+    return train
+
+
+def _logreg():
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(max_iter=500)
+
+
+def _mlp():
+    from sklearn.neural_network import MLPClassifier
+
+    return MLPClassifier(hidden_layer_sizes=(100, 50), max_iter=60, random_state=0)
+
+
+def _svc():
+    from sklearn.svm import SVC
+
+    return SVC(kernel="rbf", probability=True, random_state=0)
+
+
+def _knn():
+    from sklearn.neighbors import KNeighborsClassifier
+
+    return KNeighborsClassifier(n_neighbors=5)
+
+
 MODELS: dict[str, BenchModel] = {
     m.name: m
     for m in [
@@ -211,6 +284,16 @@ MODELS: dict[str, BenchModel] = {
                    categorical=list(range(LGBCAT_NUMERIC, LGBCAT_NUMERIC + len(CAT_CARDINALITIES)))),
         BenchModel("cb500", "catboost", "CatBoost 500 oblivious trees depth 6 RMSE, 50 features", 50,
                    _normal_rows(50), _train_cb500, "cb500.json", native_filename="cb500.cbm"),
+        BenchModel("rf100", "sklearn", "scikit-learn RandomForestClassifier 100 trees max_depth 20, binary, 20 features", 20,
+                   _rows64(20), _train_rf100, "rf100.pkl"),
+        BenchModel("logreg", "sklearn", "scikit-learn LogisticRegression, 5 classes, 50 features", 50,
+                   _rows64(50), _sklearn_trainer(_logreg, 20000, 50, 5, 21), "logreg.pkl"),
+        BenchModel("mlp", "sklearn", "scikit-learn MLPClassifier (100, 50) relu, 5 classes, 50 features", 50,
+                   _rows64(50), _sklearn_trainer(_mlp, 20000, 50, 5, 23), "mlp.pkl"),
+        BenchModel("svc", "sklearn", "scikit-learn SVC rbf probability=True, 3 classes, 50 features", 50,
+                   _rows64(50), _sklearn_trainer(_svc, 3000, 50, 3, 25), "svc.pkl"),
+        BenchModel("knn", "sklearn", "scikit-learn KNeighborsClassifier k=5, 3 classes, 50 features, 5000 training rows", 50,
+                   _rows64(50), _sklearn_trainer(_knn, 5000, 50, 3, 27), "knn.pkl"),
     ]
 }
 
