@@ -11,7 +11,7 @@ pytest.importorskip("sklearn")
 from sklearn.ensemble import HistGradientBoostingClassifier as HGBC  # noqa: E402
 from sklearn.ensemble import HistGradientBoostingRegressor as HGBR  # noqa: E402
 
-from .helpers import assert_parity, compiled, parity_rows, reference  # noqa: E402
+from .helpers import assert_parity, parity_rows  # noqa: E402
 
 RNG = np.random.default_rng(1)
 N = 300
@@ -74,15 +74,3 @@ def test_native_categories(method):
 
     module = module_of(est, method)
     assert_parity(est, method, X=_category_grid(module), module=module)
-
-
-def test_jit_poisson_regressor():
-    """The JIT (exp from the C library, as numpy's) on a small poisson model: sklearn's bits.
-    (Categorical models are checked in the interpreter only: their LLVM kernels take seconds to
-    generate.)"""
-    est = HGBR(loss="poisson", max_iter=4, max_depth=3, random_state=0).fit(X, np.exp(YR / 3))
-    m = compiled(est)
-    X_, ref = reference(est, "predict", parity_rows(m.module))
-    got = m.predict(X_)
-    assert got.shape == ref.shape == (len(X_),)
-    np.testing.assert_array_equal(got, ref)

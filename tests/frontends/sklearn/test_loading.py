@@ -107,8 +107,14 @@ def _payloads(marker: str):
     }
 
 
-@pytest.mark.parametrize("where", ["top", "pipeline", "list", "joblib", "estimator-attribute"])
-@pytest.mark.parametrize("kind", ["os.system", "builtins.eval", "builtins.exec", "subprocess.Popen"])
+_WHERE = ["top", "pipeline", "list", "joblib", "estimator-attribute"]
+_KINDS = ["os.system", "builtins.eval", "builtins.exec", "subprocess.Popen"]
+# every payload in a pipeline and os.system everywhere by default; the full matrix with -m slow
+_CASES = [(k, "pipeline") for k in _KINDS] + [("os.system", w) for w in _WHERE if w != "pipeline"]
+_CASES += [pytest.param(k, w, marks=pytest.mark.slow) for k in _KINDS[1:] for w in _WHERE if w != "pipeline"]
+
+
+@pytest.mark.parametrize("kind,where", _CASES)
 def test_payloads_never_run(tmp_path, forest, kind, where):
     marker = str(tmp_path / "pwned")
     payload, global_name = _payloads(marker)[kind]
