@@ -169,11 +169,16 @@ class Builder:
         return self.op(math.SoftmaxOp.build(v, name=name))
 
     def softmax_zero(self, v: Value, name="proba") -> Value:
-        """ComputeSoftmaxZero: like softmax, but values within 1e-7 of zero are scaled by
-        exp(-max) and left out of the sum."""
+        """ComputeSoftmaxZero: max, then exp(v - max) for values beyond 1e-7f of zero (summed
+        left to right), v * exp(-max) for the others, each divided by the sum — all in float32.
+        For a double v (TreeEnsemble on doubles) ONNX Runtime keeps the scores double: the tests
+        and exps are float32, `v * exp(-max)` and the final division are double."""
         F = np.float32
+        el = v.type.element
+        vf = self.convert(v, f32)
         k = v.type.shape[0]
-        cols = [self.extract(v, i) for i in range(k)]
+        cols = [self.extract(vf, i) for i in range(k)]
+        wide = [self.extract(v, i) for i in range(k)]
         m = self.const([-np.finfo(F).max], f32)
         for c in cols:
             m = self.select(self.cmp("ogt", c, m), c, m)
@@ -181,11 +186,12 @@ class Builder:
         s = self.const([0.0], f32)
         eps, neps = self.const([F(1e-7)], f32), self.const([-F(1e-7)], f32)
         outs = []
-        for c in cols:
+        for c, w in zip(cols, wide):
             big = self.op(arith.OrIOp.build(self.cmp("ogt", c, eps), self.cmp("olt", c, neps)))
             e = self.exp(self.sub(c, m))
             s = self.select(big, self.add(s, e), s)
-            outs.append(self.select(big, e, self.mul(c, e_neg)))
+            outs.append(self.select(big, self.convert(e, el), self.mul(w, self.convert(e_neg, el))))
+        s = self.convert(s, el)
         return self.concat([self.div(o, s) for o in outs], name=name)
 
     def transform(self, post: str, v: Value) -> Value:

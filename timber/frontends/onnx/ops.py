@@ -305,11 +305,15 @@ def _linear_classifier(b, node, args, opset):
 # ----- tree ensembles ----------------------------------------------------------------------------
 
 
-def _types(x: Val, double: bool):
-    """(compare type, accumulation type) for an input row and whether thresholds are double."""
+def _types(b: Builder, x: Val, double: bool):
+    """(compare type, accumulation type): ONNX Runtime's threshold type is the input type
+    (float attributes of a double model are widened; double `*_as_tensor` attributes on a
+    float input are refused, as ONNX Runtime refuses them)."""
     if x.element == f64:
         return f64, f64
-    return (f64, f64) if double else (f32, f32)
+    if double:
+        b.fail("double '*_as_tensor' attributes on a float input: ONNX Runtime refuses this model (make the input double)")
+    return f32, f32
 
 
 @converts(ML_DOMAIN, "TreeEnsembleRegressor")
@@ -319,7 +323,7 @@ def _tree_regressor(b, node, args, opset):
     ts, _, double = trees.trees_v1(b, a, "target", x.width)
     base, _ = trees._attr_floats(b, a, "base_values")
     k = int(a.get("n_targets", 1))
-    compare, acc = _types(x, double)
+    compare, acc = _types(b, x, double)
     y = trees.regressor(b, x.row, ts, k, a.get("aggregate_function", "SUM"), a.get("post_transform", "NONE"), base, compare, acc)
     return [Val(row=y)]
 
@@ -333,7 +337,7 @@ def _tree_classifier(b, node, args, opset):
     labels = a.get("classlabels_strings") or a.get("classlabels_int64s") or []
     if not labels:
         b.fail("the classifier has no class labels (classlabels_strings or classlabels_int64s)")
-    compare, acc = _types(x, double)
+    compare, acc = _types(b, x, double)
     proba, _ = trees.classifier(b, x.row, ts, len(labels), a.get("post_transform", "NONE"), base, compare, acc)
     return [Val(), Val(row=proba)]
 
@@ -342,12 +346,13 @@ def _tree_classifier(b, node, args, opset):
 def _tree_ensemble(b, node, args, opset):
     x = _float_row(b, args[0])
     a = attrs(b, node)
-    ts, ttype = trees.trees_v5(b, a, x.width)
+    ts, ttype, member = trees.trees_v5(b, a, x.width)
     aggs = {0: "AVERAGE", 1: "SUM", 2: "MIN", 3: "MAX"}
     posts = {0: "NONE", 1: "LOGISTIC", 2: "SOFTMAX", 3: "SOFTMAX_ZERO", 4: "PROBIT"}
     agg, post = aggs.get(int(a.get("aggregate_function", 1))), posts.get(int(a.get("post_transform", 0)))
     if agg is None or post is None:
         b.fail("aggregate_function must be 0..3 and post_transform 0..4")
     t = x.element
-    y = trees.regressor(b, x.row, ts, int(a.get("n_targets", 1)), agg, post, np.zeros(0), t, t, out=t)
+    compare = f64 if member else t  # MEMBER edges (m + 1, 2^31) need doubles
+    y = trees.regressor(b, x.row, ts, int(a.get("n_targets", 1)), agg, post, np.zeros(0), compare, t, out=t)
     return [Val(row=y)]

@@ -179,8 +179,8 @@ def trees_v1(b: Builder, a: dict, kind: str, n_features: int):
 
 
 def trees_v5(b: Builder, a: dict, n_features: int):
-    """The trees of a TreeEnsemble (ai.onnx.ml opset 5) node.  MEMBER splits become chains of
-    `eq` splits (x equal to one member → the true subtree, copied once per member)."""
+    """The trees of a TreeEnsemble (ai.onnx.ml opset 5) node, their threshold type and whether
+    MEMBER splits occur (they need f64 comparisons, see `_member_split`)."""
     splits = np.asarray(a.get("nodes_splits", []))
     if splits.dtype.kind != "f":
         b.fail("'nodes_splits' must be a float or double tensor")
@@ -217,6 +217,11 @@ def trees_v5(b: Builder, a: dict, n_features: int):
         if modes[i] == 6:
             if k >= len(sets):
                 b.fail("more MEMBER nodes than sets in 'membership_values'")
+            bad = [v for v in sets[k] if not (float(v).is_integer() and -(2**31) < v < 2**31)]
+            if bad and len(set(sets[k])) > 1:
+                b.fail(f"MEMBER node {i} tests {bad[0]}: ONNX Runtime implements int32 members only")
+            if not sets[k]:
+                b.fail(f"MEMBER node {i} has an empty set")
             member_of[i] = sets[k]
             k += 1
     ttype = splits.dtype.type if splits.dtype in (np.float32, np.float64) else np.float32
@@ -226,7 +231,7 @@ def trees_v5(b: Builder, a: dict, n_features: int):
         if not 0 <= r < n:
             b.fail(f"tree root {r} is not a node (there are {n})")
         trees.append(_walk_v5(b, r, n, feats, modes, splits, tids, fids, tleaf, fleaf, miss, member_of, targets, lw, nl, n_features))
-    return trees, ttype
+    return trees, ttype, bool(member_of)
 
 
 def _walk(b, root, is_leaf, split, leaf, n_nodes) -> Tree:
@@ -282,29 +287,55 @@ def _walk_v5(b, root, n, feats, modes, splits, tids, fids, tleaf, fleaf, miss, m
         false_child = ("leaf" if fleaf[i] else "node", int(fids[i]))
         mode = V5_MODES[int(modes[i])]
         if mode == "MEMBER":
-            vals = member_of[i]
-            if not vals:
-                # empty set: never true (NaN still follows missing tracking)
-                vals = [np.nan]
-            # chain: x == m0 ? T : (x == m1 ? T : ... F); NaN tracking on the first link
-            chain_parent, chain_side = parent, side
-            for m_i, m in enumerate(vals):
-                k = t.add()
-                if chain_parent is not None:
-                    (t.yes if chain_side == "yes" else t.no)[chain_parent] = k
-                t.feature[k], t.pred[k], t.threshold[k] = f, Pred.EQ, m
-                t.nan_true[k] = nan_true and m_i == 0
-                stack.append((true_child[0], true_child[1], k, "yes", depth + 1))
-                chain_parent, chain_side = k, "no"
-            stack.append((false_child[0], false_child[1], chain_parent, "no", depth + 1))
+            _member_split(t, stack, f, member_of[i], nan_true, parent, side, true_child, false_child, depth)
             continue
+        splits_i = splits[i]
         k = t.add()
         if parent is not None:
             (t.yes if side == "yes" else t.no)[parent] = k
-        t.feature[k], t.pred[k], t.threshold[k], t.nan_true[k] = f, mode, splits[i], nan_true
+        t.feature[k], t.pred[k], t.threshold[k], t.nan_true[k] = f, mode, splits_i, nan_true
         stack.append((false_child[0], false_child[1], k, "no", depth + 1))
         stack.append((true_child[0], true_child[1], k, "yes", depth + 1))
     return _renumber(t)
+
+
+
+def _member_split(t: Tree, stack, f, members, nan_true, parent, side, true_child, false_child, depth) -> None:
+    """A MEMBER split: true when x equals one of the members, or when x is NaN and missing
+    values track true.  This is what ONNX Runtime 1.32 computes for non-negative members
+    (measured: 1.5 is not in {0, 1, 3}; NaN and ±inf are in no set).  With a negative member
+    it treats fractional inputs erratically (0.5 is in {0, -1} but not in {0, 1}); integral
+    inputs agree with equality.  Emitted as `x le +inf` (false only for NaN) over a binary
+    search of the members; each region gets its own copy of the true or false subtree."""
+    vals = sorted({float(m) for m in members})
+    tests = []  # (c, strict): `x < c` (strict) or `x <= c`; region {m} lies between (m, lt) and (m, le)
+    for m in vals:
+        tests += [(m, True), (m, False)]
+
+    def add_node(pred, thr, par, sd):
+        k = t.add()
+        if par is not None:
+            (t.yes if sd == "yes" else t.no)[par] = k
+        t.feature[k], t.pred[k], t.threshold[k], t.nan_true[k] = f, pred, thr, False
+        return k
+
+    root = add_node(Pred.LE, np.inf, parent, side)  # NaN: the "no" child
+    nan_goes = true_child if nan_true else false_child
+    stack.append((nan_goes[0], nan_goes[1], root, "no", depth + 1))
+
+    def build(lo: int, hi: int, par, sd):
+        """Regions lo..hi under (par, sd); region j lies between tests j-1 and j (odd j: a member)."""
+        if lo == hi:
+            child = true_child if lo % 2 == 1 else false_child
+            stack.append((child[0], child[1], par, sd, depth + 1))
+            return
+        mid = (lo + hi) // 2
+        c, strict = tests[mid]
+        k = add_node(Pred.LT if strict else Pred.LE, c, par, sd)
+        build(mid + 1, hi, k, "no")
+        build(lo, mid, k, "yes")
+
+    build(0, len(tests), root, "yes")
 
 
 def _renumber(t: Tree) -> Tree:
@@ -460,6 +491,8 @@ def regressor(b: Builder, x: Value, trees, n_targets: int, agg: str, post: str, 
         b.fail("the ensemble has no trees")
     e = Ensemble(b, x, trees, n_targets, compare, acc)
     base = np.asarray(base, e.ldt)
+    if len(base) not in (0, n_targets):
+        b.fail(f"{len(base)} base values for {n_targets} targets: ONNX Runtime takes 0 or {n_targets}")
     if n_targets == 1:
         if agg in ("SUM", "AVERAGE"):
             s = e.sum_single()
@@ -493,6 +526,8 @@ def regressor(b: Builder, x: Value, trees, n_targets: int, agg: str, post: str, 
         s = b.select(has, s, b.splat(0.0, s), name="score")
     if post == "NONE":
         return b.convert(s, out)
+    if post == "SOFTMAX_ZERO" and out == f64:
+        return b.softmax_zero(s)  # measured: ONNX Runtime keeps these scores double
     return b.convert(b.transform(post, b.convert(s, f32)), out)
 
 
@@ -517,18 +552,28 @@ def classifier(b: Builder, x: Value, trees, n_classes: int, post: str, base: np.
         s = b.convert(s, f32)
         return (b.probit(s) if post == "PROBIT" else s), None
     cov = e.coverage()
-    if "sometimes" in cov:
-        b.fail("a class is named by some leaves of every tree but not all: per-row class coverage is not supported")
-    has = [c == "always" for c in cov]
-    s, _ = e.sum_multi()
+    s, count = e.sum_multi()
     cols = [b.extract(s, k) for k in range(n_classes)]
     zero = b.const([0.0], acc)
+    if len(base) not in (0, n_classes) and not (n_classes == 2 and len(base) == 1):
+        b.fail(f"{len(base)} base values for {n_classes} classes: ONNX Runtime takes 0 or {n_classes}")
     if n_classes > 2:
-        for k in range(min(len(base), n_classes)):
-            cols[k] = b.add(cols[k], b.const(base[k : k + 1], acc)) if has[k] else b.const(base[k : k + 1], acc)
-            has[k] = True
-        out = [c if h else zero for c, h in zip(cols, has)]
+        # a class no reached leaf names: its base value if it has one, else 0
+        out = []
+        for k in range(n_classes):
+            bk = b.const(base[k : k + 1], acc) if k < len(base) else zero
+            with_score = b.add(cols[k], bk) if k < len(base) else cols[k]
+            if cov[k] == "always":
+                out.append(with_score)
+            elif cov[k] == "never":
+                out.append(bk)
+            else:
+                flag = b.cmp("ogt", b.extract(count, k), zero)
+                out.append(b.select(flag, with_score, bk))
         return b.transform(post, b.convert(b.concat(out, name="score"), f32)), None
+    if "sometimes" in cov:
+        b.fail("a class is named by some leaves of every tree but not all: per-row class coverage of a binary classifier is not supported")
+    has = [c == "always" for c in cov]
     # two classes (TreeAggregatorClassifier::FinalizeScores, binary branch)
     binary_case = len(ids) == 1
     positive = all(val >= 0 for t in trees for w in t.leaves() for _, val in w)
@@ -543,12 +588,13 @@ def classifier(b: Builder, x: Value, trees, n_classes: int, post: str, base: np.
         scores = [c if h else zero for c, h in zip(cols, has)]
     else:
         if len(base) == 1:
-            cols[0] = b.add(cols[0] if has[0] else zero, b.const(base[0:1], acc))
+            cols[0] = b.add(cols[0], b.const(base[0:1], acc))
         elif len(base) == 0:
             add = 3
         else:
-            b.fail(f"{len(base)} base values for 2 classes")
-        scores = [cols[0] if (has[0] or len(base) == 1) else zero] + ([cols[1]] if has[1] else [])
+            b.fail(f"{len(base)} base values for 2 classes: ONNX Runtime takes 0, 1 or 2")
+        # a class without a score is written as 0 (the base value added to it is lost)
+        scores = [cols[0] if has[0] else zero] + ([cols[1]] if has[1] else [])
     pos = scores[1] if len(scores) == 2 and has[1] else scores[0]
     if binary_case:
         add = "positive" if positive else "mixed"
@@ -557,6 +603,10 @@ def classifier(b: Builder, x: Value, trees, n_classes: int, post: str, base: np.
     s = scores[0]  # one score, in the accumulation type; write_scores adds the second column
     if post == "PROBIT":
         b.fail("PROBIT on a binary classifier with one score: ONNX Runtime writes one column of two")
+    if post == "LOGISTIC" and add in ("positive", "mixed", 3):
+        # ONNX Runtime 1.32 (measured): [logistic(-s), logistic(s)] whatever the weights' signs
+        s32 = b.convert(s, f32)
+        return b.concat([b.logistic(b.neg(s32)), b.logistic(s32)], name="proba"), pos
     if add == "positive":
         return b.convert(b.concat([b.sub(b.const([1.0], acc), s), s]), f32, name="proba"), pos
     if add in ("mixed", 3):
