@@ -11,9 +11,7 @@ import numpy as np
 import pytest
 
 CORPUS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "shared", "corpus")
-FILES = sorted(
-    p for ext in ("pkl", "pickle", "joblib") for p in glob.glob(os.path.join(CORPUS, "**", f"*.{ext}"), recursive=True)
-)
+FILES = sorted(p for ext in ("pkl", "pickle", "joblib") for p in glob.glob(os.path.join(CORPUS, "**", f"*.{ext}"), recursive=True))
 
 
 @pytest.mark.skipif(not FILES, reason="no scikit-learn files in ../shared/corpus")

@@ -262,7 +262,7 @@ def test_cli_exit_status_and_no_traceback(tmp_path, forest):
     assert not os.path.exists(marker)
     r = run("compile", str(good), "-O", "method=predict")
     assert r.returncode == 0, r.stderr
-    assert "timber.method = \"predict\"" in r.stdout
+    assert 'timber.method = "predict"' in r.stdout
 
 
 def test_function_transformer_numpy_functions(tmp_path):

@@ -142,7 +142,9 @@ def test_gradient_boosting_multiclass_init_estimator_is_refused():
 IF_ULPS = 1.0
 
 
-@pytest.mark.parametrize("kw", [{}, {"max_features": 3}, {"max_samples": 50, "contamination": 0.1}], ids=["all", "max-features-3", "contamination"])
+@pytest.mark.parametrize(
+    "kw", [{}, {"max_features": 3}, {"max_samples": 50, "contamination": 0.1}], ids=["all", "max-features-3", "contamination"]
+)
 @pytest.mark.parametrize("method", ["decision_function", "score_samples"])
 def test_isolation_forest(kw, method):
     est = ensemble.IsolationForest(n_estimators=15, random_state=0, **kw).fit(X_NAN)

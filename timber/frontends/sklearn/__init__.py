@@ -29,10 +29,10 @@ import pkgutil
 
 import numpy as np
 
+from ir.attributes import TypeAttr
 from ir.diagnostics import NameLoc, TimberError
 from ir.dialects import func
 from ir.dialects.builtin import ModuleOp
-from ir.attributes import TypeAttr
 from ir.types import FunctionType, TensorType, f64
 from ir.verifier import verify
 
@@ -64,10 +64,12 @@ def n_features_of(est: Obj, source: str) -> int:
                 raise ConvertError(f"{est.name}.{key} is {n}", NameLoc(source, est.name))
             return n
     if est.name == "Pipeline":
-        for i, step in enumerate(est.attr("steps")):
+        for step in est.attr("steps"):
             if isinstance(step, tuple) and len(step) == 2 and isinstance(step[1], Obj):
                 return n_features_of(step[1], source)
-    raise ConvertError(f"{est.name}.n_features_in_ is missing (is the estimator fitted?); cannot tell the input width", NameLoc(source, est.name))
+    raise ConvertError(
+        f"{est.name}.n_features_in_ is missing (is the estimator fitted?); cannot tell the input width", NameLoc(source, est.name)
+    )
 
 
 def build_module(est: Obj, source: str, method: str | None) -> ModuleOp:

@@ -126,7 +126,9 @@ def _encoded_row(emit: Emit, est: Obj, x, n: int):
         for j, cats in zip(cat_idx, categories):
             cats = np.asarray(cats)
             if cats.dtype.kind not in "iufb":
-                emit.fail(est, f"feature {j} has categories {list(cats[:3])!r}...: Timber's rows are numbers, so only numeric categories compile")
+                emit.fail(
+                    est, f"feature {j} has categories {list(cats[:3])!r}...: Timber's rows are numbers, so only numeric categories compile"
+                )
             cats = cats.astype(np.float64)
             cats = cats[~np.isnan(cats)]
             xj = emit.op(arith.ExtractOp.build(x, j, name=f"x{j}"))
@@ -187,7 +189,9 @@ def _raw(emit: Emit, est: Obj, x):
 def hgb_regressor(emit: Emit, est: Obj, x, method):
     loss = est.param("loss")
     if loss not in _REG_LOSSES:
-        emit.fail(est, f"loss '{loss}' is not supported; supported: {', '.join(k for k in _REG_LOSSES if '_' not in k or k.endswith('error'))}")
+        emit.fail(
+            est, f"loss '{loss}' is not supported; supported: {', '.join(k for k in _REG_LOSSES if '_' not in k or k.endswith('error'))}"
+        )
     raw = _raw(emit, est, x)
     if _REG_LOSSES[loss] == "log":
         return emit.op(math.ExpOp.build(raw, name="prediction"))

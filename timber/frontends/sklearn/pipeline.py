@@ -56,7 +56,9 @@ def pipeline(emit: Emit, est: Obj, x, method):
             continue
         conv = CONVERTERS.get(step.name) if isinstance(step, Obj) else None
         if conv is not None and conv.kind not in ("transformer", "meta"):
-            emit.fail(est, f"step {i} ('{name}', {step.name}) is a {conv.kind}, but only the last step may be one; the others must transform")
+            emit.fail(
+                est, f"step {i} ('{name}', {step.name}) is a {conv.kind}, but only the last step may be one; the others must transform"
+            )
         x = _step(emit, "Pipeline", f"step {i} '{name}'", step, x, "transform")
     if _skipped(last):
         if method not in (None, "transform"):

@@ -239,13 +239,9 @@ def convert(emit: Emit, est: Obj, x: Value, method: str | None) -> Value:
         raise ConvertError(f"expected a fitted scikit-learn estimator, found {_describe(est)}", emit.loc())
     conv = CONVERTERS.get(est.name)
     if conv is None or not est.cls.startswith("sklearn."):
-        raise ConvertError(
-            f"{est.cls} is not a scikit-learn estimator Timber compiles; supported: {', '.join(supported())}", emit.loc(est)
-        )
+        raise ConvertError(f"{est.cls} is not a scikit-learn estimator Timber compiles; supported: {', '.join(supported())}", emit.loc(est))
     if method is not None and method not in conv.methods:
-        raise ConvertError(
-            f"{est.name} has no method '{method}' that Timber compiles; it has: {', '.join(conv.methods)}", emit.loc(est)
-        )
+        raise ConvertError(f"{est.name} has no method '{method}' that Timber compiles; it has: {', '.join(conv.methods)}", emit.loc(est))
     out = conv.fn(emit, est, x, method)
     t = getattr(out, "type", None)
     if not (isinstance(t, TensorType) and len(t.shape) == 1 and t.element == f64):

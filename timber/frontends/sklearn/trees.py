@@ -34,9 +34,9 @@ import numpy as np
 
 from ir.dialects import arith, func, math  # noqa: F401
 from ir.dialects.tree import EnsembleOp, Missing, NodeTable, Pred
-from ir.types import TensorType, f32, f64
+from ir.types import f32, f64
 
-from .registry import ConvertError, Emit, Obj, convert, converts
+from .registry import Emit, Obj, convert, converts
 
 _LEAF = -1  # sklearn's TREE_LEAF
 
@@ -235,9 +235,7 @@ def _forest_trees(emit: Emit, est: Obj) -> list[Obj]:
     return trees
 
 
-@converts(
-    "RandomForestClassifier", "ExtraTreesClassifier", kind="classifier", methods=("predict_proba", "predict", "predict_log_proba")
-)
+@converts("RandomForestClassifier", "ExtraTreesClassifier", kind="classifier", methods=("predict_proba", "predict", "predict_log_proba"))
 def forest_classifier(emit: Emit, est: Obj, x, method):
     nf = _n_features(emit, est)
     trees = _forest_trees(emit, est)
@@ -382,9 +380,7 @@ def _gb_init(emit: Emit, est: Obj, x, classifier: bool, k: int, loss: str):
         one = emit.const([1.0])
         plain = emit.op(math.LogOp.build(emit.op(arith.DivFOp.build(p, emit.op(arith.SubFOp.build(one, p))))))
         s = emit.op(arith.MulFOp.build(emit.const([2.0]), emit.op(arith.SubFOp.build(p, emit.const([0.5])))))
-        mid = emit.op(
-            arith.SubFOp.build(emit.op(math.Log1pOp.build(s)), emit.op(math.Log1pOp.build(emit.op(arith.NegFOp.build(s)))))
-        )
+        mid = emit.op(arith.SubFOp.build(emit.op(math.Log1pOp.build(s)), emit.op(math.Log1pOp.build(emit.op(arith.NegFOp.build(s))))))
         outside = emit.op(
             arith.OrIOp.build(
                 emit.op(arith.CmpFOp.build("olt", p, emit.const([0.3]))), emit.op(arith.CmpFOp.build("ogt", p, emit.const([0.65])))

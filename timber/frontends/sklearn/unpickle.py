@@ -59,7 +59,23 @@ _NP_FROMBUFFER = {"numpy.core.numeric._frombuffer", "numpy._core.numeric._frombu
 _NP_ARRAY_TYPES = {"numpy.ndarray", "numpy.memmap", "numpy.core.memmap.memmap", "numpy._core.memmap.memmap"}
 _BUILTIN_TYPES = {
     name: getattr(__import__("builtins"), name)
-    for name in ("int", "float", "complex", "bool", "str", "bytes", "bytearray", "list", "tuple", "dict", "set", "frozenset", "slice", "object", "range")
+    for name in (
+        "int",
+        "float",
+        "complex",
+        "bool",
+        "str",
+        "bytes",
+        "bytearray",
+        "list",
+        "tuple",
+        "dict",
+        "set",
+        "frozenset",
+        "slice",
+        "object",
+        "range",
+    )
 }
 _OLD_JOBLIB = ("joblib.numpy_pickle.NDArrayWrapper", "joblib.numpy_pickle.ZNDArrayWrapper", "joblib.numpy_pickle_compat.NDArrayWrapper",
                "joblib.numpy_pickle_compat.ZNDArrayWrapper")  # fmt: skip
@@ -393,7 +409,9 @@ def from_estimator(est, source: str = "<estimator>"):
     try:
         data = pickle.dumps(est, protocol=5, buffer_callback=buffers.append)
     except Exception as e:  # noqa: BLE001  (whatever the object's own __reduce__ raises)
-        raise LoadError(f"cannot read the {type(est).__name__} object: it does not pickle ({type(e).__name__}: {e})", NameLoc(source, "")) from None
+        raise LoadError(
+            f"cannot read the {type(est).__name__} object: it does not pickle ({type(e).__name__}: {e})", NameLoc(source, "")
+        ) from None
     return to_records(unpickle(data, source, buffers=buffers), source)
 
 
@@ -417,7 +435,12 @@ def to_records(value, source: str):
             o = Obj(v._cls, {}, (), source)
             memo[key] = o
             state = v._state
-            if isinstance(state, tuple) and len(state) == 2 and isinstance(state[1], dict) and (state[0] is None or isinstance(state[0], dict)):
+            if (
+                isinstance(state, tuple)
+                and len(state) == 2
+                and isinstance(state[1], dict)
+                and (state[0] is None or isinstance(state[0], dict))
+            ):
                 state = {**(state[0] or {}), **state[1]}  # (dict, slots) state
             if v._items:
                 items = v._items
