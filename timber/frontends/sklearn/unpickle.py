@@ -395,9 +395,9 @@ def read_file(path_or_bytes, source_name: str | None = None):
     """(estimator record, source name) of a .pkl/.pickle/.joblib/.skops file or its bytes."""
     data, source = _read_bytes(path_or_bytes, source_name)
     if data.startswith(b"PK\x03\x04"):
-        from .skops import read_skops
-
-        return read_skops(data, source), source
+        raise LoadError(
+            "skops files (.skops) are not read yet; save the estimator with joblib.dump or pickle.dump instead", NameLoc(source, "")
+        )
     data = _decompress(data, source)
     return to_records(unpickle(data, source), source), source
 
