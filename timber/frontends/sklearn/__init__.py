@@ -2,7 +2,7 @@
 or live objects, to a Timber module whose `@predict` returns what the estimator's own method
 returns.
 
-    module = load("model.pkl")                         # .pkl/.pickle, .joblib (compressed too), .skops
+    module = load("model.pkl")                         # .pkl/.pickle, .joblib (compressed too); not .skops yet
     module = load(estimator)                           # a fitted estimator, Pipeline, ColumnTransformer
     module = load("model.joblib", method="predict")    # or predict_proba, predict_log_proba,
                                                        # decision_function, score_samples, transform

@@ -392,7 +392,7 @@ def unpickle(data: bytes, source: str, buffers=None):
 
 
 def read_file(path_or_bytes, source_name: str | None = None):
-    """(estimator record, source name) of a .pkl/.pickle/.joblib/.skops file or its bytes."""
+    """(estimator record, source name) of a .pkl/.pickle/.joblib file or its bytes (a .skops zip: an error)."""
     data, source = _read_bytes(path_or_bytes, source_name)
     if data.startswith(b"PK\x03\x04"):
         raise LoadError(
