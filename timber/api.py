@@ -141,6 +141,10 @@ class CompiledModel:
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         self._work_per_row = lowered.cost_per_row + self._predict.n_inputs
+        # One output column is returned as a 1-D array (as predict does), unless the front-end says
+        # its call returns a matrix (scikit-learn's transform: (n, 1) for one component).
+        rank = module.attributes.get("timber.output_rank")
+        self._matrix_output = rank is not None and getattr(rank, "value", None) == 2
 
     # ----- metadata ---------------------------------------------------------------------------
     @property
@@ -190,7 +194,7 @@ class CompiledModel:
             _check_status(self._single_fn(_address(X), _address(out), None), self._single.symbol)
         elif n:
             self._run(entry, X, out, n_jobs if n_jobs is not None else self.n_jobs)
-        return out.reshape(n) if k == 1 else out
+        return out.reshape(n) if k == 1 and not self._matrix_output else out
 
     def jacobian(self, Q, n_jobs: int | None = None) -> np.ndarray:
         """A URDF model's geometric Jacobian at configurations Q, in the base frame:

@@ -307,7 +307,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("compile", help="compile a model and write IR, LLVM IR, C99, WAT or object files")
-    _model_arguments(c, "model file (.json/.ubj XGBoost, .txt LightGBM, .json/.cbm CatBoost, .tir Timber IR)")
+    _model_arguments(
+        c,
+        "model file (.json/.ubj XGBoost, .txt LightGBM, .json/.cbm CatBoost, .pkl/.joblib scikit-learn, .onnx ONNX-ML, "
+        ".urdf robot, .tir Timber IR)",
+    )
     c.add_argument(
         "--target",
         default="host",

@@ -270,7 +270,7 @@ def check_options(load: Callable, title: str, opts: dict, where=None) -> None:
     if any(p.kind is p.VAR_KEYWORD for p in params):
         return
     known = [p.name for p in params if p.kind is p.KEYWORD_ONLY and p.name != "source_name"]
-    unknown = sorted(set(opts) - set(known))
+    unknown = sorted(set(opts) - set(known) - {"source_name"})
     if unknown:
         takes = f"it takes: {', '.join(known)}" if known else "it takes none"
         raise TimberError(f"{title} models take no option {', '.join(repr(u) for u in unknown)}; {takes}", where)

@@ -72,6 +72,19 @@ def n_features_of(est: Obj, source: str) -> int:
     )
 
 
+def _transforms(est: Obj, method: str | None) -> bool:
+    """Whether the compiled method is a `transform` (of the pipeline's last step)."""
+    if method is not None:
+        return method == "transform"
+    while est.name == "Pipeline":
+        steps = [s for s in est.attr("steps") if isinstance(s, tuple) and len(s) == 2 and isinstance(s[1], Obj)]
+        if not steps:
+            return False
+        est = steps[-1][1]
+    conv = CONVERTERS.get(est.name)
+    return conv is not None and conv.kind == "transformer"
+
+
 def build_module(est: Obj, source: str, method: str | None) -> ModuleOp:
     """The verified module computing `method` of the record `est`."""
     n = n_features_of(est, source)
@@ -87,6 +100,8 @@ def build_module(est: Obj, source: str, method: str | None) -> ModuleOp:
         "timber.estimator": est.cls,
         "timber.method": method or "default",
     }
+    if _transforms(est, method):
+        attrs["timber.output_rank"] = 2  # transform() returns (n, k) even for k = 1
     version = est.attr("_sklearn_version", None)
     if isinstance(version, str):
         attrs["timber.sklearn_version"] = version
