@@ -54,7 +54,7 @@ REGRESSORS = [
 ]
 
 
-@pytest.mark.parametrize("nt,agg,post,base,multi,dbl", _sample(REGRESSORS, 4))
+@pytest.mark.parametrize("nt,agg,post,base,multi,dbl", _sample(REGRESSORS, 6))
 def test_regressor_matches_onnxruntime(nt, agg, post, base, multi, dbl):
     b = None if base is None else ([0.3] if base == "one" else list(np.linspace(-0.5, 0.5, nt)))
     m = tree_model("regressor", seed=nt + len(agg), n_targets=nt, agg=agg, post=post, base=b, multi=multi, double_input=dbl, as_tensor=dbl and multi)
@@ -68,7 +68,7 @@ CLASSIFIERS = [
 ]
 
 
-@pytest.mark.parametrize("nc,ids,post,base,pos", _sample(CLASSIFIERS, 3))
+@pytest.mark.parametrize("nc,ids,post,base,pos", _sample(CLASSIFIERS, 5))
 def test_classifier_matches_onnxruntime(nc, ids, post, base, pos):
     b = {None: None, "one": [0.3], "two": [0.2, -0.4], "full": list(np.linspace(-0.5, 0.5, nc))}[base]
     class_ids = None if ids == "all" else [int(ids)]
@@ -90,7 +90,7 @@ def test_three_classes_with_per_row_coverage_match_onnxruntime():
 V5 = [(a, p, d, m) for a in range(4) for p in range(5) for d in (False, True) for m in (True, False) if p in (0, 4) or a == 1]
 
 
-@pytest.mark.parametrize("agg,post,double,member", _sample(V5, 3))
+@pytest.mark.parametrize("agg,post,double,member", _sample(V5, 4))
 def test_tree_ensemble_v5_matches_onnxruntime(agg, post, double, member):
     _check(tree_v5_model(seed=agg + 4 * post, n_targets=2, agg=agg, post=post, double=double, member=member), "Y")
 
@@ -98,10 +98,14 @@ def test_tree_ensemble_v5_matches_onnxruntime(agg, post, double, member):
 @pytest.mark.parametrize(
     "model,output",
     [
-        (tree_model("regressor", seed=3, n_targets=3, agg="MAX", post="SOFTMAX", base=[0.1, 0.2, 0.3], multi=True, double_input=True), "variable"),
+        pytest.param(
+            tree_model("regressor", seed=3, n_targets=3, agg="MAX", post="SOFTMAX", base=[0.1, 0.2, 0.3], multi=True, double_input=True),
+            "variable",
+            marks=pytest.mark.slow,  # one ensemble per tree: 5 s to compile
+        ),
         (tree_model("classifier", seed=4, n_targets=2, post="LOGISTIC", base=[0.5], class_ids=[0]), "probabilities"),
         (tree_model("classifier", seed=6, n_targets=4, post="PROBIT", multi=True, positive=True), "probabilities"),
-        (tree_v5_model(seed=7, n_targets=3, agg=1, post=3, member=True), "Y"),
+        pytest.param(tree_v5_model(seed=7, n_targets=3, agg=1, post=3, member=True), "Y", marks=pytest.mark.slow),
     ],
     ids=["reg-max-softmax-f64", "binary-logistic", "4class-probit", "v5-member-softmax0"],
 )

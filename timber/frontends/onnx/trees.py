@@ -217,9 +217,6 @@ def trees_v5(b: Builder, a: dict, n_features: int):
         if modes[i] == 6:
             if k >= len(sets):
                 b.fail("more MEMBER nodes than sets in 'membership_values'")
-            bad = [v for v in sets[k] if not (float(v).is_integer() and -(2**31) < v < 2**31)]
-            if bad and len(set(sets[k])) > 1:
-                b.fail(f"MEMBER node {i} tests {bad[0]}: ONNX Runtime implements int32 members only")
             if not sets[k]:
                 b.fail(f"MEMBER node {i} has an empty set")
             member_of[i] = sets[k]
