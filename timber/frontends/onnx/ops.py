@@ -10,11 +10,13 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ir.core import Value
+from ir.dialects import arith, math
 from ir.dialects.linear import AffineOp
-from ir.types import f32, f64
+from ir.types import TensorType, f32, f64
 
 from . import trees
-from .builder import Builder, Val
+from .builder import Builder, Val, np_dtype
 
 ML_DOMAIN = "ai.onnx.ml"
 # the newest opset of each domain whose ops this front-end knows
@@ -165,6 +167,8 @@ def _concat(b, node, args, opset):
 @converts(ML_DOMAIN, "ArrayFeatureExtractor")
 def _array_feature_extractor(b, node, args, opset):
     x, idx = args[0], args[1]
+    if idx is not None and not idx.is_const and (x is None or x.row is None):
+        return [Val()]  # class labels picked by computed indices: a label, not computed
     if idx is None or not idx.is_const:
         b.fail("ArrayFeatureExtractor needs constant indices")
     if x is not None and x.is_const:
@@ -248,7 +252,7 @@ def _normalizer(b, node, args, opset):
         d = b.sqrt(d)
     else:
         b.fail(f"norm '{norm}' is not one of MAX, L1, L2")
-    dv = b.op(__import__("ir.dialects.arith", fromlist=["BroadcastOp"]).BroadcastOp.build(d, xr.type))
+    dv = b.op(arith.BroadcastOp.build(d, xr.type))
     return [Val(row=b.div(xr, dv, name="normalized"))]
 
 
@@ -356,3 +360,212 @@ def _tree_ensemble(b, node, args, opset):
     compare = f64 if member else t  # MEMBER edges (m + 1, 2^31) need doubles
     y = trees.regressor(b, x.row, ts, int(a.get("n_targets", 1)), agg, post, np.zeros(0), compare, t, out=t)
     return [Val(row=y)]
+
+
+# ----- arithmetic glue (ai.onnx) -------------------------------------------------------------------
+
+
+def _as_row(b: Builder, v: Val, width: int, el) -> Value:
+    """A row operand of `width`: a row as is, a constant broadcast along the batch ([k], [1, k] or a scalar)."""
+    if v.row is not None:
+        if v.width != width:
+            if v.width == 1:
+                return b.op(arith.BroadcastOp.build(b.convert(v.row, el), TensorType((width,), el)))
+            b.fail(f"operand widths {v.width} and {width} do not broadcast")
+        return b.convert(v.row, el)
+    c = np.asarray(v.const)
+    if c.ndim == 2 and c.shape[0] != 1:
+        b.fail(f"a constant of shape {c.shape} does not broadcast against [N, {width}] rows")
+    c = c.reshape(-1)
+    if c.size == 1:
+        c = np.repeat(c, width)
+    if c.size != width:
+        b.fail(f"a constant of {c.size} values does not broadcast against [N, {width}] rows")
+    return b.const(c, el)
+
+
+def _operands(b: Builder, args) -> tuple[list, int, object]:
+    rows = [a for a in args if a is not None and a.row is not None]
+    if not rows:
+        b.fail("no operand is computed from the input row")
+    width = max(r.width for r in rows)
+    el = rows[0].element
+    if el not in (f32, f64):
+        b.fail(f"operands hold {el} values; float and double are supported")
+    return [_as_row(b, a, width, el) for a in args], width, el
+
+
+_BINARY = {"Add": arith.AddFOp, "Sub": arith.SubFOp, "Mul": arith.MulFOp, "Div": arith.DivFOp, "Max": arith.MaximumFOp, "Min": arith.MinimumFOp}
+
+
+@converts("ai.onnx", *_BINARY, "Sum")
+def _binary(b, node, args, opset):
+    if all(a is not None and a.is_const for a in args):
+        fn = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide, "Max": np.maximum, "Min": np.minimum, "Sum": np.add}[node.op_type]
+        out = args[0].const
+        for a in args[1:]:
+            out = fn(out, a.const)
+        return [Val(const=out)]
+    ops, _, _ = _operands(b, args)
+    cls = arith.AddFOp if node.op_type == "Sum" else _BINARY[node.op_type]
+    acc = ops[0]
+    for o in ops[1:]:
+        acc = b.bin(cls, acc, o)
+    return [Val(row=acc)]
+
+
+@converts("ai.onnx", "Neg", "Abs", "Sqrt", "Exp", "Log", "Sigmoid", "Tanh", "Relu", "Reciprocal")
+def _unary(b, node, args, opset):
+    x = _float_row(b, args[0])
+    r, op = x.row, node.op_type
+    if op == "Neg":
+        y = b.neg(r)
+    elif op == "Abs":
+        y = b.abs(r)
+    elif op == "Sqrt":
+        y = b.sqrt(r)
+    elif op == "Exp":
+        y = b.exp(r)
+    elif op == "Log":
+        y = b.log(r)
+    elif op == "Sigmoid":
+        y = b.op(math.SigmoidOp.build(r))
+    elif op == "Tanh":
+        y = b.op(math.TanhOp.build(r))
+    elif op == "Reciprocal":
+        y = b.div(b.splat(1.0, r), r)
+    else:  # Relu: max(x, 0); NaN stays NaN
+        zero = b.splat(0.0, r)
+        y = b.select(b.cmp("olt", r, zero), zero, r)
+    return [Val(row=y)]
+
+
+@converts("ai.onnx", "Pow")
+def _pow(b, node, args, opset):
+    x = _float_row(b, args[0])
+    e = args[1]
+    if e is None or not e.is_const or np.asarray(e.const).size != 1:
+        b.fail("Pow with a non-constant or non-scalar exponent is not supported")
+    p = float(np.asarray(e.const).reshape(-1)[0])
+    if p == 1.0:
+        return [x]
+    if p == 2.0:
+        return [Val(row=b.mul(x.row, x.row))]
+    if p == 0.5:
+        return [Val(row=b.sqrt(x.row))]
+    b.fail(f"Pow with exponent {p}: exponents 0.5, 1 and 2 are supported")
+
+
+@converts("ai.onnx", "Clip")
+def _clip(b, node, args, opset):
+    x = _float_row(b, args[0])
+    a = attrs(b, node)
+    lo = args[1].const if len(args) > 1 and args[1] is not None else a.get("min")
+    hi = args[2].const if len(args) > 2 and args[2] is not None else a.get("max")
+    r = x.row
+    if lo is not None:
+        c = b.splat(float(np.asarray(lo).reshape(-1)[0]), r)
+        r = b.select(b.cmp("olt", r, c), c, r)
+    if hi is not None:
+        c = b.splat(float(np.asarray(hi).reshape(-1)[0]), r)
+        r = b.select(b.cmp("ogt", r, c), c, r)
+    return [Val(row=r)]
+
+
+def _matmul(b: Builder, x: Val, w: np.ndarray, bias, name="matmul") -> Value:
+    """x [N, k] · w [k, m] (+ bias [m]) in x's type: linear.affine (products added in order)."""
+    el = x.element
+    w = np.asarray(w, np_dtype(el))
+    if w.ndim != 2 or w.shape[0] != x.width:
+        b.fail(f"a [N, {x.width}] row times a constant of shape {w.shape}: expected ({x.width}, M)")
+    m = w.shape[1]
+    bias = np.zeros(m) if bias is None else np.broadcast_to(np.asarray(bias).reshape(-1), (m,))
+    return b.op(AffineOp.build(x.row, w.T.copy(), np.asarray(bias, np_dtype(el)), el, missing="propagate", name=name))
+
+
+@converts("ai.onnx", "MatMul")
+def _matmul_op(b, node, args, opset):
+    x, w = args
+    if w is None or not w.is_const:
+        b.fail("MatMul with a non-constant right-hand side is not supported")
+    return [Val(row=_matmul(b, _float_row(b, x), w.const, None))]
+
+
+@converts("ai.onnx", "Gemm")
+def _gemm(b, node, args, opset):
+    a = attrs(b, node)
+    x, w = _float_row(b, args[0]), args[1]
+    c = args[2] if len(args) > 2 else None
+    if a.get("transA", 0):
+        b.fail("Gemm with transA = 1 on the row is not supported")
+    if w is None or not w.is_const or (c is not None and not c.is_const):
+        b.fail("Gemm with a non-constant B or C is not supported")
+    wm = np.asarray(w.const)
+    wm = wm.T if a.get("transB", 0) else wm
+    alpha, beta = float(a.get("alpha", 1.0)), float(a.get("beta", 1.0))
+    if alpha != 1.0:
+        wm = wm * alpha
+    bias = None if c is None else np.asarray(c.const) * beta
+    return [Val(row=_matmul(b, x, wm, bias, name="gemm"))]
+
+
+@converts("ai.onnx", "Softmax")
+def _softmax(b, node, args, opset):
+    x = _float_row(b, args[0])
+    if attrs(b, node).get("axis", -1) not in (-1, 1):
+        b.fail("Softmax over an axis other than the features is not supported")
+    return [Val(row=b.softmax(x.row))]
+
+
+@converts("ai.onnx", "ReduceSum", "ReduceMax", "ReduceLogSumExp")
+def _reduce(b, node, args, opset):
+    x = _float_row(b, args[0])
+    a = attrs(b, node)
+    axes = a.get("axes")
+    if axes is None and len(args) > 1 and args[1] is not None and args[1].is_const:
+        axes = args[1].const.reshape(-1).tolist()
+    if axes not in ([1], [-1]):
+        b.fail(f"{node.op_type} over axes {axes}: the feature axis (1) is supported")
+    cols = [b.extract(x.row, j) for j in range(x.width)]
+    if node.op_type == "ReduceMax":
+        r = cols[0]
+        for c in cols[1:]:
+            r = b.op(arith.MaximumFOp.build(r, c))
+        return [Val(row=r)]
+    if node.op_type == "ReduceLogSumExp":
+        cols = [b.exp(c) for c in cols]
+    r = cols[0]
+    for c in cols[1:]:
+        r = b.add(r, c)
+    return [Val(row=b.log(r) if node.op_type == "ReduceLogSumExp" else r)]
+
+
+@converts("ai.onnx", "Squeeze", "Unsqueeze")
+def _squeeze(b, node, args, opset):
+    v = args[0]
+    if v is not None and v.is_const:
+        axes = attrs(b, node).get("axes")
+        if axes is None and len(args) > 1 and args[1] is not None:
+            axes = args[1].const.reshape(-1).tolist()
+        c = v.const
+        return [Val(const=np.squeeze(c, axis=tuple(axes)) if node.op_type == "Squeeze" else np.expand_dims(c, tuple(axes)))]
+    return [v]  # [N, 1] and [N] are the same row of width 1
+
+
+@converts("ai.onnx", "ArgMax")
+def _argmax(b, node, args, opset):
+    return [Val()]  # a label: not computed
+
+
+@converts("ai.onnx", "Less", "Greater", "Equal", "LessOrEqual", "GreaterOrEqual")
+def _compare(b, node, args, opset):
+    ops, _, _ = _operands(b, args)
+    pred = {"Less": "olt", "Greater": "ogt", "Equal": "oeq", "LessOrEqual": "ole", "GreaterOrEqual": "oge"}[node.op_type]
+    return [Val(row=b.cmp(pred, ops[0], ops[1]))]
+
+
+@converts("ai.onnx", "Where")
+def _where(b, node, args, opset):
+    c = _row(b, args[0], "condition")
+    ops, _, _ = _operands(b, args[1:])
+    return [Val(row=b.select(c.row, ops[0], ops[1]))]
