@@ -500,6 +500,28 @@ class StoredLowered:
         return self._text
 
 
+class _ModuleHead:
+    """The module attributes of a stored model (`timber.*`, rebuilt from the artifact's
+    metadata), standing in for the module until its IR is parsed."""
+
+    def __init__(self, metadata: dict):
+        self.attributes = {"timber." + k: _json_attr(v) for k, v in metadata.items() if not k.startswith("source_")}
+
+
+def _json_attr(v):
+    from ir.attributes import ArrayAttr, BoolAttr, FloatAttr, IntegerAttr, StringAttr
+
+    if isinstance(v, bool):
+        return BoolAttr(v)
+    if isinstance(v, int):
+        return IntegerAttr(v)
+    if isinstance(v, float):
+        return FloatAttr(v)
+    if isinstance(v, list):
+        return ArrayAttr([_json_attr(x) for x in v])
+    return StringAttr(str(v))
+
+
 class StoredModel(CompiledModel):
     """A `CompiledModel` loaded from an artifact.  Its IR is parsed only when `module` is first
     used (a 1000-tree forest takes seconds to parse; predicting needs none of it)."""
@@ -509,7 +531,9 @@ class StoredModel(CompiledModel):
         self._ir_text = art.ir_text
         self._art = art
         self._module = None
-        super().__init__(None, lowered, jit, n_jobs=n_jobs, timings=dict(jit.timings), prefix=art.header["options"]["prefix"])
+        # CompiledModel.__init__ reads the module's attributes; the IR itself is parsed only if asked for
+        head = _ModuleHead(art.header["metadata"])
+        super().__init__(head, lowered, jit, n_jobs=n_jobs, timings=dict(jit.timings), prefix=art.header["options"]["prefix"])
 
     @property
     def module(self):
@@ -519,7 +543,13 @@ class StoredModel(CompiledModel):
 
     @module.setter
     def module(self, value):
-        self._module = value
+        if not isinstance(value, _ModuleHead):
+            self._module = value
+
+    @property
+    def feature_names(self) -> list[str] | None:
+        names = self.metadata.get("feature_names")
+        return list(names) if isinstance(names, list) else None
 
     @property
     def ir(self) -> str:

@@ -72,6 +72,7 @@ class Registry:
         self.pool = pool
         self.models: dict[str, Served] = {}
         self._loading: dict[str, asyncio.Future] = {}
+        self._paths: dict[str, str] = {}
         self.ready = False
 
     def allowed(self, name: str) -> bool:
@@ -103,6 +104,25 @@ class Registry:
 
     async def get(self, name: str) -> Served:
         """The current model `name`, reloaded if its store entry changed; 404 if not served."""
+        path = self._paths.get(name)
+        if path is None:
+            path = self._path(name)
+        current = self.models.get(name)
+        try:
+            st = os.stat(path)
+            stamp = (st.st_ino, st.st_mtime_ns, st.st_size)  # as Store.stamp
+        except FileNotFoundError:
+            stamp = None
+        if stamp is None:
+            if current is not None:
+                self.models.pop(name, None)
+            raise HttpError(404, f"model '{name}' not found" + self._listing())
+        if current is not None and current.stamp == stamp:
+            return current
+        return await self._reload(name)
+
+    def _path(self, name: str) -> str:
+        """The store file of a name this server may serve (checked once per name)."""
         from timber.store import check_name
 
         try:
@@ -111,15 +131,10 @@ class Registry:
             raise HttpError(404, f"model '{name}' not found: not a valid model name") from None
         if not self.allowed(name):
             raise HttpError(404, f"model '{name}' not found; this server serves: {', '.join(self.config.names)}")
-        current = self.models.get(name)
-        stamp = self.store.stamp(name)
-        if stamp is None:
-            if current is not None:
-                self.models.pop(name, None)
-            raise HttpError(404, f"model '{name}' not found" + self._listing())
-        if current is not None and current.stamp == stamp:
-            return current
-        return await self._reload(name)
+        if len(self._paths) > 10_000:  # names asked for that never existed must not grow this forever
+            self._paths.clear()
+        path = self._paths[name] = str(self.store.path(name))
+        return path
 
     async def _reload(self, name: str) -> Served:
         pending = self._loading.get(name)

@@ -3,7 +3,8 @@ back for a fixed time (or count), recording latency and checking every answer.
 
 Used by the server's load test and by `tools/bench_serve.py`.  It speaks just enough HTTP for
 a server that answers with Content-Length (uvicorn, granian, hypercorn, the original
-timber-compiler's server): no chunked bodies, no pipelining.
+timber-compiler's HTTP/1.0 server, reconnecting when a server closes the connection): no
+chunked bodies, no pipelining.  The time to reconnect counts in the request's latency.
 """
 
 from __future__ import annotations
@@ -46,16 +47,21 @@ def request_bytes(host: str, port: int, path: str, body: bytes, method: str = "P
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
 
-async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
+    """(status, body, whether the server keeps the connection open)."""
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.split(b"\r\n")
-    status = int(lines[0].split(b" ", 2)[1])
+    version, status = lines[0].split(b" ", 2)[:2]
+    keep = version == b"HTTP/1.1"
     length = 0
     for line in lines[1:]:
-        if line[:15].lower() == b"content-length:":
+        key = line[:16].lower()
+        if key.startswith(b"content-length:"):
             length = int(line[15:].strip())
+        elif key.startswith(b"connection:"):
+            keep = line[11:].strip().lower() == b"keep-alive" or (keep and line[11:].strip().lower() != b"close")
     body = await reader.readexactly(length) if length else b""
-    return status, body
+    return int(status), body, keep
 
 
 async def run_load(
@@ -83,7 +89,10 @@ async def run_load(
                 t = time.perf_counter()
                 writer.write(requests[i])
                 try:
-                    status, body = await _read_response(reader)
+                    status, body, keep = await _read_response(reader)
+                    if not keep:  # an HTTP/1.0 server (the original timber-compiler's): a connection per request
+                        writer.close()
+                        reader, writer = await asyncio.open_connection(host, port)
                 except (asyncio.IncompleteReadError, ConnectionError) as e:
                     result.errors += 1
                     result.first_error = result.first_error or f"connection: {e}"

@@ -17,6 +17,7 @@ class Metrics:
 
         self.registry = CollectorRegistry(auto_describe=True)
         self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        self._series: dict[tuple, tuple] = {}
         self.requests = Counter("timber_requests", "HTTP requests answered", ["endpoint", "model", "status"], registry=self.registry)
         self.errors = Counter(
             "timber_errors", "HTTP requests answered with an error (status >= 400)", ["endpoint", "model", "status"], registry=self.registry
@@ -38,12 +39,18 @@ class Metrics:
         )
 
     def observe(self, endpoint: str, model: str, status: int, seconds: float) -> None:
-        code = str(status)
-        self.requests.labels(endpoint, model, code).inc()
-        if status >= 400:
-            self.errors.labels(endpoint, model, code).inc()
-        else:
-            self.latency.labels(endpoint, model).observe(seconds)
+        key = (endpoint, model, status)
+        series = self._series.get(key)
+        if series is None:  # `labels()` costs microseconds: look each label set up once
+            code = str(status)
+            count = self.requests.labels(endpoint, model, code).inc
+            if status >= 400:
+                err = self.errors.labels(endpoint, model, code).inc
+                series = self._series[key] = (count, lambda _s: err())
+            else:
+                series = self._series[key] = (count, self.latency.labels(endpoint, model).observe)
+        series[0]()
+        series[1](seconds)
 
     def render(self) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
