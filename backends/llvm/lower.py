@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ir import libm
 from ir.core import Block, Operation, Value
 from ir.diagnostics import TimberError
 from ir.dialects import arith, builtin, func, linear, math, mathimpl, tree
@@ -626,11 +627,17 @@ class FunctionLowering:
             intrinsic = f"llvm.exp.v{lanes}{'f32' if t == 'float' else 'f64'}"
             mod.declare(intrinsic, f"declare {vt} {{name}}({vt})")
             return fn.op(func, f"call {vt} @{intrinsic}({vt} {x})")
-        mod.declare(func + suffix, f"declare {t} {{name}}({t}) nounwind")
+        if func in libm.VIA_POW2:  # exp2(x) as pow(2, x): what numpy's `2 ** x` calls
+            mod.declare("pow" + suffix, f"declare {t} {{name}}({t}, {t}) nounwind")
+            # nobuiltin: else LLVM rewrites pow(2, x) into exp2(x), whose last bit differs
+            call = lambda e: f"call {t} @pow{suffix}({t} 2.0, {t} {e}) nobuiltin"  # noqa: E731
+        else:
+            mod.declare(func + suffix, f"declare {t} {{name}}({t}) nounwind")
+            call = lambda e: f"call {t} @{func}{suffix}({t} {e})"  # noqa: E731
         v = "poison"
         for i in range(lanes):
             e = fn.op(func + ".in", f"extractelement {vt} {x}, i64 {i}")
-            r = fn.op(func + ".out", f"call {t} @{func}{suffix}({t} {e})")
+            r = fn.op(func + ".out", call(e))
             v = fn.op(func, f"insertelement {vt} {v}, {t} {r}, i64 {i}")
         return v
 

@@ -68,6 +68,7 @@ class ExpOp(SameTypeOp):
         _verify_impl(self)
 
 
+Exp2Op = _unary("math.exp2", "`%r = math.exp2 %a : tensor<1xf64>`: 2**a, elementwise (C's pow(2, a), numpy's `2 ** a`).", cls_name="Exp2Op")
 Log1pOp = _unary("math.log1p", "`%r = math.log1p %a : tensor<1xf64>`: log(1 + a), elementwise.", cls_name="Log1pOp")
 LogOp = _unary("math.log", "`%r = math.log %a : tensor<1xf64>`: the natural logarithm, elementwise (log(0) = -inf, log(<0) = NaN).")
 SinOp = _unary("math.sin", "`%r = math.sin %a : tensor<8xf64>`: sine of a in radians, elementwise.")
@@ -155,7 +156,7 @@ from ..interpreter import interprets  # noqa: E402
 from . import mathimpl  # noqa: E402
 
 
-@interprets(ExpOp, Log1pOp, LogOp, SinOp, CosOp, TanhOp, ErfinvOp, SigmoidOp, SoftmaxOp)
+@interprets(ExpOp, Exp2Op, Log1pOp, LogOp, SinOp, CosOp, TanhOp, ErfinvOp, SigmoidOp, SoftmaxOp)
 def _math(op, args, it):
     name = libm_function(op)
     if it.math == "libm" and name is not None:

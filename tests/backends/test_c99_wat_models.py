@@ -666,7 +666,7 @@ def int_rows(module, func_name: str = "predict", n_random: int = 3000, seed: int
     return X.view(dt)
 
 
-MATH_OPS = ["math.exp", "math.exp:fmath", "math.log1p", "math.log", "math.sin", "math.cos", "math.tanh", "math.erfinv", "math.sigmoid"]
+MATH_OPS = ["math.exp", "math.exp:fmath", "math.exp2", "math.log1p", "math.log", "math.sin", "math.cos", "math.tanh", "math.erfinv", "math.sigmoid"]
 
 
 def math_op_module(spec: str, el) -> ModuleOp:

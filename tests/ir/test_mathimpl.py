@@ -417,6 +417,29 @@ def test_exp_and_log1p_unchanged():
         assert same_bits(ours("log1p", xld), mathref.log1p(xld))
 
 
+def test_exp2_within_one_ulp_of_pow_and_libm_mode_is_pow():
+    """math.exp2 is numpy's `2 ** x`, i.e. C's pow(2, x): Timber's expansion within one ulp (its
+    result and its special values: overflow at 1024, underflow below -1075, NaN, ±inf), and the
+    interpreter's libm mode calls pow itself (glibc's exp2 would differ in the last bit)."""
+    rng = np.random.default_rng(12)
+    x = np.concatenate([rng.uniform(-1080, 1030, 60_000), -rng.uniform(0, 2, 60_000), [0.0, -0.0, np.inf, -np.inf, np.nan, 1024.0,
+                        np.nextafter(1024.0, 0), -1074.0, -1075.0, np.nextafter(-1075.0, 0), -1076.0, 5e-324, -5e-324]])
+    for dt in (F64, F32):
+        xd = x.astype(dt)
+        with np.errstate(over="ignore"):
+            want = np.power(dt(2), xd)
+        got = ours("exp2", xd)
+        assert ulps(got, want).max() <= 1
+        assert same_bits(got[np.isinf(want) | (want == 0) | np.isnan(want)], want[np.isinf(want) | (want == 0) | np.isnan(want)])
+        assert same_bits(run(_module("math.exp2", "f32" if dt == F32 else "f64"), xd[:3000].reshape(-1, 1), math="libm")[:, 0], want[:3000])
+    # The JIT's libm mode too (LLVM must not turn pow(2, x) into exp2(x)).
+    import timber
+
+    jit = timber.compile(_module("math.exp2", "f64"), math="libm")
+    with np.errstate(over="ignore"):
+        assert same_bits(jit.predict(x.reshape(-1, 1)), np.power(2.0, x))
+
+
 EXPANSION_BUDGET = {"math.log": 120, "math.sin": 210, "math.cos": 210, "math.tanh": 125, "math.erfinv": 210}
 
 

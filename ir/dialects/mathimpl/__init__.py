@@ -73,6 +73,7 @@ def _exp_op(op, x: E) -> E:
     return (_exp.fmath_exp if impl is not None and impl.value == "fmath" else _exp.exp)(x)
 
 
+EXPANSIONS["math.exp2"] = unary(_exp.exp2)
 EXPANSIONS["math.log1p"] = unary(_log.log1p)
 EXPANSIONS["math.log"] = unary(_log.log)
 EXPANSIONS["math.tanh"] = unary(_tanh.tanh)

@@ -97,6 +97,39 @@ def exp_f64(x: E) -> E:
 exp = in_f64(exp_f64)
 
 
+# exp2 (2**x, what numpy's `2 ** x` and C's pow(2, x) compute): Tang's method in base 2.
+#   zs = x·N + S;  kd = zs − S  (x·N is exact: N is a power of two);  t = x − kd/N  (exact)
+#   r = t·ln2  (|r| <= ln2/2N: one rounding costs ~1e-3 ulp of the result)
+# then p, T[k mod N] and the scaling 2^e as in exp.  x >= 1024 → +inf, x < −1075 → +0.
+EXP2_OVERFLOW = 1024.0
+EXP2_UNDERFLOW = -1075.0
+LN2 = float(Decimal(2).ln())
+
+
+def exp2_f64(x: E) -> E:
+    isnan = x.isnan()
+    x0 = where(isnan, 0.0, x)
+    x1 = where(x0.lt(EXP2_UNDERFLOW - 1.0), EXP2_UNDERFLOW - 1.0, x0)
+    xc = where(x1.gt(EXP2_OVERFLOW + 1.0), EXP2_OVERFLOW + 1.0, x1)
+    zs = xc * float(N) + SHIFT
+    kd = zs - SHIFT
+    r = (xc - kd * (1.0 / N)) * LN2
+    p = r + r * r * (C2 + r * (C3 + r * (C4 + r * C5)))
+    k = zs.bits() - SHIFT_BITS
+    e = k >> LOG2N
+    th = k.lookup(T_HI)
+    y = th + (k.lookup(T_LO) + th * p)
+    e1 = e >> 1
+    e2 = e - e1
+    out = (y * pow2(e1)) * pow2(e2)
+    out = where(x.ge(EXP2_OVERFLOW), float("inf"), out)
+    out = where(x.lt(EXP2_UNDERFLOW), 0.0, out)
+    return where(isnan, x, out)
+
+
+exp2 = in_f64(exp2_f64)
+
+
 FMATH_BITS = 11
 FMATH_A = float(2**FMATH_BITS / Decimal(2).ln())  # fmath computes s / ::log(2.0): the same double (tested)
 FMATH_RA = 1.0 / FMATH_A

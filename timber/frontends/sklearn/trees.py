@@ -566,7 +566,9 @@ def isolation_forest(emit: Emit, est: Obj, x, method):
         ratio = emit.op(arith.DivFOp.build(depths, emit.const([denominator], "denominator"), name="ratio"))
     else:
         ratio = emit.const([1.0], "ratio")
-    scores = _exp2_neg(emit, ratio)  # 2 ** (-ratio)
+    # numpy's 2 ** (-depths / c): pow(2, .) in the C library (math.exp2's libm mode); (-d)/c = -(d/c) exactly
+    neg = emit.op(arith.NegFOp.build(ratio, name="exponent"))
+    scores = emit.op(math.Exp2Op.build(neg, name="scores"))
     score_samples = emit.op(arith.NegFOp.build(scores, name="score_samples"))
     if method == "score_samples":
         return score_samples
@@ -577,34 +579,6 @@ def isolation_forest(emit: Emit, est: Obj, x, method):
         ge = emit.op(arith.CmpFOp.build("oge", decision, emit.const([0.0])))
         return emit.op(arith.SelectOp.build(ge, emit.const([1.0], "inlier"), emit.const([-1.0], "outlier"), name="label"))
     return decision
-
-
-_LN2_HI = float.fromhex("0x1.62e42fefa39efp-1")  # ln 2 rounded to double
-_LN2_LO = float.fromhex("0x1.abc9e3b39803fp-56")  # ln 2 - _LN2_HI
-
-
-def _exp2_neg(emit: Emit, r):
-    """2 ** (-r) (numpy's power, i.e. the C library's pow(2, -r)) as exp(-r·ln2) with the
-    product carried to double-double precision (Dekker's split, no FMA) and the low part applied
-    as a first-order correction: within an ulp of pow, bit-equal on nearly every input."""
-    mul = lambda a, b: emit.op(arith.MulFOp.build(a, b))  # noqa: E731
-    add = lambda a, b: emit.op(arith.AddFOp.build(a, b))  # noqa: E731
-    sub = lambda a, b: emit.op(arith.SubFOp.build(a, b))  # noqa: E731
-    y = emit.op(arith.NegFOp.build(r))
-    c = emit.const([134217729.0])  # 2^27 + 1
-    ln2h, ln2l = emit.const([_LN2_HI]), emit.const([_LN2_LO])
-    hi = mul(y, ln2h)
-    # error of hi = y*ln2h exactly (Dekker's two-product)
-    ty = mul(c, y)
-    yh = sub(ty, sub(ty, y))
-    yl = sub(y, yh)
-    tl = mul(c, ln2h)
-    lh = sub(tl, sub(tl, ln2h))
-    ll = sub(ln2h, lh)
-    err = add(add(add(sub(mul(yh, lh), hi), mul(yh, ll)), mul(yl, lh)), mul(yl, ll))
-    lo = add(err, mul(y, ln2l))
-    e = emit.op(math.ExpOp.build(hi, name="exp_hi"))
-    return emit.op(arith.AddFOp.build(e, mul(e, lo), name="scores"))
 
 
 __all__ = ["TreeArrays", "ensemble", "f32_floor", "numpy_softmax", "sklearn_version"]
