@@ -266,6 +266,12 @@ def decimal_preimages(targets, bound: int) -> dict[int, list[int]]:
     return {h: sorted(v) for h, v in found.items()}
 
 
+@functools.lru_cache(maxsize=4)
+def _preimages(targets: frozenset, bound: int) -> dict[int, list[int]]:
+    """decimal_preimages, remembered for the last few models (scanning 2^25 codes takes a second)."""
+    return decimal_preimages(targets, bound)
+
+
 # ----- CatBoost's JSON number parsing ------------------------------------------------------
 #
 # CatBoost reads JSON models with RapidJSON's default number parser, which is not correctly
@@ -552,7 +558,9 @@ class _Split:
 class _Categories:
     """How categorical codes map to category strings, and the code(s) for each split hash."""
 
-    def __init__(self, m: _Model, feats: _Features, vocab, bound: int, hashes: dict[int, set[int]]):
+    def __init__(self, m: _Model, feats: _Features, vocab, bound: int, hashes: dict[int, set[int]], also=None):
+        """`hashes`: the one-hot split values per column; `also`: more hashes per column whose
+        decimal codes are wanted (the training categories CTR tables reveal), in `preimages`."""
         if not 0 < bound <= MAX_CAT_CODE_BOUND:
             raise TimberError(f"cat_code_bound must be in 1..2^24 (float32 holds codes exactly up to 2^24), found {bound}")
         self.codes: dict[tuple[int, int], list[int]] = {}
@@ -579,7 +587,9 @@ class _Categories:
                 self.encoding[flat] = "decimal"
                 decimal[flat] = hashes.get(flat, set())
         wanted = set().union(*decimal.values()) if decimal else set()
-        pre = decimal_preimages(wanted, bound) if wanted else {}
+        wanted |= {h for flat, hs in (also or {}).items() if flat in decimal for h in hs}
+        pre = _preimages(frozenset(wanted), bound) if wanted else {}
+        self.preimages = pre
         for flat, hs in decimal.items():
             for h in sorted(hs):
                 if h not in pre:
@@ -900,8 +910,10 @@ def load(model, *, source_name: str | None = None, cat_vocab: dict | None = None
             ctr_plan.use(split, path)
     ctr_plan.assign_columns(feats.n)
     hashes = _collect_onehot_hashes(m, feats, (kind, items))
-    cats = _Categories(m, feats, cat_vocab, cat_code_bound, hashes)
+    trained = ctr_plan.training_hashes()
+    cats = _Categories(m, feats, cat_vocab, cat_code_bound, hashes, trained)
     cats.ctr_plan = ctr_plan
+    ctr_plan.check_categories(cats, trained)
     if kind == "oblivious":
         tables = [_oblivious(m, feats, cats, t, i, dim) for i, t in enumerate(items)]
     else:

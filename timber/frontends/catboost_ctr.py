@@ -253,6 +253,42 @@ class CtrPlan:
                 self.m.fail(ctr.path, f"{self.describe(ctr)} has no table in ctr_data")
             self._values(ctr)
 
+    def training_hashes(self) -> dict[int, set[int]]:
+        """{flat categorical feature: hashes of its training categories}, from the tables of CTRs
+        over that feature alone: such a table is keyed by CalcHash(0, h) = M²·h (M odd, so
+        invertible mod 2^64), which gives back the hash h of every category seen in training."""
+        inv2 = pow(MAGIC, -2, 1 << 64)
+        seen: dict[int, set[int]] = {}
+        for key, table in self.tables.items():
+            _, cat_ids, floats, onehots = key
+            if len(cat_ids) != 1 or floats or onehots:
+                continue
+            for k in table.keys:
+                h = (k * inv2) & _M64
+                if h < 1 << 31 or h >= (1 << 64) - (1 << 31):
+                    seen.setdefault(self.feats.cat_flat[cat_ids[0]], set()).add(s64(h))
+        return seen
+
+    def check_categories(self, cats, seen: dict[int, set[int]]) -> None:
+        """Every training category of a decimal-coded column must be the string of a code in
+        range: one that is not (a word, a code past `cat_code_bound`) could never be entered, so it
+        is refused, as for one-hot splits, rather than compiled into a model that never finds it."""
+        for flat, hashes in sorted(seen.items()):
+            if cats.encoding.get(flat) != "decimal":
+                continue
+            missing = sorted(h for h in hashes if h not in cats.preimages)
+            if missing:
+                self.m.fail(
+                    f"features_info.categorical_features (flat feature {self.feats.describe(flat)})",
+                    f"categorical feature {self.feats.describe(flat)}: the CTR statistics hold {len(missing)} of {len(hashes)} training "
+                    f"categories (CatBoost hash {missing[0]}{', ...' if len(missing) > 1 else ''}) that are not the decimal string of "
+                    f"any integer code in [-{cats.bound}, {cats.bound}]",
+                    notes=[
+                        f"pass cat_vocab={{{flat}: [...]}} listing the category strings (code i then means the i-th string), "
+                        f"or a larger cat_code_bound (at most 2^24) for longer integer codes"
+                    ],
+                )
+
     def describe(self, ctr: _Ctr) -> str:
         feats = self.feats
         names = [feats.describe(feats.cat_flat[i]) for i in ctr.cats + [i for i, _ in ctr.onehots]]
@@ -301,57 +337,143 @@ class CtrPlan:
     # ----- IR ----------------------------------------------------------------------------------
 
     def emit(self, block, x, cats, name: str):
-        """Ops appended to `block` computing x' = concat(x, ctr columns); returns x'."""
+        """Ops appended to `block` computing x' = concat(x, ctr columns); returns x'.
+
+        Vectorised across features: the categorical hashes of all columns are one tensor
+        computation, and the binary searches of every CTR column run together on a tensor of
+        hashes over one key table holding every CTR's keys in its own section."""
         used = [self.used[j] for j in sorted(self.used)]
         em = Emitter((1,), location=NameLoc(name, "features_info.ctrs"))
         X = em.wrap(x)
         feats = self.feats
         need = sorted({i for c in used for i in c.cats + [i for i, _ in c.onehots]})
-        hashes: dict[int, tuple[E, E]] = {}
-        for idx in need:
-            flat = feats.cat_flat[idx]
-            em.location = NameLoc(name, f"categorical feature {feats.describe(flat)}")
-            hashes[idx] = _cat_hash(em, X.extract(flat), cats.encoding[flat], cats.bound, f"cat{flat}")
+        hashes = self._cat_hashes(em, X, need, cats)
         bits: dict[tuple, E] = {}
-        searched: dict[tuple, tuple[E, E, E]] = {}
-        columns = []
+        hash_of: dict[tuple, E] = {}  # one projection hash per table (CTR types of one projection share it)
         for ctr in used:
+            if self._table_key(ctr) in hash_of:
+                continue
             em.location = NameLoc(name, ctr.path)
-            key = self._table_key(ctr)
-            tag = f"ctr{ctr.j}"
-            if key not in searched:
-                h = em.const(0, i64)
-                valid = None
-                for idx in ctr.cats:
-                    h = _mix(h, hashes[idx][0])
-                    valid = hashes[idx][1] if valid is None else valid & hashes[idx][1]
-                for idx, border in ctr.floats:
-                    b = bits.get(("f", idx, float(border)))
-                    if b is None:
-                        b = bits[("f", idx, float(border))] = _float_bit(em, X.extract(feats.float_flat[idx]), border, feats.nan_treatment[idx])
-                    h = _mix(h, b)
-                for idx, value in ctr.onehots:
-                    hv, ok = hashes[idx]
-                    b = where(ok & hv.eq(value), em.const(1, i64), em.const(0, i64))
-                    h = _mix(h, b)
-                _name(h, f"{tag}_hash")
-                pos, hit = _search(em, h, self.tables[key].keys, tag)
-                if valid is not None:
-                    hit = valid & hit
-                searched[key] = (pos, hit)
-            pos, hit = searched[key]
-            vals = np.full(_padded(len(self.tables[key].keys)), ctr.empty, np.float32)  # padding: not found
-            vals[: len(ctr.values)] = ctr.values
-            v = pos.lookup(vals, f32)
-            _name(v, f"{tag}_stat")
-            col = where(hit, v, em.const(ctr.empty, f32))
-            _name(col, tag)
-            columns.append(col)
-        out = concat(X, *columns)
-        _name(out, "x_ctr")
+            # h = CalcHash(...CalcHash(CalcHash(0, v_0), v_1)..., v_{L-1}) = Σ M^(L+1-i) · v_i (mod 2^64):
+            # a multiply per categorical value, a select per 0/1 value
+            L = len(ctr.cats) + len(ctr.floats) + len(ctr.onehots)
+            coef = [s64(pow(MAGIC, L + 1 - i, 1 << 64)) for i in range(L)]
+            terms, valid = [], None
+            for idx in ctr.cats:
+                terms.append(hashes[idx][0] * coef[len(terms)])
+                valid = hashes[idx][1] if valid is None else valid & hashes[idx][1]
+            for idx, border in ctr.floats:
+                b = bits.get(("f", idx, float(border)))
+                if b is None:
+                    b = bits[("f", idx, float(border))] = _float_bit(X.extract(feats.float_flat[idx]), border, feats.nan_treatment[idx])
+                terms.append(where(b, em.const(coef[len(terms)], i64), em.const(0, i64)))
+            for idx, value in ctr.onehots:
+                hv, ok = hashes[idx]
+                terms.append(where(ok & hv.eq(value), em.const(coef[len(terms)], i64), em.const(0, i64)))
+            h = terms[0]
+            for t in terms[1:]:
+                h = h + t
+            if valid is not None:  # a categorical value no string is made of: a hash never found
+                h = where(valid, h, h.const(s64(EMPTY_KEY)))
+            hash_of[self._table_key(ctr)] = _name(h, f"ctr{ctr.j}_hash")
+        em.location = NameLoc(name, "features_info.ctrs")
+        # One search per distinct table, the tables of one padded width searched together.
+        tables: list[tuple] = []
+        for ctr in used:
+            if self._table_key(ctr) not in tables:
+                tables.append(self._table_key(ctr))
+        width = {t: max(2, _padded(len(self.tables[t].keys))) for t in tables}
+        keys: list[int] = []  # every table's sorted keys, padded with 2^64-1 to its width
+        offset: dict[tuple, int] = {}
+        for t in tables:
+            offset[t] = len(keys)
+            keys += self.tables[t].keys + [EMPTY_KEY] * (width[t] - len(self.tables[t].keys))
+        key_table = np.array([s64(k) for k in keys] + [s64(EMPTY_KEY)] * (_padded(len(keys) - 1) - len(keys)), np.int64)
+        where_is: dict[tuple, tuple[E, E]] = {}  # table -> (index of the key <= hash, found)
+        for w in sorted(set(width.values())):
+            group = [t for t in tables if width[t] == w]
+            tag = "ctr_w" + str(w)
+            H = _name(_join([hash_of[t] for t in group]), f"{tag}_hash")
+            idx, found = _search(em, H, [offset[t] for t in group], w, keys, key_table, tag)
+            for lane, t in enumerate(group):
+                where_is[t] = (idx, found) if len(group) == 1 else (idx.extract(lane), found.extract(lane))
+        # the value table: per CTR column, the value of each key of its table (padding: not found)
+        values: list = []
+        shift: list[int] = []
+        for ctr in used:
+            t = self._table_key(ctr)
+            shift.append(len(values) - offset[t])
+            values += list(ctr.values) + [ctr.empty] * (width[t] - len(ctr.values))
+        value_table = np.array(values + [np.float32(0)] * (_padded(len(values) - 1) - len(values)), np.float32)
+        idx = _join([where_is[self._table_key(c)][0] for c in used])
+        found = _name(_join([where_is[self._table_key(c)][1] for c in used]), "ctr_found")
+        stat = _name((idx + _vec(em, shift, i64)).lookup(value_table, f32), "ctr_stat")
+        ctr_values = _name(where(found, stat, _vec(em, [c.empty for c in used], f32)), "ctr")
+        out = _name(X.concat(ctr_values), "x_ctr")
         for op in em.ops:
             block.add_op(op)
         return out.v
+
+    def _cat_hashes(self, em, X: E, need: list[int], cats) -> dict[int, tuple[E, E]]:
+        """{cat_feature_index: (hash, valid)}: the decimal-coded columns hashed together as one
+        tensor, the vocabulary-coded ones read from one table of their words' hashes."""
+        feats = self.feats
+        decimal = [i for i in need if isinstance(cats.encoding[feats.cat_flat[i]], str)]
+        vocab = [i for i in need if i not in decimal]
+        out: dict[int, tuple[E, E]] = {}
+        for group, enc in ((decimal, "decimal"), (vocab, "vocab")):
+            if not group:
+                continue
+            cols = [X.extract(feats.cat_flat[i]) for i in group]
+            v = cols[0].concat(*cols[1:]) if len(cols) > 1 else cols[0]
+            if enc == "decimal":
+                h, ok = _decimal_hash(em, v, cats.bound)
+            else:
+                h, ok = _vocab_hash(em, v, [cats.encoding[feats.cat_flat[i]] for i in group])
+            tag = "cat" + "_".join(str(feats.cat_flat[i]) for i in group)
+            _name(ok, f"{tag}_ok")
+            _name(h, f"{tag}_hash")
+            for lane, i in enumerate(group):
+                if len(group) == 1:
+                    out[i] = (h, ok)
+                else:
+                    out[i] = (_name(h.extract(lane), f"cat{feats.cat_flat[i]}_hash"), _name(ok.extract(lane), f"cat{feats.cat_flat[i]}_ok"))
+        return out
+
+
+def _join(es: list[E]) -> E:
+    return es[0].concat(*es[1:]) if len(es) > 1 else es[0]
+
+
+def _search(em, H: E, offsets: list[int], w: int, keys: list[int], key_table: np.ndarray, tag: str) -> tuple[E, E]:
+    """Per lane: the index of the last key <= H in the lane's section of `w` sorted keys (each
+    section ends in 2^64-1), and whether that key is H.  The first two levels of the binary
+    search read constants (one candidate, then two); the others read the table."""
+    pos = _vec(em, offsets, i64)
+    last = _vec(em, [s64(EMPTY_KEY)] * len(offsets), i64)  # the last key found <= H
+    step, level, went = w // 2, 0, None
+    while step >= 1:
+        if level == 0:
+            probe = _vec(em, [s64(keys[o + step - 1]) for o in offsets], i64)
+        elif level == 1:
+            up = _vec(em, [s64(keys[o + 2 * step + step - 1]) for o in offsets], i64)
+            probe = where(went, up, _vec(em, [s64(keys[o + step - 1]) for o in offsets], i64))
+        else:
+            probe = (pos + (step - 1)).lookup(key_table, i64)
+        went = probe.cmp("ule", H)
+        pos = where(went, pos + step, pos)
+        last = where(went, probe, last)
+        step, level = step // 2, level + 1
+    return _name(pos - 1, f"{tag}_index"), _name(last.eq(H), f"{tag}_found")
+
+
+def _vec(em, values, elem) -> E:
+    """A constant tensor with one value per lane."""
+    from ir.dialects import arith
+    from ir.types import TensorType
+
+    arr = np.asarray(values, elem.numpy)
+    return em.emit(arith.ConstantOp.build(arr, TensorType((len(arr),), elem)))
 
 
 def _name(e: E, hint: str) -> E:
@@ -367,33 +489,10 @@ def _padded(n: int) -> int:
     return size
 
 
-def _mix(h: E, b: E) -> E:
-    """CalcHash(h, b) = MAGIC * (h + MAGIC * b), wrapping in 64 bits."""
-    magic = s64(MAGIC)
-    return (h + b * magic) * magic
-
-
-def _float_bit(em, v: E, border: np.float32, treatment: str) -> E:
+def _float_bit(v: E, border: np.float32, treatment: str) -> E:
+    """The binarized float feature: x > border (NaN: true only under AsTrue), as i1."""
     bit = v.gt(float(border))
-    if treatment == "AsTrue":
-        bit = bit | v.isnan()
-    return where(bit, em.const(1, i64), em.const(0, i64))
-
-
-def _search(em, h: E, keys: list[int], tag: str):
-    """(position, found): lower bound of h among the sorted unsigned keys, by an unrolled binary search."""
-    n = _padded(len(keys))
-    table = np.array([s64(k) for k in keys] + [s64(EMPTY_KEY)] * (n - len(keys)), np.int64)
-    pos = em.const(0, i64)
-    step = n // 2
-    while step >= 1:
-        probe = (pos + (step - 1)).lookup(table, i64)
-        pos = where(probe.cmp("ult", h), pos + step, pos)
-        step //= 2
-    _name(pos, f"{tag}_pos")
-    found = pos.lookup(table, i64).eq(h)
-    _name(found, f"{tag}_found")
-    return pos, found
+    return bit | v.isnan() if treatment == "AsTrue" else bit
 
 
 # ----- the category hash at run time ----------------------------------------------------------
@@ -408,62 +507,78 @@ def _hash16(u: E, v: E) -> E:
     return b * kmul
 
 
-def _cat_hash(em, v: E, encoding, bound: int, tag: str) -> tuple[E, E]:
-    """(hash, valid) of one categorical column: the ui32 CatBoost hash sign-extended to i64, and
-    whether the code names a category string at all."""
-    c = v.to_int(i64)
-    ok = c.to_float(f32).eq(v)  # an integer (NaN, ±inf and fractions fail)
-    if not isinstance(encoding, str):  # vocabulary: code i is the i-th word
-        from .catboost import cat_hash
+def _vocab_hash(em, v: E, vocabs: list[list[str]]) -> tuple[E, E]:
+    """(hash, valid) per lane: code i of lane r is vocabs[r][i]; the hashes come from one table."""
+    from .catboost import cat_hash
 
-        words = list(encoding)
-        ok = ok & c.cmp("sge", 0) & c.cmp("slt", len(words))
-        table = np.zeros(_padded(len(words)), np.int64)
-        table[: len(words)] = [cat_hash(w) for w in words]
-        h = c.lookup(table, i64)
-        _name(ok, f"{tag}_ok")
-        _name(h, f"{tag}_hash")
-        return h, ok
+    c = v.to_int(i64)
+    ok = c.to_float(f32).eq(v) & c.cmp("sge", 0) & c.cmp("slt", _vec(em, [len(w) for w in vocabs], i64))
+    offsets, table = [], []
+    for words in vocabs:
+        offsets.append(len(table))
+        table += [cat_hash(w) for w in words]
+    table = np.array(table + [0] * (_padded(len(table) - 1) - len(table)), np.int64)
+    h = (where(ok, c, 0) + _vec(em, offsets, i64)).lookup(table, i64)
+    return h, ok
+
+
+def _decimal_hash(em, v: E, bound: int) -> tuple[E, E]:
+    """(hash, valid) per lane: the ui32 CatBoost hash of str(c) sign-extended to i64, and whether
+    the input is an integer code c with |c| <= bound at all.
+
+    The digits are found in i32 (cheap in every back-end's vectors): a = hi·10^4 + lo with
+    hi = trunc(a / 10^4) in f64 (exact: a < 2^24, the quotient's error is far below the 10^-4 gap
+    to the next integer), then x // 10 = (x · 52429) >> 19, exact for x < 43699.  Only the
+    CityHash multiplications need i64."""
+    from ir.dialects.mathimpl.dsl import f64, i32
+
+    c = v.to_int(i32)  # saturating: |v| >= 2^31 fails the check below
+    ok = c.to_float(f32).eq(v)  # an integer (NaN, ±inf and fractions fail)
     neg = c.lt(0)
     a = where(neg, -c, c)
-    ok = ok & a.cmp("ule", bound)  # unsigned: -2^63 (a saturated code) is out of range too
-    _name(ok, f"{tag}_ok")
-    a = where(ok, a, 0)  # a < 2^24 from here on
-    # decimal digits, least significant first: q = a // 10 exactly as (a * 0xCCCCCCCD) >> 35 (a < 2^32)
-    digits = []
-    rest = a
-    for _ in range(8):  # 2^24 has 8 digits
-        q = (rest * 0xCCCCCCCD).lshr(35)
-        digits.append(rest - q * 10)
-        rest = q
-    nd = em.const(1, i64)
-    one, zero = em.const(1, i64), em.const(0, i64)
-    for k in range(1, 8):
+    ok = ok & a.cmp("ule", bound)  # unsigned: -2^31 (a saturated code) is out of range too
+    a = where(ok, a, 0)  # 0 <= a <= 2^24 from here on
+    hi = (a.to_float(f64) / 10000.0).to_int(i32)
+    lo = a - hi * 10000
+    digits = []  # least significant first
+    for x in (lo, hi):
+        for _ in range(4):
+            q = (x * 52429).lshr(19)
+            digits.append(x - q * 10)
+            x = q
+    one, zero = a.const(1), a.const(0)
+    nd = one
+    for k in range(1, 8):  # number of digits, 1..8
         nd = nd + where(a.cmp("sge", 10**k), one, zero)
-    full = None  # digit k (from the right) in byte 7 - k; the string is its top nd bytes
-    for k, d in enumerate(digits):
-        term = (d + 48) << (8 * (7 - k))
-        full = term if full is None else full | term
-    word = full.lshr((8 - nd) * 8)  # the nd digit characters, little-endian
-    n = nd + where(neg, one, zero)  # string length, 1..9
+    # the 8 digit characters, most significant in byte 0: digits 7..4 then 3..0
+    top = bottom = None
+    for k in range(4):
+        t = (digits[4 + k] + 48) << (8 * (3 - k))
+        b = (digits[k] + 48) << (8 * (3 - k))
+        top = t if top is None else top | t
+        bottom = b if bottom is None else bottom | b
+    full = top.ext(i64) | (bottom.ext(i64) << 32)
+    word = full.lshr(((8 - nd) << 3).ext(i64))  # the nd digit characters, little-endian
+    n32 = nd + where(neg, one, zero)  # string length, 1..9
+    n = n32.ext(i64)
     w0 = where(neg, (word << 8) | 45, word)  # '-' first
-    w1 = where(neg, word.lshr(56), zero)  # the 9th byte of "-dddddddd"
-    # CityHash64 HashLen0to16, one formula per length class, the right one selected
+    w1 = where(neg, word.lshr(56), word.const(0))  # the 9th byte of "-dddddddd"
+    # CityHash64 HashLen0to16: 1..3 bytes
     k2, k3 = s64(_K2), s64(_K3)
     byte0 = w0 & 255
-    mid = w0.lshr((n.lshr(1)) * 8) & 255
-    last = w0.lshr((n - 1) * 8) & 255
+    mid = w0.lshr((n32.lshr(1) << 3).ext(i64)) & 255
+    last = w0.lshr(((n32 - 1) << 3).ext(i64)) & 255
     y = byte0 + (mid << 8)
     z = n + (last << 2)
     hs = (y * k2) ^ (z * k3)
-    h_short = (hs ^ hs.lshr(47)) * k2  # 1..3 bytes
-    first4 = w0 & 0xFFFFFFFF
-    last4 = w0.lshr((n - 4) * 8) & 0xFFFFFFFF
-    h_mid = _hash16(n + (first4 << 3), last4)  # 4..8 bytes
-    b = w0.lshr(8) | (w1 << 56)  # bytes 1..8
-    bn = b + n
-    h_long = _hash16(w0, bn.lshr(9) | (bn << 55)) ^ b  # 9 bytes
-    h = where(n.cmp("sle", 3), h_short, where(n.cmp("sle", 8), h_mid, h_long))
+    h_short = (hs ^ hs.lshr(47)) * k2
+    # 4..8 bytes: HashLen16(n + (first4 << 3), last4); 9 bytes: HashLen16(first8, Rotate(last8 + n, 9)) ^ last8
+    long_ = n32.cmp("sgt", 8)
+    last8 = w0.lshr(8) | (w1 << 56)
+    bn = last8 + n
+    u = where(long_, w0, n + ((w0 & 0xFFFFFFFF) << 3))
+    w = where(long_, bn.lshr(9) | (bn << 55), w0.lshr(((n32 - 4) << 3).ext(i64)) & 0xFFFFFFFF)
+    h16 = _hash16(u, w)
+    h = where(n32.cmp("sle", 3), h_short, where(long_, h16 ^ last8, h16))
     h = (h << 32) >> 32  # the low 32 bits (ui32), widened through int: sign extension
-    _name(h, f"{tag}_hash")
     return h, ok
