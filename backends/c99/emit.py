@@ -27,18 +27,22 @@ function is called (no libm).
 from __future__ import annotations
 
 import re
+import threading
 
 import numpy as np
 
 from backends.common import lowering as L
-from backends.common.abi import c_type, comment_safe, model_h
+from backends.common.abi import c_type as _abi_c_type
+from backends.common.abi import comment_safe, model_h
 from backends.common.lowering import Elementwise
 from backends.common.plan import EnsembleTables, ModulePlan, hex_float, pack_ensemble, plan_module
 from ir.diagnostics import TimberError
 from ir.dialects import arith, func, linear, math, mathimpl, tree
 from ir.dialects.tree import ZERO_THRESHOLD, Missing, Pred
 from ir.opdef import Elementwise as ElementwiseOp
-from ir.types import FloatType, IndexType, f32, f64
+from ir.types import FloatType, IndexType, IntegerType, f32, f64
+
+from . import misra as _misra_profile
 
 TARGET = "C99"
 UNROLL = 8  # elementwise ops on at most this many elements are written out, longer ones loop
@@ -61,6 +65,28 @@ _CMP = {
 }
 _CMPI = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 _PRED_C = {Pred.LT: "<", Pred.LE: "<=", Pred.GT: ">", Pred.GE: ">=", Pred.EQ: "==", Pred.NE: "!="}
+
+
+# The MISRA profile (`misra.py`) is chosen per call of `emit_c99`; the lowerings read it here.
+_MODE = threading.local()
+
+
+def _misra() -> bool:
+    return getattr(_MODE, "misra", False)
+
+
+def c_type(t) -> str:
+    """C spelling of an IR scalar type: the ABI's (`backends/common/abi.py`), except that i1 is
+    `bool` in the MISRA profile (essentially Boolean) rather than a byte."""
+    if _misra() and isinstance(t, IntegerType) and t.width == 1:
+        return "bool"
+    return _abi_c_type(t)
+
+
+def _bool(b: bool) -> str:
+    if _misra():
+        return "true" if b else "false"
+    return "1" if b else "0"
 
 
 def c_float(v, t: FloatType) -> str:
@@ -166,10 +192,12 @@ class _Data:
             items = [c_float(v, elem) for v in values.tolist()]
             self.needs_math_h |= any(("NAN" in s or "INFINITY" in s) for s in items)
         elif values.dtype == np.bool_:
-            ctype, items = "unsigned char", [str(int(v)) for v in values.tolist()]
+            ctype, items = ("bool", [_bool(v) for v in values.tolist()]) if _misra() else ("unsigned char", [str(int(v)) for v in values.tolist()])
         else:
             ctype = _c_int_type(values.dtype)
-            items = [str(int(v)) for v in values.tolist()]
+            # Unsigned tables: every literal carries U (MISRA C:2012 Rule 7.2 for those above INT_MAX).
+            u = "U" if values.dtype.kind == "u" else ""
+            items = [f"{int(v)}{u}" for v in values.tolist()]
             if values.dtype == np.int64:
                 # INT64_MIN has no literal form; the other values are plain decimals.
                 items = [s if s != str(-(2**63)) else "INT64_MIN" for s in items]
@@ -261,7 +289,7 @@ def _each(n: int, stmt) -> list[str]:
     """`stmt(i)` for i in 0..n-1: unrolled when short, a loop otherwise."""
     if n <= UNROLL:
         return [stmt(str(i)) for i in range(n)]
-    return [f"for (int i = 0; i < {n}; ++i) {{", "    " + stmt("i"), "}"]
+    return [f"for ({'int32_t' if _misra() else 'int'} i = 0; i < {n}; ++i) {{", "    " + stmt("i"), "}"]
 
 
 class _Routine:
@@ -355,7 +383,7 @@ def c_literal(cm: "_CModule", v, t) -> str:
                 return f"{h}({c_int(bits, _width(t))})"
         return c_float(float(arr), t)
     if t.width == 1:
-        return "1" if bool(v) else "0"
+        return _bool(bool(v))
     return c_int(int(v), _width(t))
 
 
@@ -416,10 +444,16 @@ def _extremum(cm, op, x) -> str:
 
 def _cmpf(cm, op, x) -> str:
     fmt = _CMP[op.attributes["predicate"].value]
+    if _misra():
+        return f"({fmt.format(a=_p(x[0]), b=_p(x[1]))})"
     return f"(unsigned char)({fmt.format(a=_p(x[0]), b=_p(x[1]))})"
 
 
 def _cast(cm, op, x) -> str:
+    src = _el(op)
+    if _misra() and isinstance(src, IntegerType) and src.width == 1:
+        # A Boolean is not cast to a number (Rule 10.5): it selects 1 or 0.
+        return f"({_p(x[0])} ? {c_literal(cm, 1, _out(op))} : {c_literal(cm, 0, _out(op))})"
     return f"({c_type(_out(op))}){_p(x[0])}"
 
 
@@ -440,7 +474,18 @@ def _wrapped(sym: str):
 
 
 def _bitwise(sym: str):
-    return Elementwise(lambda cm, op, x: f"({c_type(_out(op))})({_p(x[0])} {sym} {_p(x[1])})")
+    def expr(cm, op, x) -> str:
+        t = _out(op)
+        if not _misra():
+            return f"({c_type(t)})({_p(x[0])} {sym} {_p(x[1])})"
+        if t.width == 1:  # Booleans: the logical operators (Rule 10.1)
+            return f"({_p(x[0])} {dict(zip('&|^', ('&&', '||', '!=')))[sym]} {_p(x[1])})"
+        w = _width(t)  # no bitwise operator on a signed operand (Rule 10.1): on the unsigned bits
+        cm.small.add(f"wrap_i{w}")
+        return f"wrap_i{w}((uint{w}_t){_p(x[0])} {sym} (uint{w}_t){_p(x[1])})"
+
+    expr.__name__ = f"bitwise_{sym}"
+    return Elementwise(expr)
 
 
 def _unsigned_shift(sym: str):
@@ -468,6 +513,8 @@ def _cmpi(cm, op, x) -> str:
     if pred[0] == "u":
         u = f"uint{_width(_el(op))}_t"
         a, b = f"({u}){a}", f"({u}){b}"
+    if _misra():
+        return f"({a} {rel} {b})"
     return f"(unsigned char)({a} {rel} {b})"
 
 
@@ -531,7 +578,9 @@ def _argmax(cm, rt, op, a, r) -> list[str]:
         "{",
         f"    {ct} best = {a[0]}[0];",
         "    int64_t idx = 0;",
-        f"    for (int i = 1; i < {n}; ++i) if ({a[0]}[i] > best) {{ best = {a[0]}[i]; idx = i; }}",
+        f"    for ({'int32_t' if _misra() else 'int'} i = 1; i < {n}; ++i) {{",
+        f"        if ({a[0]}[i] > best) {{ best = {a[0]}[i]; idx = i; }}",
+        "    }",
         f"    {r[0]}[0] = idx;",
         "}",
     ]
@@ -549,13 +598,14 @@ def _affine(cm, rt, op, a, r) -> list[str]:
     ct = c_type(el)
     skip = op.attributes["missing"].value == "skip"
     # "skip": a NaN input is absent and adds nothing (the accumulator keeps its value).
-    add = "if (xv == xv) acc = acc + xv * " if skip else "acc = acc + xv * "
+    add = f"acc = acc + xv * {wsym}[k * {n_in} + j];"
+    it = "int32_t" if _misra() else "int"
     return [
-        f"for (int k = 0; k < {k_out}; ++k) {{",
+        f"for ({it} k = 0; k < {k_out}; ++k) {{",
         f"    {ct} acc = {bsym}[k];",
-        f"    for (int j = 0; j < {n_in}; ++j) {{",
+        f"    for ({it} j = 0; j < {n_in}; ++j) {{",
         f"        const {ct} xv = ({ct}){a[0]}[j];",
-        f"        {add}{wsym}[k * {n_in} + j];",
+        f"        if (xv == xv) {{ {add} }}" if skip else f"        {add}",
         "    }",
         f"    {r[0]}[k] = acc;",
         "}",
@@ -775,32 +825,37 @@ class _CModule:
         thr, words = syms.get(prefix + "thr"), syms.get("words")
         cstart, clen = syms.get(prefix + "cstart"), syms.get(prefix + "clen")
 
+        misra = _misra()
+
         def pred_expr(p: int, w: str) -> str:
             if p == Pred.IN:
                 if words is None or cstart is None:
-                    return "0"  # every set is empty: nothing is a member
+                    return _bool(False)  # every set is empty: nothing is a member
                 self.helpers.add(f"cat_{tb.cat_negative}")
-                return f"cat_{tb.cat_negative}({words} + {cstart}[n], {clen}[n], (double){w})"
+                return f"cat_{tb.cat_negative}({words}, {cstart}[n], {clen}[n], (double){w})"
             return f"{w} {_PRED_C[Pred(p)]} {thr}[n]"
+
+        # The default direction of a missing value: bit 5 of the op code.
+        default = "((op >> 5U) != 0U)" if misra else "(int)(op >> 5)"
 
         def combo(p: int, m: int) -> str:
             if m == Missing.NAN:
-                return f"yes = (v != v) ? (int)(op >> 5) : ({pred_expr(p, 'v')});"
+                return f"yes = (v != v) ? {default} : ({pred_expr(p, 'v')});"
             if m == Missing.ZERO:
                 z = hex_float(ZERO_THRESHOLD)
                 miss = f"v != v || ((double)v <= {z} && (double)v >= -{z})"
-                return f"yes = ({miss}) ? (int)(op >> 5) : ({pred_expr(p, 'v')});"
+                return f"yes = ({miss}) ? {default} : ({pred_expr(p, 'v')});"
             if m == Missing.NAN_AS_ZERO:
-                return f"yes = {pred_expr(p, f'(v != v ? ({cmp_c})0 : v)')};"
+                return f"yes = {pred_expr(p, f'((v != v) ? {c_float(0.0, tb.cmp)} : v)')};"
             return f"yes = {pred_expr(p, 'v')};"
 
         need_op = len(combos) > 1 or any(m in (Missing.NAN, Missing.ZERO) for _, m in combos)
-        out = [f"const unsigned op = {syms[prefix + 'op']}[n];"] if need_op else []
-        out.append("int yes;")
+        out = [f"const uint32_t op = {syms[prefix + 'op']}[n];"] if need_op else []
+        out.append("bool yes;" if misra else "int yes;")
         if len(combos) == 1:
             out.append(combo(*combos[0]))
         else:
-            out.append("switch (op & 31u) {")
+            out.append("switch (op & 31U) {")
             for p, m in combos[:-1]:
                 out.append(f"case {int(p) | int(m) << 3}u: {combo(p, m)} break;")
             out.append(f"default: {combo(*combos[-1])} break;")
@@ -819,7 +874,7 @@ class _CModule:
         d = f"{tb.uniform_dim}u" if tb.uniform_dim is not None else f"{syms['dim']}[t]"
         return [
             f"{{ const uint32_t k = {k}, d = {d};",
-            f"  for (uint32_t j = 0; j < d; ++j) out[k + j] = out[k + j] + ({acc_c}){syms['leaf']}[{off} + j]; }}",
+            f"  for (uint32_t j = 0U; j < d; ++j) {{ out[k + j] = out[k + j] + ({acc_c}){syms['leaf']}[{off} + j]; }} }}",
         ]
 
     def _node_run(self, start: int, stop: int, ctx, leaf_c: str, acc_c: str) -> list[str]:
@@ -835,40 +890,41 @@ class _CModule:
             body += plain
         else:
             # Linear leaf (width 1): const + sum(coeff * x) in the leaf type, unless one of its x is NaN.
+            misra = _misra()
             lin = [
                 f"{leaf_c} val = {syms['leaf']}[n];",
                 f"{leaf_c} a = {syms['lconst']}[n];",
-                "int nan = 0;",
+                "bool nan = false;" if misra else "int nan = 0;",
                 f"const uint32_t s0 = {syms['lstart']}[n], s1 = s0 + {syms['llen']}[n];",
                 "for (uint32_t j = s0; j < s1; ++j) {",
                 f"    const {leaf_c} xv = ({leaf_c})x[{syms['lterm_feat']}[j]];",
-                "    nan |= (xv != xv);",
+                "    if (xv != xv) { nan = true; }" if misra else "    nan |= (xv != xv);",
                 f"    a = a + {syms['lterm_coef']}[j] * xv;",
                 "}",
-                "if (!nan) val = a;",
+                "if (!nan) { val = a; }",
             ] + self._accumulate(tb, syms, "n", "val", acc_c)
             if tb.linear == "all":
                 body += ["{"] + ["    " + s for s in lin] + ["}"]
             else:
-                body += [f"if ({syms['linear']}[t]) {{"] + ["    " + s for s in lin] + ["} else {"] + ["    " + s for s in plain] + ["}"]
-        return [f"    for (int t = {start}; t < {stop}; ++t) {{"] + ["        " + s for s in body] + ["    }"]
+                body += [f"if ({syms['linear']}[t] != 0U) {{"] + ["    " + s for s in lin] + ["} else {"] + ["    " + s for s in plain] + ["}"]
+        return [f"    for ({'int32_t' if _misra() else 'int'} t = {start}; t < {stop}; ++t) {{"] + ["        " + s for s in body] + ["    }"]
 
     def _oblivious_run(self, start: int, stop: int, ctx, acc_c: str) -> list[str]:
         tb, syms, cmp_c = ctx["tb"], ctx["syms"], ctx["cmp_c"]
         dim = f"{tb.uniform_dim}u" if tb.uniform_dim is not None else f"{syms['dim']}[t]"
-        body = ["uint32_t idx = 0;"]
+        body = ["uint32_t idx = 0U;"]
         if "lop" in syms:
             body += [
                 f"const uint32_t l0 = {syms['root']}[t], depth = {syms['depth']}[t];",
-                "for (uint32_t d = 0; d < depth; ++d) {",
+                "for (uint32_t d = 0U; d < depth; ++d) {",
                 "    const uint32_t n = l0 + d;",
                 f"    const {cmp_c} v = ({cmp_c})x[{syms['lfeat']}[n]];",
             ]
             body += ["    " + s for s in self._decide(tb.level_combos, "l", ctx)]
-            body += ["    idx |= (uint32_t)yes << d;", "}"]
+            body += ["    if (yes) { idx |= (uint32_t)1U << d; }" if _misra() else "    idx |= (uint32_t)yes << d;", "}"]
         body.append(f"const uint32_t off = {syms['lbase']}[t] + idx * {dim};")
         body += self._accumulate(tb, syms, "off", None, acc_c)
-        return [f"    for (int t = {start}; t < {stop}; ++t) {{"] + ["        " + s for s in body] + ["    }"]
+        return [f"    for ({'int32_t' if _misra() else 'int'} t = {start}; t < {stop}; ++t) {{"] + ["        " + s for s in body] + ["    }"]
 
     # ----- files ------------------------------------------------------------------------
     def model_h(self) -> str:
@@ -878,8 +934,15 @@ class _CModule:
         lines = [
             f"/* model_data.c: generated by Timber from {comment_safe(self.plan.source)}.  Do not edit.",
             "   Read-only tables; every float is a hex literal holding the exact value. */",
-            "#include <stdint.h>",
         ]
+        if _misra():
+            if not self.data.tables:
+                # ISO C forbids an empty translation unit; a declared object is used instead of an
+                # unused typedef (Rule 2.3).
+                self.data.add("no_tables", np.zeros(1, np.uint8), None, "no tables: ISO C forbids an empty translation unit")
+            lines.append('#include "model_data.h"')
+        else:
+            lines.append("#include <stdint.h>")
         if self.data.needs_math_h:
             lines.append("#include <math.h> /* NAN and INFINITY macros only; no libm function is used */")
         lines.append("")
@@ -889,24 +952,49 @@ class _CModule:
             lines.append(f"typedef int {self.P}no_tables;")
         return "\n".join(lines) + "\n"
 
+    def model_data_h(self) -> str:
+        """MISRA profile: the tables' declarations, once, for model.c and model_data.c (Rules 8.4, 8.5)."""
+        guard = f"{self.M}MODEL_DATA_H"
+        lines = [
+            f"/* model_data.h: generated by Timber from {comment_safe(self.plan.source)}.  Do not edit.",
+            "   The read-only tables model_data.c defines and model.c reads. */",
+            f"#ifndef {guard}",
+            f"#define {guard}",
+            "",
+            "#include <stdbool.h>",
+            "#include <stdint.h>",
+            "",
+        ]
+        lines += self.data.declarations()
+        lines += ["", f"#endif /* {guard} */", ""]
+        return "\n".join(lines)
+
     def model_c(self) -> str:
         lines = [
             f"/* model.c: generated by Timber from {comment_safe(self.plan.source)}.  Do not edit.",
             "   No malloc, no recursion, no mutable globals, no libm.  Build with -ffp-contract=off:",
             "   a fused multiply-add would change the last bit of sums and of exp. */",
             '#include "model.h"',
+        ]
+        if _misra():
+            lines.append('#include "model_data.h"')
+        lines += [
             "",
             "#include <float.h>",
             "#include <stddef.h>",
             "#include <stdint.h>",
         ]
+        if _misra():
+            lines.append("#include <stdbool.h>")
         code = self._helpers()
         for r in self.math_routines:
             code += r + [""]
         for r in self.routines:
             code += r + [""]
+        if _misra():
+            code = _misra_profile.shape(code)  # the routines; the wrappers keep the ABI's int
         code += self._wrappers()
-        if self.needs_string_h:
+        if self.needs_string_h and any("memcpy" in s for s in code):
             lines.append("#include <string.h> /* memcpy, for bit casts */")
         if any("NAN" in s or "INFINITY" in s for s in code):
             lines.append("#include <math.h> /* the NAN and INFINITY macros only; no libm function is used */")
@@ -917,8 +1005,9 @@ class _CModule:
             "#endif",
             "",
         ]
-        lines += self.data.declarations()
-        lines.append("")
+        if not _misra():
+            lines += self.data.declarations()
+            lines.append("")
         lines += code
         return "\n".join(lines) + "\n"
 
@@ -930,6 +1019,9 @@ class _CModule:
             ti, to = c_type(ex.in_elem), c_type(ex.out_elem)
             if ex is self.plan.predict:
                 ti, to = f"{self.P}input_t", f"{self.P}output_t"
+            if _misra():
+                out += self._misra_wrappers(ex, fn, ti, to)
+                continue
             if ex.single_symbol is not None:
                 out += [
                     f"int {ex.single_symbol}(const {ti} *inputs, {to} *outputs, const void *ctx)",
@@ -955,25 +1047,86 @@ class _CModule:
             ]
         return out
 
+    def _misra_wrappers(self, ex, fn: str, ti: str, to: str) -> list[str]:
+        """The exported entry points with one exit each (Rule 15.5) and rows addressed by index."""
+        M = self.M
+        out = []
+        if ex.single_symbol is not None:
+            out += [
+                f"int {ex.single_symbol}(const {ti} *inputs, {to} *outputs, const void *ctx)",
+                "{",
+                f"    int rc = {M}OK;",
+                "    (void)ctx;",
+                "    if ((inputs == NULL) || (outputs == NULL)) {",
+                f"        rc = {M}ERR_NULL;",
+                "    } else {",
+                f"        {fn}(inputs, outputs);",
+                "    }",
+                "    return rc;",
+                "}",
+                "",
+            ]
+        out += [
+            f"int {ex.batch_symbol}(const {ti} *inputs, int n_samples, {to} *outputs, const void *ctx)",
+            "{",
+            f"    int rc = {M}OK;",
+            "    (void)ctx;",
+            "    if (n_samples < 0) {",
+            f"        rc = {M}ERR_BOUNDS;",
+            "    } else if ((n_samples > 0) && ((inputs == NULL) || (outputs == NULL))) {",
+            f"        rc = {M}ERR_NULL;",
+            "    } else {",
+            "        for (int i = 0; i < n_samples; ++i) {",
+            "            const size_t row = (size_t)i;",
+            f"            {fn}(&inputs[row * {ex.n_in}U], &outputs[row * {ex.n_out}U]);",
+            "        }",
+            "    }",
+            "    return rc;",
+            "}",
+            "",
+        ]
+        return out
+
     def _helpers(self) -> list[str]:
         out: list[str] = []
-        for name, text in _SMALL.items():
-            if name in self.small:
-                out += text + [""]
+        if _misra():
+            for name in _misra_profile.helper_order(self.small, list(_SMALL)):
+                out += _misra_profile.SMALL.get(name, _SMALL.get(name)) + [""]
+        else:
+            for name, text in _SMALL.items():
+                if name in self.small:
+                    out += text + [""]
         for mode in ("value", "code"):
             if f"cat_{mode}" not in self.helpers:
                 continue
             # A category is trunc(v); it is invalid (not a member) if v is NaN or +-inf, negative, or
             # not below 2^31.  "value": negative means v < 0; "code": trunc(v) < 0, i.e. v <= -1.
             # Both ranges lie inside (-1, 2^32), where C's float-to-unsigned conversion is defined.
+            # The set is words[start .. start + n_words).
             low = "v >= 0.0" if mode == "value" else "v > -1.0"
+            if _misra():
+                out += [
+                    f"static bool cat_{mode}(const uint32_t *words, uint32_t start, uint32_t n_words, double v)",
+                    "{",
+                    "    bool member = false;",
+                    f"    if (({low}) && (v < 0x1p+31)) {{",
+                    "        const uint32_t c = (uint32_t)v;",
+                    "        if ((c >> 5U) < n_words) {",
+                    "            member = ((words[start + (c >> 5U)] >> (c & 31U)) & 1U) != 0U;",
+                    "        }",
+                    "    }",
+                    "    return member;",
+                    "}",
+                    "",
+                ]
+                continue
             out += [
-                f"static int cat_{mode}(const uint32_t *words, uint32_t n_words, double v)",
+                f"static int cat_{mode}(const uint32_t *words, uint32_t start, uint32_t n_words, double v)",
                 "{",
-                f"    if (!({low} && v < 0x1p+31)) return 0;",
+                f"    if (!({low} && v < 0x1p+31)) {{ return 0; }}",
                 "    const uint32_t c = (uint32_t)v;",
-                "    if ((c >> 5) >= n_words) return 0;",
-                "    return (int)((words[c >> 5] >> (c & 31u)) & 1u);",
+                "    if ((c >> 5) >= n_words) { return 0; }",
+                "    return (int)((words[start + (c >> 5)] >> (c & 31u)) & 1u);",
                 "}",
                 "",
             ]
@@ -981,16 +1134,30 @@ class _CModule:
 
     def files(self) -> dict[str, str]:
         self.lower_all()
-        return {
+        if not _misra():
+            return {
+                "model.h": self.model_h(),
+                "model_data.c": self.model_data_c(),
+                "model.c": self.model_c(),
+                "CMakeLists.txt": _cmake(self.P),
+                "Makefile": _makefile(self.P),
+            }
+        model_c = self.model_c()
+        data_c = self.model_data_c()  # before model_data.h: it may add the placeholder table
+        files = {
             "model.h": self.model_h(),
-            "model_data.c": self.model_data_c(),
-            "model.c": self.model_c(),
+            "model_data.h": self.model_data_h(),
+            "model_data.c": data_c,
+            "model.c": model_c,
             "CMakeLists.txt": _cmake(self.P),
-            "Makefile": _makefile(self.P),
+            "Makefile": _makefile(self.P, "model.h model_data.h"),
         }
+        helpers = [n for n in _misra_profile.helper_order(self.small, list(_SMALL))]
+        files["DEVIATIONS.md"] = _misra_profile.deviations(self.plan.source, self.P, helpers, sorted(files))
+        return files
 
 
-def _makefile(prefix: str) -> str:
+def _makefile(prefix: str, headers: str = "model.h") -> str:
     lib = f"lib{prefix}model"
     return f"""# Makefile: generated by Timber.  `make` builds {lib}.a, `make shared` {lib}.so.
 CC ?= cc
@@ -1012,10 +1179,10 @@ all: {lib}.a
 
 shared: {lib}.so
 
-{lib}.so: model.c model_data.c model.h
+{lib}.so: model.c model_data.c {headers}
 \t$(CC) $(ALL_CFLAGS) -fPIC -shared -o $@ model.c model_data.c $(LDFLAGS)
 
-%.o: %.c model.h
+%.o: %.c {headers}
 \t$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 clean:
@@ -1053,23 +1220,31 @@ endif()
 """
 
 
-def emit_c99(module, prefix: str = "timber_") -> dict[str, str]:
+def emit_c99(module, prefix: str = "timber_", misra: bool = False) -> dict[str, str]:
     """C99 sources for a verified module: {"model.h", "model_data.c", "model.c", "CMakeLists.txt", "Makefile"}.
 
     `@predict` is exported as `<prefix>infer` / `<prefix>infer_single`, every other function `@f`
     as `<prefix>infer_f` (the ABI of `backends/common/abi.py`).  Raises `TimberError`
-    for modules outside what the back-end supports (the message names the function and op)."""
-    return _CModule(plan_module(module, prefix, "c99", check)).files()
+    for modules outside what the back-end supports (the message names the function and op).
+
+    `misra=True`: the MISRA C:2012 profile (`backends/c99/misra.py`), with the same results bit
+    for bit; adds `model_data.h` and `DEVIATIONS.md` to the files."""
+    previous = _misra()
+    _MODE.misra = bool(misra)
+    try:
+        return _CModule(plan_module(module, prefix, "c99", check)).files()
+    finally:
+        _MODE.misra = previous
 
 
-def write_c99(module, out_dir, prefix: str = "timber_", force: bool = False) -> list[str]:
-    """Write `emit_c99(module, prefix)` into `out_dir`; returns the paths written.
+def write_c99(module, out_dir, prefix: str = "timber_", force: bool = False, misra: bool = False) -> list[str]:
+    """Write `emit_c99(module, prefix, misra)` into `out_dir`; returns the paths written.
 
     Refuses (TimberError naming the file) to replace an existing file with different content
     unless `force=True`."""
     from backends.common.plan import write_files
 
-    return write_files(emit_c99(module, prefix), out_dir, force)
+    return write_files(emit_c99(module, prefix, misra), out_dir, force)
 
 
 # ----- kernel dialect (ir/dialects/kernel.py): loops over stored vectors --------------------------
@@ -1259,8 +1434,21 @@ def _kernel_couple(cm, rt, op, a, r) -> list[str]:
     return lines + ["}"]
 
 
+@_array_op
+def _kernel_take(cm, rt, op, a, r) -> list[str]:
+    M = op.operands[0].type.shape[0]
+    n = op.operands[1].type.shape[0]
+    return [
+        f"for (int s = 0; s < {n}; ++s) {{",
+        f"    const int64_t i = {a[1]}[s];",
+        f"    {r[0]}[s] = {a[0]}[i < 0 ? 0 : i > {M - 1} ? {M - 1} : i];",
+        "}",
+    ]
+
+
 LOWERINGS.update(
     {
+        _kernel.TakeOp: _kernel_take,
         _kernel.SqrtOp: Elementwise(_kernel_sqrt_expr),
         _kernel.DistancesOp: _kernel_distances,
         _kernel.GramOp: _kernel_gram,

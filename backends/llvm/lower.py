@@ -1179,8 +1179,29 @@ def _kernel_couple(fl: FunctionLowering, op: Operation) -> list[Val]:
     return _per_lane(fl, f"kernel_couple_{prog.k}", define, [(r, t)], t, prog.k)
 
 
+def _kernel_take(fl: FunctionLowering, op: Operation) -> list[Val]:
+    """v[s] = d[clamp(i[s])] per lane: a gather from the [M][B] block of d at i*B + lane."""
+    d, idx = fl.value(op.operands[0]), fl.value(op.operands[1])
+    M = op.operands[0].type.shape[0]
+    fn, B, ti = fl.fn, fl.B, fl.vt("i64")
+    dp = fl.in_memory(d, d.elem)
+    lanes = fn.op("lanes", f"zext {fl.vt('i32')} {iota(B)} to {ti}")
+    regs = []
+    zero, last, rows = splat(0, "i64", B), splat(M - 1, "i64", B), splat(B, "i64", B)
+    tb = fl.vt("i1")
+    for i in fl.components(idx):
+        neg = fn.op("neg", f"icmp slt {ti} {i}, {zero}")
+        lo = fn.op("ilo", f"select {tb} {neg}, {ti} {zero}, {ti} {i}")
+        big = fn.op("big", f"icmp sgt {ti} {lo}, {last}")
+        c = fn.op("ic", f"select {tb} {big}, {ti} {last}, {ti} {lo}")
+        off = fn.op("off", f"add {ti} {fn.op('row', f'mul {ti} {c}, {rows}')}, {lanes}")
+        regs.append(gather(fn, fl.mod, d.elem, dp, off, B, "i64", hint="take"))
+    return [Val(d.elem, len(regs), regs=regs)]
+
+
 LOWERINGS.update(
     {
+        _kernel.TakeOp: _kernel_take,
         _kernel.SqrtOp: _kernel_sqrt,
         _kernel.DistancesOp: _kernel_distances,
         _kernel.GramOp: _kernel_gram,

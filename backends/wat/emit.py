@@ -1164,8 +1164,21 @@ def _kernel_couple(wm, rt, op, a, r) -> None:
         b.emit(wm._st(r[0], t, f64, f"(local.get {loc[f'p{t}']})"))
 
 
+@_array_op
+def _kernel_take(wm, rt, op, a, r) -> None:
+    b = rt.b
+    M = op.operands[0].type.shape[0]
+    el = op.results[0].type.element
+    i = b.local("kti", "i64")
+    for s in range(op.operands[1].type.shape[0]):
+        b.emit(f"(local.set {i} {wm._ld(a[1], s, op.operands[1].type.element)})")
+        clamped = f"(select (i64.const 0) (select (i64.const {M - 1}) (local.get {i}) (i64.gt_s (local.get {i}) (i64.const {M - 1}))) (i64.lt_s (local.get {i}) (i64.const 0)))"
+        b.emit(wm._st(r[0], s, el, wm._ld(a[0], f"(i32.wrap_i64 {clamped})", el)))
+
+
 LOWERINGS.update(
     {
+        _kernel.TakeOp: _kernel_take,
         _kernel.SqrtOp: Elementwise(lambda wm, op, x: f"({_vt(_out(op))}.sqrt {x[0]})"),
         _kernel.DistancesOp: _kernel_distances,
         _kernel.GramOp: _kernel_gram,

@@ -187,6 +187,52 @@ class GramOp(_TableOp):
         return self.attributes["kernel"].value == "rbf"
 
 
+@register
+class TakeOp(OpDef):
+    """`%v = kernel.take %d, %i : tensor<100xf64>, tensor<5xi64> -> tensor<5xf64>`: `v[s] = d[i[s]]`
+    (an index is clamped into [0, M - 1]: no read out of bounds), e.g. the distances of the
+    neighbours `kernel.topk` chose."""
+
+    name = "kernel.take"
+    operand_defs = (OperandDef("input", Rank1FloatTensor), OperandDef("index"))
+    result_defs = (ResultDef("out", Rank1FloatTensor),)
+    traits = (Pure,)
+    custom_print = True
+
+    def print_custom(self, p) -> None:
+        d, i = self.operands
+        p.write(f"{self.name} {p.name_of(d)}, {p.name_of(i)}")
+        if self.attributes:
+            p.write(" ")
+            p.print_attr_dict(self.attributes)
+        p.write(f" : {d.type}, {i.type} -> {self.results[0].type}")
+
+    @classmethod
+    def parse_custom(cls, p, result_names, loc):
+        d = p.parse_value_use_name()
+        p.expect(",")
+        i = p.parse_value_use_name()
+        attrs = p.parse_optional_attr_dict()
+        p.expect(":")
+        dt = p.parse_type()
+        p.expect(",")
+        it = p.parse_type()
+        p.expect("->")
+        rt = p.parse_type()
+        return cls(operands=[p.resolve(d, dt), p.resolve(i, it)], result_types=[rt], attributes=attrs, result_names=result_names, location=loc)
+
+    @classmethod
+    def build(cls, d, i, name=None) -> "TakeOp":
+        return cls(operands=[d, i], result_types=[TensorType(i.type.shape, d.type.element)], result_names=[name])
+
+    def verify_(self) -> None:
+        d, i, r = self.operands[0].type, self.operands[1].type, self.results[0].type
+        if not isinstance(i, TensorType) or i.element != IntegerType(64) or len(i.shape) != 1:
+            self.error(f"index must be a rank-1 tensor of i64, found {i}")
+        if r != TensorType(i.shape, d.element):
+            self.error(f"result must be {TensorType(i.shape, d.element)}, found {r}")
+
+
 _TRANSFORMS: dict = {}
 
 
@@ -422,6 +468,13 @@ def run_scalar(statements, env: dict) -> None:
         env[dst] = np.array(r, np.float64) if np.ndim(r) == 0 else r
 
 
+@interprets(TakeOp)
+def _take(op, args, it):
+    d, i = args
+    i = np.clip(np.broadcast_to(i, (d.shape[0], i.shape[1])), 0, d.shape[1] - 1)
+    return [np.take_along_axis(d, i, axis=1)]
+
+
 @interprets(CoupleOp)
 def _couple(op, args, it):
     r = args[0].astype(np.float64)
@@ -444,4 +497,4 @@ def _couple(op, args, it):
     return [np.stack([env[f"p{t}"] for t in range(prog.k)], axis=1)]
 
 
-__all__ = ["CoupleOp", "DistancesOp", "FloatType", "GramOp", "METRICS", "SqrtOp", "TopKOp", "coupling_program", "gram_transform"]
+__all__ = ["CoupleOp", "DistancesOp", "FloatType", "GramOp", "METRICS", "SqrtOp", "TakeOp", "TopKOp", "coupling_program", "gram_transform"]

@@ -185,7 +185,7 @@ def dense(a: np.ndarray) -> str:
 
 def every_op_module():
     """One module using every kernel op (each gram kernel, both metrics, sqrt, topk with ties,
-    couple) and summing what they give into 3 outputs."""
+    take, couple) and summing what they give into 3 outputs."""
     rng = np.random.default_rng(0)
     W = rng.standard_normal((12, 3)).round(2)
     W[3] = W[1]  # equal distances: topk keeps index order
@@ -196,7 +196,9 @@ def every_op_module():
     %m = kernel.distances %x {{metric = "manhattan", vectors = {dense(W)}}} : tensor<3xf64> -> tensor<12xf64>
     %s = kernel.sqrt %d : tensor<12xf64>
     %i = kernel.topk %m {{k = 4 : i64}} : tensor<12xf64> -> tensor<4xi64>
-    %f = arith.sitofp %i : tensor<4xi64> to tensor<4xf64>
+    %f0 = arith.sitofp %i : tensor<4xi64> to tensor<4xf64>
+    %tk = kernel.take %s, %i : tensor<12xf64>, tensor<4xi64> -> tensor<4xf64>
+    %f = arith.addf %f0, %tk : tensor<4xf64>
     %g = kernel.gram %x {{{g.format("rbf")}}} : tensor<3xf64> -> tensor<12xf64>
     %h = kernel.gram %x {{{g.format("poly")}}} : tensor<3xf64> -> tensor<12xf64>
     %t = kernel.gram %x {{{g.format("sigmoid")}}} : tensor<3xf64> -> tensor<12xf64>
