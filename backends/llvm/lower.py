@@ -121,15 +121,19 @@ class ModuleLowering:
         self.block_rows = self._choose_block_rows()
 
     def _choose_block_rows(self) -> int:
-        """B for batches: the target's own choice when it has one (1 on microcontrollers); else 64
-        rows, fewer when a row is very wide (the [N][B] blocks live on the stack), 1 (row by
-        row) for extremely wide inputs."""
+        """B for batches: the target's own choice when it has one (1 on microcontrollers); for
+        straight-line arithmetic, the rows of one f32 vector; else 64 rows, fewer when a row is
+        very wide (the [N][B] blocks live on the stack), 1 (row by row) for extremely wide inputs."""
         if self.target.block_rows is not None:
             return self.target.block_rows
-        if self._straight_line():
-            # arithmetic only (a robot's kinematics, elementwise formulas): one vector of rows
-            # keeps every live value in registers; 64 rows spill them (iiwa FK: 64 -> 8 rows
-            # took the batch from ~200 to ~150 ns per row and codegen from ~20 s to ~1 s)
+        # every op `arith`, `math`, `kin` or `func` (no tree kernels, no loops over tables): code
+        # whose cost is its arithmetic, not a block's memory traffic
+        dialects = ("arith", "math", "kin", "func")
+        if all(op.name.split(".")[0] in dialects for f in self.funcs for op in f.walk() if op is not f):
+            # arithmetic only (a robot's kinematics, elementwise formulas): one f32 vector of rows
+            # (8 on AVX2: two f64 vectors per value) spills far less than 64 rows (16 vectors per
+            # value); iiwa FK, math="timber": 197 -> 151 ns per row, codegen 28 s -> 2.4 s
+            # (4 rows measured slower: 100 vs 82 ns)
             return max(self.target.lanes, 1)
         widest = 1
         for f in self.funcs:
@@ -141,12 +145,6 @@ class ModuleLowering:
             if widest * rows <= BLOCK_BYTES and rows % max(self.target.lanes, 1) == 0:
                 return rows
         return 1
-
-    def _straight_line(self) -> bool:
-        """Every op of every function is `arith`, `math`, `kin` or `func` (no tree kernels, no
-        loops over tables): code whose cost is its arithmetic, not a block's memory traffic."""
-        dialects = ("arith", "math", "kin", "func")
-        return all(op.name.split(".")[0] in dialects for f in self.funcs for op in f.walk() if op is not f)
 
     def plan(self, op: tree.EnsembleOp) -> EnsemblePlan:
         p = self._plans.get(id(op))

@@ -34,7 +34,7 @@ with sin(−x) = −sin x.
 
 from __future__ import annotations
 
-from .dsl import E, i64, in_f64, where
+from .dsl import E, i32, i64, in_f64, where
 from .tanh import fast_two_sum, split
 
 # 2/π, its first 1200 bits after the binary point (tests/ir/test_mathimpl.py checks them against mpmath)
@@ -61,6 +61,8 @@ E_BIAS = 5  # t = biased exponent + 5 = E + 1080 = E + 30·36 >= 0
 DIV30_MUL, DIV30_SHIFT = 2185, 16  # floor(t/30) = (t·2185) >> 16 for 0 <= t < 4690
 S_BIAS = 36
 P_ROTATED = {c: [P_TABLE[(i + c + 1 - S_BIAS) % 64] for i in range(64)] for c in range(-2, 6)}
+FAST_SP = 34  # sp for every |x| in [π/4, 2^22)
+FAST_LIMIT_BITS = 0x4150000000000000  # the bits of 2^22: |x| below it may use reduce_pio2(fast=True)
 PIO4 = 0.7853981633974483  # the double below π/4
 PIO2_1 = 1.5707963109016418  # π/2 to 26 bits
 PIO2_2 = 1.5893254773528196e-08  # π/2 − PIO2_1, rounded
@@ -71,20 +73,36 @@ C1, C2, C3 = 4.16666666666666019037e-02, -1.38888888888741095749e-03, 2.48015872
 C4, C5, C6 = -2.75573143513906633035e-07, 2.08757232129817482790e-09, -1.13596475577881948265e-11
 
 
-def reduce_pio2(ab: E) -> tuple[E, E, E]:
+def reduce_pio2(ab: E, fast: bool = False) -> tuple[E, E, E]:
     """(n mod 4, y_hi, y_lo) with |x| = n·π/2 + y, from the bits `ab` of |x| (finite, ≥ π/4;
-    other lanes get values that are never used)."""
+    other lanes get values that are never used).
+
+    `fast`: the same integers for |x| < 2^22 only (FAST_LIMIT_BITS), computed without the table
+    reads: there the biased exponent is 1022..1044, so sp = floor((e + 5)/30) = 34 (FAST_SP) on
+    every lane that is used, and the limbs P_c[34] are constants.  a0 < 2^23 there, so masking it
+    to 30 bits changes nothing, and every limb fits an i32 before its conversion to float: the
+    operations differ (cheaper multiplies and conversions on machines without 64-bit vector ones),
+    the values on the lanes used do not, so sin and cos are the same bits as the full reduction's
+    (tests/kin/test_sincos.py checks it on every exponent and near multiples of π/2)."""
     e = ab >> 52
     m = (ab & ((1 << 52) - 1)) | (1 << 52)
     t = e + E_BIAS
-    sp = (t * DIV30_MUL) >> DIV30_SHIFT  # s + 36
-    r = t - sp * LIMB
-    a0 = m >> (2 * LIMB - r)
+    if fast:
+        r = t - FAST_SP * LIMB
+        a0 = (m >> (2 * LIMB - r)) & MASK
+        p = {c: P_ROTATED[c][FAST_SP] for c in range(-2, 6)}
+    else:
+        sp = (t * DIV30_MUL) >> DIV30_SHIFT  # s + 36
+        r = t - sp * LIMB
+        a0 = m >> (2 * LIMB - r)
+        # P[c + s + 1] for c = n - j in [-2, 5]: table P_c (P rotated) read at sp = s + 36
+        p = {c: sp.lookup(P_ROTATED[c], i64) for c in range(-2, 6)}
     a1 = (m >> (LIMB - r)) & MASK
     a2 = (m << r) & MASK
-    # P[c + s + 1] for c = n - j in [-2, 5]: table P_c (P rotated) read at sp = s + 36
-    p = {c: sp.lookup(P_ROTATED[c], i64) for c in range(-2, 6)}
-    q = [a0 * p[n] + a1 * p[n - 1] + a2 * p[n - 2] for n in range(6)]
+    if fast:  # products with a limb P_c[34] = 0 (2/π's limbs at negative indices) left out: exact
+        q = [_dot(((a0, p[n]), (a1, p[n - 1]), (a2, p[n - 2]))) for n in range(6)]
+    else:
+        q = [a0 * p[n] + a1 * p[n - 1] + a2 * p[n - 2] for n in range(6)]
     carry = q[5] >> LIMB
     limbs = {}
     for n in (4, 3, 2, 1):
@@ -95,6 +113,8 @@ def reduce_pio2(ab: E) -> tuple[E, E, E]:
     up = limbs[1] >> (LIMB - 1)  # fraction >= 1/2: round to the next quadrant
     quadrant = (whole + up) & 3
     l1 = limbs[1] - (up << LIMB)
+    if fast:  # |l1| < 2^29, limbs < 2^30: i32 conversions give the same doubles
+        l1, limbs = l1.trunc(i32), {k: v.trunc(i32) for k, v in limbs.items()}
     f1 = l1.to_float() * 2.0**-30
     f2 = limbs[2].to_float() * 2.0**-60
     f3 = limbs[3].to_float() * 2.0**-90
@@ -108,6 +128,15 @@ def reduce_pio2(ab: E) -> tuple[E, E, E]:
     s = hl * PIO2_1 + (hi * PIO2_2 + lo * PIO2_1)
     yh, yl = fast_two_sum(p1, s)
     return quadrant, yh, yl
+
+
+def _dot(terms) -> E | int:
+    """Σ a·p over the terms whose constant p is not 0 (exact i64 arithmetic: no term is lost)."""
+    acc = 0
+    for a, p in terms:
+        if p:
+            acc = a * p if isinstance(acc, int) else acc + a * p
+    return acc
 
 
 def _sin_kernel(x: E, y: E) -> E:
@@ -145,6 +174,30 @@ def _sincos(x: E, cos: bool) -> E:
         neg = (n & 2).ne(0) ^ x.bits().lt(0)
     out = where(neg, -r, r)
     return where(ax.lt(float("inf")), out, x - x)  # ±inf, NaN → NaN
+
+
+def sincos_f64(x: E, fast: bool = False) -> tuple[E, E]:
+    """(sin x, cos x) from one reduction and one pair of kernels: the very operations `_sincos`
+    performs for each, so the same bits as `sin_f64(x)` and `cos_f64(x)`.  `fast`: the reduction
+    for |x| < 2^22 (`reduce_pio2`); lanes with |x| ≥ 2^22 (finite) get wrong values, so a caller
+    takes it only when no lane has one (the LLVM back-end branches on that)."""
+    ab = x.bits() & 0x7FFFFFFFFFFFFFFF
+    ax = ab.as_float()
+    n, yh, yl = reduce_pio2(ab, fast)
+    small = ax.lt(PIO4)
+    yh = where(small, ax, yh)
+    yl = where(small, 0.0, yl)
+    n = where(small, 0, n)
+    s = _sin_kernel(yh, yl)
+    c = _cos_kernel(yh, yl)
+    odd = (n & 1).ne(0)
+    rs = where(odd, c, s)
+    rc = where(odd, s, c)
+    neg_s = (n & 2).ne(0) ^ x.bits().lt(0)
+    neg_c = ((n + 1) & 2).ne(0)
+    finite = ax.lt(float("inf"))
+    nan = x - x
+    return where(finite, where(neg_s, -rs, rs), nan), where(finite, where(neg_c, -rc, rc), nan)
 
 
 def sin_f64(x: E) -> E:
