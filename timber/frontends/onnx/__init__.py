@@ -158,11 +158,18 @@ def load(path_or_model, *, output: str | None = None, n_features: int | None = N
             if name not in env:
                 b.fail(f"input '{name}' is not produced by an earlier node (nodes must be in topological order)")
             args.append(env[name])
-        outs = conv(b, node, args, opsets.get(domain, 1))
+        first_new = len(fn.body.ops)
+        if any(a is not None and a.row is None and a.const is None for a in args):
+            outs = [Val() for _ in node.output]  # computed from a label (not compiled): a label too
+        else:
+            outs = conv(b, node, args, opsets.get(domain, 1))
+        new = {id(r) for op in fn.body.ops[first_new:] for r in op.results}
         for name, v in zip(node.output, outs):
             if name:
                 env[name] = v
                 produced_by[name] = idx
+                if v.row is not None and id(v.row) in new:
+                    v.row.name_hint = _hint(name)  # IR dumps name the ONNX tensor
     result, chosen = _output(b, g, env, output, source)
     fn.body.add_op(func.ReturnOp(operands=[result]))
     fn.attributes["function_type"] = TypeAttr(FunctionType((x_t,), (result.type,)))
@@ -177,6 +184,12 @@ def load(path_or_model, *, output: str | None = None, n_features: int | None = N
     module.body.add_op(fn)
     verify(module)
     return module
+
+
+def _hint(name: str) -> str:
+    """An SSA name hint from an ONNX tensor name (letters, digits, `_ $ .`; not starting with a digit)."""
+    h = "".join(c if c.isalnum() or c in "_$." else "_" for c in name)
+    return h if h and (h[0].isalpha() or h[0] == "_") else "_" + h
 
 
 def _output(b: Builder, g, env, output, source):
