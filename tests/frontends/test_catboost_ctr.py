@@ -87,8 +87,11 @@ MODELS = {
     "multiclass": ("multiclass", dict(max_ctr_complexity=2, simple_ctr=["Borders", "Buckets", "Counter"])),
     "regression": (
         "regression",
-        dict(max_ctr_complexity=3, simple_ctr=["Borders", "Buckets", "Counter", "BinarizedTargetMeanValue"],
-             combinations_ctr=["Borders", "Counter", "BinarizedTargetMeanValue"]),
+        dict(
+            max_ctr_complexity=3,
+            simple_ctr=["Borders", "Buckets", "Counter", "BinarizedTargetMeanValue"],
+            combinations_ctr=["Borders", "Counter", "BinarizedTargetMeanValue"],
+        ),
     ),
 }
 
@@ -173,7 +176,9 @@ def test_every_cpu_ctr_type_and_combination_kind_is_exercised(trained):
     for _, _, js in trained.values():
         doc = json.loads(js.read_text())
         plan = cc.CtrPlan(tc._Model(doc, "m"), tc._Features(tc._Model(doc, "m")), exact_sums=True)
-        for path, split in tc._all_splits(plan.m, ("oblivious", doc["oblivious_trees"]) if "oblivious_trees" in doc else ("trees", doc["trees"])):
+        for path, split in tc._all_splits(
+            plan.m, ("oblivious", doc["oblivious_trees"]) if "oblivious_trees" in doc else ("trees", doc["trees"])
+        ):
             if split.get("split_type") == "OnlineCtr":
                 ctr, _ = plan.use(split, path)
                 types.add(ctr.type)
@@ -185,8 +190,11 @@ def test_every_cpu_ctr_type_and_combination_kind_is_exercised(trained):
 def test_training_categories_no_code_can_name_are_refused(trained):
     """A CTR table over one feature gives back its training categories' hashes: one that is not
     the string of a code in range is refused (as for one-hot splits), naming the way out."""
-    with pytest.raises(TimberError, match=r"categorical feature 3: the CTR statistics hold 4 of 10 training categories .* "
-                       r"not the decimal string of any integer code in \[-1048576, 1048576\]") as e:
+    with pytest.raises(
+        TimberError,
+        match=r"categorical feature 3: the CTR statistics hold 4 of 10 training categories .* "
+        r"not the decimal string of any integer code in \[-1048576, 1048576\]",
+    ) as e:
         tc.load(trained["binary-combinations"][1])  # ±16777216, 10000000, -9999999: past the default bound 2^20
     assert "cat_code_bound" in str(e.value)
 
@@ -246,39 +254,34 @@ def test_ir_names_each_ctr_and_round_trips(trained):
 
 
 def test_runtime_category_hash_is_catboosts_for_every_length():
-    """The IR's hash of str(c) equals CityHash64's low 32 bits (the one-hot hashes CatBoost
-    writes are these, see test_catboost.py) for codes of 1..9 characters, and the validity flag
-    rejects what no string is made of."""
-    from ir.core import Block
-    from ir.dialects.mathimpl.dsl import Emitter
+    """The IR's hash of str(c) equals CityHash64's low 32 bits (tc.cat_hash: the one-hot hashes
+    CatBoost writes, see test_catboost.py) for codes of 1..9 characters, two columns at a time as
+    the models hash them, and the validity flag rejects what no string is made of."""
     from ir.dialects import func
     from ir.dialects.builtin import ModuleOp
-    from ir.types import TensorType, i1
-    from ir.types import f32 as tf32
-    from ir.types import i64 as ti64
+    from ir.dialects.mathimpl.dsl import Emitter, where
+    from ir.types import TensorType, f32, i64
     from ir.verifier import verify
 
-    fn = func.FuncOp.build("h", [TensorType((1,), tf32)], [TensorType((1,), ti64)], arg_names=["x"])
-    em = Emitter((1,))
+    fn = func.FuncOp.build("h", [TensorType((2,), f32)], [TensorType((2,), i64)], arg_names=["x"])
+    em = Emitter((2,))
     h, ok = cc._decimal_hash(em, em.wrap(fn.args[0]), BOUND)
-    from ir.dialects.mathimpl.dsl import where
-
-    out = where(ok, h, em.const(2**40, cc.i64))  # 2^40: "no string" (a hash is 32 bits)
+    out = where(ok, h, em.const(2**40, i64))  # 2^40: "no string" (a hash is 32 bits)
     for op in em.ops:
         fn.body.add_op(op)
     fn.body.add_op(func.ReturnOp(operands=[out.v]))
     module = ModuleOp.build({})
     module.body.add_op(fn)
     verify(module)
-    assert Block is not None and i1 is not None
     rng = np.random.default_rng(0)
     codes = [0, -0.0, 7, -7, 10, -10, 99, -99, 999, -999, 1000, 12345678, -12345678, 16777216, -16777216, 1048576]
-    codes += rng.integers(-(2**24), 2**24, 300).tolist()
-    bad = [np.nan, np.inf, -np.inf, 0.5, -2.5, 2.0**24 + 2, -(2.0**25), 1e10, 3e38]
-    X = np.array(codes + bad, F32).reshape(-1, 1)
-    got = run(module, X, "h").ravel()
+    codes += rng.integers(-(2**24), 2**24, 300).tolist() + (rng.choice([-1, 1], 300) * 10 ** rng.integers(0, 8, 300)).tolist()
+    bad = [np.nan, np.inf, -np.inf, 0.5, -2.5, 2.0**24 + 2, -(2.0**25), 1e10, 3e38, -3e38, 2.0**31, -(2.0**31)]
+    values = codes + bad
+    X = np.array(values + values[::-1], F32).reshape(2, -1).T
     want = [tc.cat_hash(str(int(c))) for c in codes] + [2**40] * len(bad)
-    np.testing.assert_array_equal(got, np.array(want, np.int64))
+    want = np.array(want + want[::-1], np.int64).reshape(2, -1).T
+    np.testing.assert_array_equal(run(module, X, "h"), want)
 
 
 # ----- back-ends ------------------------------------------------------------------------------------
@@ -306,6 +309,30 @@ def test_c99_output_of_a_ctr_model_matches_catboost(trained, tmp_path):
     out = np.zeros((len(codes), ex.n_out), np.float64)
     assert fn(codes.ctypes.data, len(codes), out.ctypes.data, None) == 0
     np.testing.assert_array_equal(out.ravel(), _reference(model, codes, "RawFormulaVal"))
+
+
+def test_wat_output_of_a_ctr_model_matches_catboost(trained):
+    """The same integer hashing in WebAssembly (i64 ops, wrapping), run by wasmtime."""
+    wasmtime = pytest.importorskip("wasmtime")
+    from backends.common.plan import plan_module
+    from backends.wat import emit_wat
+
+    model, cbm, js = trained["multiclass"]
+    module = tc.load(cbm, cat_code_bound=BOUND)
+    engine = wasmtime.Engine()
+    store = wasmtime.Store(engine)
+    ex = wasmtime.Instance(store, wasmtime.Module(engine, emit_wat(module, "timber_")), []).exports(store)
+    e = {x.func.sym_name: x for x in plan_module(module, "timber_", "wat").exports}["margin"]
+    codes = np.ascontiguousarray(_rows(json.loads(js.read_text()), np.random.default_rng(6), 200), "<f4")
+    in_ptr, out_ptr, rows = (ex["timber_" + g].value(store) for g in ("input_ptr", "output_ptr", "batch_rows"))
+    outs = []
+    for start in range(0, len(codes), rows):
+        chunk = codes[start : start + rows]
+        ex["memory"].write(store, chunk.tobytes(), in_ptr)
+        assert ex[e.batch_symbol](store, in_ptr, len(chunk), out_ptr, 0) == 0
+        raw = ex["memory"].read(store, out_ptr, out_ptr + len(chunk) * e.n_out * 8)
+        outs.append(np.frombuffer(bytes(raw), "<f8").reshape(len(chunk), e.n_out))
+    np.testing.assert_array_equal(np.concatenate(outs), _reference(model, codes, "RawFormulaVal"))
 
 
 def test_jit_of_a_ctr_model_matches_catboost(tmp_path):
@@ -366,7 +393,9 @@ def _doc(trained):
 def test_missing_ctr_table_is_named(trained):
     doc = _doc(trained)
     doc["ctr_data"] = {}
-    with pytest.raises(TimberError, match=r"m.json: features_info.ctrs\[\d+\]: error: the \w+ CTR over categorical feature.* has no table in ctr_data"):
+    with pytest.raises(
+        TimberError, match=r"m.json: features_info.ctrs\[\d+\]: error: the \w+ CTR over categorical feature.* has no table in ctr_data"
+    ):
         tc.load(doc, source_name="m.json")
 
 
@@ -377,7 +406,9 @@ def test_unknown_ctr_type_and_element_are_named(trained):
         tc.load(doc, source_name="m.json")
     doc = _doc(trained)
     doc["features_info"]["ctrs"][0]["elements"][0]["combination_element"] = "text"
-    with pytest.raises(TimberError, match=r"features_info.ctrs\[0\].elements\[0\].combination_element: error: unknown combination_element 'text'"):
+    with pytest.raises(
+        TimberError, match=r"features_info.ctrs\[0\].elements\[0\].combination_element: error: unknown combination_element 'text'"
+    ):
         tc.load(doc, source_name="m.json")
 
 
@@ -396,10 +427,24 @@ def test_bad_hash_map_and_split_index_are_named(trained):
         tc.load(doc, source_name="m.json")
 
 
-def test_json_mean_sum_is_read_as_catboost_reads_it():
-    """NJson's GetInteger(): a non-integral double reads as 0 from JSON; exported models keep the float."""
-    m = tc._Model({"features_info": {"float_features": [{"feature_index": 0, "borders": []}]}}, "m")
-    plan = cc.CtrPlan(m, tc._Features(m), exact_sums=False)
-    assert plan._sum(3.0) == 3 and plan._sum(2.5) == 0
-    plan.exact_sums = True
-    assert plan._sum(2.5) == F32(2.5)
+def test_feature_freq_and_mean_sums_as_catboost_reads_json(trained, tmp_path):
+    """FeatureFreq (GPU-trained only) takes Counter's formula; a mean history's fractional sum
+    reads as 0 from JSON (NJson's GetInteger), which CatBoost's own JSON loading shows: the
+    regression model with Counter renamed FeatureFreq and half its sums made fractional."""
+    text = trained["regression"][2].read_text()
+    doc = json.loads(text.replace('"Counter"', '"FeatureFreq"').replace('\\"Counter\\"', '\\"FeatureFreq\\"'))
+    assert any("FeatureFreq" in k for k in doc["ctr_data"])
+    changed = 0
+    for key, table in doc["ctr_data"].items():
+        if "MeanValue" in key:
+            for r in range(0, len(table["hash_map"]), 6):
+                table["hash_map"][r + 1] += 0.5
+                changed += 1
+    assert changed
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(doc))
+    reference = catboost.CatBoost()
+    reference.load_model(str(path), format="json")
+    codes = _rows(doc, np.random.default_rng(8), 300)
+    raw = _reference(reference, codes, "RawFormulaVal")
+    np.testing.assert_array_equal(run(tc.load(path, cat_code_bound=BOUND), codes, "margin").ravel(), raw)

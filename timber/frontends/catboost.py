@@ -38,9 +38,16 @@ the code whose string hashes to the split's value.  When two codes collide on on
 (CatBoost cannot tell them apart either), that tree is compiled as a `tree.tree` that tests
 each code in turn.  `encode_rows` turns rows of strings and numbers into this numeric form.
 
-Not compiled (each rejected with the feature named and the reason): CTR features (`OnlineCtr`
-splits: they need CatBoost's statistics tables and hashing of feature combinations), text and
-embedding features.  Non-symmetric trees (grow_policy Depthwise / Lossguide) compile to
+CTR features (`OnlineCtr` splits: statistics per category, or per combination of categories,
+binarized float features and one-hot values, looked up by a hash) compile too, exactly: each CTR
+becomes an extra input column computed in the IR — the category hashes at run time from the
+codes, CatBoost's projection hash, a binary search of the model's table, the value CatBoost's
+`Calc` gives — see `catboost_ctr.py`.  A CTR over one feature reveals its training categories'
+hashes; a decimal-coded column whose training categories are not all strings of codes in range
+is refused with a note to pass `cat_vocab` (or a larger `cat_code_bound`).
+
+Not compiled (each rejected with the feature named and the reason): text and embedding features.
+Non-symmetric trees (grow_policy Depthwise / Lossguide) compile to
 `tree.tree`.  Sigmoids use `math.exp` as CatBoost uses the C library's exp; softmax, Exponent
 and RMSEWithUncertainty's variance use `impl = "fmath"`: CatBoost's FastExp, which is herumi
 fmath's expd (`ir/dialects/mathimpl/exp.py`), so every output is CatBoost's bits.

@@ -46,8 +46,8 @@ import json
 
 import numpy as np
 
-from ir.diagnostics import NameLoc, TimberError
-from ir.dialects.mathimpl.dsl import E, Emitter, concat, f32, i64, where
+from ir.diagnostics import NameLoc
+from ir.dialects.mathimpl.dsl import E, Emitter, f32, i64, where
 
 MAGIC = 0x4906BA494954CB65
 _M64 = (1 << 64) - 1
@@ -200,7 +200,7 @@ class CtrPlan:
                 ident = json.loads(key)
                 elems, ctr_type = ident["identifier"], ident["type"]
             except (ValueError, TypeError, KeyError):
-                m.fail(path, "a ctr_data key must be a CTR identifier: {\"identifier\": [elements], \"type\": ctr_type}")
+                m.fail(path, 'a ctr_data key must be a CTR identifier: {"identifier": [elements], "type": ctr_type}')
             cats, floats, onehots = self._elements(elems, f"{path}.identifier")
             proj = (tuple(cats), tuple((i, float(b)) for i, b in floats), tuple(onehots))
             stride = m.get(entry, "hash_stride", path, int)
@@ -426,11 +426,11 @@ class CtrPlan:
                 continue
             cols = [X.extract(feats.cat_flat[i]) for i in group]
             v = cols[0].concat(*cols[1:]) if len(cols) > 1 else cols[0]
+            tag = "cat" + "_".join(str(feats.cat_flat[i]) for i in group)
             if enc == "decimal":
-                h, ok = _decimal_hash(em, v, cats.bound)
+                h, ok = _decimal_hash(em, v, cats.bound, tag)
             else:
                 h, ok = _vocab_hash(em, v, [cats.encoding[feats.cat_flat[i]] for i in group])
-            tag = "cat" + "_".join(str(feats.cat_flat[i]) for i in group)
             _name(ok, f"{tag}_ok")
             _name(h, f"{tag}_hash")
             for lane, i in enumerate(group):
@@ -522,7 +522,7 @@ def _vocab_hash(em, v: E, vocabs: list[list[str]]) -> tuple[E, E]:
     return h, ok
 
 
-def _decimal_hash(em, v: E, bound: int) -> tuple[E, E]:
+def _decimal_hash(em, v: E, bound: int, tag: str = "cat") -> tuple[E, E]:
     """(hash, valid) per lane: the ui32 CatBoost hash of str(c) sign-extended to i64, and whether
     the input is an integer code c with |c| <= bound at all.
 
@@ -558,10 +558,10 @@ def _decimal_hash(em, v: E, bound: int) -> tuple[E, E]:
         top = t if top is None else top | t
         bottom = b if bottom is None else bottom | b
     full = top.ext(i64) | (bottom.ext(i64) << 32)
-    word = full.lshr(((8 - nd) << 3).ext(i64))  # the nd digit characters, little-endian
-    n32 = nd + where(neg, one, zero)  # string length, 1..9
+    word = _name(full.lshr(((8 - nd) << 3).ext(i64)), f"{tag}_digits")  # the nd digit characters, little-endian
+    n32 = _name(nd + where(neg, one, zero), f"{tag}_len")  # string length, 1..9
     n = n32.ext(i64)
-    w0 = where(neg, (word << 8) | 45, word)  # '-' first
+    w0 = _name(where(neg, (word << 8) | 45, word), f"{tag}_bytes")  # '-' first
     w1 = where(neg, word.lshr(56), word.const(0))  # the 9th byte of "-dddddddd"
     # CityHash64 HashLen0to16: 1..3 bytes
     k2, k3 = s64(_K2), s64(_K3)
