@@ -142,7 +142,9 @@ def _write_source_target(a, module) -> int:
     if a.target == "c99":
         from backends.c99 import write_c99
 
-        paths = write_c99(module, out, prefix=a.prefix, force=a.force)
+        paths = write_c99(module, out, prefix=a.prefix, force=a.force, misra=a.misra)
+    elif a.misra:
+        raise TimberError("--misra applies to --target c99 (MISRA C:2012 profile of the C sources)")
     else:
         from backends.wat import write_wat
 
@@ -332,6 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", "--out", help="output file, or directory for c99/wat (default: stdout); --out is an alias")
     c.add_argument("--force", action="store_true", help="replace existing different files in the output directory")
     c.add_argument("--wasm", action="store_true", help="with --target wat: also assemble model.wasm")
+    c.add_argument(
+        "--misra", action="store_true", help="with --target c99: the MISRA C:2012 profile (same results; adds model_data.h and DEVIATIONS.md)"
+    )
     c.add_argument(
         "-p", "--passes", help="pass pipeline, e.g. 'tree-fold-redundant-splits' (default: 'default', the exact pipeline; '' for none)"
     )

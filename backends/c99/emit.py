@@ -199,8 +199,9 @@ class _Data:
             u = "U" if values.dtype.kind == "u" else ""
             items = [f"{int(v)}{u}" for v in values.tolist()]
             if values.dtype == np.int64:
-                # INT64_MIN has no literal form; the other values are plain decimals.
-                items = [s if s != str(-(2**63)) else "INT64_MIN" for s in items]
+                # INT64_MIN has no literal form; values beyond 32 bits are INT64_C(...) (a plain
+                # literal's type would depend on the width of long); the others are plain decimals.
+                items = [s if -(2**31) <= int(s) < 2**31 else c_int(int(s), 64) for s in items]
             elif values.dtype == np.int32:
                 items = [s if s != str(-(2**31)) else "INT32_MIN" for s in items]
         sym = f"{self.prefix}{name}"
@@ -390,7 +391,8 @@ def c_literal(cm: "_CModule", v, t) -> str:
 def c_int(v: int, width: int) -> str:
     if width == 64:
         if v == -(2**63):
-            return "INT64_MIN"
+            # cppcheck's MISRA addon mistypes <stdint.h>'s INT64_MIN (Rule 7.2); the same value spelt out
+            return "(-INT64_C(9223372036854775807) - 1)" if _misra() else "INT64_MIN"
         return f"INT64_C({v})" if v >= 0 else f"(-INT64_C({-v}))"
     if v == -(2**31):
         return "INT32_MIN"
