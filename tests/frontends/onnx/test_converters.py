@@ -112,3 +112,31 @@ def test_onnxmltools_xgboost_and_lightgbm_exact():
         ]
     for model, X in zip(models, (XC, XR)):
         _compare(model, X.astype(np.float32), exact=True)
+
+
+SVMS = {
+    # RBF kernels are exact: the squared distances and products follow ONNX Runtime's order
+    "svc3-rbf": (lambda: __import__("sklearn.svm", fromlist=["SVC"]).SVC(), np.nan_to_num(XC), YC, True),
+    "svc2-rbf": (lambda: __import__("sklearn.svm", fromlist=["SVC"]).SVC(), XB, YB, True),
+    "nusvc3-rbf": (lambda: __import__("sklearn.svm", fromlist=["NuSVC"]).NuSVC(), np.nan_to_num(XC), YC, True),
+    # LINEAR/POLY/SIGMOID kernels go through ONNX Runtime's SGEMM (and MLAS's tanh)
+    "svc3-poly": (lambda: __import__("sklearn.svm", fromlist=["SVC"]).SVC(kernel="poly"), np.nan_to_num(XC), YC, False),
+    "svc3-sigmoid": (lambda: __import__("sklearn.svm", fromlist=["SVC"]).SVC(kernel="sigmoid"), np.nan_to_num(XC), YC, False),
+    "svr-rbf": (lambda: __import__("sklearn.svm", fromlist=["SVR"]).SVR(), XR, YR, False),
+    "oneclass": (lambda: __import__("sklearn.svm", fromlist=["OneClassSVM"]).OneClassSVM(), XR, None, False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SVMS))
+def test_skl2onnx_svms(name):
+    make, X, y, exact = SVMS[name]
+    est = make().fit(X, y)
+    _compare(_convert(est, X), X.astype(np.float32), exact=exact)
+
+
+def test_svm_probabilities_are_refused_by_name():
+    from sklearn.svm import SVC
+
+    model = _convert(SVC(probability=True, random_state=0).fit(np.nan_to_num(XC), YC), XC)
+    with pytest.raises(timber.TimberError, match=r"\(ai\.onnx\.ml\.SVMClassifier\): error: SVMClassifier probabilities"):
+        load(model)

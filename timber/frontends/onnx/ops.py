@@ -13,7 +13,7 @@ import numpy as np
 from ir.core import Value
 from ir.dialects import arith, math
 from ir.dialects.linear import AffineOp
-from ir.types import TensorType, f32, f64
+from ir.types import IntegerType, TensorType, f32, f64
 
 from . import trees
 from .builder import Builder, Val, np_dtype
@@ -115,11 +115,16 @@ def _cast(b, node, args, opset):
         return [Val(const=np.asarray(v.const).astype(np_t[to]))]
     if v is None or v.row is None:
         return [Val()]  # a cast of a label: not computed
+    if v.row.type.element == IntegerType(1) and to in (TensorProto.FLOAT, TensorProto.DOUBLE):
+        el = f32 if to == TensorProto.FLOAT else f64
+        t = TensorType(v.row.type.shape, el)
+        one, zero = b.const(np.ones(t.shape[0]), el), b.const(np.zeros(t.shape[0]), el)
+        return [Val(row=b.select(v.row, one, zero))]
     if to == TensorProto.FLOAT:
         return [Val(row=b.convert(v.row, f32))]
     if to == TensorProto.DOUBLE:
         return [Val(row=b.convert(v.row, f64))]
-    b.fail(f"Cast of the row to ONNX type {to} is not supported (float and double are)")
+    return [Val()]  # to integers, strings, booleans: a label, not computed
 
 
 @converts("ai.onnx", "Reshape", "Flatten")
@@ -414,7 +419,7 @@ def _binary(b, node, args, opset):
     return [Val(row=acc)]
 
 
-@converts("ai.onnx", "Neg", "Abs", "Sqrt", "Exp", "Log", "Sigmoid", "Tanh", "Relu", "Reciprocal")
+@converts("ai.onnx", "Neg", "Abs", "Sqrt", "Exp", "Log", "Sigmoid", "Tanh", "Relu", "Reciprocal", "Sign")
 def _unary(b, node, args, opset):
     x = _float_row(b, args[0])
     r, op = x.row, node.op_type
@@ -434,6 +439,9 @@ def _unary(b, node, args, opset):
         y = b.op(math.TanhOp.build(r))
     elif op == "Reciprocal":
         y = b.div(b.splat(1.0, r), r)
+    elif op == "Sign":  # 1, -1, else 0 (NaN and ±0 included)
+        zero = b.splat(0.0, r)
+        y = b.select(b.cmp("ogt", r, zero), b.splat(1.0, r), b.select(b.cmp("olt", r, zero), b.splat(-1.0, r), zero))
     else:  # Relu: max(x, 0); NaN stays NaN
         zero = b.splat(0.0, r)
         y = b.select(b.cmp("olt", r, zero), zero, r)
@@ -569,3 +577,20 @@ def _where(b, node, args, opset):
     c = _row(b, args[0], "condition")
     ops, _, _ = _operands(b, args[1:])
     return [Val(row=b.select(c.row, ops[0], ops[1]))]
+
+
+# ----- support vector machines -------------------------------------------------------------------
+
+
+@converts(ML_DOMAIN, "SVMClassifier")
+def _svm_classifier(b, node, args, opset):
+    from .svm import svm_classifier
+
+    return [Val(), svm_classifier(b, _float_row(b, args[0]), attrs(b, node))]
+
+
+@converts(ML_DOMAIN, "SVMRegressor")
+def _svm_regressor(b, node, args, opset):
+    from .svm import svm_regressor
+
+    return [svm_regressor(b, _float_row(b, args[0]), attrs(b, node))]
