@@ -300,14 +300,17 @@ def _linear_classifier(b, node, args, opset):
     labels = a.get("classlabels_strings") or a.get("classlabels_ints") or []
     s = _linear_scores(b, x, a.get("coefficients", []), inter, k)
     post = a.get("post_transform", "NONE")
-    if k == 1 and len(labels) == 2:
-        # batched_update_scores_inplace, one score: PROBIT alone, else [1 - s, s] with no transform
+    if k == 1:
+        if len(labels) != 2:
+            b.fail(f"one score and {len(labels)} class labels: ONNX Runtime takes exactly 2 for a binary LinearClassifier")
+        # one score, two columns (measured on ONNX Runtime 1.32): LOGISTIC gives
+        # [logistic(-s), logistic(s)], the other transforms [1 - s, s] untransformed
         if post == "PROBIT":
             b.fail("PROBIT on a binary LinearClassifier with one score: ONNX Runtime writes one column of two")
+        if post == "LOGISTIC":
+            return [Val(), Val(row=b.concat([b.logistic(b.neg(s)), b.logistic(s)], name="proba"))]
         one = b.const([1.0], f32)
         return [Val(), Val(row=b.concat([b.sub(one, s), s], name="proba"))]
-    if k == 1:
-        return [Val(), Val(row=b.probit(s) if post == "PROBIT" else s)]
     return [Val(), Val(row=b.transform(post, s))]
 
 
