@@ -1340,7 +1340,7 @@ def _kernel_scalar(cm, arg, ops, out, x: str) -> tuple[list[str], str]:
     return sub.lines, sub.env[id(out)].at(0)
 
 
-def _kernel_table(cm, rt, op, a, r, term: str, transform) -> list[str]:
+def _kernel_table(cm, rt, op, a, r, term: str, transform, bias=None, activation=None) -> list[str]:
     v = np.asarray(op.attributes["vectors"].values)
     el = op.results[0].type.element
     ct = c_type(el)
@@ -1353,10 +1353,22 @@ def _kernel_table(cm, rt, op, a, r, term: str, transform) -> list[str]:
         d = f"const {ct} d = {a[0]}[j] - {vsym}[i * {N} + j];"
         step = d + (" acc = acc + d * d;" if term == "sq" else f" acc = acc + {_ksmall(cm, f'kabs_f{el.width}')}(d);")
     body, res = ([], "acc") if transform is None else _kernel_scalar(cm, *transform, "acc")
+    if bias is not None or activation is not None:
+        body = ["{"] + ["    " + s for s in body] + [f"    {ct} kval = {res};"]
+        if bias is not None:
+            bsym = cm.data.add(f"kernel{n}_b", bias, el, f"{op.name} #{n}: bias")
+            body.append(f"    kval = kval + {bsym}[i];")
+        res = "kval"
+        if activation is not None:
+            more, res = _kernel_scalar(cm, *activation, "kval")
+            body += ["    " + s for s in more]
+        body += [f"    {r[0]}[i] = {res};", "}"]
+        res = None
     return (
         [f"for (int i = 0; i < {M}; ++i) {{", f"    {ct} acc = {c_float(0.0, el)};", f"    for (int j = 0; j < {N}; ++j) {{", f"        {step}", "    }"]
         + ["    " + s for s in body]
-        + [f"    {r[0]}[i] = {res};", "}"]
+        + ([f"    {r[0]}[i] = {res};"] if res is not None else [])
+        + ["}"]
     )
 
 
@@ -1367,7 +1379,7 @@ def _kernel_distances(cm, rt, op, a, r) -> list[str]:
 
 @_array_op
 def _kernel_gram(cm, rt, op, a, r) -> list[str]:
-    return _kernel_table(cm, rt, op, a, r, "sq" if op.squared else "dot", _kernel.gram_transform(op))
+    return _kernel_table(cm, rt, op, a, r, "sq" if op.squared else "dot", _kernel.gram_transform(op), op.bias, _kernel.activation_transform(op))
 
 
 @_array_op

@@ -952,7 +952,7 @@ def _kernel_gram(fl: FunctionLowering, op: Operation) -> list[Val]:
     otherwise), then the kernel's formula (`gram_transform`: exp/tanh as math.exp/math.tanh lower
     here, the C library's under math="libm") on the sum, inside the loop: one copy of the code
     however many support vectors."""
-    return _table_loop(fl, op, "sq" if op.squared else "dot", _kernel.gram_transform(op))
+    return _table_loop(fl, op, "sq" if op.squared else "dot", _kernel.gram_transform(op), op.bias, _kernel.activation_transform(op))
 
 
 def _scalar_ops(fl: FunctionLowering, arg, ops, out, x: str, et: str) -> str:
@@ -965,13 +965,14 @@ def _scalar_ops(fl: FunctionLowering, arg, ops, out, x: str, et: str) -> str:
     return sub.component(sub.env[id(out)], 0)
 
 
-def _table_loop(fl: FunctionLowering, op: Operation, term: str, transform) -> list[Val]:
+def _table_loop(fl: FunctionLowering, op: Operation, term: str, transform, bias=None, activation=None) -> list[Val]:
     x = fl.value(op.operands[0])
     v = np.ascontiguousarray(np.asarray(op.attributes["vectors"].values))
     et = _elem(op.results[0].type)
     fn, B, t = fl.fn, fl.B, fl.vt(et)
     M, N = v.shape
     table = fl.mod.pool.add("vectors", v)
+    btable = fl.mod.pool.add("bias", np.ascontiguousarray(bias)) if bias is not None else None
     xp = fl.in_memory(x, et)
     out = fn.alloca(op.results[0].name_hint or "dist", et, M * B)
     accp = fn.alloca("dacc", et, B)
@@ -1001,6 +1002,14 @@ def _table_loop(fl: FunctionLowering, op: Operation, term: str, transform) -> li
         res = fn.op("acc", f"load {t}, ptr {accp}, align 8")
         if transform is not None:
             res = _scalar_ops(fl, *transform, res, et)
+        if bias is not None:
+            bp = fn.op("bp", f"getelementptr {et}, ptr {btable}, i64 {i}")
+            bs = fn.op("b", f"load {et}, ptr {bp}")
+            bi = fn.op("bv", f"insertelement {t} poison, {et} {bs}, i64 0")
+            bv = fn.op("bv", f"shufflevector {t} {bi}, {t} poison, {fl.vt('i32')} zeroinitializer")
+            res = fn.op("biased", f"fadd {t} {res}, {bv}")
+        if activation is not None:
+            res = _scalar_ops(fl, *activation, res, et)
         dst = fn.op("dst", f"getelementptr {et}, ptr {out}, i64 {fn.op('do', f'mul i64 {i}, {B}')}")
         fn.emit(f"store {t} {res}, ptr {dst}, align 8")
 

@@ -1047,7 +1047,7 @@ def _kernel_scalar(wm, b: _Body, arg, ops, out, x: str, base: int):
     return wm._ld(sub.env[id(out)], 0, out.type.element)
 
 
-def _kernel_table(wm, rt, op, a, r, term: str, transform) -> None:
+def _kernel_table(wm, rt, op, a, r, term: str, transform, bias=None, activation=None) -> None:
     """out[i] = formula(Σ_j term(x_j, v_ij)) for every stored vector i: two nested loops."""
     b = rt.b
     v = np.ascontiguousarray(np.asarray(op.attributes["vectors"].values))
@@ -1055,6 +1055,7 @@ def _kernel_table(wm, rt, op, a, r, term: str, transform) -> None:
     vt, sz = _vt(el), elem_size(el)
     M, N = v.shape
     va = wm.data.add_array(v.reshape(-1), f"{op.name}: stored vectors ({M} x {N}, {el})")
+    ba = wm.data.add_array(np.asarray(bias, el.numpy), f"{op.name}: bias ({el})") if bias is not None else None
     i, j = b.local("ki", "i32"), b.local("kj", "i32")
     acc, d = b.local(f"kacc_{vt}", vt), b.local(f"kd_{vt}", vt)
     li, lj = f"(local.get {i})", f"(local.get {j})"
@@ -1075,6 +1076,12 @@ def _kernel_table(wm, rt, op, a, r, term: str, transform) -> None:
         res = f"(local.get {acc})"
         if transform is not None:
             res = _kernel_scalar(wm, b, *transform, res, 9000 if el == f64 else 9500)
+        if ba is not None:
+            res = f"({vt}.add {res} ({vt}.load (i32.add (i32.const {ba}) (i32.mul {li} (i32.const {sz})))))"
+        if activation is not None:
+            kv = b.local(f"kval_{vt}", vt)
+            b.emit(f"  (local.set {kv} {res})")
+            res = _kernel_scalar(wm, b, *activation, f"(local.get {kv})", 9200 if el == f64 else 9700)
         b.emit("  " + wm._st(r[0], li, el, res))
 
     b.loop(i, 0, M, outer)
@@ -1087,7 +1094,7 @@ def _kernel_distances(wm, rt, op, a, r) -> None:
 
 @_array_op
 def _kernel_gram(wm, rt, op, a, r) -> None:
-    _kernel_table(wm, rt, op, a, r, "sq" if op.squared else "dot", _kernel.gram_transform(op))
+    _kernel_table(wm, rt, op, a, r, "sq" if op.squared else "dot", _kernel.gram_transform(op), op.bias, _kernel.activation_transform(op))
 
 
 @_array_op

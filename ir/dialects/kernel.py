@@ -35,6 +35,7 @@ from .formats import SameTypeOp
 
 METRICS = ("sqeuclidean", "manhattan")
 GRAM_KERNELS = ("linear", "poly", "rbf", "sigmoid")
+ACTIVATIONS = ("identity", "relu", "tanh", "logistic")
 
 
 @register
@@ -140,7 +141,12 @@ class GramOp(_TableOp):
     libsvm's `powi(gamma * s + coef0, degree)` (square and multiply: `r = 1; t = base; for
     n = degree; n > 0; n /= 2 { if n odd: r = r * t; t = t * t }`, the first `1 * t` kept).
     exp and tanh are `math.exp` / `math.tanh` (the same bits as those ops in every back-end and
-    math mode); the formula is `gram_transform(op)`."""
+    math mode); the formula is `gram_transform(op)`.
+
+    Optional, for a dense neural-network layer: `bias = dense<...> : tensor<Mxf64>` adds `b_i`
+    to the kernel value (`k + b_i`), then `activation` ("identity", "relu": `t < 0 ? 0 : t`,
+    keeping -0.0 and NaN as numpy's maximum(t, 0) does, "tanh": `math.tanh`, "logistic":
+    `math.sigmoid`) is applied (`activation_transform(op)`)."""
 
     name = "kernel.gram"
     operand_defs = (OperandDef("input", Rank1FloatTensor),)
@@ -151,11 +157,15 @@ class GramOp(_TableOp):
         AttrDef("gamma", FloatAttr),
         AttrDef("coef0", FloatAttr),
         AttrDef("degree", IntegerAttr),
+        AttrDef("bias", DenseElementsAttr, optional=True),
+        AttrDef("activation", StringAttr, optional=True),
     )
     traits = (Pure,)
 
     @classmethod
-    def build(cls, x, vectors: np.ndarray, kernel: str, gamma: float, coef0: float = 0.0, degree: int = 3, name=None) -> "GramOp":
+    def build(
+        cls, x, vectors: np.ndarray, kernel: str, gamma: float, coef0: float = 0.0, degree: int = 3, name=None, bias=None, activation=None
+    ) -> "GramOp":
         m, n = vectors.shape
         el = x.type.element
         attrs = {
@@ -165,6 +175,10 @@ class GramOp(_TableOp):
             "coef0": FloatAttr(coef0, el),
             "degree": IntegerAttr(degree),
         }
+        if bias is not None:
+            attrs["bias"] = DenseElementsAttr(np.asarray(bias), TensorType((m,), el))
+        if activation is not None:
+            attrs["activation"] = StringAttr(activation)
         return cls(operands=[x], result_types=[TensorType((m,), el)], attributes=attrs, result_names=[name])
 
     def verify_(self) -> None:
@@ -180,6 +194,17 @@ class GramOp(_TableOp):
             self.error(f"kernel must be one of {', '.join(GRAM_KERNELS)}, found '{self.attributes['kernel'].value}'")
         if not 0 <= self.attributes["degree"].value <= 64:
             self.error(f"degree must be between 0 and 64, found {self.attributes['degree'].value}")
+        b = self.attributes.get("bias")
+        if b is not None and b.type != TensorType(y.shape, y.element):
+            self.error(f"bias must be {TensorType(y.shape, y.element)}, found {b.type}")
+        a = self.attributes.get("activation")
+        if a is not None and a.value not in ACTIVATIONS:
+            self.error(f"activation must be one of {', '.join(ACTIVATIONS)}, found '{a.value}'")
+
+    @property
+    def bias(self):
+        b = self.attributes.get("bias")
+        return None if b is None else np.asarray(b.values).reshape(-1)
 
     @property
     def squared(self) -> bool:
@@ -271,6 +296,34 @@ def gram_transform(op: GramOp):
                 if n > 0:  # libsvm squares once more after the last bit: a value nothing reads
                     tmp = tmp * tmp
             out = ret
+    hit = _TRANSFORMS[key] = (arg, em.ops, out.v)
+    return hit
+
+
+def activation_transform(op: GramOp):
+    """`(arg, ops, out)` of the layer activation on one value, or None (no activation / identity)."""
+    from ..core import Block
+    from .math import SigmoidOp, TanhOp
+    from .mathimpl.dsl import Emitter, where
+
+    a = op.attributes.get("activation")
+    if a is None or a.value == "identity":
+        return None
+    el = op.operands[0].type.element
+    key = ("act", a.value, str(el))
+    hit = _TRANSFORMS.get(key)
+    if hit is not None:
+        return hit
+    t1 = TensorType((1,), el)
+    arg = Block([t1]).args[0]
+    em = Emitter((1,), op.location)
+    t = em.wrap(arg)
+    if a.value == "relu":
+        out = where(t.lt(0.0), em.const(0.0, el), t)
+    elif a.value == "tanh":
+        out = em.emit(TanhOp(operands=[arg], result_types=[t1]))
+    else:
+        out = em.emit(SigmoidOp(operands=[arg], result_types=[t1]))
     hit = _TRANSFORMS[key] = (arg, em.ops, out.v)
     return hit
 
@@ -438,8 +491,14 @@ def _gram(op, args, it):
                 acc = acc + x[:, j : j + 1] * v[None, :, j]
         arg, ops, out = gram_transform(op)
         n, m = acc.shape
-        res = it.run_ops(ops, {id(arg): acc.reshape(-1, 1)}, out)
-    return [np.broadcast_to(res, (n * m, 1)).reshape(n, m).copy()]
+        res = np.broadcast_to(it.run_ops(ops, {id(arg): acc.reshape(-1, 1)}, out), (n * m, 1)).reshape(n, m)
+        if op.bias is not None:
+            res = res + op.bias[None, :]
+        act = activation_transform(op)
+        if act is not None:
+            arg, ops, out = act
+            res = np.broadcast_to(it.run_ops(ops, {id(arg): res.reshape(-1, 1)}, out), (n * m, 1)).reshape(n, m)
+    return [res.copy()]
 
 
 def run_scalar(statements, env: dict) -> None:
@@ -497,4 +556,4 @@ def _couple(op, args, it):
     return [np.stack([env[f"p{t}"] for t in range(prog.k)], axis=1)]
 
 
-__all__ = ["CoupleOp", "DistancesOp", "FloatType", "GramOp", "METRICS", "SqrtOp", "TakeOp", "TopKOp", "coupling_program", "gram_transform"]
+__all__ = ["CoupleOp", "DistancesOp", "FloatType", "GramOp", "METRICS", "SqrtOp", "TakeOp", "TopKOp", "activation_transform", "coupling_program", "gram_transform"]

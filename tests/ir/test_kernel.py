@@ -184,12 +184,13 @@ def dense(a: np.ndarray) -> str:
 
 
 def every_op_module():
-    """One module using every kernel op (each gram kernel, both metrics, sqrt, topk with ties,
-    take, couple) and summing what they give into 3 outputs."""
+    """One module using every kernel op (each gram kernel, with bias and each activation, both
+    metrics, sqrt, topk with ties, take, couple) and summing what they give into 3 outputs."""
     rng = np.random.default_rng(0)
     W = rng.standard_normal((12, 3)).round(2)
     W[3] = W[1]  # equal distances: topk keeps index order
     g = 'coef0 = 0.5 : f64, degree = 3 : i64, gamma = 0.25 : f64, kernel = "{}", vectors = ' + dense(W)
+    bias = f"dense<{(np.arange(12) * 0.25 - 1.5).tolist()}> : tensor<12xf64>"
     text = f"""module {{
   func.func @predict(%x: tensor<3xf64>) -> tensor<3xf64> {{
     %d = kernel.distances %x {{metric = "sqeuclidean", vectors = {dense(W)}}} : tensor<3xf64> -> tensor<12xf64>
@@ -202,7 +203,13 @@ def every_op_module():
     %g = kernel.gram %x {{{g.format("rbf")}}} : tensor<3xf64> -> tensor<12xf64>
     %h = kernel.gram %x {{{g.format("poly")}}} : tensor<3xf64> -> tensor<12xf64>
     %t = kernel.gram %x {{{g.format("sigmoid")}}} : tensor<3xf64> -> tensor<12xf64>
-    %l = kernel.gram %x {{{g.format("linear")}}} : tensor<3xf64> -> tensor<12xf64>
+    %l0 = kernel.gram %x {{{g.format("linear")}}} : tensor<3xf64> -> tensor<12xf64>
+    %l1 = kernel.gram %x {{activation = "relu", bias = {bias}, {g.format("linear")}}} : tensor<3xf64> -> tensor<12xf64>
+    %l2 = kernel.gram %x {{activation = "tanh", bias = {bias}, {g.format("poly")}}} : tensor<3xf64> -> tensor<12xf64>
+    %l3 = kernel.gram %x {{activation = "logistic", {g.format("linear")}}} : tensor<3xf64> -> tensor<12xf64>
+    %l4 = arith.addf %l0, %l1 : tensor<12xf64>
+    %l5 = arith.addf %l2, %l3 : tensor<12xf64>
+    %l = arith.addf %l4, %l5 : tensor<12xf64>
     %a = arith.addf %s, %g : tensor<12xf64>
     %b = arith.addf %h, %t : tensor<12xf64>
     %c = arith.addf %a, %b : tensor<12xf64>

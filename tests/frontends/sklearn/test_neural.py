@@ -33,9 +33,10 @@ def fitted(est, X, y):
 
 
 CLASSIFIERS = [
-    ("relu-3class", lambda: fitted(nn.MLPClassifier((10,), random_state=0, max_iter=60), X, y + 5)),
+    ("relu-3class-wide", lambda: fitted(nn.MLPClassifier((50,), random_state=0, max_iter=60), X, y + 5)),  # kernel.gram layer
     ("tanh-binary", lambda: fitted(nn.MLPClassifier((8, 5), activation="tanh", random_state=0, max_iter=60), XB, YB)),
-    ("logistic-3class", lambda: fitted(nn.MLPClassifier((7,), activation="logistic", random_state=0, max_iter=60), X, y)),
+    ("logistic-3class-wide", lambda: fitted(nn.MLPClassifier((60,), activation="logistic", random_state=0, max_iter=60), X, y)),
+    ("tanh-wide-2-layers", lambda: fitted(nn.MLPClassifier((50, 20), activation="tanh", random_state=0, max_iter=60), X, y)),
     ("identity-binary", lambda: fitted(nn.MLPClassifier((4,), activation="identity", random_state=0, max_iter=60), XB, YB)),
 ]
 
@@ -55,7 +56,8 @@ def test_classifier(name, make):
 
 @pytest.fixture(scope="module")
 def regressor():
-    est = fitted(nn.MLPRegressor(hidden_layer_sizes=(8, 6), activation="relu", random_state=0, max_iter=60), X, np.c_[y, -y])
+    # 6x48: a kernel.gram layer (bias and relu inside its loop); 48x6: a linear.affine
+    est = fitted(nn.MLPRegressor(hidden_layer_sizes=(48, 6), activation="relu", random_state=0, max_iter=60), X, np.c_[y, -y])
     return est, compile_est(est)
 
 

@@ -48,8 +48,17 @@ def forward(emit: Emit, est: Obj, x: Value) -> Value:
         w, b = np.asarray(w, np.float64), np.asarray(b, np.float64).reshape(-1)
         if w.ndim != 2 or w.shape[0] != width(a) or b.shape != (w.shape[1],) or not (np.isfinite(w).all() and np.isfinite(b).all()):
             emit.fail(est, f"layer {i}: coefs_ {w.shape} and intercepts_ {b.shape} do not fit an input of {width(a)}")
+        last = i == len(coefs) - 1
+        if w.shape[1] > 8 and w.size > 256:
+            # a wide layer: one kernel.gram looping over its units (dot from 0.0, + intercept, the
+            # activation inside the loop); linear.affine would keep every unit's sum live at once
+            from ir.dialects.kernel import GramOp
+
+            act = None if last else hidden
+            a = emit.op(GramOp.build(a, np.ascontiguousarray(w.T), "linear", 0.0, bias=b, activation=act, name=f"layer{i}"))
+            continue
         a = affine(emit, a, w.T, b, name=f"layer{i}")
-        if i != len(coefs) - 1:
+        if not last:
             a = _activate(emit, est, a, hidden, f"hidden{i}")
     return _activate(emit, est, a, out_kind, "out")
 
