@@ -142,6 +142,10 @@ def _sklearn(kind: str):
             from sklearn.linear_model import LogisticRegression
 
             est = LogisticRegression().fit(X, y3)
+        elif kind == "knn":  # kernel.distances, kernel.topk, kernel.take, kernel.sqrt
+            from sklearn.neighbors import KNeighborsClassifier
+
+            est = KNeighborsClassifier(3, weights="distance").fit(X[:40], y3[:40])
         else:  # mlp
             from sklearn.neural_network import MLPClassifier
 
@@ -175,10 +179,10 @@ BUILDERS = {
     "int_zoo": lambda tmp: models.int_zoo(),  # every integer/bit helper
     "lgb_binary": lambda tmp: models.lgb_binary(),  # categorical sets, NaN/zero missing, exp
     "math_all": lambda tmp: _math_all(),
-    "lightgbm": lambda tmp: _lightgbm(),
     "sklearn_svc": lambda tmp: _sklearn("svc"),
-    "urdf_f32": lambda tmp: _urdf("f32"),
+    "lightgbm": lambda tmp: _lightgbm(),
     # under -m slow
+    "urdf_f32": lambda tmp: _urdf("f32"),
     "catboost_like": lambda tmp: models.catboost_like(),
     "empty_and_constant": lambda tmp: models.empty_and_constant(),
     "predicate_zoo": lambda tmp: models.predicate_zoo(),
@@ -190,10 +194,11 @@ BUILDERS = {
     "sklearn_forest": lambda tmp: _sklearn("forest"),
     "sklearn_linear": lambda tmp: _sklearn("linear"),
     "sklearn_mlp": lambda tmp: _sklearn("mlp"),
+    "sklearn_knn": lambda tmp: _sklearn("knn"),
     "onnx": _onnx,
     "urdf_f64": lambda tmp: _urdf("f64"),
 }
-DEFAULT = ["int_zoo", "lgb_binary", "math_all", "lightgbm", "sklearn_svc", "urdf_f32"]
+DEFAULT = ["int_zoo", "lgb_binary", "math_all", "sklearn_svc"]  # the rest: -m slow
 ALL = [pytest.param(n, marks=() if n in DEFAULT else pytest.mark.slow) for n in BUILDERS]
 
 
