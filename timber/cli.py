@@ -335,7 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--force", action="store_true", help="replace existing different files in the output directory")
     c.add_argument("--wasm", action="store_true", help="with --target wat: also assemble model.wasm")
     c.add_argument(
-        "--misra", action="store_true", help="with --target c99: the MISRA C:2012 profile (same results; adds model_data.h and DEVIATIONS.md)"
+        "--misra",
+        action="store_true",
+        help="with --target c99: the MISRA C:2012 profile (same results; adds model_data.h and DEVIATIONS.md)",
     )
     c.add_argument(
         "-p", "--passes", help="pass pipeline, e.g. 'tree-fold-redundant-splits' (default: 'default', the exact pipeline; '' for none)"

@@ -192,7 +192,10 @@ class _Data:
             items = [c_float(v, elem) for v in values.tolist()]
             self.needs_math_h |= any(("NAN" in s or "INFINITY" in s) for s in items)
         elif values.dtype == np.bool_:
-            ctype, items = ("bool", [_bool(v) for v in values.tolist()]) if _misra() else ("unsigned char", [str(int(v)) for v in values.tolist()])
+            if _misra():
+                ctype, items = "bool", [_bool(v) for v in values.tolist()]
+            else:
+                ctype, items = "unsigned char", [str(int(v)) for v in values.tolist()]
         else:
             ctype = _c_int_type(values.dtype)
             # Unsigned tables: every literal carries U (MISRA C:2012 Rule 7.2 for those above INT_MAX).
@@ -823,7 +826,7 @@ class _CModule:
 
     def _decide(self, combos, prefix: str, ctx) -> list[str]:
         """Statements setting `yes` for split/level `n` with compare value `v` (see tree.py)."""
-        syms, cmp_c, tb = ctx["syms"], ctx["cmp_c"], ctx["tb"]
+        syms, tb = ctx["syms"], ctx["tb"]
         thr, words = syms.get(prefix + "thr"), syms.get("words")
         cstart, clen = syms.get(prefix + "cstart"), syms.get(prefix + "clen")
 
@@ -908,8 +911,8 @@ class _CModule:
             if tb.linear == "all":
                 body += ["{"] + ["    " + s for s in lin] + ["}"]
             else:
-                body += [f"if ({syms['linear']}[t] != 0U) {{"] + ["    " + s for s in lin] + ["} else {"] + ["    " + s for s in plain] + ["}"]
-        return [f"    for ({'int32_t' if _misra() else 'int'} t = {start}; t < {stop}; ++t) {{"] + ["        " + s for s in body] + ["    }"]
+                body += [f"if ({syms['linear']}[t] != 0U) {{", *["    " + s for s in lin], "} else {", *["    " + s for s in plain], "}"]
+        return _tree_loop(start, stop, body)
 
     def _oblivious_run(self, start: int, stop: int, ctx, acc_c: str) -> list[str]:
         tb, syms, cmp_c = ctx["tb"], ctx["syms"], ctx["cmp_c"]
@@ -926,7 +929,7 @@ class _CModule:
             body += ["    if (yes) { idx |= (uint32_t)1U << d; }" if _misra() else "    idx |= (uint32_t)yes << d;", "}"]
         body.append(f"const uint32_t off = {syms['lbase']}[t] + idx * {dim};")
         body += self._accumulate(tb, syms, "off", None, acc_c)
-        return [f"    for ({'int32_t' if _misra() else 'int'} t = {start}; t < {stop}; ++t) {{"] + ["        " + s for s in body] + ["    }"]
+        return _tree_loop(start, stop, body)
 
     # ----- files ------------------------------------------------------------------------
     def model_h(self) -> str:
@@ -1157,6 +1160,11 @@ class _CModule:
         helpers = [n for n in _misra_profile.helper_order(self.small, list(_SMALL))]
         files["DEVIATIONS.md"] = _misra_profile.deviations(self.plan.source, self.P, helpers, sorted(files))
         return files
+
+
+def _tree_loop(start: int, stop: int, body: list[str]) -> list[str]:
+    """`body` once per tree t in [start, stop)."""
+    return [f"    for ({'int32_t' if _misra() else 'int'} t = {start}; t < {stop}; ++t) {{", *["        " + s for s in body], "    }"]
 
 
 def _makefile(prefix: str, headers: str = "model.h") -> str:

@@ -315,7 +315,9 @@ def shape(lines: list[str]) -> list[str]:
 
 def deviations(source: str, prefix: str, helpers: list[str], files: list[str]) -> str:
     """The deviation record shipped beside the MISRA sources (`DEVIATIONS.md`)."""
-    bytecopy = [h for h in helpers if h in ("bits_f64", "float_i64", "bits_f32", "float_i32", "ubits_f64", "ufloat_f64", "ubits_f32", "ufloat_f32")]
+    bytecopy = [
+        h for h in helpers if h in ("bits_f64", "float_i64", "bits_f32", "float_i32", "ubits_f64", "ufloat_f64", "ubits_f32", "ufloat_f32")
+    ]
     where_copy = ", ".join(f"`{h}`" for h in bytecopy) if bytecopy else "none in this output"
     lines = [
         "# MISRA C:2012 compliance record",
@@ -348,8 +350,9 @@ def deviations(source: str, prefix: str, helpers: list[str], files: list[str]) -
         "| D1 | Directive 4.6 (typedefs indicating size and signedness) | advisory | `model.h`: the return type"
         " and `n_samples` of every exported function (`int`); `float`/`double` throughout | The exported ABI is"
         " shared with Timber's object files and JIT and is `int` for status codes and row counts; floating types"
-        " are IEEE binary32/binary64 by the build assumption above (checked at compile time), so `float`/`double`"
-        " already indicate their size.  Advisory: recorded, not required. |",
+        " are IEEE binary32/binary64 by the build assumption above, so `float`/`double` already indicate their size"
+        " (a `float32_t`/`float64_t` typedef would add nothing the ABI's `<prefix>input_t`/`<prefix>output_t` do not say)."
+        "  Advisory: recorded, not required. |",
         "",
         "No required or mandatory rule is deviated.",
         "",

@@ -88,7 +88,9 @@ def test_cortex_m4f_example_prints_the_host_jits_bits(model_json, tmp_path):
         except unicorn.UcError:
             pass  # already mapped by a segment of the image
     uart = bytearray()
-    uc.hook_add(unicorn.UC_HOOK_MEM_WRITE, lambda uc, access, addr, size, value, ud: uart.append(value & 0xFF), begin=UART0_DR, end=UART0_DR + 3)
+    uc.hook_add(
+        unicorn.UC_HOOK_MEM_WRITE, lambda uc, access, addr, size, value, ud: uart.append(value & 0xFF), begin=UART0_DR, end=UART0_DR + 3
+    )
     halt = emu.address("halt") & ~1
     reached = []
     uc.hook_add(unicorn.UC_HOOK_CODE, lambda uc, addr, size, ud: (reached.append(addr), uc.emu_stop()), begin=halt, end=halt + 1)

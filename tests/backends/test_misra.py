@@ -11,7 +11,6 @@ the cppcheck tests skip, saying so, unless TIMBER_REQUIRE_TEST_TOOLS=1 (CI), whe
 from __future__ import annotations
 
 import ctypes
-import functools
 import hashlib
 import importlib.util
 import os
@@ -339,7 +338,12 @@ class _Lib:
         so = d / "libmodel.so"
         if not so.exists():
             key = hashlib.sha256((d / "model.c").read_bytes()).hexdigest()[:8]
-            r = subprocess.run([*zig_cc(), *CFLAGS, "-fPIC", "-shared", "-o", f"lib{key}.so", "model.c", "model_data.c"], cwd=d, capture_output=True, text=True)
+            r = subprocess.run(
+                [*zig_cc(), *CFLAGS, "-fPIC", "-shared", "-o", f"lib{key}.so", "model.c", "model_data.c"],
+                cwd=d,
+                capture_output=True,
+                text=True,
+            )
             assert r.returncode == 0 and not r.stderr.strip(), r.stderr
             os.replace(d / f"lib{key}.so", so)
         self.lib = ctypes.CDLL(str(so))
