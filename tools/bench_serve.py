@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import sys
@@ -70,6 +71,30 @@ def start_timber(home: Path, server: str, workers: int, port: int) -> subprocess
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
+async def constant_app(scope, receive, send):
+    """The ASGI server's ceiling: an app that answers every request with one fixed body."""
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    body = b'{"model":"demo","outputs":[0.5],"latency_us":1.0}'
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def start_constant(workers: int, port: int) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO / "tools")}
+    cmd = [sys.executable, "-m", "uvicorn", "bench_serve:constant_app", "--port", str(port), "--workers", str(workers)]
+    cmd += ["--loop", "uvloop", "--http", "httptools", "--log-level", "warning", "--no-access-log"]
+    return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
 def peer_python() -> Path:
     root = CACHE / "venvs" / "timber-compiler"
     python = root / "bin" / "python"
@@ -89,62 +114,80 @@ def start_peer(home: Path, port: int) -> subprocess.Popen:
     return subprocess.Popen(cmd, cwd=home, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def scenarios(port: int, model, X: np.ndarray, args) -> list[dict]:
-    """Single-row requests at each client count, then 1000-row requests at 8 clients."""
+WRK_SCRIPT = r"""
+local bodies = {}
+for line in io.lines(os.getenv("TIMBER_BENCH_BODIES")) do bodies[#bodies + 1] = line end
+local i = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  i = i % #bodies + 1
+  return wrk.format(nil, "/api/predict", nil, bodies[i])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("TIMBER_WRK %d %d %d %d %d %d %d %f %f\n", summary.requests, summary.duration,
+    e.connect, e.read, e.write, e.status, e.timeout, latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+def wrk_run(port: int, bodies: list[bytes], clients: int, seconds: float, tmp: Path) -> dict:
+    """Requests/s and latency percentiles measured by wrk (C: it leaves the CPU to the server)."""
+    script, lines = tmp / "bench.lua", tmp / "bodies.jsonl"
+    script.write_text(WRK_SCRIPT)
+    lines.write_bytes(b"\n".join(bodies) + b"\n")
+    cmd = ["wrk", "-t1", f"-c{clients}", f"-d{seconds:g}s", "--timeout", "10s", "-s", str(script), f"http://127.0.0.1:{port}"]
+    env = {**os.environ, "TIMBER_BENCH_BODIES": str(lines)}
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=seconds + 60).stdout
+    line = next(ln for ln in out.splitlines() if ln.startswith("TIMBER_WRK"))
+    n, us, c, r, w, st, to, p50, p99 = line.split()[1:]
+    errors = int(c) + int(r) + int(w) + int(st) + int(to)
+    return {"requests": int(n), "rps": int(n) / (int(us) / 1e6), "p50_ms": float(p50) / 1e3, "p99_ms": float(p99) / 1e3, "errors": errors}
+
+
+def scenarios(port: int, model, X: np.ndarray, args, tmp: Path) -> list[dict]:
+    """Single-row requests at each client count, then 1000-row requests at 8 clients: rates and
+    latencies from wrk when it is installed (else from the Python load generator), and every
+    answer of a separate checking pass compared with the compiled model."""
     rows = [[float(v) for v in r] for r in X]
-    singles = [request_bytes("127.0.0.1", port, "/api/predict", orjson.dumps({"model": "demo", "inputs": [r]})) for r in rows]
+    bodies = [orjson.dumps({"model": "demo", "inputs": [r]}) for r in rows]
+    singles = [request_bytes("127.0.0.1", port, "/api/predict", b) for b in bodies]
     expected = [model.predict(np.array(r, np.float64)[None]).view(np.uint32) for r in rows]
 
     def check_single(i, status, body):
         return np.array_equal(np.array(orjson.loads(body)["outputs"], np.float32).view(np.uint32), expected[i])
 
-    out = []
-    load("127.0.0.1", port, singles, None, 8, seconds=1.0)  # warm-up
-    for clients in args.clients:
-        r = load("127.0.0.1", port, singles, check_single, clients, seconds=args.seconds)
-        out.append(
-            {
-                "case": f"1 row, {clients} clients",
-                "clients": clients,
-                "rows": 1,
-                "rps": r.rps,
-                "rows_per_s": r.rps,
-                "p50_ms": r.percentile(50) * 1e3,
-                "p99_ms": r.percentile(99) * 1e3,
-                "requests": r.requests,
-                "errors": r.errors,
-                "wrong": r.mismatches,
-                "first_error": r.first_error,
-            }
-        )
-        print(f"  {r.summary()}", file=sys.stderr)
     batch = args.batch_rows
-    big = [
-        request_bytes("127.0.0.1", port, "/api/predict", orjson.dumps({"model": "demo", "inputs": rows[i : i + batch]}))
-        for i in range(0, len(rows) - batch + 1, batch)
-    ]
-    big_expected = [model.predict(X[i : i + batch]).view(np.uint32) for i in range(0, len(rows) - batch + 1, batch)]
+    starts = range(0, len(rows) - batch + 1, batch)
+    big_bodies = [orjson.dumps({"model": "demo", "inputs": rows[i : i + batch]}) for i in starts]
+    big = [request_bytes("127.0.0.1", port, "/api/predict", b) for b in big_bodies]
+    big_expected = [model.predict(X[i : i + batch]).view(np.uint32) for i in starts]
 
     def check_big(i, status, body):
         return np.array_equal(np.array(orjson.loads(body)["outputs"], np.float32).view(np.uint32), big_expected[i])
 
-    r = load("127.0.0.1", port, big, check_big, 8, seconds=args.seconds)
-    print(f"  {batch} rows: {r.summary()}", file=sys.stderr)
-    out.append(
-        {
-            "case": f"{batch} rows, 8 clients",
-            "clients": 8,
-            "rows": batch,
-            "rps": r.rps,
-            "rows_per_s": r.rps * batch,
-            "p50_ms": r.percentile(50) * 1e3,
-            "p99_ms": r.percentile(99) * 1e3,
-            "requests": r.requests,
-            "errors": r.errors,
-            "wrong": r.mismatches,
-            "first_error": r.first_error,
-        }
-    )
+    use_wrk = shutil.which("wrk") is not None and not args.python_client
+    out = []
+    load("127.0.0.1", port, singles, None, 8, seconds=1.0)  # warm-up
+    cases = [(f"1 row, {c} clients", c, 1, singles, bodies, check_single) for c in args.clients]
+    cases.append((f"{batch} rows, 8 clients", 8, batch, big, big_bodies, check_big))
+    for name, clients, n_rows, reqs, raw, check in cases:
+        checked = load("127.0.0.1", port, reqs, check, clients, seconds=min(1.0, args.seconds))
+        if use_wrk:
+            r = wrk_run(port, raw, clients, args.seconds, tmp)
+        else:
+            res = load("127.0.0.1", port, reqs, None, clients, seconds=args.seconds)
+            r = {"requests": res.requests, "rps": res.rps, "p50_ms": res.percentile(50) * 1e3, "p99_ms": res.percentile(99) * 1e3}
+            r["errors"] = res.errors
+        r.update(case=name, clients=clients, rows=n_rows, rows_per_s=r["rps"] * n_rows, checked=checked.requests)
+        r.update(errors=r["errors"] + checked.errors, wrong=checked.mismatches, first_error=checked.first_error)
+        out.append(r)
+        print(
+            f"  {name}: {r['rps']:,.0f} req/s, p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, {r['errors']} errors, "
+            f"{r['wrong']} of {r['checked']} checked answers differ",
+            file=sys.stderr,
+        )
     return out
 
 
@@ -160,6 +203,8 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=5.0, help="seconds per measurement (default 5)")
     ap.add_argument("--batch-rows", type=int, default=1000, help="rows per request in the batch case (default 1000)")
     ap.add_argument("--no-peer", action="store_true", help="skip the original timber-compiler's server")
+    ap.add_argument("--baseline", action="store_true", help="also measure uvicorn answering a constant (no parsing, no model)")
+    ap.add_argument("--python-client", action="store_true", help="measure with the Python load generator even when wrk is installed")
     ap.add_argument("--json", help="write the results as JSON")
     args = ap.parse_args()
     args.clients = [int(c) for c in args.clients.split(",")]
@@ -173,17 +218,26 @@ def main() -> int:
         home = Path(tmp) / "home"
         Store(home).add("demo", to_artifact(model, source=DEMO))
         runs = [(f"timber ({s}, {w} workers)", "timber", s, int(w)) for s in args.servers.split(",") for w in args.workers.split(",")]
+        if args.baseline:
+            runs += [
+                (f"constant answer (uvicorn, {w} workers): the server's ceiling", "constant", None, int(w)) for w in args.workers.split(",")
+            ]
         if not args.no_peer:
             runs.append(("timber-compiler (original)", "peer", None, 1))
         for label, kind, server, workers in runs:
             port = free_port()
             print(f"{label}: starting on port {port}", file=sys.stderr)
             t0 = time.perf_counter()
-            proc = start_timber(home, server, workers, port) if kind == "timber" else start_peer(Path(tmp) / "peer-home", port)
+            if kind == "timber":
+                proc = start_timber(home, server, workers, port)
+            elif kind == "constant":
+                proc = start_constant(workers, port)
+            else:
+                proc = start_peer(Path(tmp) / "peer-home", port)
             try:
                 wait_ready(port, proc)
                 start = time.perf_counter() - t0
-                results[label] = {"start_s": start, "cases": scenarios(port, model, X, args)}
+                results[label] = {"start_s": start, "cases": scenarios(port, model, X, args, Path(tmp))}
             except RuntimeError as e:
                 err = proc.stderr.read().decode(errors="replace")[-500:] if proc.poll() is not None else ""
                 results[label] = {"error": f"{e} {err}"}
@@ -200,9 +254,9 @@ def main() -> int:
     print(
         f"\nmachine: {cpu}, {os.cpu_count()} logical cores, Python {platform.python_version()}, load average {load_avg[0]:.2f} at the end"
     )
-    print(
-        f"method: demo model, {args.seconds:g} s per case, keep-alive clients in one asyncio process on the same machine, every answer checked\n"
-    )
+    client = "wrk -t1 (one client thread)" if shutil.which("wrk") and not args.python_client else "the Python load generator"
+    print(f"method: demo model, {args.seconds:g} s per case measured by {client}, keep-alive connections, on the same machine;")
+    print("every answer of a separate 1 s pass at the same concurrency compared bit for bit with timber.compile(demo).predict\n")
     cases = [c["case"] for r in results.values() if "cases" in r for c in r["cases"]]
     cases = list(dict.fromkeys(cases))
     print("| server | start | " + " | ".join(cases) + " |")
@@ -215,11 +269,16 @@ def main() -> int:
         for c in r["cases"]:
             rate = f"{fmt_rate(c['rows_per_s'])} rows/s" if c["rows"] > 1 else f"{fmt_rate(c['rps'])} req/s"
             bad = f", {c['errors']} errors" if c["errors"] else ""
-            bad += f", {c['wrong']} answers differ" if c["wrong"] else ""
+            bad += f", {c['wrong']} of {c['checked']} answers differ" if c["wrong"] else ""
             cells.append(f"{rate}, p50 {c['p50_ms']:.2f} ms, p99 {c['p99_ms']:.2f} ms{bad}")
         print(f"| {label} | {r['start_s']:.1f} s | " + " | ".join(cells) + " |")
     peer = results.get("timber-compiler (original)", {})
-    ours = next((r for k, r in results.items() if k.startswith("timber (") and "cases" in r), None)
+    default = "timber (uvicorn, 2 workers)"
+    ours = (
+        results.get(default)
+        if "cases" in results.get(default, {})
+        else next((r for k, r in results.items() if k.startswith("timber (") and "cases" in r), None)
+    )
     if ours and "cases" in peer:
         o8 = next(c for c in ours["cases"] if c["case"] == "1 row, 8 clients")
         p8 = next(c for c in peer["cases"] if c["case"] == "1 row, 8 clients")
