@@ -1373,7 +1373,13 @@ def _kernel_table(cm, rt, op, a, r, term: str, transform, bias=None, activation=
         body += [f"    {r[0]}[i] = {res};", "}"]
         res = None
     return (
-        [f"for (int i = 0; i < {M}; ++i) {{", f"    {ct} acc = {c_float(0.0, el)};", f"    for (int j = 0; j < {N}; ++j) {{", f"        {step}", "    }"]
+        [
+            f"for (int i = 0; i < {M}; ++i) {{",
+            f"    {ct} acc = {c_float(0.0, el)};",
+            f"    for (int j = 0; j < {N}; ++j) {{",
+            f"        {step}",
+            "    }",
+        ]
         + ["    " + s for s in body]
         + ([f"    {r[0]}[i] = {res};"] if res is not None else [])
         + ["}"]
@@ -1387,7 +1393,9 @@ def _kernel_distances(cm, rt, op, a, r) -> list[str]:
 
 @_array_op
 def _kernel_gram(cm, rt, op, a, r) -> list[str]:
-    return _kernel_table(cm, rt, op, a, r, "sq" if op.squared else "dot", _kernel.gram_transform(op), op.bias, _kernel.activation_transform(op))
+    return _kernel_table(
+        cm, rt, op, a, r, "sq" if op.squared else "dot", _kernel.gram_transform(op), op.bias, _kernel.activation_transform(op)
+    )
 
 
 @_array_op

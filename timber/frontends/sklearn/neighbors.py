@@ -43,7 +43,7 @@ def _metric(emit: Emit, est: Obj) -> str:
     params = est.attr("effective_metric_params_", None) or {}
     if metric == "minkowski":
         p = params.get("p", est.param("p", 2))
-        metric = {1: "manhattan", 1.0: "manhattan", 2: "euclidean", 2.0: "euclidean"}.get(p, None)
+        metric = {1: "manhattan", 2: "euclidean"}.get(p, None)  # 1.0 == 1 and 2.0 == 2 as keys
         if metric is None:
             emit.fail(est, f"minkowski with p={p} is not supported (p=1 and p=2 are: manhattan and euclidean)")
     if not isinstance(metric, str) or metric not in METRICS:
@@ -97,7 +97,7 @@ def weights(emit: Emit, est: Obj, d: Value) -> Value | None:
 @converts("KNeighborsClassifier", kind="classifier", methods=("predict_proba", "predict"))
 def kneighbors_classifier(emit: Emit, est: Obj, x: Value, method: str | None) -> Value:
     classes = np.asarray(est.attr("classes_"))
-    if est.attr("outputs_2d_", False) or classes.dtype == object and classes.ndim == 1 and len(classes) and isinstance(classes[0], np.ndarray):
+    if est.attr("outputs_2d_", False):
         emit.fail(est, "multi-output KNeighborsClassifier is not supported")
     y = est.array("_y", dtype=np.float64).reshape(-1)
     n_classes = len(classes)
