@@ -244,7 +244,9 @@ class TakeOp(OpDef):
         it = p.parse_type()
         p.expect("->")
         rt = p.parse_type()
-        return cls(operands=[p.resolve(d, dt), p.resolve(i, it)], result_types=[rt], attributes=attrs, result_names=result_names, location=loc)
+        return cls(
+            operands=[p.resolve(d, dt), p.resolve(i, it)], result_types=[rt], attributes=attrs, result_names=result_names, location=loc
+        )
 
     @classmethod
     def build(cls, d, i, name=None) -> "TakeOp":
@@ -347,7 +349,9 @@ class CoupleOp(_TableOp):
 
     @classmethod
     def build(cls, r, k: int, name=None) -> "CoupleOp":
-        return cls(operands=[r], result_types=[TensorType((k,), r.type.element)], attributes={"classes": IntegerAttr(k)}, result_names=[name])
+        return cls(
+            operands=[r], result_types=[TensorType((k,), r.type.element)], attributes={"classes": IntegerAttr(k)}, result_names=[name]
+        )
 
     def verify_(self) -> None:
         k = self.attributes["classes"].value
@@ -556,4 +560,16 @@ def _couple(op, args, it):
     return [np.stack([env[f"p{t}"] for t in range(prog.k)], axis=1)]
 
 
-__all__ = ["CoupleOp", "DistancesOp", "FloatType", "GramOp", "METRICS", "SqrtOp", "TakeOp", "TopKOp", "activation_transform", "coupling_program", "gram_transform"]
+__all__ = [
+    "CoupleOp",
+    "DistancesOp",
+    "FloatType",
+    "GramOp",
+    "METRICS",
+    "SqrtOp",
+    "TakeOp",
+    "TopKOp",
+    "activation_transform",
+    "coupling_program",
+    "gram_transform",
+]
