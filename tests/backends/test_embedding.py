@@ -187,3 +187,14 @@ setTimeout(() => console.log(out.textContent), 500);
     # The snippet prints JavaScript numbers: the float32 results widened to double, shortest form.
     want = [float(np.array([int(b, 16)], np.uint32).view(np.float32)[0]) for b in host_bits(model_json, X)]
     assert len(got) == len(X) and got == want
+
+
+def test_readme_shows_the_files_the_tests_build():
+    """Once the README has its "Embedding in C" section, the main.c, build.sh and predict.mjs it
+    shows are these files, character for character (the tests above build and run them)."""
+    readme = (ROOT / "README.md").read_text()
+    if "## Embedding in C" not in readme:
+        pytest.skip("README.md has no 'Embedding in C' section yet")
+    blocks = re.findall(r"```\w*\n(.*?)```", readme, re.S)
+    for f in ("embedding/main.c", "embedding/build.sh", "wasm/predict.mjs"):
+        assert (EXAMPLES / f).read_text() in blocks, f"README.md does not show examples/{f} as it is"
