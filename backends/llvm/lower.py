@@ -955,17 +955,23 @@ def _kernel_gram(fl: FunctionLowering, op: Operation) -> list[Val]:
     return _table_loop(fl, op, "sq" if op.squared else "dot", _kernel.gram_transform(op), op.bias, _kernel.activation_transform(op))
 
 
-def _scalar_ops(fl: FunctionLowering, arg, ops, out, x: str, et: str) -> str:
-    """Lower `ops` (elementwise, on tensor<1>) on the block vector `x` in place; their result."""
+def _scalar_ops(fl: FunctionLowering, arg, ops, out, x: str, et: str, lanes: int | None = None) -> str:
+    """Lower `ops` (elementwise, on tensor<1>) on the vector `x` (of the block's B lanes, or of
+    `lanes`) in place; their result."""
     sub = FunctionLowering.__new__(FunctionLowering)
-    sub.ml, sub.f, sub.B, sub.mod, sub.fn = fl.ml, None, fl.B, fl.mod, fl.fn
+    sub.ml, sub.f, sub.B, sub.mod, sub.fn = fl.ml, None, lanes or fl.B, fl.mod, fl.fn
     sub.env = {id(arg): Val(et, 1, regs=[x])}
     for o in ops:
         sub.lower_op(o)
     return sub.component(sub.env[id(out)], 0)
 
 
+SV_GROUP = 8  # one row (B = 1): this many stored vectors side by side in one vector
+
+
 def _table_loop(fl: FunctionLowering, op: Operation, term: str, transform, bias=None, activation=None) -> list[Val]:
+    if fl.B == 1 and op.attributes["vectors"].type.shape[0] > SV_GROUP:
+        return _table_loop_one_row(fl, op, term, transform, bias, activation)
     x = fl.value(op.operands[0])
     v = np.ascontiguousarray(np.asarray(op.attributes["vectors"].values))
     et = _elem(op.results[0].type)
@@ -1018,6 +1024,64 @@ def _table_loop(fl: FunctionLowering, op: Operation, term: str, transform, bias=
             one_vector(str(i))
     else:
         _loop(fn, M, "di", one_vector)
+    return [Val(et, M, ptr=out)]
+
+
+def _table_loop_one_row(fl: FunctionLowering, op: Operation, term: str, transform, bias, activation) -> list[Val]:
+    """One row: SV_GROUP stored vectors at a time, side by side in the lanes of one vector (the
+    table regrouped [M/G][N][G], zero-padded), so that G independent sums advance together (each
+    still summed over j in order: the same bits) instead of one chain of dependent adds."""
+    G = SV_GROUP
+    x = fl.value(op.operands[0])
+    v = np.asarray(op.attributes["vectors"].values)
+    et = _elem(op.results[0].type)
+    fn, t, ti = fl.fn, vec(G, et), vec(G, "i32")
+    M, N = v.shape
+    ng = -(-M // G)
+    grouped = np.zeros((ng * G, N), v.dtype)
+    grouped[:M] = v
+    table = fl.mod.pool.add("vgroups", np.ascontiguousarray(grouped.reshape(ng, G, N).transpose(0, 2, 1)))
+    btable = None
+    if bias is not None:
+        b = np.zeros(ng * G, np.asarray(bias).dtype)
+        b[:M] = bias
+        btable = fl.mod.pool.add("bias", b)
+    xp = fl.in_memory(x, et)
+    out = fn.alloca(op.results[0].name_hint or "dist", et, ng * G)
+    accp = fn.alloca("gacc", et, G)
+    fabs = kernels.declare_unary(fl.mod, "fabs", et, G) if term == "abs" else None
+
+    def one_group(g: str) -> None:
+        fn.emit(f"store {t} zeroinitializer, ptr {accp}, align 8")
+        base = fn.op("gbase", f"mul i64 {g}, {N * G}")
+
+        def one_feature(j: str) -> None:
+            xs = fn.op("xj", f"load {et}, ptr {fn.op('xjp', f'getelementptr {et}, ptr {xp}, i64 {j}')}")
+            xi = fn.op("xv", f"insertelement {t} poison, {et} {xs}, i64 0")
+            xb = fn.op("xv", f"shufflevector {t} {xi}, {t} poison, {ti} zeroinitializer")
+            off = fn.op("vo", f"add i64 {base}, {fn.op('vj', f'mul i64 {j}, {G}')}")
+            vv = fn.op("v", f"load {t}, ptr {fn.op('vp', f'getelementptr {et}, ptr {table}, i64 {off}')}, align 8")
+            if term == "dot":
+                tv = fn.op("xv", f"fmul {t} {xb}, {vv}")
+            else:
+                d = fn.op("d", f"fsub {t} {xb}, {vv}")
+                tv = fn.op("dd", f"fmul {t} {d}, {d}") if term == "sq" else fn.op("ad", f"call {t} @{fabs}({t} {d})")
+            acc = fn.op("acc", f"load {t}, ptr {accp}, align 8")
+            fn.emit(f"store {t} {fn.op('acc', f'fadd {t} {acc}, {tv}')}, ptr {accp}, align 8")
+
+        for_each(fn, N, "gj", one_feature)
+        res = fn.op("acc", f"load {t}, ptr {accp}, align 8")
+        if transform is not None:
+            res = _scalar_ops(fl, *transform, res, et, lanes=G)
+        o = fn.op("go", f"mul i64 {g}, {G}")
+        if btable is not None:
+            bv = fn.op("b", f"load {t}, ptr {fn.op('bp', f'getelementptr {et}, ptr {btable}, i64 {o}')}, align 8")
+            res = fn.op("biased", f"fadd {t} {res}, {bv}")
+        if activation is not None:
+            res = _scalar_ops(fl, *activation, res, et, lanes=G)
+        fn.emit(f"store {t} {res}, ptr {fn.op('dst', f'getelementptr {et}, ptr {out}, i64 {o}')}, align 8")
+
+    _loop(fn, ng, "dg", one_group)
     return [Val(et, M, ptr=out)]
 
 
