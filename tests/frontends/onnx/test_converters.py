@@ -134,9 +134,11 @@ def test_skl2onnx_svms(name):
     _compare(_convert(est, X), X.astype(np.float32), exact=exact)
 
 
-def test_svm_probabilities_are_refused_by_name():
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_svm_probabilities_exact(n_classes):
+    """Platt scaling and ONNX Runtime's pairwise coupling (100 unrolled float32 iterations)."""
     from sklearn.svm import SVC
 
-    model = _convert(SVC(probability=True, random_state=0).fit(np.nan_to_num(XC), YC), XC)
-    with pytest.raises(timber.TimberError, match=r"\(ai\.onnx\.ml\.SVMClassifier\): error: SVMClassifier probabilities"):
-        load(model)
+    X, y = (XB, YB) if n_classes == 2 else (np.nan_to_num(XC), YC)
+    model = _convert(SVC(probability=True, random_state=0).fit(X, y), X)
+    _compare(model, X.astype(np.float32), exact=True)

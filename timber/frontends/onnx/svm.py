@@ -10,8 +10,10 @@
   plus rho, rounded to float (bit-exact given the kernel values).  Two classes: the scores are
   [-s, s] (post_transform NONE).  Regressor: `Σ coef * kernel + rho` (ONNX Runtime: SGEMM),
   one_class: `s > 0 ? 1 : -1`.
-* Probabilities (`prob_a`/`prob_b`, Platt scaling and pairwise coupling) are not compiled:
-  refused with an error naming the node.
+* Probabilities (`prob_a`/`prob_b`): per pair `1 - ComputeLogistic(s * A + B)` clipped to
+  [1e-7, 1 - 1e-7], then ONNX Runtime's `multiclass_probability` (libsvm's pairwise coupling,
+  float32, at most 100 iterations, stopping when the error drops below 0.005 / k): unrolled,
+  each iteration's update kept only while the error is not yet below the bound.
 """
 
 from __future__ import annotations
@@ -61,8 +63,9 @@ def svm_classifier(b: Builder, x: Val, a: dict) -> Val:
     n_cls = len(labels)
     if n_cls < 2:
         b.fail("an SVMClassifier needs at least two class labels")
-    if a.get("prob_a"):
-        b.fail("SVMClassifier probabilities (prob_a/prob_b: Platt scaling and pairwise coupling) are not compiled yet")
+    prob_a, prob_b = _floats(b, a, "prob_a", required=False), _floats(b, a, "prob_b", required=False)
+    if len(prob_a) != len(prob_b):
+        b.fail(f"prob_a has {len(prob_a)} values and prob_b {len(prob_b)}")
     post = a.get("post_transform", "NONE")
     coef = _floats(b, a, "coefficients")
     rho = _floats(b, a, "rho")
@@ -97,6 +100,11 @@ def svm_classifier(b: Builder, x: Val, a: dict) -> Val:
             s = b.add(s, b.const([float(rho[c])], f64))
             scores.append(b.convert(s, f32))
             c += 1
+    if len(prob_a):
+        if len(prob_a) < n_pairs:
+            b.fail(f"prob_a has {len(prob_a)} values; expected {n_pairs}")
+        p = _coupled_probabilities(b, scores, prob_a, prob_b, n_cls)
+        return Val(row=b.transform(post, p) if post != "NONE" else p)
     if n_cls == 2:
         s = scores[0]
         if post == "NONE":
@@ -104,6 +112,64 @@ def svm_classifier(b: Builder, x: Val, a: dict) -> Val:
         b.fail(f"post_transform {post} on a two-class SVMClassifier without probabilities is not compiled yet")
     out = b.concat(scores, name="scores")
     return Val(row=b.transform(post, out) if post != "NONE" else out)
+
+
+def _coupled_probabilities(b: Builder, scores, prob_a, prob_b, k: int):
+    """Platt probabilities of each pair, coupled into k class probabilities (float32)."""
+    F = np.float32
+    one = b.const([1.0], f32)
+
+    def c(v):
+        return b.const([F(v)], f32)
+
+    r = [[None] * k for _ in range(k)]
+    idx = 0
+    for i in range(k - 1):
+        for j in range(i + 1, k):
+            val = b.add(b.mul(scores[idx], c(prob_a[idx])), c(prob_b[idx]))
+            v1 = b.sub(one, b.logistic(val, name="platt"))
+            lo, hi = c(1.0e-7), c(F(1) - F(1.0e-7))
+            v2 = b.select(b.cmp("olt", v1, lo), lo, v1)  # std::max(v1, 1e-7f): NaN stays NaN
+            v2 = b.select(b.cmp("olt", hi, v2), hi, v2)  # std::min(v2, 1 - 1e-7f)
+            r[i][j], r[j][i] = v2, b.sub(one, v2)
+            idx += 1
+    zero = c(0.0)
+    Q = [[zero] * k for _ in range(k)]
+    for i in range(k):
+        for j in range(i):
+            Q[i][i] = b.add(Q[i][i], b.mul(r[j][i], r[j][i]))
+            Q[i][j] = Q[j][i]
+        for j in range(i + 1, k):
+            Q[i][i] = b.add(Q[i][i], b.mul(r[j][i], r[j][i]))
+            Q[i][j] = b.mul(b.neg(r[j][i]), r[i][j])
+    p = [c(F(1) / F(k))] * k
+    eps = c(F(0.005) / F(k))
+    two = c(2.0)
+    for _ in range(100):
+        Qp = []
+        pQp = zero
+        for i in range(k):
+            q = zero
+            for j in range(k):
+                q = b.add(q, b.mul(Q[i][j], p[j]))
+            Qp.append(q)
+            pQp = b.add(pQp, b.mul(p[i], q))
+        max_error = zero
+        for i in range(k):
+            err = b.abs(b.sub(Qp[i], pQp))
+            max_error = b.select(b.cmp("ogt", err, max_error), err, max_error)
+        done = b.cmp("olt", max_error, eps)
+        new_p, new_Qp = list(p), list(Qp)
+        for i in range(k):
+            diff = b.div(b.add(b.neg(new_Qp[i]), pQp), Q[i][i])
+            new_p[i] = b.add(new_p[i], diff)
+            d1 = b.add(one, diff)
+            pQp = b.div(b.div(b.add(pQp, b.mul(diff, b.add(b.mul(diff, Q[i][i]), b.mul(two, new_Qp[i])))), d1), d1)
+            for j in range(k):
+                new_Qp[j] = b.div(b.add(new_Qp[j], b.mul(diff, Q[i][j])), d1)
+                new_p[j] = b.div(new_p[j], d1)
+        p = [b.select(done, old, new) for old, new in zip(p, new_p)]
+    return b.concat(p, name="probabilities")
 
 
 def svm_regressor(b: Builder, x: Val, a: dict) -> Val:
