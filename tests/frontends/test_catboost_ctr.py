@@ -237,6 +237,10 @@ def test_catboost_model_object_and_a_vocabulary(trained):
         codes[:, f] = np.where(np.isnan(inputs[:, f]), np.nan, codes[:, f])  # not in the vocabulary: unseen
     raw = _reference(model, codes, "RawFormulaVal")
     np.testing.assert_array_equal(run(module, inputs, "margin").reshape(raw.shape), raw)
+    # -O cat_vocab='{"1": [...]}' on the command line: JSON keys are strings, digits mean the column
+    from ir.printer import print_op
+
+    assert print_op(tc.load(model, cat_vocab={str(k): v for k, v in vocab.items()}, cat_code_bound=BOUND)) == print_op(module)
 
 
 def test_ir_names_each_ctr_and_round_trips(trained):

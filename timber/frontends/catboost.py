@@ -577,6 +577,8 @@ class _Categories:
         resolved: dict[int, list[str]] = {}
         for key, words in vocab.items():
             flat = by_name.get(key, key) if isinstance(key, str) else key
+            if isinstance(flat, str) and flat.isdigit():  # a JSON object's key (`-O cat_vocab={"3": [...]}`)
+                flat = int(flat)
             if not isinstance(flat, int) or feats.types.get(flat) != "c":
                 cats = ", ".join(feats.describe(f) for f in sorted(feats.cat_flat.values())) or "none"
                 raise TimberError(f"cat_vocab names {key!r}, which is not a categorical feature of the model (categorical: {cats})")
