@@ -32,35 +32,34 @@ def _trees(rng, n_trees, n_features, depth, modes, targets, multi, double):
     """Node and leaf lists in ONNX's flat layout (tree ids, node ids, ...)."""
     cols = {k: [] for k in ("treeids", "nodeids", "featureids", "modes", "values", "true", "false", "miss")}
     w = {k: [] for k in ("treeids", "nodeids", "ids", "weights")}
-    for t in range(n_trees):
-        counter = [0]
 
-        def grow(d):
-            i = counter[0]
-            counter[0] += 1
-            k = len(cols["treeids"])
-            for c in cols:
-                cols[c].append(0)
-            cols["treeids"][k], cols["nodeids"][k] = t, i
-            if d == depth or (d > 0 and rng.random() < 0.25):
-                cols["modes"][k] = "LEAF"
-                picks = rng.choice(targets, size=rng.integers(1, 3) if multi else 1)
-                for tg in picks:
-                    w["treeids"].append(t)
-                    w["nodeids"].append(i)
-                    w["ids"].append(int(tg))
-                    w["weights"].append(float(np.float32(rng.normal())))
-                return i
-            cols["modes"][k] = modes[rng.integers(len(modes))]
-            cols["featureids"][k] = int(rng.integers(n_features))
-            v = rng.choice(GRID) if rng.random() < 0.7 else rng.normal()
-            cols["values"][k] = float(v) if double else float(np.float32(v))
-            cols["miss"][k] = int(rng.random() < 0.5)
-            cols["true"][k] = grow(d + 1)
-            cols["false"][k] = grow(d + 1)
+    def grow(d, t, counter):
+        i = counter[0]
+        counter[0] += 1
+        k = len(cols["treeids"])
+        for c in cols:
+            cols[c].append(0)
+        cols["treeids"][k], cols["nodeids"][k] = t, i
+        if d == depth or (d > 0 and rng.random() < 0.25):
+            cols["modes"][k] = "LEAF"
+            picks = rng.choice(targets, size=rng.integers(1, 3) if multi else 1)
+            for tg in picks:
+                w["treeids"].append(t)
+                w["nodeids"].append(i)
+                w["ids"].append(int(tg))
+                w["weights"].append(float(np.float32(rng.normal())))
             return i
+        cols["modes"][k] = modes[rng.integers(len(modes))]
+        cols["featureids"][k] = int(rng.integers(n_features))
+        v = rng.choice(GRID) if rng.random() < 0.7 else rng.normal()
+        cols["values"][k] = float(v) if double else float(np.float32(v))
+        cols["miss"][k] = int(rng.random() < 0.5)
+        cols["true"][k] = grow(d + 1, t, counter)
+        cols["false"][k] = grow(d + 1, t, counter)
+        return i
 
-        grow(0)
+    for t in range(n_trees):
+        grow(0, t, [0])
     return cols, w
 
 
@@ -187,7 +186,9 @@ def tree_v5_model(*, seed=0, n_trees=3, n_features=3, n_targets=2, agg=1, post=0
     if members:
         a["membership_values"] = numpy_helper.from_array(np.array(members[:-1], dt), "mv")
     node = helper.make_node("TreeEnsemble", ["X"], ["Y"], domain="ai.onnx.ml", **a)
-    g = helper.make_graph([node], "g", [helper.make_tensor_value_info("X", t, [None, n_features])], [helper.make_tensor_value_info("Y", t, [None, n_targets])])
+    g = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("X", t, [None, n_features])], [helper.make_tensor_value_info("Y", t, [None, n_targets])]
+    )
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid("ai.onnx.ml", 5)])
     m.ir_version = 10
     return m

@@ -19,7 +19,13 @@ from .onnxgen import ort_run
 
 skl2onnx = pytest.importorskip("skl2onnx")
 from sklearn.datasets import make_classification, make_regression  # noqa: E402
-from sklearn.ensemble import ExtraTreesClassifier, GradientBoostingClassifier, GradientBoostingRegressor, RandomForestClassifier, RandomForestRegressor  # noqa: E402
+from sklearn.ensemble import (  # noqa: E402
+    ExtraTreesClassifier,
+    GradientBoostingClassifier,
+    GradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 from sklearn.impute import SimpleImputer  # noqa: E402
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge, SGDClassifier  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
@@ -104,10 +110,14 @@ def test_onnxmltools_xgboost_and_lightgbm_exact():
         warnings.simplefilter("ignore")
         models = [
             onnxmltools.convert_xgboost(
-                xgb.XGBClassifier(n_estimators=8, max_depth=3).fit(XC, YC), initial_types=[("X", FloatTensorType([None, 5]))], target_opset=15
+                xgb.XGBClassifier(n_estimators=8, max_depth=3).fit(XC, YC),
+                initial_types=[("X", FloatTensorType([None, 5]))],
+                target_opset=15,
             ),
             onnxmltools.convert_lightgbm(
-                lgb.LGBMRegressor(n_estimators=8, num_leaves=7, verbose=-1).fit(XR, YR), initial_types=[("X", FloatTensorType([None, 5]))], target_opset=15
+                lgb.LGBMRegressor(n_estimators=8, num_leaves=7, verbose=-1).fit(XR, YR),
+                initial_types=[("X", FloatTensorType([None, 5]))],
+                target_opset=15,
             ),
         ]
     for model, X in zip(models, (XC, XR)):

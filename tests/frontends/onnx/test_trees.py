@@ -49,7 +49,9 @@ def _check(model, output, compiled=False):
 
 REGRESSORS = [
     (nt, agg, post, base, multi, dbl)
-    for nt, agg, post, base, multi, dbl in itertools.product([1, 3], ["SUM", "AVERAGE", "MIN", "MAX"], POSTS, [None, "one", "full"], [False, True], [False, True])
+    for nt, agg, post, base, multi, dbl in itertools.product(
+        [1, 3], ["SUM", "AVERAGE", "MIN", "MAX"], POSTS, [None, "one", "full"], [False, True], [False, True]
+    )
     if (post in ("NONE", "PROBIT") or nt == 3) and not (nt == 3 and base == "one") and (dbl or agg in ("SUM", "MAX"))
 ]
 
@@ -57,7 +59,9 @@ REGRESSORS = [
 @pytest.mark.parametrize("nt,agg,post,base,multi,dbl", _sample(REGRESSORS, 6))
 def test_regressor_matches_onnxruntime(nt, agg, post, base, multi, dbl):
     b = None if base is None else ([0.3] if base == "one" else list(np.linspace(-0.5, 0.5, nt)))
-    m = tree_model("regressor", seed=nt + len(agg), n_targets=nt, agg=agg, post=post, base=b, multi=multi, double_input=dbl, as_tensor=dbl and multi)
+    m = tree_model(
+        "regressor", seed=nt + len(agg), n_targets=nt, agg=agg, post=post, base=b, multi=multi, double_input=dbl, as_tensor=dbl and multi
+    )
     _check(m, "variable")
 
 

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-
 from ir.attributes import StringAttr, TypeAttr
 from ir.diagnostics import NameLoc, TimberError
 from ir.dialects import func
@@ -130,7 +128,8 @@ def load(path_or_model, *, output: str | None = None, n_features: int | None = N
         width = n_features
     if width is None or width < 1:
         raise TimberError(
-            f"input '{inp.name}' has no fixed feature count (shape {dims}); give it: timber.compile(path, n_features=F) / -O n_features=F", where
+            f"input '{inp.name}' has no fixed feature count (shape {dims}); give it: timber.compile(path, n_features=F) / -O n_features=F",
+            where,
         )
     if width > 10_000_000:
         raise TimberError(f"input '{inp.name}' has {width} features; at most 10000000 are supported", where)
@@ -148,7 +147,8 @@ def load(path_or_model, *, output: str | None = None, n_features: int | None = N
         conv = CONVERTERS.get((domain, node.op_type))
         if conv is None:
             raise OnnxError(
-                f"op {node.op_type} of domain {domain} (opset {opsets.get(domain, '?')}) is not supported; supported: {supported()}", b.loc()
+                f"op {node.op_type} of domain {domain} (opset {opsets.get(domain, '?')}) is not supported; supported: {supported()}",
+                b.loc(),
             )
         args = []
         for name in node.input:
@@ -210,7 +210,9 @@ def _output(b: Builder, g, env, output, source):
     if v is None or v.row is None:
         raise TimberError(f"output '{chosen}' is not computed from the input row (a constant or a string label?)", where)
     if v.row.type.element not in (f32, f64):
-        raise TimberError(f"output '{chosen}' holds {v.row.type.element} values; Timber returns float outputs (probabilities, scores)", where)
+        raise TimberError(
+            f"output '{chosen}' holds {v.row.type.element} values; Timber returns float outputs (probabilities, scores)", where
+        )
     return v.row, chosen
 
 

@@ -403,13 +403,22 @@ def _operands(b: Builder, args) -> tuple[list, int, object]:
     return [_as_row(b, a, width, el) for a in args], width, el
 
 
-_BINARY = {"Add": arith.AddFOp, "Sub": arith.SubFOp, "Mul": arith.MulFOp, "Div": arith.DivFOp, "Max": arith.MaximumFOp, "Min": arith.MinimumFOp}
+_BINARY = {
+    "Add": arith.AddFOp,
+    "Sub": arith.SubFOp,
+    "Mul": arith.MulFOp,
+    "Div": arith.DivFOp,
+    "Max": arith.MaximumFOp,
+    "Min": arith.MinimumFOp,
+}
 
 
 @converts("ai.onnx", *_BINARY, "Sum")
 def _binary(b, node, args, opset):
     if all(a is not None and a.is_const for a in args):
-        fn = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide, "Max": np.maximum, "Min": np.minimum, "Sum": np.add}[node.op_type]
+        fn = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide, "Max": np.maximum, "Min": np.minimum, "Sum": np.add}[
+            node.op_type
+        ]
         out = args[0].const
         for a in args[1:]:
             out = fn(out, a.const)

@@ -33,9 +33,16 @@ from ir.dialects import arith
 from ir.dialects.tree import EnsembleOp, Missing, NodeTable, Pred
 from ir.types import f32, f64
 
-from .builder import Builder, Val
+from .builder import Builder
 
-MODES = {"BRANCH_LEQ": Pred.LE, "BRANCH_LT": Pred.LT, "BRANCH_GTE": Pred.GE, "BRANCH_GT": Pred.GT, "BRANCH_EQ": Pred.EQ, "BRANCH_NEQ": Pred.NE}
+MODES = {
+    "BRANCH_LEQ": Pred.LE,
+    "BRANCH_LT": Pred.LT,
+    "BRANCH_GTE": Pred.GE,
+    "BRANCH_GT": Pred.GT,
+    "BRANCH_EQ": Pred.EQ,
+    "BRANCH_NEQ": Pred.NE,
+}
 V5_MODES = {0: Pred.LE, 1: Pred.LT, 2: Pred.GE, 3: Pred.GT, 4: Pred.EQ, 5: Pred.NE, 6: "MEMBER"}
 POST = ("NONE", "LOGISTIC", "SOFTMAX", "SOFTMAX_ZERO", "PROBIT")
 AGG = ("AVERAGE", "SUM", "MIN", "MAX")
@@ -296,7 +303,6 @@ def _walk_v5(b, root, n, feats, modes, splits, tids, fids, tleaf, fleaf, miss, m
     return _renumber(t)
 
 
-
 def _member_split(t: Tree, stack, f, members, nan_true, parent, side, true_child, false_child, depth) -> None:
     """A MEMBER split: true when x equals one of the members, or when x is NaN and missing
     values track true.  This is what ONNX Runtime 1.32 computes for non-negative members
@@ -438,7 +444,10 @@ class Ensemble:
         s = self._ensemble(rows, self.k, "sum")
         if all(c != "sometimes" for c in self.coverage()):
             return s, None
-        crow = [(t, {i: [sum(1 for tg, _ in w if tg == k) for k in range(self.k)] for i, w in enumerate(t.weights) if w is not None}) for t in self.trees]
+        crow = [
+            (t, {i: [sum(1 for tg, _ in w if tg == k) for k in range(self.k)] for i, w in enumerate(t.weights) if w is not None})
+            for t in self.trees
+        ]
         return s, self._ensemble(crow, self.k, "count")
 
     def extremum(self, kind: str) -> tuple[Value, Value | None]:
@@ -471,7 +480,14 @@ class Ensemble:
                 acc, has = v, f
                 continue
             hset = b.cmp("one", has, b.splat(0.0, has))
-            take = b.op(arith.AndIOp.build(fset, b.op(arith.OrIOp.build(b.op(arith.XOrIOp.build(hset, b.op(arith.CmpFOp.build("oeq", has, has)))), b.cmp(better, v, acc)))))
+            take = b.op(
+                arith.AndIOp.build(
+                    fset,
+                    b.op(
+                        arith.OrIOp.build(b.op(arith.XOrIOp.build(hset, b.op(arith.CmpFOp.build("oeq", has, has)))), b.cmp(better, v, acc))
+                    ),
+                )
+            )
             acc = b.select(take, v, acc)
             has = b.select(fset, f, has)
         return acc, has
