@@ -276,7 +276,7 @@ def test_load_every_answer_right_and_no_errors(server, clients):
     def check(i, status, body):
         return np.array_equal(bits(np.array(orjson.loads(body)["outputs"], np.float32)), expected[i])
 
-    result = load("127.0.0.1", server.port, reqs, check, clients, seconds=0.75)
+    result = load("127.0.0.1", server.port, reqs, check, clients, seconds=0.6)
     assert result.errors == 0 and result.mismatches == 0, result.first_error
     assert result.requests >= clients
 
@@ -298,10 +298,10 @@ def test_store_changes_are_picked_up_while_serving_and_nothing_is_dropped(server
 
     art_old, art_new = to_artifact(demo), to_artifact(variant)
     result = {}
-    t = threading.Thread(target=lambda: result.update(r=load("127.0.0.1", server.port, reqs, check, 8, seconds=1.2)))
+    t = threading.Thread(target=lambda: result.update(r=load("127.0.0.1", server.port, reqs, check, 8, seconds=1.0)))
     t.start()
     for k in range(4):
-        time.sleep(0.25)
+        time.sleep(0.2)
         store.add("swap", art_new if k % 2 == 0 else art_old)
     t.join()
     r = result["r"]
