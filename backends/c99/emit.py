@@ -94,10 +94,11 @@ def c_float(v, t: FloatType) -> str:
     v = float(v)
     suffix = "f" if t == f32 else ""
     cast = "" if t == f32 else "(double)"
+    pre = "TIMBER_" if _misra() else ""  # the MISRA profile's own names: see _NONFINITE
     if v != v:
-        return f"{'-' if np.signbit(v) else ''}{cast}NAN"
+        return f"{'-' if np.signbit(v) else ''}{cast}{pre}NAN"
     if v in (float("inf"), float("-inf")):
-        return f"{'-' if v < 0 else ''}{cast}INFINITY"
+        return f"{'-' if v < 0 else ''}{cast}{pre}INFINITY"
     return hex_float(v) + suffix
 
 
@@ -949,7 +950,7 @@ class _CModule:
         else:
             lines.append("#include <stdint.h>")
         if self.data.needs_math_h:
-            lines.append("#include <math.h> /* NAN and INFINITY macros only; no libm function is used */")
+            lines += _NONFINITE if _misra() else ["#include <math.h> /* NAN and INFINITY macros only; no libm function is used */"]
         lines.append("")
         lines += self.data.definitions()
         if not self.data.tables:
@@ -1002,7 +1003,7 @@ class _CModule:
         if self.needs_string_h and any("memcpy" in s for s in code):
             lines.append("#include <string.h> /* memcpy, for bit casts */")
         if any("NAN" in s or "INFINITY" in s for s in code):
-            lines.append("#include <math.h> /* the NAN and INFINITY macros only; no libm function is used */")
+            lines += _NONFINITE if _misra() else ["#include <math.h> /* the NAN and INFINITY macros only; no libm function is used */"]
         lines += [
             "",
             "#if !defined(FLT_EVAL_METHOD) || FLT_EVAL_METHOD != 0",
@@ -1160,6 +1161,21 @@ class _CModule:
         helpers = [n for n in _misra_profile.helper_order(self.small, list(_SMALL))]
         files["DEVIATIONS.md"] = _misra_profile.deviations(self.plan.source, self.P, helpers, sorted(files))
         return files
+
+
+# The MISRA profile's spelling of infinity and NaN: <math.h>'s macros where the library is there,
+# the compiler's built-in constants (the same values) in a freestanding GCC/Clang build, which has
+# no <math.h>.  Our own names: a standard macro name may not be defined (Rule 21.1).
+_NONFINITE = [
+    "#if defined(__STDC_HOSTED__) && (__STDC_HOSTED__ == 0) && defined(__GNUC__)",
+    "#define TIMBER_NAN (__builtin_nanf(\"\")) /* freestanding: no <math.h> */",
+    "#define TIMBER_INFINITY (__builtin_inff())",
+    "#else",
+    "#include <math.h> /* the NAN and INFINITY macros only; no libm function is used */",
+    "#define TIMBER_NAN NAN",
+    "#define TIMBER_INFINITY INFINITY",
+    "#endif",
+]
 
 
 def _tree_loop(start: int, stop: int, body: list[str]) -> list[str]:

@@ -303,6 +303,11 @@ def deviations(source: str, prefix: str, helpers: list[str], files: list[str]) -
         " are IEEE binary32/binary64 by the build assumption above, so `float`/`double` already indicate their size"
         " (a `float32_t`/`float64_t` typedef would add nothing the ABI's `<prefix>input_t`/`<prefix>output_t` do not say)."
         "  Advisory: recorded, not required. |",
+        "| D2 | Rule 1.2 (language extensions) | advisory | `model.c`, `model_data.c`: the `TIMBER_NAN` and `TIMBER_INFINITY`"
+        " definitions (only in models with non-finite constants) | A freestanding build (`__STDC_HOSTED__ == 0`) has no"
+        ' `<math.h>`; there, with GCC or Clang, infinity and NaN are `__builtin_inff()` and `__builtin_nanf("")`, the'
+        " constants `<math.h>` itself expands to on those compilers.  Any other build includes `<math.h>` for `INFINITY`"
+        " and `NAN` (the macros only, no function).  Advisory: recorded, not required. |",
         "",
         "No required or mandatory rule is deviated.",
         "",
@@ -318,8 +323,9 @@ def deviations(source: str, prefix: str, helpers: list[str], files: list[str]) -
         " without an implementation-defined conversion; signed values are never shifted or used with"
         " bitwise operators (Rule 10.1).",
         "- Float-to-integer conversions check NaN and the range first (no undefined behaviour, Rule 1.3).",
-        "- No dynamic memory (Rule 21.3), no recursion (Rule 17.2), no `<stdio.h>` (Rule 21.6), no libm",
-        "  function (only the `NAN`/`INFINITY` macros of `<math.h>`), no mutable object with static storage.",
+        "- No dynamic memory (Rule 21.3), no recursion (Rule 17.2), no `<stdio.h>` (Rule 21.6), no `<string.h>`,",
+        "  no libm function (at most the `NAN`/`INFINITY` macros of `<math.h>`, see D2): the sources build",
+        "  freestanding; no mutable object with static storage.",
         "- Tables are `const` arrays defined in `model_data.c` and declared once in `model_data.h`, which both",
         "  `.c` files include (Rules 8.4, 8.5).",
         "",
