@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+import timber.artifact  # noqa: F401  (CompiledModel pickles as its artifact)
 from ir.diagnostics import TimberError
 
 OUTPUT = "prediction"
@@ -96,8 +97,6 @@ def _delayed(model):
     """The model as one graph node: serialized once per graph, deserialized once per worker
     task that needs it (and then taken from `timber.artifact`'s per-process cache)."""
     import dask
-
-    import timber.artifact  # noqa: F401  (registers CompiledModel's pickling)
 
     return dask.delayed(model, pure=True)
 
