@@ -174,7 +174,10 @@ def cmd_validate(a) -> int:
     model = store.load(a.name)
     ours = model.predict(X)
     ref, label = _framework_predict(meta.get("format"), source, X, meta)
-    ref = np.asarray(ref).reshape(ours.shape).astype(ours.dtype)
+    ref = np.asarray(ref)
+    if ref.size != ours.size:
+        raise TimberError(f"{label} returned shape {ref.shape}; the stored model returns {ours.shape}: they cannot be compared")
+    ref = ref.reshape(ours.shape).astype(ours.dtype)
     diff = np.abs(ours.astype(np.float64) - ref.astype(np.float64))
     both_nan = np.isnan(ours) & np.isnan(ref)
     diff[both_nan] = 0
@@ -215,12 +218,16 @@ def _framework_predict(fmt, source: Path, X: np.ndarray, meta: dict):
         cb = need("catboost")
         model = cb.CatBoost()
         model.load_model(str(source), format="json" if source.suffix == ".json" else "cbm")
-        classifier = any(k in str(meta.get("objective", "")) for k in ("Logloss", "CrossEntropy", "MultiClass"))
-        kind = "Probability" if classifier else "RawFormulaVal"
-        pred = model.predict(np.asarray(X, np.float32), prediction_type=kind)
-        if classifier and np.ndim(pred) == 2 and pred.shape[1] == 2 and "MultiClass" not in str(meta.get("objective", "")):
-            pred = pred[:, 1]
-        return pred, f"catboost {cb.__version__} predict({kind})"
+        objective = str(meta.get("objective", ""))
+        if any(k in objective for k in ("Logloss", "CrossEntropy", "MultiClass")):
+            kind = "Probability"  # predict_proba: [1 - p, p] for two classes
+        elif any(k in objective for k in ("Poisson", "Tweedie")):
+            kind = "Exponent"
+        else:
+            kind = "RawFormulaVal"
+        return model.predict(
+            np.asarray(X, np.float32), prediction_type=kind
+        ), f"catboost {cb.__version__} predict(prediction_type={kind!r})"
     if fmt == "tir" or source.suffix in (".tir", ".mlir"):
         from ir.interpreter import run
         from timber.detect import load_model
