@@ -68,10 +68,13 @@ def _train(kind: str, rng, **params):
     signal = (c1 % 3) + (c2 > 0) + (c3 % 2) + X[:, 0].astype(float) + (X[:, 4] == "5")
     common = dict(iterations=12, depth=3, one_hot_max_size=2, verbose=0, cat_features=CAT, random_seed=0, thread_count=1)
     common.update(params)
-    if kind == "binary":
+    if kind in ("binary", "binary-nan"):
         m = catboost.CatBoostClassifier(**common)
-        # an interaction of a CTR feature with the one-hot one: combinations with one-hot elements
-        m.fit(X, ((c1 % 3 == 0) ^ (X[:, 4] == "5") ^ (rng.random(len(X)) < 0.1 * (c2 > 0))).astype(int))
+        if kind == "binary":  # a CTR feature against the one-hot one: combinations with one-hot elements
+            y = (c1 % 3 == 0) ^ (X[:, 4] == "5")
+        else:  # against a float feature holding NaN: binarized float elements, NaN as nan_mode says
+            y = (c1 % 3 == 0) ^ ~(X[:, 5].astype(float) < 0.3)
+        m.fit(X, (y ^ (rng.random(len(X)) < 0.1 * (c2 > 0))).astype(int))
     elif kind == "multiclass":
         m = catboost.CatBoostClassifier(loss_function="MultiClass", **common)
         m.fit(X, np.digitize(signal + rng.normal(size=len(X)) * 0.5, [2.0, 3.0]))
@@ -81,12 +84,18 @@ def _train(kind: str, rng, **params):
     return m
 
 
-MODELS = {
-    "binary-combinations": ("binary", dict(depth=4, max_ctr_complexity=2, simple_ctr=["Borders", "Counter", "Buckets"])),
-    "binary-depthwise": ("binary", dict(max_ctr_complexity=2, grow_policy="Depthwise", nan_mode="Max")),
-    "multiclass": ("multiclass", dict(max_ctr_complexity=2, simple_ctr=["Borders", "Buckets", "Counter"])),
+MODELS = {  # name: (kind, seed, parameters)
+    "binary-combinations": ("binary", 0, dict(depth=4, max_ctr_complexity=2, simple_ctr=["Borders", "Counter", "Buckets"])),
+    "binary-nan-as-true": ("binary-nan", 0, dict(depth=4, max_ctr_complexity=2, nan_mode="Max")),
+    "binary-nan-as-false": ("binary-nan", 0, dict(depth=4, max_ctr_complexity=2, nan_mode="Min")),
+    "multiclass-depthwise": (
+        "multiclass",
+        2,
+        dict(max_ctr_complexity=2, simple_ctr=["Borders", "Buckets", "Counter"], grow_policy="Depthwise"),
+    ),
     "regression": (
         "regression",
+        3,
         dict(
             max_ctr_complexity=3,
             simple_ctr=["Borders", "Buckets", "Counter", "BinarizedTargetMeanValue"],
@@ -101,8 +110,8 @@ def trained(tmp_path_factory):
     """{name: (model, .cbm path, .json path)}, trained once for the module."""
     d = tmp_path_factory.mktemp("ctr")
     out = {}
-    for i, (name, (kind, params)) in enumerate(MODELS.items()):
-        m = _train(kind, np.random.default_rng(i), **params)
+    for name, (kind, seed, params) in MODELS.items():
+        m = _train(kind, np.random.default_rng(seed), **params)
         cbm, js = d / f"{name}.cbm", d / f"{name}.json"
         m.save_model(str(cbm))
         m.save_model(str(js), format="json")
@@ -182,9 +191,18 @@ def test_every_cpu_ctr_type_and_combination_kind_is_exercised(trained):
             if split.get("split_type") == "OnlineCtr":
                 ctr, _ = plan.use(split, path)
                 types.add(ctr.type)
-                elements.update(e["combination_element"] for e in doc["features_info"]["ctrs"][ctr.j]["elements"])
+                treatment = {f["feature_index"]: f["nan_value_treatment"] for f in doc["features_info"]["float_features"]}
+                for e in doc["features_info"]["ctrs"][ctr.j]["elements"]:
+                    kind = e["combination_element"]
+                    elements.add((kind, treatment[e["float_feature_index"]]) if kind == "float_feature" else kind)
     assert {"Borders", "Buckets", "Counter", "BinarizedTargetMeanValue"} <= types
-    assert elements == {"cat_feature_value", "float_feature", "cat_feature_exact_value"}
+    assert elements == {
+        "cat_feature_value",
+        ("float_feature", "AsIs"),
+        ("float_feature", "AsFalse"),
+        ("float_feature", "AsTrue"),
+        "cat_feature_exact_value",
+    }
 
 
 def test_training_categories_no_code_can_name_are_refused(trained):
@@ -225,7 +243,7 @@ def rng():
 
 def test_catboost_model_object_and_a_vocabulary(trained):
     """A fitted model passed directly; cat_vocab maps codes to strings (hashed at compile time)."""
-    model, _, js = trained["multiclass"]
+    model, _, js = trained["multiclass-depthwise"]
     doc = json.loads(js.read_text())
     vocab = {f: [str(c) for c in CODES[f]] + ["-77"] for f in (1, 3)}  # "-77": an unseen category
     module = tc.load(model, cat_vocab=vocab, cat_code_bound=BOUND)
@@ -321,7 +339,7 @@ def test_wat_output_of_a_ctr_model_matches_catboost(trained):
     from backends.common.plan import plan_module
     from backends.wat import emit_wat
 
-    model, cbm, js = trained["multiclass"]
+    model, cbm, js = trained["multiclass-depthwise"]
     module = tc.load(cbm, cat_code_bound=BOUND)
     engine = wasmtime.Engine()
     store = wasmtime.Store(engine)
