@@ -1,13 +1,13 @@
 """CatBoost CTR features (timber/frontends/catboost_ctr.py): models trained here with every CTR
 type CatBoost 1.2 writes on CPU (Borders, Buckets, Counter, BinarizedTargetMeanValue; FeatureFreq
 is GPU-only and shares Counter's formula), combinations of categorical features with binarized
-float features and one-hot values (max_ctr_complexity 2), binary, multiclass and regression,
-oblivious and Depthwise trees; compiled from .cbm, from the JSON export and from the model
+float features (AsIs, AsFalse, AsTrue) and one-hot values (max_ctr_complexity 2 and 3), binary,
+multiclass and regression, oblivious and Depthwise trees; compiled from .cbm, from the JSON export and from the model
 object, and compared with `model.predict` bit for bit (RawFormulaVal) on rows holding training
 categories, unseen categories of every string length 1..9 ("-16777216"), float features on
 their borders and one ulp either side, NaN/±inf; input codes no string is made of (NaN,
 fractions, out of range) against CatBoost given a string it never saw.  Also the CTR corpus
-models, the C99 back-end and the JIT on a CTR model, and the errors for broken CTR data."""
+models, the C99 and WAT back-ends and the JIT on CTR models, and the errors for broken CTR data."""
 
 from __future__ import annotations
 
