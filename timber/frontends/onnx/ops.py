@@ -194,7 +194,9 @@ def _array_feature_extractor(b, node, args, opset):
 
 @converts(ML_DOMAIN, "Scaler")
 def _scaler(b, node, args, opset):
-    x = _row(b, args[0])
+    """`(x - offset) * scale` in the input type (float32 attributes widened for doubles),
+    float32 out (measured on ONNX Runtime 1.32)."""
+    x = _float_row(b, args[0])
     a = attrs(b, node)
     offset = np.asarray(a.get("offset", [0.0]), np.float32)
     scale = np.asarray(a.get("scale", [1.0]), np.float32)
@@ -202,10 +204,10 @@ def _scaler(b, node, args, opset):
     for name, v in (("offset", offset), ("scale", scale)):
         if len(v) not in (1, n):
             b.fail(f"'{name}' has {len(v)} values; expected 1 or {n}")
-    xf = b.convert(x.row, f32)
-    off = b.const(np.broadcast_to(offset, n), f32)
-    sc = b.const(np.broadcast_to(scale, n), f32)
-    return [Val(row=b.mul(b.sub(xf, off), sc, name="scaled"))]
+    el = x.element
+    off = b.const(np.broadcast_to(offset, n), el)
+    sc = b.const(np.broadcast_to(scale, n), el)
+    return [Val(row=b.convert(b.mul(b.sub(x.row, off), sc), f32, name="scaled"))]
 
 
 @converts(ML_DOMAIN, "Binarizer")
@@ -237,28 +239,39 @@ def _imputer(b, node, args, opset):
 
 @converts(ML_DOMAIN, "Normalizer")
 def _normalizer(b, node, args, opset):
-    x = _row(b, args[0])
+    """ONNX Runtime's normalizer.cc, float32 out: MAX divides by the largest value (NaN
+    ignored: `std::max` from the lowest float), L1 by Σ|x|, L2 gives sign(x)·sqrt(x²/Σx²)
+    (squares formed in the input type); a zero norm leaves the row as is."""
+    x = _float_row(b, args[0])
     norm = attrs(b, node).get("norm", "MAX")
-    xr = b.convert(x.row, f32)
-    cols = [b.extract(xr, j) for j in range(x.width)]
+    el = x.element
+    xf = b.convert(x.row, f32)
+    n = x.width
+    cols = [b.extract(x.row, j) for j in range(n)]
+    zero = b.const([0.0], f32)
     if norm == "MAX":
-        m = cols[0]
-        for c in cols[1:]:
-            m = b.select(b.cmp("ogt", c, m), c, m)
-        d = m
+        d = b.const([np.finfo(np.float32).min], f32)
+        for c in cols:
+            cf = b.convert(c, f32)
+            d = b.select(b.cmp("olt", d, cf), cf, d)
+        out = b.div(xf, b.op(arith.BroadcastOp.build(d, xf.type)))
     elif norm == "L1":
-        d = b.abs(cols[0])
-        for c in cols[1:]:
-            d = b.add(d, b.abs(c))
+        d = zero
+        for c in cols:
+            d = b.add(d, b.convert(b.abs(c), f32))
+        out = b.div(xf, b.op(arith.BroadcastOp.build(d, xf.type)))
     elif norm == "L2":
-        d = b.mul(cols[0], cols[0])
-        for c in cols[1:]:
-            d = b.add(d, b.mul(c, c))
-        d = b.sqrt(d)
+        sq = b.convert(b.mul(x.row, x.row), f32)
+        d = zero
+        for j in range(n):
+            d = b.add(d, b.extract(sq, j))
+        r = b.sqrt(b.div(sq, b.op(arith.BroadcastOp.build(d, xf.type))))
+        neg = b.cmp("olt", x.row, b.splat(0.0, x.row))
+        out = b.select(neg, b.neg(r), r)
     else:
         b.fail(f"norm '{norm}' is not one of MAX, L1, L2")
-    dv = b.op(arith.BroadcastOp.build(d, xr.type))
-    return [Val(row=b.div(xr, dv, name="normalized"))]
+    nonzero = b.cmp("une", d, zero)
+    return [Val(row=b.select(b.op(arith.BroadcastOp.build(nonzero, TensorType((n,), IntegerType(1)))), out, xf, name="normalized"))]
 
 
 # ----- linear models -----------------------------------------------------------------------------
