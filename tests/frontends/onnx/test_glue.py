@@ -49,10 +49,19 @@ CASES = {
     "normalizer-l2": (lambda: _model([helper.make_node("Normalizer", ["X"], ["Y"], domain=ML, norm="L2")]), True),
     "binarizer": (lambda: _model([helper.make_node("Binarizer", ["X"], ["Y"], domain=ML, threshold=0.5)]), True),
     "imputer-nan": (
-        lambda: _model([helper.make_node("Imputer", ["X"], ["Y"], domain=ML, imputed_value_floats=[1.0, 2.0, 3.0, 4.5], replaced_value_float=float("nan"))]),
+        lambda: _model(
+            [
+                helper.make_node(
+                    "Imputer", ["X"], ["Y"], domain=ML, imputed_value_floats=[1.0, 2.0, 3.0, 4.5], replaced_value_float=float("nan")
+                )
+            ]
+        ),
         True,
     ),
-    "imputer-value": (lambda: _model([helper.make_node("Imputer", ["X"], ["Y"], domain=ML, imputed_value_floats=[9.0], replaced_value_float=0.0)]), True),
+    "imputer-value": (
+        lambda: _model([helper.make_node("Imputer", ["X"], ["Y"], domain=ML, imputed_value_floats=[9.0], replaced_value_float=0.0)]),
+        True,
+    ),
     "feature-extractor+concat": (
         lambda: _model(
             [
@@ -94,7 +103,10 @@ CASES = {
         ),
         True,
     ),
-    "reducesum-keepdims": (lambda: _model([helper.make_node("ReduceSum", ["X", "ax"], ["Y"], keepdims=1)], n_out=1, inits=[_t("ax", [1], np.int64)]), False),
+    "reducesum-keepdims": (
+        lambda: _model([helper.make_node("ReduceSum", ["X", "ax"], ["Y"], keepdims=1)], n_out=1, inits=[_t("ax", [1], np.int64)]),
+        False,
+    ),
     # SGEMM / MLAS kernels in ONNX Runtime: rounding differs (bounded below)
     "gemm": (
         lambda: _model(

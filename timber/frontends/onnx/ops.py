@@ -244,7 +244,6 @@ def _normalizer(b, node, args, opset):
     (squares formed in the input type); a zero norm leaves the row as is."""
     x = _float_row(b, args[0])
     norm = attrs(b, node).get("norm", "MAX")
-    el = x.element
     xf = b.convert(x.row, f32)
     n = x.width
     cols = [b.extract(x.row, j) for j in range(n)]
