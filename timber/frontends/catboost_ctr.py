@@ -449,22 +449,25 @@ def _search(em, H: E, offsets: list[int], w: int, keys: list[int], key_table: np
     """Per lane: the index of the last key <= H in the lane's section of `w` sorted keys (each
     section ends in 2^64-1), and whether that key is H.  The first two levels of the binary
     search read constants (one candidate, then two); the others read the table."""
-    pos = _vec(em, offsets, i64)
-    last = _vec(em, [s64(EMPTY_KEY)] * len(offsets), i64)  # the last key found <= H
+    last_le = _vec(em, [o - 1 for o in offsets], i64)  # index of the last key known to be <= H
+    last = _vec(em, [s64(EMPTY_KEY)] * len(offsets), i64)  # that key
     step, level, went = w // 2, 0, None
     while step >= 1:
         if level == 0:
+            at = _vec(em, [o + step - 1 for o in offsets], i64)
             probe = _vec(em, [s64(keys[o + step - 1]) for o in offsets], i64)
         elif level == 1:
+            at = last_le + step
             up = _vec(em, [s64(keys[o + 2 * step + step - 1]) for o in offsets], i64)
             probe = where(went, up, _vec(em, [s64(keys[o + step - 1]) for o in offsets], i64))
         else:
-            probe = (pos + (step - 1)).lookup(key_table, i64)
+            at = last_le + step
+            probe = at.lookup(key_table, i64)
         went = probe.cmp("ule", H)
-        pos = where(went, pos + step, pos)
+        last_le = where(went, at, last_le)
         last = where(went, probe, last)
         step, level = step // 2, level + 1
-    return _name(pos - 1, f"{tag}_index"), _name(last.eq(H), f"{tag}_found")
+    return _name(last_le, f"{tag}_index"), _name(last.eq(H), f"{tag}_found")
 
 
 def _vec(em, values, elem) -> E:
