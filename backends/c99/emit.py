@@ -94,7 +94,7 @@ def c_float(v, t: FloatType) -> str:
     v = float(v)
     suffix = "f" if t == f32 else ""
     cast = "" if t == f32 else "(double)"
-    pre = "TIMBER_" if _misra() else ""  # the MISRA profile's own names: see _NONFINITE
+    pre = "TIMBER_" if _misra() else ""  # the MISRA profile's own names: see _nonfinite
     if v != v:
         return f"{'-' if np.signbit(v) else ''}{cast}{pre}NAN"
     if v in (float("inf"), float("-inf")):
@@ -927,7 +927,7 @@ class _CModule:
                 f"    const {cmp_c} v = ({cmp_c})x[{syms['lfeat']}[n]];",
             ]
             body += ["    " + s for s in self._decide(tb.level_combos, "l", ctx)]
-            body += ["    if (yes) { idx |= (uint32_t)1U << d; }" if _misra() else "    idx |= (uint32_t)yes << d;", "}"]
+            body += ["    idx |= (yes ? (uint32_t)1U : (uint32_t)0U) << d;" if _misra() else "    idx |= (uint32_t)yes << d;", "}"]
         body.append(f"const uint32_t off = {syms['lbase']}[t] + idx * {dim};")
         body += self._accumulate(tb, syms, "off", None, acc_c)
         return _tree_loop(start, stop, body)
@@ -950,7 +950,10 @@ class _CModule:
         else:
             lines.append("#include <stdint.h>")
         if self.data.needs_math_h:
-            lines += _NONFINITE if _misra() else ["#include <math.h> /* NAN and INFINITY macros only; no libm function is used */"]
+            if _misra():
+                lines += _nonfinite(self.data.definitions())
+            else:
+                lines.append("#include <math.h> /* NAN and INFINITY macros only; no libm function is used */")
         lines.append("")
         lines += self.data.definitions()
         if not self.data.tables:
@@ -1003,7 +1006,10 @@ class _CModule:
         if self.needs_string_h and any("memcpy" in s for s in code):
             lines.append("#include <string.h> /* memcpy, for bit casts */")
         if any("NAN" in s or "INFINITY" in s for s in code):
-            lines += _NONFINITE if _misra() else ["#include <math.h> /* the NAN and INFINITY macros only; no libm function is used */"]
+            if _misra():
+                lines += _nonfinite(code)
+            else:
+                lines.append("#include <math.h> /* the NAN and INFINITY macros only; no libm function is used */")
         lines += [
             "",
             "#if !defined(FLT_EVAL_METHOD) || FLT_EVAL_METHOD != 0",
@@ -1166,16 +1172,19 @@ class _CModule:
 # The MISRA profile's spelling of infinity and NaN: <math.h>'s macros where the library is there,
 # the compiler's built-in constants (the same values) in a freestanding GCC/Clang build, which has
 # no <math.h>.  Our own names: a standard macro name may not be defined (Rule 21.1).
-_NONFINITE = [
-    "#if defined(__STDC_HOSTED__) && (__STDC_HOSTED__ == 0) && defined(__GNUC__)",
-    "#define TIMBER_NAN (__builtin_nanf(\"\")) /* freestanding: no <math.h> */",
-    "#define TIMBER_INFINITY (__builtin_inff())",
-    "#else",
-    "#include <math.h> /* the NAN and INFINITY macros only; no libm function is used */",
-    "#define TIMBER_NAN NAN",
-    "#define TIMBER_INFINITY INFINITY",
-    "#endif",
-]
+def _nonfinite(text: list[str]) -> list[str]:
+    """The definitions of the ones of TIMBER_NAN / TIMBER_INFINITY that `text` uses (an unused macro
+    would break Rule 2.5)."""
+    used = [n for n in ("NAN", "INFINITY") if any(f"TIMBER_{n}" in s for s in text)]
+    builtin = {"NAN": '(__builtin_nanf(""))', "INFINITY": "(__builtin_inff())"}
+    return [
+        "#if defined(__STDC_HOSTED__) && (__STDC_HOSTED__ == 0) && defined(__GNUC__)",
+        *[f"#define TIMBER_{n} {builtin[n]} /* freestanding: no <math.h> */" for n in used],
+        "#else",
+        "#include <math.h> /* the NAN and INFINITY macros only; no libm function is used */",
+        *[f"#define TIMBER_{n} {n}" for n in used],
+        "#endif",
+    ]
 
 
 def _tree_loop(start: int, stop: int, body: list[str]) -> list[str]:
