@@ -445,19 +445,6 @@ def test_encode_rows(rng):
 # ----- rejected models, corrupt input ------------------------------------------------------
 
 
-def test_ctr_is_rejected_naming_the_feature(rng):
-    n = 600
-    cats = rng.integers(0, 40, n)
-    rows = [[f"c{c}", float(v)] for c, v in zip(cats, rng.normal(size=n))]
-    y = (cats % 3 == 0).astype(int)
-    model = catboost.CatBoostClassifier(iterations=5, depth=3, one_hot_max_size=2, verbose=0, random_seed=0, thread_count=1)
-    model.fit(catboost.Pool(rows, y, cat_features=[0], feature_names=["shop", "x"]))
-    with pytest.raises(TimberError, match=r"CTR over categorical feature 0 \('shop'\): CTR features are not supported") as e:
-        tc.load(model, source_name="ctr.cbm")
-    assert str(e.value).startswith("ctr.cbm: oblivious_trees[")
-    assert "one_hot_max_size" in str(e.value)
-
-
 def test_text_features_are_rejected(rng):
     rows = [["good value", 1.0], ["poor quality", 2.0], ["good good", 0.5], ["bad", 3.0]] * 20
     y = [1, 0, 1, 0] * 20

@@ -1,7 +1,7 @@
 """Every CatBoost model in ../shared/corpus: the ones Timber supports compile and match CatBoost
 1.2 (RawFormulaVal bit for bit; probabilities/exponents to 8·2^-52, see test_catboost.py), on
 the rows shipped with them and on rows synthesised from their borders and categories; the
-ones it does not (CTR and text features) are rejected with the feature and the reason.
+ones it does not (text features) are rejected with the feature and the reason.
 Skips when the corpus is absent."""
 
 from __future__ import annotations
@@ -160,16 +160,6 @@ def test_string_categories_need_a_vocabulary():
 @pytest.mark.parametrize(
     "name,pattern",
     [
-        (
-            "catboost-cgo/titanic.cbm",
-            r"titanic.cbm: oblivious_trees\[0\].splits\[2\]: error: "
-            r"split on a Borders CTR over categorical feature 1 \('Pclass'\): CTR features are not supported",
-        ),
-        (
-            "catboost-cgo/uncertainty.cbm",
-            r"uncertainty.cbm: oblivious_trees\[0\].splits\[0\]: error: "
-            r"split on a Counter CTR over categorical feature 1: CTR features are not supported",
-        ),
         ("catboost-cgo/text.cbm", r"text.cbm: error: text feature 0: text features are not supported"),
     ],
 )
