@@ -134,7 +134,8 @@ def axis_attr(axis):
 class SinCosOp(_KinOp):
     """`%sc = kin.sincos %a : tensor<1xf64> -> tensor<2xf64>`: `[sin a, cos a]` (`math.sin`,
     `math.cos` of the element type: the C library's in the host JIT with math="libm", else
-    Timber's own, whose argument reduction the two share)."""
+    Timber's own; the LLVM back-end computes the two with one argument reduction in batches,
+    `trig.sincos_f64`, the same bits)."""
 
     name = "kin.sincos"
     operand_defs = (OperandDef("angle", Rank1FloatTensor),)

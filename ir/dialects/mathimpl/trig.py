@@ -30,6 +30,10 @@ Kernels on y = y_hi + y_lo (|y| ≤ π/4), fdlibm's k_sin.c and FreeBSD's k_cos.
          cos = t + (((1 − t) − h) + (z·R − y_hi·y_lo))
 and by quadrant n: sin x = (sin y, cos y, −sin y, −cos y)[n], cos x = (cos y, −sin y, −cos y, sin y)[n],
 with sin(−x) = −sin x.
+
+`sincos_f64` computes both from one reduction (the same operations, so the same bits); the LLVM
+back-end uses it for the sin and cos of one value, with `reduce_pio2(fast=True)` (no table reads,
+equal for |x| < 2^22) when no lane of a block needs the full reduction.
 """
 
 from __future__ import annotations
