@@ -83,6 +83,15 @@ def test_skl2onnx_trees_exact(name):
     _compare(_convert(est, Xt), np.concatenate([Xt, Xt + np.float32(1e-3)]), exact=True)
 
 
+@pytest.mark.parametrize("name", ["rf3", "gbc2"])
+def test_skl2onnx_label_output_on_request(name):
+    make, X, y = TREES[name]
+    model = _convert(make().fit(X, y), X)
+    Xt = X.astype(np.float32)
+    want = ort_run(model, Xt, "output_label").astype(np.float64)
+    np.testing.assert_array_equal(run(load(model, output="output_label"), Xt, math="libm").reshape(want.shape), want)
+
+
 @pytest.mark.parametrize("name", sorted(LINEAR))
 def test_skl2onnx_linear_pipelines(name):
     make, X, y = LINEAR[name]

@@ -127,3 +127,36 @@ def test_float_input_with_double_thresholds_is_refused_like_onnxruntime():
     m = tree_model("regressor", seed=2, as_tensor=True)
     with pytest.raises(timber.TimberError, match=r"node 0 .*'\*_as_tensor' attributes on a float input"):
         load(m)
+
+
+@pytest.mark.parametrize(
+    "nc,ids,post,base,pos",
+    [
+        (2, "0", "LOGISTIC", "one", False),
+        (2, "1", "NONE", "two", True),
+        (2, "0", "SOFTMAX", None, True),
+        (1, "all", "NONE", "one", False),
+    ],
+)
+def test_label_output_on_request_matches_onnxruntime(nc, ids, post, base, pos):
+    """The label output (int64 in ONNX Runtime) as f64 numbers: ONNX Runtime's binary rules
+    (`pos > 0.5` for one class id with positive weights, `> 0` otherwise)."""
+    b = {None: None, "one": [0.3], "two": [0.2, -0.4]}[base]
+    m = tree_model(
+        "classifier",
+        seed=1,
+        n_targets=nc,
+        post=post,
+        base=b,
+        multi=ids == "all",
+        class_ids=None if ids == "all" else [int(ids)],
+        positive=pos,
+    )
+    for a in m.graph.node[0].attribute:
+        if a.name == "classlabels_int64s":
+            a.ints[:] = [10 * (i + 1) for i in range(nc)]
+    module = load(m, output="label")
+    X = _rows(module, np.float32)
+    want = ort_run(m, X, "label").astype(np.float64)
+    got = run(module, X, math="libm")
+    np.testing.assert_array_equal(np.broadcast_to(got, (len(X),) + got.shape[1:]).reshape(want.shape), want)

@@ -201,7 +201,7 @@ def _output(b: Builder, g, env, output, source):
         chosen = output
     else:
         probs = [n for n in names if n in env and env[n].zipmap]
-        numeric = [n for n in names if n in env and env[n].row is not None and env[n].row.type.element in (f32, f64)]
+        numeric = [n for n in names if n in env and env[n].row is not None and not env[n].label and env[n].row.type.element in (f32, f64)]
         prob_like = [n for n in numeric if "prob" in n.lower()]
         chosen = (probs or prob_like or numeric or [None])[0]
         if chosen is None:

@@ -31,6 +31,7 @@ class Val:
     row: Value | None = None
     const: np.ndarray | None = None
     zipmap: bool = False  # a ZipMap's output: the probabilities it wraps
+    label: bool = False  # a class label (int64 in ONNX Runtime), held as f64: returned only on request
 
     @property
     def is_const(self) -> bool:

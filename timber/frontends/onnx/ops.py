@@ -115,6 +115,8 @@ def _cast(b, node, args, opset):
         return [Val(const=np.asarray(v.const).astype(np_t[to]))]
     if v is None or v.row is None:
         return [Val()]  # a cast of a label: not computed
+    if v.label:
+        return [v]  # a label cast to int64/float/string: the same numbers (held as f64)
     if v.row.type.element == IntegerType(1) and to in (TensorProto.FLOAT, TensorProto.DOUBLE):
         el = f32 if to == TensorProto.FLOAT else f64
         t = TensorType(v.row.type.shape, el)
@@ -312,6 +314,13 @@ def _linear_classifier(b, node, args, opset):
     labels = a.get("classlabels_strings") or a.get("classlabels_ints") or []
     s = _linear_scores(b, x, a.get("coefficients", []), inter, k)
     post = a.get("post_transform", "NONE")
+    label = None
+    if labels and not a.get("classlabels_strings"):
+        if k == 1 and len(labels) == 2:
+            gt = b.cmp("ogt", s, b.const([0.0], f32))
+            label = b.select(gt, b.const([float(labels[1])], f64), b.const([float(labels[0])], f64), name="label")
+        elif k > 1 and len(labels) == k:
+            label = trees._lookup(b, b.op(math.ArgmaxOp.build(s)), [float(v) for v in labels])
     if k == 1:
         if len(labels) != 2:
             b.fail(f"one score and {len(labels)} class labels: ONNX Runtime takes exactly 2 for a binary LinearClassifier")
@@ -320,10 +329,10 @@ def _linear_classifier(b, node, args, opset):
         if post == "PROBIT":
             b.fail("PROBIT on a binary LinearClassifier with one score: ONNX Runtime writes one column of two")
         if post == "LOGISTIC":
-            return [Val(), Val(row=b.concat([b.logistic(b.neg(s)), b.logistic(s)], name="proba"))]
+            return [Val(row=label, label=True), Val(row=b.concat([b.logistic(b.neg(s)), b.logistic(s)], name="proba"))]
         one = b.const([1.0], f32)
-        return [Val(), Val(row=b.concat([b.sub(one, s), s], name="proba"))]
-    return [Val(), Val(row=b.transform(post, s))]
+        return [Val(row=label, label=True), Val(row=b.concat([b.sub(one, s), s], name="proba"))]
+    return [Val(row=label, label=True), Val(row=b.transform(post, s))]
 
 
 # ----- tree ensembles ----------------------------------------------------------------------------
@@ -362,8 +371,9 @@ def _tree_classifier(b, node, args, opset):
     if not labels:
         b.fail("the classifier has no class labels (classlabels_strings or classlabels_int64s)")
     compare, acc = _types(b, x, double)
-    proba, _ = trees.classifier(b, x.row, ts, len(labels), a.get("post_transform", "NONE"), base, compare, acc)
-    return [Val(), Val(row=proba)]
+    ints = [float(v) for v in labels] if not a.get("classlabels_strings") else None
+    proba, label = trees.classifier(b, x.row, ts, len(labels), a.get("post_transform", "NONE"), base, compare, acc, ints)
+    return [Val(row=label, label=True), Val(row=proba)]
 
 
 @converts(ML_DOMAIN, "TreeEnsemble")

@@ -28,10 +28,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ir.attributes import DenseElementsAttr
 from ir.core import Value
-from ir.dialects import arith
+from ir.dialects import arith, math
 from ir.dialects.tree import EnsembleOp, Missing, NodeTable, Pred
-from ir.types import f32, f64
+from ir.types import TensorType, f32, f64
 
 from .builder import Builder
 
@@ -544,8 +545,35 @@ def regressor(b: Builder, x: Value, trees, n_targets: int, agg: str, post: str, 
     return b.convert(b.transform(post, b.convert(s, f32)), out)
 
 
-def classifier(b: Builder, x: Value, trees, n_classes: int, post: str, base: np.ndarray, compare, acc) -> tuple[Value, Value | None]:
-    """TreeEnsembleClassifier: (probabilities [float32, n_classes wide], label index or None).
+def _lookup(b: Builder, idx: Value, values) -> Value:
+    """values[idx] as f64 (idx: tensor<1xi64>)."""
+    size = 1 << max(0, (len(values) - 1).bit_length())
+    table = np.zeros(size)
+    table[: len(values)] = values
+    return b.op(arith.LookupOp.build(idx, DenseElementsAttr(table, TensorType((size,), f64)), name="label"))
+
+
+def _binary_label(b: Builder, pos: Value, case, labels, acc) -> Value | None:
+    """_set_score_binary: one class id and all weights >= 0: `pos > 0.5`; one class id and
+    mixed signs: `pos > 0` (labels[1] / labels[0]); otherwise `pos > 0` gives 1 / 0."""
+    if labels is None:
+        return None
+    if case is None:
+        l0, l1 = 0.0, 1.0
+    else:
+        if len(labels) != 2:
+            return None
+        l0, l1 = labels
+    thr = 0.5 if case == "positive" else 0.0
+    gt = b.cmp("ogt", pos, b.const([thr], acc))
+    return b.select(gt, b.const([l1], f64), b.const([l0], f64), name="label")
+
+
+def classifier(
+    b: Builder, x: Value, trees, n_classes: int, post: str, base: np.ndarray, compare, acc, labels=None
+) -> tuple[Value, Value | None]:
+    """TreeEnsembleClassifier: (probabilities [float32, n_classes wide], the label as f64 or
+    None when it cannot be computed: string labels, per-row class coverage).
 
     Only class coverages known at compile time are supported (every converter writes them):
     each class is named by some tree at every leaf, or never."""
@@ -562,8 +590,9 @@ def classifier(b: Builder, x: Value, trees, n_classes: int, post: str, base: np.
         s = e.sum_single()
         if len(base) == 1:
             s = b.add(s, b.const(base[:1], acc))
+        label = _binary_label(b, s, None, labels, acc)
         s = b.convert(s, f32)
-        return (b.probit(s) if post == "PROBIT" else s), None
+        return (b.probit(s) if post == "PROBIT" else s), label
     cov = e.coverage()
     s, count = e.sum_multi()
     cols = [b.extract(s, k) for k in range(n_classes)]
@@ -583,7 +612,13 @@ def classifier(b: Builder, x: Value, trees, n_classes: int, post: str, base: np.
             else:
                 flag = b.cmp("ogt", b.extract(count, k), zero)
                 out.append(b.select(flag, with_score, bk))
-        return b.transform(post, b.convert(b.concat(out, name="score"), f32)), None
+        label = None
+        scored = [k for k in range(n_classes) if cov[k] == "always" or k < len(base)]
+        if labels is not None and "sometimes" not in cov and scored:
+            # get_max_weight: the first scored class with the largest score
+            idx = b.op(math.ArgmaxOp.build(b.concat([out[k] for k in scored])))
+            label = _lookup(b, idx, [labels[k] for k in scored])
+        return b.transform(post, b.convert(b.concat(out, name="score"), f32)), label
     if "sometimes" in cov:
         b.fail("a class is named by some leaves of every tree but not all: per-row class coverage of a binary classifier is not supported")
     has = [c == "always" for c in cov]
@@ -611,6 +646,7 @@ def classifier(b: Builder, x: Value, trees, n_classes: int, post: str, base: np.
     pos = scores[1] if len(scores) == 2 and has[1] else scores[0]
     if binary_case:
         add = "positive" if positive else "mixed"
+    pos = _binary_label(b, pos, add if binary_case else None, labels, acc)
     if len(scores) == 2:
         return b.transform(post, b.convert(b.concat(scores, name="score"), f32)), pos
     s = scores[0]  # one score, in the accumulation type; write_scores adds the second column
