@@ -127,6 +127,21 @@ def _catboost():
     return _default_passes(fc.load(m))
 
 
+def _catboost_ctr():
+    """Categorical features as CTRs: CatBoost's hashes in 64-bit integer arithmetic."""
+    import catboost as cb
+
+    from timber.frontends import catboost as fc
+
+    X, _, _ = _data()
+    rng = np.random.default_rng(2)
+    cats = np.stack([rng.integers(0, 6, len(X)), rng.integers(0, 3, len(X))], axis=1)
+    y = ((X[:, 0] > 0) ^ (cats[:, 0] == 1)).astype(int)
+    rows = [[float(x), str(c0), str(c1)] for x, c0, c1 in zip(X[:, 0], cats[:, 0], cats[:, 1])]
+    m = cb.CatBoostClassifier(iterations=5, depth=3, verbose=0, allow_writing_files=False, thread_count=1, cat_features=[1, 2])
+    return _default_passes(fc.load(m.fit(rows, y)))
+
+
 def _sklearn(kind: str):
     from timber.frontends import sklearn as fs
 
@@ -194,6 +209,7 @@ BUILDERS = {
     "multiclass_argmax": lambda tmp: models.multiclass_argmax(),
     "xgboost": lambda tmp: _xgboost(),
     "catboost": lambda tmp: _catboost(),
+    "catboost_ctr": lambda tmp: _catboost_ctr(),
     "sklearn_forest": lambda tmp: _sklearn("forest"),
     "sklearn_linear": lambda tmp: _sklearn("linear"),
     "sklearn_mlp": lambda tmp: _sklearn("mlp"),
