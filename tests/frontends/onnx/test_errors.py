@@ -9,6 +9,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import timber
+from ir.interpreter import run
 from timber.detect import detect_format, load_model
 from timber.frontends.onnx import load
 
@@ -58,15 +59,35 @@ def test_dynamic_feature_count_names_the_input_and_option():
     assert load(_graph([helper.make_node("Identity", ["X"], ["Y"])], [x], [Y]), n_features=3) is not None
 
 
-def test_external_data_is_refused():
+def _external_model(location: str):
     t = numpy_helper.from_array(np.ones(3, np.float32), "offset")
     t.data_location = TensorProto.EXTERNAL
     t.ClearField("raw_data")
     e = t.external_data.add()
-    e.key, e.value = "location", "/etc/passwd"
-    m = _graph([helper.make_node("Add", ["X", "offset"], ["Y"])], [X], [Y], inits=[t])
-    with pytest.raises(timber.TimberError, match="initializer 'offset' stores its data in an external file"):
-        load(m)
+    e.key, e.value = "location", location
+    y = helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 3])
+    return _graph([helper.make_node("Add", ["X", "offset"], ["Y"])], [X], [y], inits=[t])
+
+
+@pytest.mark.parametrize("location", ["/etc/passwd", "../secret.bin", "sub/../../x.bin"])
+def test_external_data_outside_the_model_directory_is_refused(tmp_path, location):
+    p = tmp_path / "m.onnx"
+    onnx.save(_external_model(location), p)
+    with pytest.raises(timber.TimberError, match="only files beside the model"):
+        load(p)
+    with pytest.raises(timber.TimberError, match="load the model from its path"):
+        load(_external_model(location))
+
+
+def test_external_data_beside_the_model_is_read(tmp_path):
+    (tmp_path / "w.bin").write_bytes(np.array([1.5, -2.0, 4.0], np.float32).tobytes())
+    p = tmp_path / "m.onnx"
+    onnx.save(_external_model("w.bin"), p)
+    X3 = np.array([[1.0, 2.0, 3.0]], np.float32)
+    np.testing.assert_array_equal(run(load(p), X3), X3 + np.array([1.5, -2.0, 4.0], np.float32))
+    onnx.save(_external_model("missing.bin"), p)
+    with pytest.raises(timber.TimberError, match="cannot read external data 'missing.bin'"):
+        load(p)
 
 
 def test_unknown_output_lists_outputs():

@@ -86,15 +86,56 @@ def _shape(vi):
     return tt.elem_type, dims
 
 
-def _constant(tensor, source, what):
+MAX_EXTERNAL = 2**31  # bytes one external tensor may take
+
+
+def _constant(tensor, source, what, base_dir=None):
+    """An initializer as numpy.  External data is read only from a file beside the model (a
+    plain relative name in the model's directory: no absolute path, no `..`), within its size."""
     from onnx import numpy_helper
 
+    where = NameLoc(source, what)
     if tensor.data_location == 1 or len(tensor.external_data):
-        raise TimberError(f"{what} stores its data in an external file; Timber reads self-contained ONNX files only", NameLoc(source, what))
+        info = {e.key: e.value for e in tensor.external_data}
+        loc = info.get("location", "")
+        if base_dir is None:
+            raise TimberError(
+                f"{what} stores its data in an external file; load the model from its path so it can be found beside it", where
+            )
+        parts = loc.replace("\\", "/").split("/")
+        if not loc or os.path.isabs(loc) or ".." in parts or ":" in loc:
+            raise TimberError(
+                f"{what} names external data '{loc}': only files beside the model (no absolute or parent paths) are read", where
+            )
+        path = os.path.join(base_dir, *parts)
+        try:
+            offset, length = int(info.get("offset", 0)), int(info.get("length", -1))
+            size = os.path.getsize(path)
+            if (
+                offset < 0
+                or offset > size
+                or length > size - offset
+                or (length < 0 and size - offset > MAX_EXTERNAL)
+                or length > MAX_EXTERNAL
+            ):
+                raise TimberError(f"{what}: external data range offset {offset} length {length} is outside '{loc}' ({size} bytes)", where)
+            with open(path, "rb") as fh:
+                fh.seek(offset)
+                raw = fh.read(length if length >= 0 else size - offset)
+        except OSError as e:
+            raise TimberError(f"{what}: cannot read external data '{loc}': {e.strerror}", where) from None
+        except ValueError:
+            raise TimberError(f"{what}: malformed external data offset/length", where) from None
+        t = type(tensor)()
+        t.CopyFrom(tensor)
+        t.data_location = 0
+        del t.external_data[:]
+        t.raw_data = raw
+        tensor = t
     try:
         return numpy_helper.to_array(tensor)
     except Exception as e:  # noqa: BLE001
-        raise TimberError(f"{what} is a malformed tensor ({e})", NameLoc(source, what)) from None
+        raise TimberError(f"{what} is a malformed tensor ({e})", where) from None
 
 
 def load(path_or_model, *, output: str | None = None, n_features: int | None = None, source_name: str | None = None) -> ModuleOp:
@@ -102,6 +143,7 @@ def load(path_or_model, *, output: str | None = None, n_features: int | None = N
     returns (default: a classifier's probabilities, else the first output that is not a
     label); `n_features`: the row width when the input declares none."""
     model, source = _read(path_or_model, source_name)
+    base_dir = os.path.dirname(os.path.abspath(os.fspath(path_or_model))) if isinstance(path_or_model, (str, os.PathLike)) else None
     _check_opsets(model, source)
     g = model.graph
     inits = {t.name: t for t in g.initializer}
@@ -138,7 +180,7 @@ def load(path_or_model, *, output: str | None = None, n_features: int | None = N
     b = Builder(fn.body, source)
     env: dict[str, Val] = {inp.name: Val(row=fn.args[0])}
     for name, t in inits.items():
-        env[name] = Val(const=_constant(t, source, f"initializer '{name}'"))
+        env[name] = Val(const=_constant(t, source, f"initializer '{name}'", base_dir))
     opsets = {(imp.domain or "ai.onnx"): imp.version for imp in model.opset_import}
     produced_by: dict[str, int] = {}
     for idx, node in enumerate(g.node):
