@@ -150,3 +150,17 @@ def test_glue_matches_onnxruntime(name):
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     ok = np.isfinite(want)
     assert np.max(np.abs(got[ok] - want[ok]) / np.maximum(np.abs(want[ok]), 1.0)) < 1e-5
+
+
+def test_gather_and_slice_of_features_match_onnxruntime():
+    model = _model(
+        [
+            helper.make_node("Gather", ["X", "gi"], ["A"], axis=1),
+            helper.make_node("Slice", ["X", "st", "en", "ax"], ["B"]),
+            helper.make_node("Concat", ["A", "B"], ["Y"], axis=1),
+        ],
+        n_out=5,
+        inits=[_t("gi", [3, -4], np.int64), _t("st", [1], np.int64), _t("en", [4], np.int64), _t("ax", [1], np.int64)],
+    )
+    X = _rows(4)
+    np.testing.assert_array_equal(run(load(model), X, math="libm"), ort_run(model, X, "Y"))

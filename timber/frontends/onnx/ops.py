@@ -628,3 +628,54 @@ def _svm_regressor(b, node, args, opset):
     from .svm import svm_regressor
 
     return [svm_regressor(b, _float_row(b, args[0]), attrs(b, node))]
+
+
+@converts("ai.onnx", "Gather")
+def _gather(b, node, args, opset):
+    """Columns of the row at constant indices (axis 1); constants gathered at compile time."""
+    x, idx = args[0], args[1]
+    axis = attrs(b, node).get("axis", 0)
+    if idx is None or not idx.is_const:
+        if x is not None and x.is_const:
+            return [Val()]  # e.g. class labels picked by computed indices
+        b.fail("Gather needs constant indices")
+    if x is not None and x.is_const:
+        return [Val(const=np.take(x.const, idx.const, axis=axis))]
+    x = _row(b, x)
+    if axis not in (1, -1):
+        b.fail(f"Gather along axis {axis} of the [N, F] row: axis 1 is supported")
+    ind = [int(i) + (x.width if int(i) < 0 else 0) for i in np.asarray(idx.const).reshape(-1)]
+    if not ind or any(not 0 <= i < x.width for i in ind):
+        b.fail(f"Gather indices {ind} out of range for a row of {x.width}")
+    return [Val(row=b.concat([b.extract(x.row, i) for i in ind], name="gathered"))]
+
+
+@converts("ai.onnx", "Slice")
+def _slice(b, node, args, opset):
+    """A constant slice of the row's features (axis 1)."""
+    x = args[0]
+    consts = [a.const if a is not None and a.is_const else None for a in args[1:]]
+    if any(c is None for c, a in zip(consts, args[1:]) if a is not None):
+        b.fail("Slice needs constant starts, ends, axes and steps")
+    starts, ends = (np.asarray(c).reshape(-1).tolist() for c in consts[:2])
+    axes = np.asarray(consts[2]).reshape(-1).tolist() if len(consts) > 2 and consts[2] is not None else list(range(len(starts)))
+    steps = np.asarray(consts[3]).reshape(-1).tolist() if len(consts) > 3 and consts[3] is not None else [1] * len(starts)
+    if x is not None and x.is_const:
+        sl = [slice(None)] * x.const.ndim
+        for s0, e0, ax, st in zip(starts, ends, axes, steps):
+            sl[ax] = slice(s0, e0, st)
+        return [Val(const=x.const[tuple(sl)])]
+    x = _row(b, x)
+    cols = list(range(x.width))
+    for s0, e0, ax, st in zip(starts, ends, axes, steps):
+        if ax in (1, -1):
+            cols = cols[slice(s0, e0, st)]
+        elif ax == 0 and s0 == 0 and e0 >= 2**62 and st == 1:
+            continue  # all rows
+        else:
+            b.fail(f"Slice along axis {ax}: only the feature axis (1) is supported")
+    if not cols:
+        b.fail("Slice selects no feature")
+    if cols == list(range(x.width)):
+        return [x]
+    return [Val(row=b.concat([b.extract(x.row, i) for i in cols], name="sliced"))]
