@@ -1000,8 +1000,8 @@ class _CModule:
             code += r + [""]
         for r in self.routines:
             code += r + [""]
-        if _misra():
-            code = _misra_profile.shape(code)  # the routines; the wrappers keep the ABI's int
+        # Every body braced, int32_t/uint32_t locals (free, so in both outputs); the wrappers keep the ABI's int.
+        code = _misra_profile.shape(code)
         code += self._wrappers()
         if self.needs_string_h and any("memcpy" in s for s in code):
             lines.append("#include <string.h> /* memcpy, for bit casts */")
@@ -1133,12 +1133,12 @@ class _CModule:
                 ]
                 continue
             out += [
-                f"static int cat_{mode}(const uint32_t *words, uint32_t start, uint32_t n_words, double v)",
+                f"static int32_t cat_{mode}(const uint32_t *words, uint32_t start, uint32_t n_words, double v)",
                 "{",
                 f"    if (!({low} && v < 0x1p+31)) {{ return 0; }}",
                 "    const uint32_t c = (uint32_t)v;",
                 "    if ((c >> 5) >= n_words) { return 0; }",
-                "    return (int)((words[start + (c >> 5)] >> (c & 31u)) & 1u);",
+                "    return (int32_t)((words[start + (c >> 5)] >> (c & 31u)) & 1u);",
                 "}",
                 "",
             ]
