@@ -145,6 +145,7 @@ class CompiledModel:
         # its call returns a matrix (scikit-learn's transform: (n, 1) for one component).
         rank = module.attributes.get("timber.output_rank")
         self._matrix_output = rank is not None and getattr(rank, "value", None) == 2
+        self._tls = threading.local()  # per-thread one-row buffers (see _predict_one)
 
     # ----- metadata ---------------------------------------------------------------------------
     @property
@@ -182,6 +183,10 @@ class CompiledModel:
         raw score).  X: a 2-D array (float32/float64/ints/bools, C or Fortran order), a pandas
         DataFrame, a scipy sparse matrix (absent entries are missing, as in XGBoost) or one 1-D
         row.  `n_jobs` overrides the thread count given to `compile` for this call."""
+        if not output_margin and type(X) is np.ndarray and self._single is not None:
+            out = self._predict_one(X)
+            if out is not None:
+                return out
         entry = self._predict
         if output_margin:
             entry = self._margin
@@ -195,6 +200,22 @@ class CompiledModel:
         elif n:
             self._run(entry, X, out, n_jobs if n_jobs is not None else self.n_jobs)
         return out.reshape(n) if k == 1 and not self._matrix_output else out
+
+    def _predict_one(self, X: np.ndarray) -> np.ndarray | None:
+        """One row (shape (n,) or (1, n), numbers) through `infer_single` with this thread's
+        preallocated buffers: no per-call allocation or address lookup.  None: not one row."""
+        entry = self._single
+        if X.size != entry.n_inputs or X.dtype.kind not in "fiub" or not (X.ndim == 1 or (X.ndim == 2 and X.shape[0] == 1)):
+            return None
+        bufs = getattr(self._tls, "bufs", None)
+        if bufs is None:
+            xin, xout = np.empty(entry.n_inputs, entry.in_dtype), np.empty(entry.n_outputs, entry.out_dtype)
+            bufs = self._tls.bufs = (xin, xout, _address(xin), _address(xout))
+        xin, xout, a_in, a_out = bufs
+        np.copyto(xin, X.reshape(-1), casting="unsafe")  # what np.ascontiguousarray(X, dtype) does
+        _check_status(self._single_fn(a_in, a_out, None), entry.symbol)
+        k = entry.n_outputs
+        return xout.copy() if k == 1 and not self._matrix_output else xout.reshape(1, k).copy()
 
     def jacobian(self, Q, n_jobs: int | None = None) -> np.ndarray:
         """A URDF model's geometric Jacobian at configurations Q, in the base frame:
