@@ -88,9 +88,10 @@ def _load(model, options: dict) -> ModuleOp:
 
         return load_model(model, **options)
     kind = type(model).__module__.split(".")[0]
-    if kind not in ("sklearn", "lightgbm", "catboost", "xgboost"):
+    if kind not in ("sklearn", "lightgbm", "catboost", "xgboost", "onnx"):
         raise TimberError(
-            "timber.compile takes a model file path, a Timber IR module, or a LightGBM/XGBoost/CatBoost/scikit-learn model object; "
+            "timber.compile takes a model file path, a Timber IR module, or a LightGBM/XGBoost/CatBoost/scikit-learn model object "
+            "or an onnx.ModelProto; "
             f"found {type(model).__name__}"
         )
     from importlib import import_module

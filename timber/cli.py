@@ -109,6 +109,8 @@ def cmd_compile(a) -> int:
 
     module = load_model(a.model, **a.options)
     _run_passes(module, a.passes, a.calibration)
+    if getattr(a, "misra", False) and a.target != "c99":
+        raise TimberError("--misra applies to --target c99 (the MISRA C:2012 profile of the C sources)")
     if a.target in ("c99", "wat"):
         return _write_source_target(a, module)
     if a.target != "host":
@@ -143,8 +145,6 @@ def _write_source_target(a, module) -> int:
         from backends.c99 import write_c99
 
         paths = write_c99(module, out, prefix=a.prefix, force=a.force, misra=a.misra)
-    elif a.misra:
-        raise TimberError("--misra applies to --target c99 (MISRA C:2012 profile of the C sources)")
     else:
         from backends.wat import write_wat
 
