@@ -941,6 +941,17 @@ def _kernel_sqrt(fl: FunctionLowering, op: Operation) -> list[Val]:
     return [Val(a.elem, a.n, regs=[fl.fn.op("sqrt", f"call {t} @{name}({t} {x})") for x in fl.components(a)])]
 
 
+def _accumulate_term(fn: Function, t: str, term: str, x: str, v: str, accp: str, fabs: str | None) -> None:
+    """acc += x·v ("dot"), (x − v)² ("sq") or |x − v| ("abs"): one step of a table loop, in order."""
+    if term == "dot":
+        tv = fn.op("xv", f"fmul {t} {x}, {v}")
+    else:
+        d = fn.op("d", f"fsub {t} {x}, {v}")
+        tv = fn.op("dd", f"fmul {t} {d}, {d}") if term == "sq" else fn.op("ad", f"call {t} @{fabs}({t} {d})")
+    acc = fn.op("acc", f"load {t}, ptr {accp}, align 8")
+    fn.emit(f"store {t} {fn.op('acc', f'fadd {t} {acc}, {tv}')}, ptr {accp}, align 8")
+
+
 def _kernel_distances(fl: FunctionLowering, op: Operation) -> list[Val]:
     """out[i] = Σ_j (x_j - v_ij)² (or |x_j - v_ij|), j in order from 0.0: a loop over the stored
     vectors (a table [M][N]), each step a vector over the block's rows."""
@@ -997,13 +1008,7 @@ def _table_loop(fl: FunctionLowering, op: Operation, term: str, transform, bias=
             vs = fn.op("v", f"load {et}, ptr {vp}")
             ins = fn.op("vv", f"insertelement {t} poison, {et} {vs}, i64 0")
             vb = fn.op("vv", f"shufflevector {t} {ins}, {t} poison, {fl.vt('i32')} zeroinitializer")
-            if term == "dot":
-                tv = fn.op("xv", f"fmul {t} {xj}, {vb}")
-            else:
-                d = fn.op("d", f"fsub {t} {xj}, {vb}")
-                tv = fn.op("dd", f"fmul {t} {d}, {d}") if term == "sq" else fn.op("ad", f"call {t} @{fabs}({t} {d})")
-            acc = fn.op("acc", f"load {t}, ptr {accp}, align 8")
-            fn.emit(f"store {t} {fn.op('acc', f'fadd {t} {acc}, {tv}')}, ptr {accp}, align 8")
+            _accumulate_term(fn, t, term, xj, vb, accp, fabs)
 
         for_each(fn, N, "dj", one_feature)
         res = fn.op("acc", f"load {t}, ptr {accp}, align 8")
@@ -1062,13 +1067,7 @@ def _table_loop_one_row(fl: FunctionLowering, op: Operation, term: str, transfor
             xb = fn.op("xv", f"shufflevector {t} {xi}, {t} poison, {ti} zeroinitializer")
             off = fn.op("vo", f"add i64 {base}, {fn.op('vj', f'mul i64 {j}, {G}')}")
             vv = fn.op("v", f"load {t}, ptr {fn.op('vp', f'getelementptr {et}, ptr {table}, i64 {off}')}, align 8")
-            if term == "dot":
-                tv = fn.op("xv", f"fmul {t} {xb}, {vv}")
-            else:
-                d = fn.op("d", f"fsub {t} {xb}, {vv}")
-                tv = fn.op("dd", f"fmul {t} {d}, {d}") if term == "sq" else fn.op("ad", f"call {t} @{fabs}({t} {d})")
-            acc = fn.op("acc", f"load {t}, ptr {accp}, align 8")
-            fn.emit(f"store {t} {fn.op('acc', f'fadd {t} {acc}, {tv}')}, ptr {accp}, align 8")
+            _accumulate_term(fn, t, term, xb, vv, accp, fabs)
 
         for_each(fn, N, "gj", one_feature)
         res = fn.op("acc", f"load {t}, ptr {accp}, align 8")
