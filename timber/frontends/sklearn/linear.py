@@ -22,7 +22,7 @@ from ir.core import Value
 from ir.dialects import arith, linear, math
 from ir.types import TensorType, f64
 
-from .registry import Emit, Obj, converts
+from .registry import Emit, Obj, converts, numpy_sum
 
 # ----- shared helpers (rank-1 f64 tensors) --------------------------------------------------------
 
@@ -105,35 +105,8 @@ def affine(emit: Emit, x: Value, weights: np.ndarray, bias, name: str | None = N
 
 
 def np_row_sum(emit: Emit, a: Value, name: str | None = None) -> Value:
-    """`a.sum()` over a row as numpy sums it (its pairwise summation: fewer than 8 elements left
-    to right from 0.0; up to 128 with eight interleaved partial sums; beyond, halves)."""
-    xs = [extract(emit, a, k) for k in range(width(a))]
-
-    def add(p, q, nm=None):
-        return emit.op(arith.AddFOp.build(p, q, name=nm))
-
-    def pairwise(part: list[Value]) -> Value:
-        n = len(part)
-        if n < 8:
-            s = emit.const([0.0], "zero")
-            for v in part:
-                s = add(s, v)
-            return s
-        if n <= 128:
-            r = list(part[:8])
-            i = 8
-            while i < n - n % 8:
-                r = [add(r[j], part[i + j]) for j in range(8)]
-                i += 8
-            s = add(add(add(r[0], r[1]), add(r[2], r[3])), add(add(r[4], r[5]), add(r[6], r[7])))
-            for v in part[i:]:
-                s = add(s, v)
-            return s
-        n2 = n // 2
-        n2 -= n2 % 8
-        return add(pairwise(part[:n2]), pairwise(part[n2:]))
-
-    s = pairwise(xs)
+    """`a.sum()` over a row as numpy sums it (`registry.numpy_sum`)."""
+    s = numpy_sum(emit, [extract(emit, a, k) for k in range(width(a))])
     if name:
         s.name_hint = name
     return s

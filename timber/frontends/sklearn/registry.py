@@ -256,3 +256,36 @@ def _describe(v) -> str:
 
 
 __all__ = ["CONVERTERS", "KINDS", "METHODS", "MISSING", "ConvertError", "Converter", "Emit", "Obj", "convert", "converts", "supported"]
+
+
+def numpy_sum(emit: Emit, values: list) -> Value:
+    """The sum of rank-1 values as numpy's `add.reduce` computes it over a contiguous float64 row
+    (its pairwise summation): fewer than 8 terms left to right from +0.0 (so a sum of -0.0s is
+    +0.0, as numpy gives); up to 128 with eight interleaved partial sums; beyond, two halves."""
+    from ir.dialects import arith
+
+    def add(p, q):
+        return emit.op(arith.AddFOp.build(p, q))
+
+    def pairwise(part: list) -> Value:
+        n = len(part)
+        if n < 8:
+            s = emit.const([0.0], "zero")
+            for v in part:
+                s = add(s, v)
+            return s
+        if n <= 128:
+            r = list(part[:8])
+            i = 8
+            while i < n - n % 8:
+                r = [add(r[j], part[i + j]) for j in range(8)]
+                i += 8
+            s = add(add(add(r[0], r[1]), add(r[2], r[3])), add(add(r[4], r[5]), add(r[6], r[7])))
+            for v in part[i:]:
+                s = add(s, v)
+            return s
+        n2 = n // 2
+        n2 -= n2 % 8
+        return add(pairwise(part[:n2]), pairwise(part[n2:]))
+
+    return pairwise(list(values))

@@ -36,7 +36,7 @@ from ir.dialects import arith, func, math  # noqa: F401
 from ir.dialects.tree import EnsembleOp, Missing, NodeTable, Pred
 from ir.types import f32, f64
 
-from .registry import Emit, Obj, convert, converts
+from .registry import Emit, Obj, convert, converts, numpy_sum
 
 _LEAF = -1  # sklearn's TREE_LEAF
 
@@ -470,7 +470,7 @@ def _old_gb_proba(emit: Emit, raw, loss: str):
         m = emit.op(arith.MaximumFOp.build(m, emit.op(arith.ExtractOp.build(raw, i))))
     mb = emit.op(arith.BroadcastOp.build(m, raw.type))
     e = emit.op(math.ExpOp.build(emit.op(arith.SubFOp.build(raw, mb))))
-    s = _pairwise(emit, [emit.op(arith.ExtractOp.build(e, i)) for i in range(k)])
+    s = numpy_sum(emit, [emit.op(arith.ExtractOp.build(e, i)) for i in range(k)])
     lse = emit.op(arith.AddFOp.build(emit.op(math.LogOp.build(s)), m, name="logsumexp"))
     shifted = emit.op(arith.SubFOp.build(raw, emit.op(arith.BroadcastOp.build(lse, raw.type))))
     return emit.op(math.ExpOp.build(shifted, name="proba"))
@@ -487,32 +487,8 @@ def numpy_softmax(emit: Emit, v):
     for i in range(1, k):
         m = emit.op(arith.MaximumFOp.build(m, emit.op(arith.ExtractOp.build(v, i))))
     e = emit.op(math.ExpOp.build(emit.op(arith.SubFOp.build(v, emit.op(arith.BroadcastOp.build(m, v.type))))))
-    s = _pairwise(emit, [emit.op(arith.ExtractOp.build(e, i)) for i in range(k)])
+    s = numpy_sum(emit, [emit.op(arith.ExtractOp.build(e, i)) for i in range(k)])
     return emit.op(arith.DivFOp.build(e, emit.op(arith.BroadcastOp.build(s, v.type)), name="proba"))
-
-
-def _pairwise(emit: Emit, t: list):
-    """numpy's pairwise_sum of the values `t` (float64, contiguous)."""
-    add = lambda a, b: emit.op(arith.AddFOp.build(a, b))  # noqa: E731
-    n = len(t)
-    if n < 8:
-        acc = emit.const([-0.0])  # numpy starts from -0.0 here (so a lone -0.0 stays -0.0)
-        for v in t:
-            acc = add(acc, v)
-        return acc
-    if n <= 128:
-        r = list(t[:8])
-        i = 8
-        while i < n - n % 8:
-            r = [add(r[j], t[i + j]) for j in range(8)]
-            i += 8
-        res = add(add(add(r[0], r[1]), add(r[2], r[3])), add(add(r[4], r[5]), add(r[6], r[7])))
-        for v in t[i:]:
-            res = add(res, v)
-        return res
-    n2 = n // 2
-    n2 -= n2 % 8
-    return add(_pairwise(emit, t[:n2]), _pairwise(emit, t[n2:]))
 
 
 # ----- isolation forest -----------------------------------------------------------------------------
