@@ -28,7 +28,9 @@ def test_text_round_trips():
 def test_named_pipeline_expands_and_is_exact():
     passes = parse_pipeline("default")
     assert [p.name for p in passes] == PIPELINES["default"].split(",")
-    assert all(p.exact for p in passes)
+    # exact, but for the kin passes that re-associate a robot's transforms (their bound against
+    # Pinocchio is tested in tests/kin); they touch only kin ops
+    assert all(p.exact or p.name in ("kin-fold-fixed", "kin-specialize-axes") for p in passes)
     assert parse_pipeline("") == [] and parse_pipeline("   ") == []
 
 
