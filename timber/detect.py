@@ -89,7 +89,11 @@ def _sniff_catboost(head: bytes) -> bool:
     if head.startswith(b"CBM1"):
         return True
     t = _json_keys_head(head)
-    return t is not None and any(k in t for k in ('"oblivious_trees"', '"features_info"', '"model_info"', '"scale_and_bias"'))
+    if t is None:
+        return False
+    if t[1:].lstrip().startswith('"ctr_data"'):
+        return True  # CatBoost writes its keys sorted: a model with CTRs starts with its tables
+    return any(k in t for k in ('"oblivious_trees"', '"features_info"', '"model_info"', '"scale_and_bias"'))
 
 
 def _sniff_onnx(head: bytes) -> bool:

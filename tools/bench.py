@@ -166,6 +166,9 @@ class Bench:
         peers.append(("timber-compiler", self.subprocess_peer("timber-compiler", "timber_compiler.py")))
         if bm.framework == "catboost":
             peers[1] = ("tl2cgen", self.unsupported("tl2cgen", "treelite 4 has no CatBoost front-end"))
+            if bm.categorical:
+                own[1] = ("catboost-cpp", self.unsupported("catboost-cpp", "the C++ export takes categories as strings per row"))
+                peers[0] = ("onnxruntime", self.unsupported("onnxruntime", "CatBoost's ONNX export has no categorical features"))
         return [("timber", self.timber)] + own + peers
 
     @staticmethod
@@ -286,6 +289,21 @@ class Bench:
         model = catboost.CatBoost()
         model.load_model(str(bm.native_path(self.cache)))
         res = Result(engine="catboost predict", compile_s=time.perf_counter() - t0, compile_label="load")
+        if bm.categorical:
+            # CatBoost takes categories as ints or strings: a Pool per batch, built once (untimed
+            # after the warm-up call), so the time is CatBoost's prediction alone.
+            from bench_models import catboost_pool
+
+            pools = {}
+            res.note = "Pool built once per batch, outside the timing"
+
+            def predict(X, t):
+                key = (X.__array_interface__["data"][0], X.shape)
+                if key not in pools:
+                    pools[key] = catboost_pool(X, bm.categorical)
+                return model.predict(pools[key], prediction_type="Probability", thread_count=t)
+
+            return self.measure(res, predict, rows, single)
 
         def predict(X, t):
             return model.predict(X, thread_count=t)

@@ -14,6 +14,7 @@ come from the same generator with another seed, so trees see the value ranges th
 | lgb500     | LightGBM  | 500 trees, 63 leaves, regression on 100k x 50                                    |
 | lgbcat     | LightGBM  | 1000 trees, 31 leaves, binary, 20 numerical + 5 categorical features            |
 | cb500      | CatBoost  | 500 oblivious trees, depth 6, RMSE regression, 50 features                      |
+| cbctr      | CatBoost  | 300 oblivious trees, depth 6, Logloss, 20 numerical + 4 categorical features (CTRs)  |
 | rf100      | sklearn   | RandomForestClassifier 100 trees, max_depth 20, binary, 20 features             |
 | logreg     | sklearn   | LogisticRegression, 5 classes (multinomial), 50 features                        |
 | mlp        | sklearn   | MLPClassifier (100, 50) relu, 5 classes, 50 features                            |
@@ -209,6 +210,46 @@ def _classes(X: np.ndarray, k: int, seed: int) -> np.ndarray:
     return np.argmax(X @ centers.T + 0.8 * rng.standard_normal((len(X), k)) + np.sin(X[:, :k]), axis=1)
 
 
+CBCTR_CARDINALITIES = (10, 50, 200, 1000)
+CBCTR_NUMERIC = 20
+
+
+def _cbctr_rows(n: int, seed: int) -> np.ndarray:
+    """20 normal columns, then 4 integer category codes (as floats: Timber's code c is CatBoost's "c")."""
+    rng = np.random.default_rng(seed)
+    cats = [rng.integers(0, c, n).astype(np.float32) for c in CBCTR_CARDINALITIES]
+    return np.ascontiguousarray(np.column_stack([rng.standard_normal((n, CBCTR_NUMERIC), dtype=np.float32), *cats]))
+
+
+def catboost_pool(X: np.ndarray, categorical: list[int], label=None):
+    """CatBoost takes categorical values as integers or strings, not floats: a Pool of X with its
+    category columns as ints."""
+    import catboost
+    import pandas as pd
+
+    df = pd.DataFrame(X)
+    for c in categorical:
+        df[c] = X[:, c].astype(np.int64)
+    return catboost.Pool(df, label=label, cat_features=categorical)
+
+
+def _train_cbctr(out: Path) -> None:
+    import catboost
+
+    X = _cbctr_rows(20000, 31)
+    rng = np.random.default_rng(32)
+    effects = [rng.standard_normal(c) for c in CBCTR_CARDINALITIES]
+    score = sum(e[X[:, CBCTR_NUMERIC + i].astype(int)] for i, e in enumerate(effects)) + X[:, 0] * X[:, 1] + 0.5 * X[:, 2]
+    y = (score + rng.standard_normal(len(X)) > 0).astype(int)
+    cats = list(range(CBCTR_NUMERIC, CBCTR_NUMERIC + len(CBCTR_CARDINALITIES)))
+    model = catboost.CatBoostClassifier(
+        iterations=300, depth=6, learning_rate=0.1, thread_count=TRAIN_THREADS, random_seed=0, verbose=0, allow_writing_files=False
+    )
+    model.fit(catboost_pool(X, cats, y))
+    model.save_model(str(out), format="json")
+    model.save_model(str(out.with_suffix(".cbm")), format="cbm")
+
+
 def _rows64(n_features: int) -> Callable[[int, int], np.ndarray]:
     """float64 rows: scikit-learn users train and predict in float64 (a model fitted on float32
     data computes in float32, and so would not be the usual case)."""
@@ -284,6 +325,9 @@ MODELS: dict[str, BenchModel] = {
                    categorical=list(range(LGBCAT_NUMERIC, LGBCAT_NUMERIC + len(CAT_CARDINALITIES)))),
         BenchModel("cb500", "catboost", "CatBoost 500 oblivious trees depth 6 RMSE, 50 features", 50,
                    _normal_rows(50), _train_cb500, "cb500.json", native_filename="cb500.cbm"),
+        BenchModel("cbctr", "catboost", "CatBoost 300 oblivious trees depth 6 Logloss, 20 numerical + 4 categorical features (CTRs)",
+                   CBCTR_NUMERIC + len(CBCTR_CARDINALITIES), _cbctr_rows, _train_cbctr, "cbctr.json", native_filename="cbctr.cbm",
+                   categorical=list(range(CBCTR_NUMERIC, CBCTR_NUMERIC + len(CBCTR_CARDINALITIES)))),
         BenchModel("rf100", "sklearn", "scikit-learn RandomForestClassifier 100 trees max_depth 20, binary, 20 features", 20,
                    _rows64(20), _train_rf100, "rf100.pkl"),
         BenchModel("logreg", "sklearn", "scikit-learn LogisticRegression, 5 classes, 50 features", 50,

@@ -76,6 +76,14 @@ def test_catboost_cbm_and_json(tmp_path):
     assert detect_format(tmp_path / "m.json") == "catboost"
 
 
+def test_catboost_json_with_ctr_tables_first(tmp_path):
+    """A CatBoost JSON export of a model with CTRs starts with its (possibly huge) `ctr_data`
+    tables: the keys the sniffer otherwise looks for may lie beyond the head it reads."""
+    padding = ", ".join(f'"{i}": {{"hash_map": [{", ".join(["1"] * 50)}]}}' for i in range(2000))
+    text = '{\n  "ctr_data":\n    {' + padding + '},\n  "features_info": {}\n}'
+    assert detect_format(_write(tmp_path / "m.json", text)) == "catboost"
+
+
 def test_onnx(tmp_path):
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper
