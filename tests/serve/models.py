@@ -36,7 +36,7 @@ def lightgbm_binary(path: Path) -> Path:
     X[rng.random(X.shape) < 0.05] = np.nan
     y = (np.nan_to_num(X[:, 0]) + np.nan_to_num(X[:, 1]) > 0).astype(int)
     params = {"objective": "binary", "num_leaves": 7, "verbose": -1, "min_data_in_leaf": 5}
-    booster = lgb.train(params, lgb.Dataset(X, y), num_boost_round=8)
+    booster = lgb.train(params, lgb.Dataset(X, y), num_boost_round=4)
     booster.save_model(str(path))
     return path
 

@@ -31,8 +31,8 @@ def demo():
 
 @pytest.fixture(scope="module")
 def lgb_model(tmp_path_factory):
-    # non-default options, which the artifact must carry: one thread, Timber's own exp
-    return timber.compile(str(lightgbm_binary(tmp_path_factory.mktemp("lgb") / "m.txt")), n_jobs=1, math="timber")
+    # a non-default option, which the artifact must carry: one thread
+    return timber.compile(str(lightgbm_binary(tmp_path_factory.mktemp("lgb") / "m.txt")), n_jobs=1)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,8 @@ def sklearn_model():
     """scikit-learn's transform of one component: (n, 1) outputs, which the artifact must keep."""
     decomposition = pytest.importorskip("sklearn.decomposition")
     X = np.random.default_rng(4).normal(size=(100, 5))
-    return timber.compile(decomposition.PCA(n_components=1).fit(X), method="transform")
+    # and a non-default math option, which the artifact must carry too
+    return timber.compile(decomposition.PCA(n_components=1).fit(X), method="transform", math="timber")
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +108,7 @@ def test_plain_pickle_loads_calls_only_from_artifact(demo):
     assert np.array_equal(bits(m.predict(X)), bits(demo.predict(X)))
 
 
-def test_artifact_metadata_and_options(demo, lgb_model):
+def test_artifact_metadata_and_options(demo, lgb_model, sklearn_model):
     art = read_artifact(to_artifact(demo, source=DEMO))
     s = art.summary()
     assert s["format"] == "xgboost" and s["objective"] == "binary:logistic"
@@ -117,7 +118,8 @@ def test_artifact_metadata_and_options(demo, lgb_model):
     assert art.header["target"]["triple"] and art.header["target"]["features"]
     assert art.header["options"] == {"n_jobs": None, "math": "libm", "prefix": "timber_"}
     loaded = artifact.loads(pickle.dumps(lgb_model))
-    assert loaded.n_jobs == 1 and loaded.jit.target.libm is False
+    assert loaded.n_jobs == 1 and loaded.jit.target.libm is True
+    assert artifact.loads(pickle.dumps(sklearn_model)).jit.target.libm is False
     assert read_artifact(to_artifact(loaded)).summary()["format"] == "lightgbm"
     loaded.n_jobs = 2  # a changed option travels with the next pickle
     assert artifact.loads(pickle.dumps(loaded)).n_jobs == 2
