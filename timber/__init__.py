@@ -8,7 +8,7 @@
 from ir.diagnostics import TimberError
 
 __version__ = "0.1.0"
-__all__ = ["CompiledModel", "TimberError", "compile", "load"]
+__all__ = ["CompiledModel", "TimberError", "compile", "load", "load_pickle"]
 
 
 def compile(model, **options):
@@ -23,6 +23,14 @@ def load(path, **options):
     from .detect import load_model
 
     return load_model(path, **options)
+
+
+def load_pickle(path_or_bytes):
+    """A compiled model from pickle bytes or a file, through Timber's restricted unpickler (it
+    refuses any global but `timber.artifact.from_artifact` before running anything)."""
+    from .artifact import load_pickle as _load_pickle
+
+    return _load_pickle(path_or_bytes)
 
 
 def __getattr__(name):

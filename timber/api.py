@@ -148,6 +148,14 @@ class CompiledModel:
         self._matrix_output = rank is not None and getattr(rank, "value", None) == 2
         self._tls = threading.local()  # per-thread one-row buffers (see _predict_one)
 
+    def __reduce__(self):
+        """Pickles as its artifact (verified IR + host object code + options): unpickling calls
+        `timber.artifact.from_artifact(bytes)` only, which loads the object code without
+        recompiling (or recompiles from the IR on a CPU lacking its features)."""
+        from .artifact import reduce_compiled_model
+
+        return reduce_compiled_model(self)
+
     # ----- metadata ---------------------------------------------------------------------------
     @property
     def n_features(self) -> int:

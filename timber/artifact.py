@@ -40,7 +40,6 @@ cannot stop a tampered pickle from naming other globals: use `loads` for bytes y
 
 from __future__ import annotations
 
-import copyreg
 import hashlib
 import io
 import json
@@ -577,13 +576,6 @@ def reduce_compiled_model(model):
     return (from_artifact, (to_artifact(model),))
 
 
-def _register_pickling() -> None:
-    """Make `pickle` use `reduce_compiled_model` for `CompiledModel` (for as long as
-    `CompiledModel` has no `__reduce__` of its own)."""
-    if "__reduce__" not in vars(CompiledModel):
-        copyreg.pickle(CompiledModel, reduce_compiled_model)
-
-
 _ALLOWED_GLOBALS = {
     ("timber.artifact", "from_artifact"),
     # protocols 0-2 write bytes objects as `_codecs.encode(text, "latin1")`
@@ -647,6 +639,5 @@ def save_file(model, path, **kw) -> int:
     return len(data)
 
 
-_register_pickling()
 
 __all__ = ["Artifact", "ArtifactError", "from_artifact", "load_pickle", "loads", "read_artifact", "to_artifact"]
