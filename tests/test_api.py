@@ -132,13 +132,18 @@ FRAMEWORK_CASES = [
     ("xgboost", "count:poisson", {}),
     ("lightgbm", "binary", {"sigmoid": 0.7}),
     ("lightgbm", "multiclass", {"num_class": 4}),
-    ("lightgbm", "multiclassova", {"num_class": 4}),
-    ("lightgbm", "gamma", {}),
-    ("lightgbm", "cross_entropy_lambda", {}),
+    # a LightGBM compile costs seconds of codegen here: these three in the slow run
+    pytest.param("lightgbm", "multiclassova", {"num_class": 4}, marks=pytest.mark.slow),
+    pytest.param("lightgbm", "gamma", {}, marks=pytest.mark.slow),
+    pytest.param("lightgbm", "cross_entropy_lambda", {}, marks=pytest.mark.slow),
 ]
 
 
-@pytest.mark.parametrize("framework,objective,extra", FRAMEWORK_CASES, ids=[f"{f}-{o}" for f, o, _ in FRAMEWORK_CASES])
+@pytest.mark.parametrize(
+    "framework,objective,extra",
+    FRAMEWORK_CASES,
+    ids=[f"{c[0]}-{c[1]}" if isinstance(c, tuple) else f"{c.values[0]}-{c.values[1]}" for c in FRAMEWORK_CASES],
+)
 def test_predict_is_the_frameworks_bits_after_exp(framework, objective, extra, tmp_path):
     """With the C library's exp/log1p (the default) probabilities and exp links are the
     framework's exact bits on every row — here 20k rows, with NaN, where Timber's own exp would

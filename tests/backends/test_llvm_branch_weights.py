@@ -158,7 +158,12 @@ def test_uncalibrated_models_have_no_branch_code():
 # ----- exactness ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("variant", sorted(irgen.VARIANTS))
+# Each variant compiles a random module twice; the default run keeps the categorical, f64 and
+# softmax ones, the rest run with -m slow.
+_QUICK_VARIANTS = ("cat-code", "f64", "softmax")
+
+
+@pytest.mark.parametrize("variant", [v if v in _QUICK_VARIANTS else pytest.param(v, marks=pytest.mark.slow) for v in sorted(irgen.VARIANTS)])
 def test_random_modules_every_split_kind(variant, tmp_path, always_branch):
     """Every predicate, missing kind (nan, zero, nan-as-zero, none), categorical sets, vector
     leaves, f32/f64 compares and accumulators, oblivious and linear trees beside branch code."""
