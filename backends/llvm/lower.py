@@ -4,7 +4,8 @@ IR functions describe one row; the back-end adds the batch.  Each `func.func @f`
 block functions `@f_b{B}` that compute B rows at once: a tensor<K x T> value is K LLVM
 vectors of B lanes (or a [K][B] buffer in memory), so elementwise ops are plain vector
 instructions and `tree.ensemble` calls the table-driven kernels of `kernels.py`.  Two block
-sizes are emitted: B = 64 for batches and B = 1 for single rows and short tails.
+sizes are emitted: B for batches (64 rows, or one f32 vector of rows — 8 on AVX2 — for modules of
+straight-line arithmetic) and B = 1 for single rows and short tails.
 
 Exported, per the ABI of `backends/common/abi.py` (prefix default `timber_`):
 
