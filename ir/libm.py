@@ -21,7 +21,10 @@ FUNCTIONS = ("exp", "exp2", "log1p", "log", "sin", "cos", "tanh")
 VIA_POW2 = ("exp2",)
 UNARY_SYMBOLS = tuple(n + s for n in FUNCTIONS if n not in VIA_POW2 for s in ("", "f"))
 BINARY_SYMBOLS = ("pow", "powf")
-SYMBOLS = UNARY_SYMBOLS + BINARY_SYMBOLS  # every symbol generated code may call
+# sincos(x, &s, &c): one reduction for both (glibc's gives sin's and cos's bits; the host JIT
+# calls it for the sin and cos of one double)
+SINCOS_SYMBOLS = ("sincos",)
+SYMBOLS = UNARY_SYMBOLS + BINARY_SYMBOLS + SINCOS_SYMBOLS  # every symbol generated code may call
 
 
 @cache

@@ -616,7 +616,35 @@ class FunctionLowering:
         if not self.ml.target.libm or name is None:
             return self.expansion(op)
         a = self.value(op.operands[0])
+        if name in ("sin", "cos") and a.elem == "double" and self.B > 1:
+            pair = self._libm_sincos()
+            st = f"{{{self.vt('double')}, {self.vt('double')}}}"
+            k = 0 if name == "sin" else 1
+            regs = [self.fn.op(name, f"extractvalue {st} {self.fn.op('sc', f'call {st} @{pair}({self.vt(a.elem)} {x})')}, {k}") for x in self.components(a)]
+            return [Val(a.elem, a.n, regs=regs)]
         return [Val(a.elem, a.n, regs=[self._libm_call(name, x, a.elem) for x in self.components(a)])]
+
+    def _libm_sincos(self) -> str:
+        """`{sin, cos} @x_sincos_libm_v<B>(<B x double>)`: the C library's sincos per lane, out of
+        line and `memory(none)`, so LLVM merges the sin and the cos of one value into one call
+        (glibc's sincos gives the bits of its sin and cos; it is what Pinocchio calls)."""
+        B = self.B
+        pair = f"x_sincos_libm_v{B}"
+        if self.mod.has(pair):
+            return pair
+        t, st = self.vt("double"), f"{{{self.vt('double')}, {self.vt('double')}}}"
+        self.mod.declare("sincos", "declare void {name}(double, ptr, ptr) nounwind")
+        fn = self.mod.add(Function(pair, st, [(t, "%x")], attrs="nounwind willreturn memory(none) noinline"))
+        sp, cp = fn.alloca("s", "double", 1), fn.alloca("c", "double", 1)
+        vs, vc = "poison", "poison"
+        for i in range(B):
+            e = fn.op("x", f"extractelement {t} %x, i64 {i}")
+            fn.emit(f"call void @sincos(double {e}, ptr {sp}, ptr {cp})")
+            vs = fn.op("vs", f"insertelement {t} {vs}, double {fn.op('s', f'load double, ptr {sp}')}, i64 {i}")
+            vc = fn.op("vc", f"insertelement {t} {vc}, double {fn.op('c', f'load double, ptr {cp}')}, i64 {i}")
+        res = fn.op("r", f"insertvalue {st} poison, {t} {vs}, 0")
+        fn.emit(f"ret {st} {fn.op('r', f'insertvalue {st} {res}, {t} {vc}, 1')}")
+        return pair
 
     def _libm_call(self, func: str, x: str, t: str) -> str:
         """`func` of every lane of `x` by the C library: exp/expf through LLVM's intrinsic (which
