@@ -126,3 +126,22 @@ def test_jit_sincos_equals_the_interpreter_in_both_branches(t, xs):
     body = asm.split(f"{cm.prefix}infer:")[1].split(".Lfunc_end")[0]
     elem = "double" if t == "f64" else "float"
     assert body.count(f"x_sincos_{elem}_v{cm.lowered.block_rows}") == 1  # sin and cos of %x: one call per block
+
+
+def test_libm_mode_calls_sincos_once_per_value_with_sin_and_cos_bits(tmp_path):
+    """math="libm" (the default): the sin and cos of one joint angle are one call of the C
+    library's sincos per lane, giving exactly the bits of its sin and cos (the interpreter's libm
+    mode calls those separately)."""
+    from tests.test_op_coverage import _URDF
+
+    path = tmp_path / "r.urdf"
+    path.write_text(_URDF)
+    model = timber.compile(str(path), math="libm")
+    assert "call void @sincos(" in model.llvm_ir
+    module = timber.load(str(path))
+    from passes.manager import run_pipeline
+
+    run_pipeline(module, "default")
+    rng = np.random.default_rng(4)
+    Q = np.concatenate([rng.uniform(-4, 4, (300, 2)), rng.uniform(-1e6, 1e6, (100, 2)), [[np.nan, np.inf], [0.0, -0.0]]])
+    np.testing.assert_array_equal(model.predict(Q), run(module, Q, math="libm"))
