@@ -41,19 +41,9 @@ def _read(path_or_model, source_name):
         raise TimberError("reading ONNX models needs the 'onnx' package: pip install 'timber[onnx]' (or pip install onnx)") from None
     if isinstance(path_or_model, onnx.ModelProto):
         return path_or_model, source_name or "<onnx.ModelProto>"
-    if isinstance(path_or_model, (bytes, bytearray)):
-        data, source = bytes(path_or_model), source_name or "<bytes>"
-    else:
-        source = source_name or os.fspath(path_or_model)
-        where = NameLoc(source, "")
-        try:
-            size = os.path.getsize(path_or_model)
-            if size > MAX_BYTES:
-                raise TimberError(f"{source} is {size} bytes; ONNX files are at most 2 GiB", where)
-            with open(path_or_model, "rb") as fh:
-                data = fh.read()
-        except OSError as e:
-            raise TimberError(f"cannot read {source}: {e.strerror}", where) from None
+    from ..files import read_bounded
+
+    data, source = read_bounded(path_or_model, source_name, MAX_BYTES)
     try:
         model = onnx.ModelProto()
         model.ParseFromString(data)

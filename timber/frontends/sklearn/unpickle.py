@@ -37,7 +37,6 @@ import bz2
 import collections
 import io
 import lzma
-import os
 import pickle
 import struct
 import zlib
@@ -357,19 +356,9 @@ def _decompress(data: bytes, source: str) -> bytes:
 
 
 def _read_bytes(path_or_bytes, source_name: str | None) -> tuple[bytes, str]:
-    if isinstance(path_or_bytes, (bytes, bytearray)):
-        return bytes(path_or_bytes), source_name or "<bytes>"
-    path = os.fspath(path_or_bytes)
-    source = source_name or path
-    where = NameLoc(source, "")
-    try:
-        size = os.path.getsize(path)
-        if size > MAX_FILE_BYTES:
-            raise LoadError(f"the file is {size >> 20} MiB; model files over {MAX_FILE_BYTES >> 30} GiB are refused", where)
-        with open(path, "rb") as fh:
-            return fh.read(), source
-    except OSError as e:
-        raise LoadError(f"cannot read {source}: {e.strerror or e}", where) from None
+    from ..files import read_bounded
+
+    return read_bounded(path_or_bytes, source_name, MAX_FILE_BYTES, LoadError)
 
 
 def unpickle(data: bytes, source: str, buffers=None):
