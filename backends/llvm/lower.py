@@ -44,6 +44,7 @@ from .plan import BranchSegment, EnsemblePlan, GeneralSegment, HeapSegment, Obli
 from .target import TargetInfo
 
 BLOCK_ROWS = 64
+STRAIGHT_LINE_WORK = 256  # arith/math result elements past which a module runs in one-vector blocks
 BLOCK_BYTES = 256 * 1024  # largest [N][B] row block kept on the stack
 PARTIAL_MIN = 8  # a tail of at least this many rows runs as a masked block, shorter ones row by row
 AFFINE_UNROLL = 64  # linear.affine with more inputs than this loops over them
@@ -135,6 +136,20 @@ class ModuleLowering:
             # (8 on AVX2: two f64 vectors per value) spills far less than 64 rows (16 vectors per
             # value); iiwa FK, math="timber": 197 -> 151 ns per row, codegen 28 s -> 2.4 s
             # (4 rows measured slower: 100 vs 82 ns)
+            return max(self.target.lanes, 1)
+        # Much straight-line arithmetic beside the ensembles (CatBoost CTRs: hashing and table
+        # searches per categorical column) costs far more to generate and run at 64 rows than at
+        # one vector: a CatBoost model with 5146 such elements, 100 trees: codegen 212 s -> 5 s,
+        # 1114 -> 920 ns per row.  Output transforms (sigmoid, softmax: tens of elements) stay at 64.
+        work = sum(
+            r.type.size
+            for f in self.funcs
+            for op in f.walk()
+            if op.name.split(".")[0] in ("arith", "math") and not isinstance(op, arith.ConstantOp)
+            for r in op.results
+            if isinstance(r.type, TensorType)
+        )
+        if work >= STRAIGHT_LINE_WORK:
             return max(self.target.lanes, 1)
         widest = 1
         for f in self.funcs:
