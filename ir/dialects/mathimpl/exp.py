@@ -64,6 +64,29 @@ def pow2(e: E) -> E:
     return ((e + 1023) << 52).as_float()
 
 
+def _poly(r: E) -> E:
+    """e^r - 1 for |r| <= ln2/2N (Taylor to r^5, Horner)."""
+    return r + r * r * (C2 + r * (C3 + r * (C4 + r * C5)))
+
+
+def _clamp(x: E, under: float, over: float) -> tuple[E, E]:
+    """(isnan, x with NaN as 0 and clamped one past [under, over]): the reduction's argument."""
+    isnan = x.isnan()
+    x0 = where(isnan, 0.0, x)
+    x1 = where(x0.lt(under - 1.0), under - 1.0, x0)
+    return isnan, where(x1.gt(over + 1.0), over + 1.0, x1)
+
+
+def _reconstruct(k: E, p: E) -> E:
+    """2^(k >> 7) · T[k mod N] · (1 + p), the scaling in two steps so both factors are normal."""
+    e = k >> LOG2N
+    th = k.lookup(T_HI)  # lookup reads T[k mod N]: j = k & (N - 1)
+    y = th + (k.lookup(T_LO) + th * p)
+    e1 = e >> 1
+    e2 = e - e1
+    return (y * pow2(e1)) * pow2(e2)
+
+
 def tang(x: E, xl: E | None = None) -> tuple[E, E]:
     """Tang's reduction, shared by exp and `tanh.exp_parts`: (k, p) with
     e^(x + xl) = 2^(k >> 7) · T[k mod N] · (1 + p), T = T_hi + T_lo, for |x| below about 2^44."""
@@ -72,23 +95,15 @@ def tang(x: E, xl: E | None = None) -> tuple[E, E]:
     r = (x - kd * LN2_HI_N) - kd * LN2_LO_N
     if xl is not None:
         r = r + xl
-    p = r + r * r * (C2 + r * (C3 + r * (C4 + r * C5)))
+    p = _poly(r)
     k = zs.bits() - SHIFT_BITS  # = int(kd): zs has ulp 1, so its low bits count kd from SHIFT
     return k, p
 
 
 def exp_f64(x: E) -> E:
-    isnan = x.isnan()
-    x0 = where(isnan, 0.0, x)
-    x1 = where(x0.lt(UNDERFLOW - 1.0), UNDERFLOW - 1.0, x0)
-    xc = where(x1.gt(OVERFLOW + 1.0), OVERFLOW + 1.0, x1)
+    isnan, xc = _clamp(x, UNDERFLOW, OVERFLOW)
     k, p = tang(xc)
-    e = k >> LOG2N
-    th = k.lookup(T_HI)  # lookup reads T[k mod N]: j = k & (N - 1)
-    y = th + (k.lookup(T_LO) + th * p)
-    e1 = e >> 1
-    e2 = e - e1
-    out = (y * pow2(e1)) * pow2(e2)
+    out = _reconstruct(k, p)
     out = where(x.gt(OVERFLOW), float("inf"), out)
     out = where(x.lt(UNDERFLOW), 0.0, out)
     return where(isnan, x, out)
@@ -107,21 +122,12 @@ LN2 = float(Decimal(2).ln())
 
 
 def exp2_f64(x: E) -> E:
-    isnan = x.isnan()
-    x0 = where(isnan, 0.0, x)
-    x1 = where(x0.lt(EXP2_UNDERFLOW - 1.0), EXP2_UNDERFLOW - 1.0, x0)
-    xc = where(x1.gt(EXP2_OVERFLOW + 1.0), EXP2_OVERFLOW + 1.0, x1)
+    isnan, xc = _clamp(x, EXP2_UNDERFLOW, EXP2_OVERFLOW)
     zs = xc * float(N) + SHIFT
     kd = zs - SHIFT
-    r = (xc - kd * (1.0 / N)) * LN2
-    p = r + r * r * (C2 + r * (C3 + r * (C4 + r * C5)))
+    p = _poly((xc - kd * (1.0 / N)) * LN2)
     k = zs.bits() - SHIFT_BITS
-    e = k >> LOG2N
-    th = k.lookup(T_HI)
-    y = th + (k.lookup(T_LO) + th * p)
-    e1 = e >> 1
-    e2 = e - e1
-    out = (y * pow2(e1)) * pow2(e2)
+    out = _reconstruct(k, p)
     out = where(x.ge(EXP2_OVERFLOW), float("inf"), out)
     out = where(x.lt(EXP2_UNDERFLOW), 0.0, out)
     return where(isnan, x, out)
