@@ -127,6 +127,7 @@ def _to_artifact(model, source, codec: str, level: int) -> bytes:
             "block_rows": target.block_rows,
             "small": target.small,
             "libm": target.libm,
+            "split_gathers": target.split_gathers,
         },
         "opt": model.jit.opt,
         "exports": [
@@ -407,13 +408,28 @@ def _jit_for(art: Artifact, trust_code: bool, what: str):
     return built
 
 
+def _stored_target(t: dict):
+    from backends.llvm.target import TargetInfo
+
+    return TargetInfo(
+        t["triple"],
+        t["cpu"],
+        t["features"],
+        t["lanes"],
+        t["permute"],
+        t["block_rows"],
+        t["small"],
+        t["libm"],
+        t.get("split_gathers", False),
+    )
+
+
 def _load_object(art: Artifact, what: str):
     from backends.llvm.jit import load_object
-    from backends.llvm.target import TargetInfo
 
     h = art.header
     t = h["target"]
-    target = TargetInfo(t["triple"], t["cpu"], t["features"], t["lanes"], t["permute"], t["block_rows"], t["small"], t["libm"])
+    target = _stored_target(t)
     lowered = StoredLowered(h, art)
     try:
         jit = load_object(art.object_code, lowered, target, h["opt"])
@@ -491,10 +507,9 @@ class StoredLowered:
     def text(self) -> str:
         if self._text is None:
             from backends.llvm.lower import lower_module
-            from backends.llvm.target import TargetInfo
 
             t = self._art.header["target"]
-            target = TargetInfo(t["triple"], t["cpu"], t["features"], t["lanes"], t["permute"], t["block_rows"], t["small"], t["libm"])
+            target = _stored_target(t)
             self._text = lower_module(_parse(self._art, "artifact"), target, self._art.header["options"]["prefix"]).text
         return self._text
 
@@ -637,7 +652,6 @@ def save_file(model, path, **kw) -> int:
     data = to_artifact(model, **kw)
     atomic_write(Path(path), data)
     return len(data)
-
 
 
 __all__ = ["Artifact", "ArtifactError", "from_artifact", "load_pickle", "loads", "read_artifact", "to_artifact"]

@@ -142,19 +142,43 @@ _SUFFIX = {"float": "f32", "double": "f64", "i1": "i1", "i8": "i8", "i32": "i32"
 
 
 def gather(
-    fn: "Function", mod: "Module", t: str, base: str, idx: str, lanes: int, ity: str = "i32", mask: str | None = None, hint="g"
+    fn: "Function",
+    mod: "Module",
+    t: str,
+    base: str,
+    idx: str,
+    lanes: int,
+    ity: str = "i32",
+    mask: str | None = None,
+    hint="g",
+    loads: bool = False,
 ) -> str:
-    """`base[idx]` per lane (`lanes` 0: one scalar load).  Masked-off lanes read nothing and give 0."""
+    """`base[idx]` per lane (`lanes` 0: one scalar load).  Masked-off lanes read nothing and give 0.
+
+    On a module whose target prefers it (`Module.gathers_as_loads`), an unmasked gather of
+    64-bit elements, or one marked `loads` (the strided row transposes), is one scalar load per
+    lane instead of a hardware gather."""
     if lanes == 0:
         p = fn.op(hint + "p", f"getelementptr {t}, ptr {base}, {ity} {idx}")
         return fn.op(hint, f"load {t}, ptr {p}, align {byte_size(t)}")
     vt, pt = vec(lanes, t), vec(lanes, "ptr")
+    if mask is None and mod.gathers_as_loads and (loads or byte_size(t) == 8):
+        return _gather_by_loads(fn, t, base, idx, lanes, ity, hint)
     name = f"llvm.masked.gather.v{lanes}{_SUFFIX[t]}.v{lanes}p0"
     mod.declare(name, f"declare {vt} {{name}}({pt}, {vec(lanes, 'i1')}, {vt})")
     p = fn.op(hint + "p", f"getelementptr {t}, ptr {base}, {vec(lanes, ity)} {idx}")
     m = mask or "splat (i1 true)"
     passthru = "zeroinitializer" if mask else "poison"
     return fn.op(hint, f"call {vt} @{name}({pt} align {byte_size(t)} {p}, {vec(lanes, 'i1')} {m}, {vt} {passthru})")
+
+
+def _gather_by_loads(fn: "Function", t: str, base: str, idx: str, lanes: int, ity: str, hint: str) -> str:
+    v = "poison"
+    for i in range(lanes):
+        ii = fn.op("gi", f"extractelement {vec(lanes, ity)} {idx}, i32 {i}")
+        e = fn.op(hint, f"load {t}, ptr {fn.op(hint + 'p', f'getelementptr {t}, ptr {base}, {ity} {ii}')}, align {byte_size(t)}")
+        v = fn.op(hint, f"insertelement {vec(lanes, t)} {v}, {t} {e}, i32 {i}")
+    return v
 
 
 def scatter(
@@ -242,8 +266,12 @@ class Function:
 class Module:
     """Collects functions, declarations and tables into one LLVM module text."""
 
-    def __init__(self, name: str, table_prefix: str, small: bool = False, table_pad: int = 64, libm: bool = False):
+    def __init__(
+        self, name: str, table_prefix: str, small: bool = False, table_pad: int = 64, libm: bool = False, gathers_as_loads: bool = False
+    ):
         self.name = name
+        # see `gather` and `TargetInfo.split_gathers`
+        self.gathers_as_loads = gathers_as_loads
         # math ops call the C library (host JIT) instead of their expansions (ir/dialects/mathimpl)
         self.libm = libm
         # small code (microcontrollers): every function optimised for size, helpers kept out of line

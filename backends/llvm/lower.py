@@ -114,7 +114,14 @@ class ModuleLowering:
         self.target = target
         self.prefix = prefix
         # scalar kernels (one lane) never read past a table's end: no padding for vector loads
-        self.mod = Module("timber", f"{prefix}tbl_", small=target.small, table_pad=64 if target.lanes > 1 else 0, libm=target.libm)
+        self.mod = Module(
+            "timber",
+            f"{prefix}tbl_",
+            small=target.small,
+            table_pad=64 if target.lanes > 1 else 0,
+            libm=target.libm,
+            gathers_as_loads=target.split_gathers,
+        )
         self.funcs = [op for op in module.body.ops if isinstance(op, func.FuncOp)]
         self._plans: dict[int, EnsemblePlan] = {}
         self._tables: dict[int, dict[str, str]] = {}
@@ -315,7 +322,7 @@ class ModuleLowering:
 
         def one(k: str) -> None:
             col = fn.op("xk", f"getelementptr {T}, ptr {base}, i64 {k}")
-            v = gather(fn, self.mod, T, col, offsets, B, mask=mask, hint="col")
+            v = gather(fn, self.mod, T, col, offsets, B, mask=mask, hint="col", loads=True)
             dst = fn.op("dst", f"getelementptr {T}, ptr {xb}, i64 {fn.op('dk', f'mul i64 {k}, {B}')}")
             fn.emit(f"store {vec(B, T)} {v}, ptr {dst}, align 4")
 
@@ -635,7 +642,10 @@ class FunctionLowering:
             pair = self._libm_sincos()
             st = f"{{{self.vt('double')}, {self.vt('double')}}}"
             k = 0 if name == "sin" else 1
-            regs = [self.fn.op(name, f"extractvalue {st} {self.fn.op('sc', f'call {st} @{pair}({self.vt(a.elem)} {x})')}, {k}") for x in self.components(a)]
+            regs = [
+                self.fn.op(name, f"extractvalue {st} {self.fn.op('sc', f'call {st} @{pair}({self.vt(a.elem)} {x})')}, {k}")
+                for x in self.components(a)
+            ]
             return [Val(a.elem, a.n, regs=regs)]
         return [Val(a.elem, a.n, regs=[self._libm_call(name, x, a.elem) for x in self.components(a)])]
 

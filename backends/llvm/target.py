@@ -23,7 +23,10 @@ class TargetInfo:
     rows per block of the batch entry point; None lets the lowering choose (64 on hosts), 1
     gives row-by-row code whose stack holds one row (microcontrollers).  `small`: optimise
     for code size (microcontrollers): one kernel variant per tree segment instead of a fast
-    path for rows without missing values, and every function `optsize minsize`."""
+    path for rows without missing values, and every function `optsize minsize`.
+    `split_gathers`: x86 with AVX2 but not AVX-512 (see `host_target`): gathers of 32-bit
+    elements are hardware gathers, those of 64-bit elements and the strided row transposes
+    scalar loads."""
 
     triple: str
     cpu: str
@@ -33,6 +36,7 @@ class TargetInfo:
     block_rows: int | None = None
     small: bool = False
     libm: bool = False
+    split_gathers: bool = False
 
     @property
     def is_x86(self) -> bool:
@@ -61,13 +65,24 @@ def _capabilities(triple: str, features: str) -> tuple[int, str | None]:
 
 @cache
 def host_target() -> TargetInfo:
-    """The machine this process runs on: its triple, CPU name and feature string."""
+    """The machine this process runs on: its triple, CPU name and feature string.
+
+    Without AVX-512, LLVM turns every vector gather into scalar loads unless the CPU model
+    is known for fast gathers (recent Intel cores), and a masked gather into a branch per lane.
+    On an AVX2 host Timber asks for hardware gathers (`+fast-gather`) and writes the gathers
+    that are faster as loads as loads itself (`split_gathers`).  Measured on AMD EPYC (Zen 3),
+    one process, 20k rows, rows/s: LightGBM 500 trees x 63 leaves (walk kernel) 25k -> 50k;
+    the XGBoost demo 6.0M -> 6.5-6.9M; CatBoost 500 oblivious trees 2.57M -> 2.65M (with
+    hardware gathers of its 64-bit leaves too: 1.66M); XGBoost 1000 trees depth 8 unchanged."""
     init_llvm()
     triple = llvm.get_process_triple()
     cpu = llvm.get_host_cpu_name()
     features = llvm.get_host_cpu_features().flatten()
     lanes, permute = _capabilities(triple, features)
-    return TargetInfo(triple, cpu, features, lanes, permute)
+    split = permute == "avx2"
+    if split and "+fast-gather" not in features.split(","):
+        features += ",+fast-gather"
+    return TargetInfo(triple, cpu, features, lanes, permute, split_gathers=split)
 
 
 def target_machine(info: TargetInfo, opt: int = 3, jit: bool = True):
