@@ -275,14 +275,3 @@ def test_function_transformer_numpy_functions(tmp_path):
     assert_parity(pipe, "predict", X=np.abs(np.random.default_rng(1).standard_normal((200, 4))) * 4, module=sk.load(_write(tmp_path, pipe)))
     with pytest.raises(TimberError, match="func numpy.sqrt is not supported"):
         sk.load(_write(tmp_path, FunctionTransformer(np.sqrt).fit(Xp)))
-
-
-def test_skops_zip_is_a_clear_error(tmp_path):
-    import zipfile
-
-    path = tmp_path / "m.skops"
-    with zipfile.ZipFile(path, "w") as z:
-        z.writestr("schema.json", "{}")
-    assert detect_format(path) == "sklearn"
-    with pytest.raises(TimberError, match="skops files"):
-        sk.load(path)

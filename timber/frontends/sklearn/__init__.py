@@ -2,7 +2,7 @@
 or live objects, to a Timber module whose `@predict` returns what the estimator's own method
 returns.
 
-    module = load("model.pkl")                         # .pkl/.pickle, .joblib (compressed too); not .skops yet
+    module = load("model.pkl")                         # .pkl/.pickle, .joblib (compressed too), .skops
     module = load(estimator)                           # a fitted estimator, Pipeline, ColumnTransformer
     module = load("model.joblib", method="predict")    # or predict_proba, predict_log_proba,
                                                        # decision_function, score_samples, transform
@@ -10,7 +10,9 @@ returns.
 Nothing in a file is executed: `unpickle.py` reads pickles with an unpickler that resolves only
 scikit-learn classes (as inert `Obj` records), numpy arrays and dtypes, and a few builtins, and
 refuses every other global by name.  Live estimators are reduced to the same records, so one
-code path compiles both; scikit-learn itself is not needed to compile a file.
+code path compiles both; scikit-learn itself is not needed to compile a pickle.  A skops file is
+loaded by skops (when installed) trusting exactly the types skops reports as untrusted, and only
+when each is on the unpickler's allowlist; the estimator then takes the live-estimator path.
 
 Each estimator class has a converter (`registry.py`); every module of this package is imported
 here so that its converters register themselves.  The module is

@@ -1,7 +1,7 @@
 """Reading scikit-learn model files without executing anything in them.
 
-`read_file(path_or_bytes)` returns the pickled estimator as inert `Obj` records (see
-`registry.py`); `from_estimator(est)` does the same for a live estimator.
+`read_file(path_or_bytes)` returns the pickled (or skops-saved) estimator as inert `Obj` records
+(see `registry.py`); `from_estimator(est)` does the same for a live estimator.
 
 A pickle is a program: its `GLOBAL`/`STACK_GLOBAL` opcodes import any name and `REDUCE` calls
 it, which is how `__reduce__` payloads run `os.system`.  This unpickler (the pure-Python one of
@@ -25,7 +25,9 @@ the standard library, with its name lookup and its `BUILD` replaced) resolves na
   `collections.OrderedDict`.
 
 Every other name is refused with an error naming it (`os.system`, `builtins.eval`,
-`subprocess.Popen`, ...), before anything is called.  `BUILD` is allowed only on records,
+`subprocess.Popen`, ...), before anything is called.  `known_global` is this allowlist, and the
+one `read_skops` checks a skops file's untrusted types against (skops constructs what it loads,
+so there only scikit-learn names the front-end knows and the harmless non-guarded names pass).  `BUILD` is allowed only on records,
 arrays and dtypes.  File size, decompressed size, array sizes against the bytes left, and the
 nesting of the result are bounded.
 """
@@ -78,6 +80,92 @@ _BUILTIN_TYPES = {
 }
 _OLD_JOBLIB = ("joblib.numpy_pickle.NDArrayWrapper", "joblib.numpy_pickle.ZNDArrayWrapper", "joblib.numpy_pickle_compat.NDArrayWrapper",
                "joblib.numpy_pickle_compat.ZNDArrayWrapper")  # fmt: skip
+
+
+# scikit-learn classes (and one function) that fitted estimators hold besides estimators, by
+# short name: tree structures, HGB predictors and binners, neighbour trees and their metrics, MLP
+# optimisers, label encoders, gradient-boosting and SGD losses of every version, GB `init_`.
+SKLEARN_INTERNALS = frozenset(
+    "Tree TreePredictor _BinMapper KDTree BallTree newObj EuclideanDistance EuclideanDistance64 ManhattanDistance "
+    "ManhattanDistance64 MinkowskiDistance MinkowskiDistance64 ChebyshevDistance ChebyshevDistance64 AdamOptimizer "
+    "SGDOptimizer LabelBinarizer LabelEncoder MissingIndicator OrdinalEncoder DummyClassifier DummyRegressor Bunch "
+    "_RemainderColsList check_array LeastSquaresError LeastAbsoluteError HuberLossFunction QuantileLossFunction "
+    "BinomialDeviance MultinomialDeviance ExponentialLoss Hinge SquaredHinge ModifiedHuber Log SquaredLoss Huber "
+    "EpsilonInsensitive SquaredEpsilonInsensitive".split()
+)
+# what a skops file may name (beyond what skops trusts itself): see `read_skops`
+SKOPS_TRUSTED_KINDS = ("estimator", "internal", "record", "value")
+
+
+def known_global(full: str) -> str | None:
+    """The allowlist of this front-end: what a global name in a model file is, or None when it
+    is refused.  One list for both file formats:
+
+    * "estimator": a scikit-learn class with a converter; "internal": one of `SKLEARN_INTERNALS`
+      or of `sklearn._loss`; "sklearn": any other scikit-learn name — the unpickler keeps it as an
+      inert record (never called) so that the converter registry names it, with its pipeline
+      step, and lists what is supported; a skops file may not name it (skops would construct it).
+    * "record": numpy ufuncs (`FunctionTransformer(func=np.log1p)`), `numpy.random` state,
+      `functools.partial`: inert records in a pickle, names only.
+    * "value": the builtin container and number types, numpy's scalar types and `dtype`,
+      `OrderedDict`: harmless to call.
+    * "guarded": numpy's array reconstruction (`ndarray`, `memmap`, `_reconstruct`,
+      `_frombuffer`, `scalar`) and the protocol-0/2 helpers (`_codecs.encode`,
+      `copyreg._reconstructor`): the unpickler replaces each by a stand-in that checks its
+      arguments; a skops file may not name them (skops would call numpy's own).
+    * "joblib": joblib's array wrappers (read by the unpickler itself)."""
+    module, _, name = full.rpartition(".")
+    if module == "sklearn" or module.startswith("sklearn."):
+        from .registry import CONVERTERS
+
+        if name in CONVERTERS:
+            return "estimator"
+        if name in SKLEARN_INTERNALS or module.startswith("sklearn._loss"):
+            return "internal"
+        return "sklearn"
+    if full in _NP_RECONSTRUCT or full in _NP_ARRAY_TYPES or full in _NP_SCALAR or full in _NP_FROMBUFFER:
+        return "guarded"
+    if full in ("_codecs.encode", "copyreg._reconstructor"):
+        return "guarded"
+    if full == "numpy.dtype" or (module == "numpy.dtypes" and name.endswith("DType")):
+        return "value"
+    if module == "numpy" and "." not in name:
+        t = getattr(np, name, None)
+        if isinstance(t, type) and issubclass(t, np.generic):
+            return "value"
+        if isinstance(t, np.ufunc):
+            return "record"
+    if module.startswith("numpy.random") or full == "functools.partial":
+        return "record"
+    if full == "joblib.numpy_pickle.NumpyArrayWrapper" or full in _OLD_JOBLIB:
+        return "joblib"
+    if (module == "builtins" and name in _BUILTIN_TYPES) or full == "collections.OrderedDict":
+        return "value"
+    return None
+
+
+def _resolve(module: str, name: str):
+    """What the unpickler gives for a "value" or "guarded" name (the checked stand-ins)."""
+    full = f"{module}.{name}"
+    if full in _NP_RECONSTRUCT:
+        return _np_reconstruct
+    if full in _NP_ARRAY_TYPES:
+        return _NDArrayType
+    if full in _NP_SCALAR:
+        return _np_scalar
+    if full in _NP_FROMBUFFER:
+        return _np_frombuffer
+    if full == "_codecs.encode":
+        return _codecs_encode
+    if full == "copyreg._reconstructor":
+        return _copyreg_reconstructor
+    if full == "numpy.dtype" or module == "numpy.dtypes":
+        return _np_dtype
+    if module == "numpy":
+        return getattr(np, name)
+    if full == "collections.OrderedDict":
+        return collections.OrderedDict
+    return _BUILTIN_TYPES[name]
 
 
 class LoadError(TimberError):
@@ -229,27 +317,10 @@ class _SafeUnpickler(pickle._Unpickler):
         if not isinstance(module, str) or not isinstance(name, str):
             raise pickle.UnpicklingError("a global's module and name must be strings")
         full = f"{module}.{name}"
-        if module == "sklearn" or module.startswith("sklearn."):
-            return self.record_class(full)
-        if full in _NP_RECONSTRUCT:
-            return _np_reconstruct
-        if full in _NP_ARRAY_TYPES:
-            return _NDArrayType
-        if full in ("numpy.dtype", "numpy.dtypes.Float64DType") or (module == "numpy.dtypes" and name.endswith("DType")):
-            return _np_dtype
-        if full in _NP_SCALAR:
-            return _np_scalar
-        if full in _NP_FROMBUFFER:
-            return _np_frombuffer
-        if module == "numpy" and "." not in name:
-            t = getattr(np, name, None)
-            if isinstance(t, type) and issubclass(t, np.generic):
-                return t
-            if isinstance(t, np.ufunc):
-                return self.record_class(full)  # e.g. FunctionTransformer(func=np.log1p): named, never called
-        if module.startswith("numpy.random") or full == "functools.partial":
-            # a random_state parameter; a partial of a scikit-learn function (HGB's preprocessor):
-            # kept inert, never called
+        kind = known_global(full)
+        if kind is None:
+            self.refuse(full)
+        if kind in ("estimator", "internal", "sklearn", "record"):
             return self.record_class(full)
         if full == "joblib.numpy_pickle.NumpyArrayWrapper":
             return self.record_class(full, _ArrayWrapper)
@@ -258,15 +329,7 @@ class _SafeUnpickler(pickle._Unpickler):
                 "this joblib file was written by joblib < 0.10 (arrays in separate files); load it with that joblib and save it "
                 "again with joblib.dump", NameLoc(self.source, "")
             )  # fmt: skip
-        if module == "builtins" and name in _BUILTIN_TYPES:
-            return _BUILTIN_TYPES[name]
-        if full == "_codecs.encode":
-            return _codecs_encode
-        if full == "copyreg._reconstructor":
-            return _copyreg_reconstructor
-        if full == "collections.OrderedDict":
-            return collections.OrderedDict
-        self.refuse(full)
+        return _resolve(module, name)
 
     def load_build(self):
         inst = self.stack[-2] if len(self.stack) >= 2 else None
@@ -381,14 +444,43 @@ def unpickle(data: bytes, source: str, buffers=None):
 
 
 def read_file(path_or_bytes, source_name: str | None = None):
-    """(estimator record, source name) of a .pkl/.pickle/.joblib file or its bytes (a .skops zip: an error)."""
+    """(estimator record, source name) of a .pkl/.pickle/.joblib/.skops file or its bytes."""
     data, source = _read_bytes(path_or_bytes, source_name)
     if data.startswith(b"PK\x03\x04"):
-        raise LoadError(
-            "skops files (.skops) are not read yet; save the estimator with joblib.dump or pickle.dump instead", NameLoc(source, "")
-        )
+        return from_estimator(read_skops(data, source), source), source
     data = _decompress(data, source)
     return to_records(unpickle(data, source), source), source
+
+
+def read_skops(data: bytes, source: str):
+    """The estimator of a skops zip, loaded by skops with exactly the types it does not trust
+    itself (`skops.io.get_untrusted_types`) trusted, and only when each of those is on this
+    front-end's allowlist (`known_global`, kinds `SKOPS_TRUSTED_KINDS`): anything else is refused,
+    named, before skops constructs anything.  Never `trusted=True`."""
+    where = NameLoc(source, "")
+    try:
+        import skops.io as sio
+    except ImportError:
+        raise LoadError("this is a skops file; reading it needs skops: pip install skops", where) from None
+    import zipfile
+
+    try:
+        untrusted = sio.get_untrusted_types(data=data)
+        refused = [t for t in untrusted if known_global(t) not in SKOPS_TRUSTED_KINDS]
+        if refused:
+            raise LoadError(
+                f"refused to load type{'s' if len(refused) > 1 else ''} {', '.join(repr(t) for t in refused)}: a scikit-learn "
+                "model file holds only scikit-learn estimators, numpy arrays and plain Python data; loading would construct "
+                "or call other code",
+                where,
+            )
+        return sio.loads(data, trusted=list(untrusted))
+    except TimberError:
+        raise
+    except zipfile.BadZipFile as e:
+        raise LoadError(f"truncated or corrupt skops file ({e})", where) from None
+    except Exception as e:  # noqa: BLE001  (whatever skops raises on a damaged or hostile file)
+        raise LoadError(f"corrupt skops file ({type(e).__name__}: {e})", where) from None
 
 
 def from_estimator(est, source: str = "<estimator>"):
@@ -481,4 +573,4 @@ def to_records(value, source: str):
     return conv(value, 0)
 
 
-__all__ = ["LoadError", "from_estimator", "read_file", "to_records", "unpickle"]
+__all__ = ["SKLEARN_INTERNALS", "LoadError", "from_estimator", "known_global", "read_file", "read_skops", "to_records", "unpickle"]
