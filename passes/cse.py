@@ -48,6 +48,35 @@ def expression_key(op):
     )
 
 
+def _outline_key(op):
+    """What `expression_key` compares, minus the nested ops' attributes (tree tables), or None
+    for ops that are never merged.  Equal expression keys have equal outline keys, so ops whose
+    outline keys all differ have nothing to merge, without hashing their tree tables."""
+    if not isinstance(op, OpDef) or not op.has_trait(Pure):
+        return None
+    return (
+        op.name,
+        tuple(id(v) for v in op.operands),
+        tuple(sorted(op.attributes.items())),
+        tuple(str(r.type) for r in op.results),
+        tuple(tuple(inner.name for b in r.blocks for inner in b.ops) for r in op.regions),
+    )
+
+
+def may_merge(ops) -> bool:
+    """False when no two of `ops` can be the same expression (their outline keys all differ):
+    then no merge happens, since keys change only after a merge."""
+    seen = set()
+    for op in ops:
+        key = _outline_key(op)
+        if key is None:
+            continue
+        if key in seen:
+            return True
+        seen.add(key)
+    return False
+
+
 @register_pass
 @dataclass
 class CommonSubexpressionElimination(Pass):
@@ -58,6 +87,8 @@ class CommonSubexpressionElimination(Pass):
 
     def apply(self, module, ctx: PassContext) -> None:
         for f in [o for o in module.walk() if isinstance(o, func.FuncOp)]:
+            if not may_merge(f.body.ops):
+                continue  # nothing to merge: no op graph to build
             view = OpGraph(f.body)
             ctx.rewriter.listeners.append(view)
             try:

@@ -41,6 +41,7 @@ class Forest:
             self.threshold = np.zeros(0, tdt)
             self.yes = self.no = self.default = self.parent = self.depth = self.tree = empty_i
             self.roots = empty_i
+            self._split_levels, self._preorder = [], empty_i
             return
         self.tree = np.repeat(np.arange(len(tables)), sizes)
         base = self.offsets[self.tree]
@@ -60,24 +61,45 @@ class Forest:
         self.parent[self.no[split]] = split
         self.roots = self.offsets[:-1].copy()
         self.depth = np.zeros(n, np.int64)
+        self._split_levels: list[np.ndarray] = []  # split nodes by depth, root level first
         frontier = self.roots
         d = 0
         while len(frontier):
             self.depth[frontier] = d
             s = frontier[self.pred[frontier] != Pred.LEAF]
+            self._split_levels.append(s)
             frontier = np.concatenate([self.yes[s], self.no[s]])
             d += 1
+        self._preorder: np.ndarray | None = None
 
     @property
     def is_split(self) -> np.ndarray:
         return self.pred != Pred.LEAF
 
+    def preorder(self) -> np.ndarray:
+        """Global node ids, tree after tree, each tree in pre-order (node, yes subtree, no
+        subtree): `preorder()[offsets[t]:offsets[t + 1]]` is `ops[t].table.preorder()` shifted
+        by `offsets[t]`.  Computed level by level over the whole forest: subtree sizes bottom-up,
+        then positions top-down (a yes child right after its parent, a no child after the yes
+        subtree)."""
+        if self._preorder is None:
+            size = np.ones(self.n, np.int64)
+            for s in reversed(self._split_levels):
+                size[s] += size[self.yes[s]] + size[self.no[s]]
+            pos = np.zeros(self.n, np.int64)
+            pos[self.roots] = self.roots
+            for s in self._split_levels:
+                pos[self.yes[s]] = pos[s] + 1
+                pos[self.no[s]] = pos[s] + 1 + size[self.yes[s]]
+            order = np.empty(self.n, np.int64)
+            order[pos] = np.arange(self.n)
+            self._preorder = order
+        return self._preorder
+
     def levels_bottom_up(self) -> list[np.ndarray]:
-        """Split nodes grouped by depth, deepest first (children are done before parents)."""
-        split = self.is_split
-        if not split.any():
-            return []
-        return [np.flatnonzero(split & (self.depth == d)) for d in range(int(self.depth[split].max()), -1, -1)]
+        """Split nodes grouped by depth, deepest first (children are done before parents);
+        each level in ascending node id."""
+        return [np.sort(s) for s in reversed(self._split_levels) if len(s)]
 
     def local(self, g: int) -> tuple[int, int]:
         """(tree index, node index in its table) of global node g."""

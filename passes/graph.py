@@ -10,8 +10,6 @@
 
 from __future__ import annotations
 
-import networkx as nx
-
 from ir.core import Block, BlockArgument, Operation, Value
 
 from .rewrite import RewriteListener
@@ -21,6 +19,8 @@ class OpGraph(RewriteListener):
     """Def-use graph of one block, kept in sync through rewriter notifications."""
 
     def __init__(self, block: Block):
+        import networkx as nx  # imported when a pass builds a view (a compile may need none)
+
         self.block = block
         self.graph = nx.MultiDiGraph()
         for a in block.args:
@@ -97,6 +97,6 @@ class OpGraph(RewriteListener):
             self._refresh(user)
 
 
-def op_graph(block: Block) -> nx.MultiDiGraph:
+def op_graph(block: Block):
     """A snapshot def-use MultiDiGraph of a block (see `OpGraph` for a view that follows rewrites)."""
     return OpGraph(block).graph

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from networkx.algorithms.isomorphism import DiGraphMatcher
 
 from ir.dialects.tree import ObliviousOp, ObliviousTable, Pred
 
@@ -43,6 +42,31 @@ def _bits(a: np.ndarray) -> np.ndarray:
     return a.view(np.uint32 if a.dtype.itemsize == 4 else np.uint64).astype(np.uint64)
 
 
+def _category_hashes(f: Forest, tables) -> np.ndarray:
+    """Per node, a hash of the category set of an `in` split (0 elsewhere): the wrapping sum over
+    its bitset's nonzero words of a mix of (word position, word), so equal sets hash equal
+    however many trailing zero words their bitsets carry."""
+    out = np.zeros(f.n, np.uint64)
+    cat = np.flatnonzero(f.pred == Pred.IN)
+    if not len(cat):
+        return out
+    # Global word ids: each table's bitset pool placed after the previous tables' pools.
+    pools = [t.cat_words for t in tables]
+    base = np.concatenate([[0], np.cumsum([len(p) for p in pools])]).astype(np.int64)
+    words = np.concatenate(pools).astype(np.uint64)
+    starts = np.concatenate([t.cat_start for t in tables]).astype(np.int64)[cat] + base[f.tree[cat]]
+    lens = np.concatenate([t.cat_len for t in tables]).astype(np.int64)[cat]
+    owner = np.repeat(np.arange(len(cat)), lens)
+    pos = np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens)
+    w = words[np.repeat(starts, lens) + pos] if len(owner) else np.zeros(0, np.uint64)
+    with np.errstate(over="ignore"):
+        term = np.where(w != 0, _combine(_mix(pos.astype(np.uint64) + np.uint64(1)), w), np.uint64(0))
+        sums = np.zeros(len(cat), np.uint64)
+        np.add.at(sums, owner, term)
+    out[cat] = _mix(sums)
+    return out
+
+
 def subtree_hashes(f: Forest) -> np.ndarray:
     """Per node, a hash of the function its subtree computes *after* folding: equal subtrees
     (bit for bit) hash equal, and a split with equal-hashing children hashes as its child."""
@@ -50,24 +74,32 @@ def subtree_hashes(f: Forest) -> np.ndarray:
     if f.n == 0:
         return h
     with np.errstate(over="ignore"):
-        for t, op in enumerate(f.ops):
-            table = op.table
+        tables = [op.table for op in f.ops]
+        sizes = np.diff(f.offsets)
+        leaf = f.pred == Pred.LEAF
+        # Leaf values, vectorised over the trees of each leaf width (tree-major, as node ids are).
+        linear = np.repeat([t.is_linear for t in tables], sizes)
+        dims = np.repeat([t.leaf_dim for t in tables], sizes)
+        for d in np.unique(dims).tolist():
+            plain = [t for t in tables if t.leaf_dim == d and not t.is_linear]
+            if not plain:
+                continue
+            rows = (dims == d) & ~linear
+            values = np.concatenate([t.leaf for t in plain])[leaf[rows]]
+            hv = np.full(len(values), np.uint64(0x9E3779B97F4A7C15))
+            for j in range(d):
+                hv = _combine(hv, _bits(values[:, j]))
+            h[rows & leaf] = hv
+        for t, table in enumerate(tables):
+            if not table.is_linear:
+                continue
             idx = np.flatnonzero(table.pred == Pred.LEAF)
-            g = f.offsets[t] + idx
             hv = np.full(len(idx), np.uint64(0x9E3779B97F4A7C15))
             for d in range(table.leaf_dim):
                 hv = _combine(hv, _bits(table.leaf[idx, d]))
-            if table.is_linear:
-                extra = [
-                    hash((int(_bits(table.lin_const[i : i + 1])[0]), tuple(table.linear_terms(i)))) & 0xFFFFFFFFFFFF for i in idx.tolist()
-                ]
-                hv = _combine(hv, np.array(extra, np.uint64))
-            h[g] = hv
-        cat = np.zeros(f.n, np.uint64)
-        for t, op in enumerate(f.ops):
-            table = op.table
-            for i in np.flatnonzero(table.pred == Pred.IN).tolist():
-                cat[f.offsets[t] + i] = hash(tuple(table.category_set(i))) & 0xFFFFFFFFFFFF
+            extra = [hash((int(_bits(table.lin_const[i : i + 1])[0]), tuple(table.linear_terms(i)))) & 0xFFFFFFFFFFFF for i in idx.tolist()]
+            h[f.offsets[t] + idx] = _combine(hv, np.array(extra, np.uint64))
+        cat = _category_hashes(f, tables)
         side = np.where(needs_default(f.missing), np.where(default_is_yes(f), 1, 2), 0)
         thr = _bits(f.threshold)
         for level in f.levels_bottom_up():
@@ -104,6 +136,8 @@ def _same_node(a: dict, b: dict) -> bool:
 
 def identical_subtrees(tg: TreeGraph, a: int, b: int) -> dict[int, int] | None:
     """If the subtrees at a and b compute the same thing node for node, the map b-node → a-node."""
+    from networkx.algorithms.isomorphism import DiGraphMatcher  # imported when a candidate is proved
+
     sa, sb = tg.g.subgraph(tg.subtree(a)), tg.g.subgraph(tg.subtree(b))
     if sa.number_of_nodes() != sb.number_of_nodes():
         return None

@@ -125,14 +125,19 @@ def narrowest_per_feature(ens: EnsembleOp, rdt) -> list[tuple[str, str]]:
     numeric = (pred != Pred.IN) & (pred != Pred.LEAF)
     allowed = [g for g in GRIDS if not (g == "f64" and np.dtype(ct).itemsize < 8)]
     wide = {"f32": 4, "f64": 8}
+    nf = ens.n_features
+    fnum = feature[numeric].astype(np.int64)
+    tested = np.bincount(fnum, minlength=nf) > 0
+    # Per (grid, direction), per feature: every numeric split on it decides exactly there
+    # (no split of that feature is invalid in the grid).
+    valid = {key: np.bincount(fnum[~grids[key][numeric]], minlength=nf) == 0 for key in grids}
     result = []
-    for j in range(ens.n_features):
-        sel = numeric & (feature == j)
-        if not sel.any():
+    for j in range(nf):
+        if not tested[j]:
             result.append(("none", "none"))
             continue
         for g in allowed:
-            d = next((d for d in ("down", "up") if grids[(g, d)][sel].all()), None)
+            d = next((d for d in ("down", "up") if valid[(g, d)][j]), None)
             if d is not None:
                 # A type holding every input value converts exactly: no rounding direction.
                 result.append((g, "exact" if wide.get(g, 0) >= np.dtype(rdt).itemsize else d))

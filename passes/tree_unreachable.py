@@ -77,25 +77,30 @@ def decided_splits(f: Forest) -> np.ndarray:
         return np.zeros(0, np.int8)
     (y_lo, y_hi, y_nan), (n_lo, n_hi, n_nan) = branch_sets(f)
     dt = f.threshold.dtype.type
-    lo, hi, nan = np.full(n, dt(-np.inf)), np.full(n, dt(np.inf)), np.ones(n, bool)
     numeric = np.isin(f.pred, NUMERIC)
-    # Walk up from every node: child-on-path c, ancestor a.
-    c = np.arange(n)
-    a = f.parent.copy()
-    while True:
-        live = a >= 0
-        if not live.any():
-            break
-        idx = np.flatnonzero(live)
-        aa, cc = a[idx], c[idx]
-        same = (f.feature[aa] == f.feature[idx]) & numeric[aa]
-        k, aa, cc = idx[same], aa[same], cc[same]
-        on_yes = f.yes[aa] == cc
-        lo[k] = np.maximum(lo[k], np.where(on_yes, y_lo[aa], n_lo[aa]))
-        hi[k] = np.minimum(hi[k], np.where(on_yes, y_hi[aa], n_hi[aa]))
-        nan[k] &= np.where(on_yes, y_nan[aa], n_nan[aa])
-        c = np.where(live, a, c)
-        a = np.where(live, f.parent[np.maximum(a, 0)], -1)
+    # Per numeric split k, the values of x[feature[k]] that can reach k: intersect the side sets
+    # of its ancestors a that test the same feature, walking up one level per step (c is the
+    # child of a on the path).  Splits are sorted deepest first, so those still below a root
+    # after s steps (depth > s) are a prefix: the work is the sum of the splits' depths.
+    lo, hi, nan = np.full(n, dt(-np.inf)), np.full(n, dt(np.inf)), np.ones(n, bool)
+    k = np.flatnonzero(numeric)
+    k = k[np.argsort(-f.depth[k], kind="stable")]
+    depth = f.depth[k]
+    fk, c, a = f.feature[k], k.copy(), f.parent[k]
+    klo, khi, knan = lo[k], hi[k], nan[k]
+    for step in range(int(depth[0]) if len(k) else 0):
+        m = int(np.count_nonzero(depth > step))
+        am = a[:m]
+        sel = np.flatnonzero((f.feature[am] == fk[:m]) & numeric[am])
+        if len(sel):
+            aa = am[sel]
+            on_yes = f.yes[aa] == c[sel]
+            klo[sel] = np.maximum(klo[sel], np.where(on_yes, y_lo[aa], n_lo[aa]))
+            khi[sel] = np.minimum(khi[sel], np.where(on_yes, y_hi[aa], n_hi[aa]))
+            knan[sel] &= np.where(on_yes, y_nan[aa], n_nan[aa])
+        c[:m] = am
+        a[:m] = f.parent[am]
+    lo[k], hi[k], nan[k] = klo, khi, knan
     yes_live = (np.maximum(lo, y_lo) <= np.minimum(hi, y_hi)) | (nan & y_nan)
     no_live = (np.maximum(lo, n_lo) <= np.minimum(hi, n_hi)) | (nan & n_nan)
     # The side of `eq t` / `ne t` that is "everything but t" (its set above is the full hull):

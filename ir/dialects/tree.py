@@ -260,6 +260,44 @@ class NodeTable:
             d += 1
 
     def preorder(self) -> list[int]:
+        """Node ids in pre-order (node, its yes subtree, its no subtree), from the root.
+
+        Vectorised over the levels of the tree: subtree sizes bottom-up, then each node's
+        pre-order position top-down (a yes child right after its parent, the no child after the
+        yes subtree).  A table whose children do not form one tree under node 0 (a node reached
+        twice, or unreachable nodes) takes the node-by-node walk, `preorder_walk`."""
+        n = self.n_nodes
+        if n == 0:
+            return self.preorder_walk()
+        split = self.pred != Pred.LEAF
+        yes, no = self.yes.astype(np.int64), self.no.astype(np.int64)
+        levels, level, seen = [], np.zeros(1, np.int64), 0
+        visited = np.zeros(n, bool)
+        while len(level):
+            seen += len(level)
+            if seen > n:
+                return self.preorder_walk()  # some node reached twice: not a tree
+            visited[level] = True
+            s = level[split[level]]
+            if len(s) and (np.any((yes[s] < 0) | (yes[s] >= n) | (no[s] < 0) | (no[s] >= n))):
+                return self.preorder_walk()  # children out of range: the walk does what it always did
+            levels.append(s)
+            level = np.concatenate([yes[s], no[s]])
+        if seen != n or not visited.all():
+            return self.preorder_walk()  # unreachable nodes, or one reached twice: not one tree
+        size = np.ones(n, np.int64)
+        for s in reversed(levels):
+            size[s] += size[yes[s]] + size[no[s]]
+        pos = np.zeros(n, np.int64)
+        for s in levels:
+            pos[yes[s]] = pos[s] + 1
+            pos[no[s]] = pos[s] + 1 + size[yes[s]]
+        order = np.empty(n, np.int64)
+        order[pos] = np.arange(n)
+        return order.tolist()
+
+    def preorder_walk(self) -> list[int]:
+        """`preorder` node by node (the reference the vectorised version is tested against)."""
         out, stack = [], [0]
         yes, no, pred = self.yes.tolist(), self.no.tolist(), self.pred.tolist()
         while stack:
