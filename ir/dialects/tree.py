@@ -463,6 +463,73 @@ class NodeTable:
         return None
 
 
+def node_tables_valid(tables: list[NodeTable], n_features: int) -> bool:
+    """True when `t.check(n_features)` is None for every table, decided in one vectorised sweep
+    over all of them (a 1000-tree ensemble verifies in milliseconds instead of a second).
+
+    Each invariant of `NodeTable.check` is tested for all tables at once, node ids made global by
+    offsetting each table after the previous ones; it holds for all tables exactly when it holds
+    for each.  Linear-leaf tables are checked one by one.  When this returns False, checking
+    the tables one by one finds the first problem and its message."""
+    if not tables:
+        return True
+    for t in tables:
+        n = t.n_nodes
+        if n == 0 or any(len(getattr(t, c)) != n for c in NodeTable.COLUMNS):
+            return False
+        if t.lin_const is not None and t.check(n_features) is not None:
+            return False
+    sizes = np.array([t.n_nodes for t in tables], np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    total = int(offsets[-1])
+    roots = offsets[:-1]
+
+    def col(name):
+        return np.concatenate([getattr(t, name) for t in tables])
+
+    pred, feature = col("pred"), col("feature")
+    if np.any(pred > Pred.IN):
+        return False
+    split = pred != Pred.LEAF
+    if np.any(split & ((feature < 0) | (feature >= n_features))):
+        return False
+    yes, no = col("yes").astype(np.int64), col("no").astype(np.int64)
+    n_local = np.repeat(sizes, sizes)[split]
+    ys, ns = yes[split], no[split]
+    if np.any((ys <= 0) | (ys >= n_local) | (ns <= 0) | (ns >= n_local)):
+        return False
+    base = np.repeat(roots, sizes)
+    gyes, gno = np.where(split, yes + base, -1), np.where(split, no + base, -1)
+    expected = np.ones(total, np.int64)
+    expected[roots] = 0  # a child index is never 0, so no root has a parent
+    if np.any(np.bincount(np.concatenate([gyes[split], gno[split]]), minlength=total) != expected):
+        return False
+    seen = np.zeros(total, bool)
+    level = roots
+    while len(level):
+        if seen[level].any():
+            return False  # a cycle
+        seen[level] = True
+        level = level[split[level]]
+        level = np.concatenate([gyes[level], gno[level]])
+    if not seen.all():
+        return False
+    missing, default = col("missing"), col("default")
+    if np.any(missing > Missing.NAN_AS_ZERO):
+        return False
+    needs_default = split & ((missing == Missing.NAN) | (missing == Missing.ZERO))
+    if np.any(needs_default & (default != yes) & (default != no)):
+        return False
+    if np.any(split & ~needs_default & (default != -1)):
+        return False
+    cat = split & (pred == Pred.IN)
+    cat_start, cat_len = col("cat_start").astype(np.int64), col("cat_len").astype(np.int64)
+    pool = np.repeat(np.array([len(t.cat_words) for t in tables], np.int64), sizes)
+    if np.any(cat & ((cat_start < 0) | (cat_len < 0) | (cat_start + cat_len > pool))):
+        return False
+    return not np.any(split & ~cat & np.isnan(col("threshold")))
+
+
 @dataclass
 class ObliviousTable:
     """An oblivious (symmetric) tree: one split per level, 2**depth leaves.
@@ -806,10 +873,10 @@ class TableAttr(Attribute):
     def print(self, p) -> None:
         """The full table (generic form), one node or level per line under `p`'s indentation:
 
-            table = #tree.nodes<f32, f64> {
-              0: x[2] lt 2.45 ? 1 : 2
-              ...
-            }"""
+        table = #tree.nodes<f32, f64> {
+          0: x[2] lt 2.45 ? 1 : 2
+          ...
+        }"""
         t = self.table
         kind, fmt = ("nodes", format_node_table) if isinstance(t, NodeTable) else ("levels", format_oblivious_table)
         tw, lw = t.threshold.dtype.itemsize * 8, t.leaf.dtype.itemsize * 8
@@ -913,6 +980,10 @@ class EnsembleOp(OpDef):
         if len(self.regions[0].blocks) != 1:
             self.error("expects one block of trees")
         tdt, ldt = np.dtype(_dtype_of(self.compare_type)), np.dtype(_dtype_of(self.leaf_type))
+        # Node tables are checked all at once; only when that finds a problem (or for other
+        # tables) does each table check itself, for the first problem's message.
+        nodes = [t.table for t in self.trees if isinstance(t, TreeOp) and isinstance(t.table, NodeTable)]
+        nodes_valid = node_tables_valid(nodes, self.n_features)
         for i, t in enumerate(self.trees):
             if not isinstance(t, (TreeOp, ObliviousOp)):
                 self.error(f"tree {i} is a '{t.name}' op; only 'tree.tree' and 'tree.oblivious' may appear")
@@ -922,7 +993,7 @@ class EnsembleOp(OpDef):
                     f"tree {i} stores thresholds as {table.threshold.dtype} and leaves as {table.leaf.dtype}; "
                     f"the ensemble says compare = {self.compare_type}, leaves = {self.leaf_type}"
                 )
-            msg = table.check(self.n_features)
+            msg = None if nodes_valid and isinstance(t, TreeOp) and isinstance(table, NodeTable) else table.check(self.n_features)
             if msg:
                 t.error(f"tree {i}: {msg}")
             out = t.out
