@@ -9,6 +9,7 @@ runs on this machine.  Rows come from `tests/rows.py` (thresholds and their neig
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -33,6 +34,9 @@ def _targets() -> dict[str, TargetInfo]:
     t = {"host": HOST, "gather": dataclasses.replace(HOST, permute=None), "scalar": dataclasses.replace(HOST, lanes=1, permute=None)}
     if HOST.permute == "avx512":
         t["avx2"] = dataclasses.replace(HOST, lanes=8, permute="avx2")
+    # the other gather strategy (`TargetInfo.split_gathers`: interleaved scalar walks, loads
+    # for 64-bit gathers and transposes, or SIMD walks and hardware gathers throughout)
+    t["split" if not HOST.split_gathers else "unsplit"] = dataclasses.replace(HOST, split_gathers=not HOST.split_gathers)
     return t
 
 
@@ -289,6 +293,22 @@ def test_walk_kernel_deep_and_sparse_trees(target, compare):
     assert {type(s).__name__ for s in segments} == {"HeapSegment", "WalkSegment"}
     assert max(len(s.trees) for s in segments if isinstance(s, plan.WalkSegment)) >= 3
     check(m, adv.adversarial_rows(m, n_mixed=300), TARGETS[target])
+
+
+def test_walk_kernel_shape_follows_the_gather_strategy():
+    """With `split_gathers` (AVX2 without AVX-512) deep trees are walked 8 rows at a time in
+    scalar code (`walk_..._i8`), otherwise in SIMD lanes; both give the interpreter's bits."""
+    rng = np.random.default_rng(22)
+    t = random_table(rng, 6, plan.MAX_HEAP_DEPTH + 3, np.float32, np.float64, categorical=True)
+    m = new_module()
+    ensemble_func(m, "predict", 6, 1, [(t, 0)], leaves=f64, acc=f64)
+    X = adv.adversarial_rows(m, n_mixed=200)
+    for split in (True, False):
+        target = dataclasses.replace(HOST, split_gathers=split)
+        text = lower_module(m, target).text
+        walks = set(re.findall(r"define [^@]*@(walk_\w+_b64_\w+)", text))  # (b1: the one-row entry's)
+        assert walks and all(w.endswith("_i8") == split for w in walks), walks
+        check(m, X, target)
 
 
 def test_kernel_choice():
