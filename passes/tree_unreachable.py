@@ -86,12 +86,15 @@ def decided_splits(f: Forest) -> np.ndarray:
     k = np.flatnonzero(numeric)
     k = k[np.argsort(-f.depth[k], kind="stable")]
     depth = f.depth[k]
+    # live[s]: how many splits lie deeper than s levels (they still have an ancestor at step s).
+    live = len(k) - np.cumsum(np.bincount(depth, minlength=int(depth[0]) + 1)) if len(k) else np.zeros(0, np.int64)
+    tested = np.where(numeric, f.feature, -1)  # the feature a numeric split tests, -1 elsewhere
     fk, c, a = f.feature[k], k.copy(), f.parent[k]
     klo, khi, knan = lo[k], hi[k], nan[k]
     for step in range(int(depth[0]) if len(k) else 0):
-        m = int(np.count_nonzero(depth > step))
+        m = int(live[step])
         am = a[:m]
-        sel = np.flatnonzero((f.feature[am] == fk[:m]) & numeric[am])
+        sel = np.flatnonzero(tested[am] == fk[:m])
         if len(sel):
             aa = am[sel]
             on_yes = f.yes[aa] == c[sel]

@@ -504,16 +504,21 @@ def node_tables_valid(tables: list[NodeTable], n_features: int) -> bool:
     expected[roots] = 0  # a child index is never 0, so no root has a parent
     if np.any(np.bincount(np.concatenate([gyes[split], gno[split]]), minlength=total) != expected):
         return False
-    seen = np.zeros(total, bool)
-    level = roots
-    while len(level):
-        if seen[level].any():
-            return False  # a cycle
-        seen[level] = True
-        level = level[split[level]]
-        level = np.concatenate([gyes[level], gno[level]])
-    if not seen.all():
-        return False
+    # One parent per non-root node still allows a detached cycle.  None when every child's id
+    # exceeds its parent's (as front-ends number nodes): following parents from any node then
+    # strictly decreases ids, so it ends at the root.  Otherwise walk down from the roots.
+    local = np.arange(total, dtype=np.int64)[split] - base[split]
+    if not (np.all(ys > local) and np.all(ns > local)):
+        seen = np.zeros(total, bool)
+        level = roots
+        while len(level):
+            if seen[level].any():
+                return False  # a cycle
+            seen[level] = True
+            level = level[split[level]]
+            level = np.concatenate([gyes[level], gno[level]])
+        if not seen.all():
+            return False
     missing, default = col("missing"), col("default")
     if np.any(missing > Missing.NAN_AS_ZERO):
         return False
