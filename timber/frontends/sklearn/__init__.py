@@ -33,14 +33,15 @@ import numpy as np
 
 from ir.attributes import TypeAttr
 from ir.diagnostics import NameLoc, TimberError
-from ir.dialects import func
+from ir.dialects import arith, func
 from ir.dialects.builtin import ModuleOp
-from ir.types import FunctionType, TensorType, f64
+from ir.types import FunctionType, TensorType, f32, f64
 from ir.verifier import verify
 
 from .registry import CONVERTERS, METHODS, ConvertError, Emit, Obj, convert, converts, supported
 
-OPTIONS = ("method",)
+OPTIONS = ("method", "dtype")
+DTYPES = ("float64", "float32")
 
 
 def _import_converters() -> None:
@@ -87,13 +88,20 @@ def _transforms(est: Obj, method: str | None) -> bool:
     return conv is not None and conv.kind == "transformer"
 
 
-def build_module(est: Obj, source: str, method: str | None) -> ModuleOp:
-    """The verified module computing `method` of the record `est`."""
+def build_module(est: Obj, source: str, method: str | None, dtype: str = "float64") -> ModuleOp:
+    """The verified module computing `method` of the record `est` on rows of `dtype`."""
     n = n_features_of(est, source)
-    x_t = TensorType((n,), f64)
+    rows_f32 = dtype == "float32"
+    x_t = TensorType((n,), f32 if rows_f32 else f64)
     fn = func.FuncOp.build("predict", [x_t], [x_t], arg_names=["x"])
-    emit = Emit(fn.body, source)
-    out = convert(emit, est, fn.args[0], method)
+    emit = Emit(fn.body, source, rows_f32=rows_f32)
+    x = fn.args[0]
+    if rows_f32:  # the float32 row, widened (exactly): converters compute on f64 values
+        x = emit.op(arith.ExtFOp.build(x, TensorType((n,), f64), name="x64"))
+        emit.f32.add(x)
+    out = convert(emit, est, x, method)
+    if emit.is32(out):  # scikit-learn returns float32 here
+        out = emit.op(arith.TruncFOp.build(out, TensorType(out.type.shape, f32), name="out32"))
     fn.body.add_op(func.ReturnOp(operands=[out]))
     fn.attributes["function_type"] = TypeAttr(FunctionType((x_t,), (out.type,)))  # the width is known now
     attrs = {
@@ -102,6 +110,8 @@ def build_module(est: Obj, source: str, method: str | None) -> ModuleOp:
         "timber.estimator": est.cls,
         "timber.method": method or "default",
     }
+    if rows_f32:
+        attrs["timber.dtype"] = "float32"
     if _transforms(est, method):
         attrs["timber.output_rank"] = 2  # transform() returns (n, k) even for k = 1
     version = est.attr("_sklearn_version", None)
@@ -116,20 +126,28 @@ def build_module(est: Obj, source: str, method: str | None) -> ModuleOp:
     return module
 
 
-def load(path_or_estimator, *, method: str | None = None, source_name: str | None = None, **unknown) -> ModuleOp:
+def load(path_or_estimator, *, method: str | None = None, dtype: str = "float64", source_name: str | None = None, **unknown) -> ModuleOp:
     """Compile a fitted scikit-learn estimator (a pickle/joblib/skops file, its bytes, or the
     live object) to a verified module whose `@predict` is `estimator.<method>(X)`.
 
     `method`: "predict", "predict_proba", "predict_log_proba", "decision_function",
     "score_samples" or "transform"; None: classifiers `predict_proba` (`decision_function` when
     they have none), regressors `predict`, outlier detectors `decision_function`, transformers
-    `transform`.  Raises `TimberError` naming the file and construct for anything refused."""
+    `transform`.
+
+    `dtype`: the dtype of the rows the compiled model will be given ("float64", or "float32"
+    for float32 data: scikit-learn then computes some steps in float32 and returns float32; the
+    module takes float32 rows and does the same, see README).  Raises `TimberError` naming the
+    file and construct for anything refused."""
     if unknown:
         raise TimberError(
             f"scikit-learn models take no option {', '.join(repr(k) for k in sorted(unknown))}; they take: {', '.join(OPTIONS)}"
         )
     if method is not None and method not in METHODS:
         raise TimberError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
+    dtype = str(getattr(dtype, "__name__", dtype))  # "float32", np.float32 or np.dtype("float32")
+    if dtype not in DTYPES:
+        raise TimberError(f"unknown dtype {dtype!r}; choose one of: {', '.join(DTYPES)}")
     from .unpickle import from_estimator, read_file
 
     if isinstance(path_or_estimator, (str, os.PathLike, bytes, bytearray)):
@@ -140,7 +158,7 @@ def load(path_or_estimator, *, method: str | None = None, source_name: str | Non
     if not isinstance(est, Obj):
         what = f"a numpy array of shape {est.shape}" if isinstance(est, np.ndarray) else f"a {type(est).__name__}"
         raise TimberError(f"the file holds {what}, not a fitted scikit-learn estimator", NameLoc(source, ""))
-    return build_module(est, source, method)
+    return build_module(est, source, method, dtype)
 
 
 __all__ = ["CONVERTERS", "METHODS", "ConvertError", "Emit", "Obj", "converts", "load", "supported"]

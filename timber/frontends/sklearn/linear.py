@@ -32,25 +32,35 @@ def width(v: Value) -> int:
 
 
 def binop(emit: Emit, cls, a: Value, b: Value, name: str | None = None) -> Value:
-    """`a <op> b` elementwise; a one-element operand is broadcast to the other's width."""
+    """`a <op> b` elementwise; a one-element operand is broadcast to the other's width.  With
+    float32 rows the result is rounded to float32 where numpy's promotion makes it float32."""
     if width(a) != width(b):
         if width(a) == 1:
             a = bcast(emit, a, width(b))
         elif width(b) == 1:
             b = bcast(emit, b, width(a))
-    return emit.op(cls.build(a, b, name=name))
+    return emit.round_if32(emit.op(cls.build(a, b, name=name)), a, b)
+
+
+def _keep32(emit: Emit, src: Value, out: Value) -> Value:
+    """`out` (a copy or part of `src`'s values) is float32 where `src` is, weak where it is."""
+    if src in emit.f32:
+        emit.f32.add(out)
+    elif src in emit.weak:
+        emit.weak.add(out)
+    return out
 
 
 def bcast(emit: Emit, a: Value, n: int, name: str | None = None) -> Value:
     if width(a) == n:
         return a
-    return emit.op(arith.BroadcastOp.build(a, TensorType((n,), a.type.element), name=name))
+    return _keep32(emit, a, emit.op(arith.BroadcastOp.build(a, TensorType((n,), a.type.element), name=name)))
 
 
 def extract(emit: Emit, a: Value, k: int, name: str | None = None) -> Value:
     if width(a) == 1 and k == 0:
         return a
-    return emit.op(arith.ExtractOp.build(a, k, name=name))
+    return _keep32(emit, a, emit.op(arith.ExtractOp.build(a, k, name=name)))
 
 
 def concat(emit: Emit, parts: list[Value], name: str | None = None) -> Value:
@@ -63,8 +73,11 @@ def concat(emit: Emit, parts: list[Value], name: str | None = None) -> Value:
         # give constants the row count through a select whose two sides are the constant
         probe = extract(emit, rowwise, 0)
         rows = emit.op(arith.CmpFOp.build("uno", probe, probe))
-        parts = [_per_row(emit, rows, p) if _is_constant(p) else p for p in parts]
-    return emit.op(arith.ConcatOp.build(parts, name=name))
+        parts = [_keep32(emit, p, _per_row(emit, rows, p)) if _is_constant(p) else p for p in parts]
+    out = emit.op(arith.ConcatOp.build(parts, name=name))
+    if all(p in emit.f32 for p in parts):  # np.hstack: float32 when every part is
+        emit.f32.add(out)
+    return out
 
 
 def _is_constant(v: Value) -> bool:
@@ -76,7 +89,9 @@ def _per_row(emit: Emit, rows: Value, c: Value) -> Value:
 
 
 def unary(emit: Emit, cls, a: Value, name: str | None = None) -> Value:
-    return emit.op(cls.build(a, name=name))
+    """`cls(a)`; on float32 values numpy's float32 function, here the f64 one rounded to float32
+    (exact for sqrt and negation; within an ulp of numpy's SIMD float32 exp/log/tanh)."""
+    return emit.round_if32(emit.op(cls.build(a, name=name)), a)
 
 
 def dot(emit: Emit, x: Value, weights: np.ndarray, name: str | None = None) -> Value:
@@ -86,18 +101,25 @@ def dot(emit: Emit, x: Value, weights: np.ndarray, name: str | None = None) -> V
     a loop over the outputs, where a `linear.affine` keeps every output's accumulator live at once
     and unrolls up to 64 inputs (minutes of JIT compile for a 50x100 layer; LogisticRegression on
     50 features: 1.4x faster as a gram)."""
+    w32 = np.asarray(weights).dtype == np.float32
     w = np.ascontiguousarray(np.asarray(weights, np.float64))
     if x.type.element == f64 and w.size > 100:
         from ir.dialects.kernel import GramOp
 
-        return emit.op(GramOp.build(x, w, "linear", 0.0, name=name))
-    return emit.op(linear.AffineOp.build(x, w, np.zeros(w.shape[0]), f64, missing="propagate", name=name))
+        d = emit.op(GramOp.build(x, w, "linear", 0.0, name=name))
+    else:
+        d = emit.op(linear.AffineOp.build(x, w, np.zeros(w.shape[0]), f64, missing="propagate", name=name))
+    # float32 rows and float32 weights: scikit-learn's product is a float32 sgemm (its own order
+    # and rounding); here the f64 sum rounded once to float32 (within sgemm's rounding of it)
+    return emit.round32(d) if w32 and emit.is32(x) else d
 
 
 def affine(emit: Emit, x: Value, weights: np.ndarray, bias, name: str | None = None) -> Value:
-    """`weights @ x + bias`, the bias added after the product (as `X @ coef_.T + intercept_`)."""
-    w = np.atleast_2d(np.asarray(weights, np.float64))
-    b = np.broadcast_to(np.asarray(bias, np.float64).reshape(-1), (w.shape[0],))
+    """`weights @ x + bias`, the bias added after the product (as `X @ coef_.T + intercept_`);
+    float32 weights and bias stay float32 (numpy's promotion with float32 rows)."""
+    w = np.atleast_2d(np.asarray(weights))
+    b = np.asarray(bias)
+    b = np.broadcast_to(b.reshape(-1), (w.shape[0],)).astype(b.dtype if b.dtype == np.float32 else np.float64)
     d = dot(emit, x, w, name=name if not b.any() else "dot")
     if not b.any():
         return d  # scikit-learn adds a zero intercept too: x + 0.0 only turns -0.0 into +0.0
@@ -112,16 +134,29 @@ def np_row_sum(emit: Emit, a: Value, name: str | None = None) -> Value:
     return s
 
 
+def select(emit: Emit, cond: Value, a: Value, b: Value, name: str | None = None) -> Value:
+    """`where(cond, a, b)`; float32 when both sides are float32 (or one is weak)."""
+    return emit.round_if32(emit.op(arith.SelectOp.build(cond, a, b, name=name)), a, b)
+
+
+def row_max(emit: Emit, v: Value, name: str = "max") -> Value:
+    """`v.max()` over a row (the first of equal maxima; NaN only where numpy's max would not be
+    NaN: the selects skip it)."""
+    xs = [extract(emit, v, k) for k in range(width(v))]
+    m = xs[0]
+    for e in xs[1:]:
+        m = select(emit, emit.op(arith.CmpFOp.build("ogt", e, m)), e, m, name=name)
+    return m
+
+
 def softmax(emit: Emit, d: Value, name: str = "proba") -> Value:
-    """`sklearn.utils.extmath.softmax` of one row: subtract the row max, exp, divide by the sum."""
+    """`sklearn.utils.extmath.softmax` of one row: subtract the row max, exp, divide by the sum
+    (each step in float32 on float32 scores)."""
     k = width(d)
-    if k < 8:
+    if k < 8 and not emit.is32(d):
         # math.softmax is this very computation when numpy's sum runs left to right (k < 8)
         return emit.op(math.SoftmaxOp.build(d, name=name))
-    xs = [extract(emit, d, i) for i in range(k)]
-    m = xs[0]
-    for v in xs[1:]:
-        m = emit.op(arith.SelectOp.build(emit.op(arith.CmpFOp.build("ogt", v, m)), v, m, name="max"))
+    m = row_max(emit, d)
     e = unary(emit, math.ExpOp, binop(emit, arith.SubFOp, d, m, name="shifted"), name="exp")
     return binop(emit, arith.DivFOp, e, np_row_sum(emit, e, "sum"), name=name)
 
@@ -132,9 +167,9 @@ def normalize_rows(emit: Emit, p: Value, name: str = "proba") -> Value:
     k = width(p)
     s = np_row_sum(emit, p, "prob_sum")
     zero = emit.op(arith.CmpFOp.build("oeq", s, emit.const([0.0], "zero"), name="all_zero"))
-    s = emit.op(arith.SelectOp.build(zero, emit.const([float(k)], "n_classes"), s, name="prob_sum"))
-    ones = emit.const(np.ones(k), "ones")
-    p = emit.op(arith.SelectOp.build(bcast(emit, zero, k), ones, p, name="prob"))
+    s = select(emit, zero, emit.const([float(k)], "n_classes"), s, name="prob_sum")
+    ones = emit.const([1.0] * k, "ones")
+    p = select(emit, bcast(emit, zero, k), ones, p, name="prob")
     return binop(emit, arith.DivFOp, p, s, name=name)
 
 
@@ -158,13 +193,16 @@ def log(emit: Emit, p: Value, name: str = "log_proba") -> Value:
 
 def coef_intercept(emit: Emit, est: Obj) -> tuple[np.ndarray, np.ndarray]:
     """`coef_` as K×N and `intercept_` as K values (a scalar intercept is broadcast)."""
-    coef = est.array("coef_", finite=True)
+    coef = est.floats("coef_")  # float32 stays float32 (a model fitted on float32 data)
+    if not np.all(np.isfinite(coef)):
+        emit.fail(est, "coef_ holds NaN or infinite values")
     if coef.ndim not in (1, 2):
         emit.fail(est, f"coef_ has shape {coef.shape}; expected 1 or 2 dimensions")
     w = np.atleast_2d(coef)
-    b = np.asarray(est.attr("intercept_", 0.0), dtype=np.float64).reshape(-1)
+    b = np.asarray(est.attr("intercept_", 0.0))
+    b = b.astype(np.float32 if b.dtype == np.float32 else np.float64).reshape(-1)
     if b.size == 1:
-        b = np.full(w.shape[0], b[0])
+        b = np.full(w.shape[0], b[0], b.dtype)
     if b.shape != (w.shape[0],) or not np.all(np.isfinite(b)):
         emit.fail(est, f"intercept_ has shape {b.shape} or non-finite values; expected {w.shape[0]} finite numbers")
     return w, b
@@ -252,8 +290,9 @@ def _ovr_expit_proba(emit: Emit, d: Value) -> Value:
 
 
 def _modified_huber_proba(emit: Emit, d: Value) -> Value:
-    """SGD `modified_huber`: `(clip(d, -1, 1) + 1) / 2`, then `[1-p, p]` or normalised."""
-    c = binop(emit, arith.MaximumFOp, d, emit.const([-1.0], "minus_one"))
+    """SGD `modified_huber`: `(clip(d, -1, 1) + 1) / 2`, then `[1-p, p]` or normalised (two
+    classes: into a float64 array, so in float64 even for float32 scores)."""
+    c = binop(emit, arith.MaximumFOp, d, emit.const(np.array([-1.0]) if width(d) == 1 else [-1.0], "minus_one"))
     c = binop(emit, arith.MinimumFOp, c, emit.const([1.0], "one"), name="clipped")
     p = binop(emit, arith.DivFOp, binop(emit, arith.AddFOp, c, emit.const([1.0], "one")), emit.const([2.0], "two"), name="prob")
     return binary_proba(emit, p) if width(d) == 1 else normalize_rows(emit, p)

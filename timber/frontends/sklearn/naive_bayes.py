@@ -59,10 +59,12 @@ def nb_output(emit: Emit, est: Obj, jll: Value, method: str | None) -> Value:
     return unary(emit, math.ExpOp, lp, name="proba")
 
 
-@converts("GaussianNB", kind="classifier", methods=METHODS)
+@converts("GaussianNB", kind="classifier", methods=METHODS, f32=False)
 def gaussian_nb(emit: Emit, est: Obj, x: Value, method: str | None) -> Value:
-    theta, var = est.array("theta_", ndim=2), est.array("var_", ndim=2)
-    prior = est.array("class_prior_", ndim=1)
+    # in the stored precision: scikit-learn takes log(prior) and the log-variance sums in float32
+    # for a model fitted on float32 data (and the row terms in the input's precision)
+    theta, var = est.floats("theta_", ndim=2), est.floats("var_", ndim=2)
+    prior = est.floats("class_prior_", ndim=1)
     check_features(emit, est, x, theta.shape[1], "theta_")
     if var.shape != theta.shape or prior.shape != (theta.shape[0],):
         emit.fail(est, f"theta_ {theta.shape}, var_ {var.shape} and class_prior_ {prior.shape} do not agree")

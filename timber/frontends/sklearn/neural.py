@@ -15,7 +15,7 @@ import numpy as np
 from ir.core import Value
 from ir.dialects import arith, math
 
-from .linear import affine, binary_proba, log, softmax, unary, width
+from .linear import affine, binary_proba, log, select, softmax, unary, width
 from .registry import Emit, Obj, converts
 
 HIDDEN = ("identity", "logistic", "tanh", "relu")
@@ -30,7 +30,7 @@ def _activate(emit: Emit, est: Obj, v: Value, kind: str, name: str) -> Value:
         return unary(emit, math.TanhOp, v, name=name)
     if kind == "relu":
         neg = emit.op(arith.CmpFOp.build("olt", v, emit.const(np.zeros(width(v)), "zero")))
-        return emit.op(arith.SelectOp.build(neg, emit.const(np.zeros(width(v)), "zero"), v, name=name))
+        return select(emit, neg, emit.const([0.0] * width(v), "zero"), v, name=name)
     if kind == "softmax":
         return softmax(emit, v, name=name)
     emit.fail(est, f"activation {kind!r} is not supported; supported: {', '.join(HIDDEN)} (hidden), softmax (output)")
@@ -45,17 +45,24 @@ def forward(emit: Emit, est: Obj, x: Value) -> Value:
         emit.fail(est, f"activation {hidden!r} is not supported; supported: {', '.join(HIDDEN)}")
     a = x
     for i, (w, b) in enumerate(zip(coefs, intercepts)):
-        w, b = np.asarray(w, np.float64), np.asarray(b, np.float64).reshape(-1)
+        # float32 weights (fitted on float32 data) stay float32: with float32 rows each layer is then
+        # a float32 product, a float32 intercept add and a float32 activation, as in scikit-learn
+        w, b = (np.asarray(v, np.float32 if np.asarray(v).dtype == np.float32 else np.float64) for v in (w, b))
+        b = b.reshape(-1)
         if w.ndim != 2 or w.shape[0] != width(a) or b.shape != (w.shape[1],) or not (np.isfinite(w).all() and np.isfinite(b).all()):
             emit.fail(est, f"layer {i}: coefs_ {w.shape} and intercepts_ {b.shape} do not fit an input of {width(a)}")
         last = i == len(coefs) - 1
-        if w.shape[1] > 8 and w.size > 256:
+        if w.shape[1] > 8 and w.size > 256 and not emit.is32(a):
             # a wide layer: one kernel.gram looping over its units (dot from 0.0, + intercept, the
             # activation inside the loop); linear.affine would keep every unit's sum live at once
             from ir.dialects.kernel import GramOp
 
             act = None if last else hidden
-            a = emit.op(GramOp.build(a, np.ascontiguousarray(w.T), "linear", 0.0, bias=b, activation=act, name=f"layer{i}"))
+            a = emit.op(
+                GramOp.build(
+                    a, np.ascontiguousarray(w.T, np.float64), "linear", 0.0, bias=b.astype(np.float64), activation=act, name=f"layer{i}"
+                )
+            )
             continue
         a = affine(emit, a, w.T, b, name=f"layer{i}")
         if not last:

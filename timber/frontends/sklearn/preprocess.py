@@ -18,7 +18,7 @@ from ir.core import Value
 from ir.dialects import arith
 from ir.types import TensorType, f64, i64
 
-from .linear import bcast, binop, check_features, concat, dot, extract, np_row_sum, sqrt, width
+from .linear import bcast, binop, check_features, concat, dot, extract, np_row_sum, row_max, sqrt, width
 from .registry import Emit, Obj, converts
 
 EPS = float(np.finfo(np.float64).eps)
@@ -39,6 +39,16 @@ def _vec(est: Obj, key: str, n: int, emit: Emit) -> np.ndarray:
     return a
 
 
+def inplace(emit: Emit, cls, x: Value, c: np.ndarray, name: str, cast: bool = False) -> Value:
+    """`X <op>= c` on scikit-learn's copy of the rows: computed in the promoted type, stored in
+    the rows' dtype (float32 rows: rounded to float32 whatever `c`'s dtype); `cast`: `c` is first
+    cast to the rows' dtype (`X -= xp.astype(mean_, X.dtype)`)."""
+    if cast and emit.is32(x):
+        c = np.asarray(c, np.float64).astype(np.float32)
+    r = binop(emit, cls, x, emit.const(c, name.split("_")[0]), name=name)
+    return emit.round32(r) if emit.is32(x) else r
+
+
 def _clip(emit: Emit, v: Value, lo: float, hi: float) -> Value:
     """`np.clip(v, lo, hi)`: NaN stays NaN."""
     v = binop(emit, arith.MaximumFOp, v, emit.const([lo], "lo"))
@@ -50,9 +60,9 @@ def standard_scaler(emit: Emit, est: Obj, x: Value, method: str | None) -> Value
     """`X -= mean_` (with_mean), then `X /= scale_` (with_std)."""
     n = width(x)
     if est.param("with_mean", True) and est.attr("mean_", None) is not None:
-        x = binop(emit, arith.SubFOp, x, emit.const(_vec(est, "mean_", n, emit), "mean"), name="centered")
+        x = inplace(emit, arith.SubFOp, x, _vec(est, "mean_", n, emit), "mean_centered", cast=True)
     if est.param("with_std", True) and est.attr("scale_", None) is not None:
-        x = binop(emit, arith.DivFOp, x, emit.const(_vec(est, "scale_", n, emit), "scale"), name="scaled")
+        x = inplace(emit, arith.DivFOp, x, _vec(est, "scale_", n, emit), "scale_scaled", cast=True)
     return x
 
 
@@ -61,9 +71,9 @@ def robust_scaler(emit: Emit, est: Obj, x: Value, method: str | None) -> Value:
     """`X -= center_` (with_centering), then `X /= scale_` (with_scaling)."""
     n = width(x)
     if est.param("with_centering", True):
-        x = binop(emit, arith.SubFOp, x, emit.const(_vec(est, "center_", n, emit), "center"), name="centered")
+        x = inplace(emit, arith.SubFOp, x, _vec(est, "center_", n, emit), "center_centered")
     if est.param("with_scaling", True):
-        x = binop(emit, arith.DivFOp, x, emit.const(_vec(est, "scale_", n, emit), "scale"), name="scaled")
+        x = inplace(emit, arith.DivFOp, x, _vec(est, "scale_", n, emit), "scale_scaled")
     return x
 
 
@@ -71,8 +81,8 @@ def robust_scaler(emit: Emit, est: Obj, x: Value, method: str | None) -> Value:
 def min_max_scaler(emit: Emit, est: Obj, x: Value, method: str | None) -> Value:
     """`X *= scale_; X += min_`, then clipped to `feature_range` when `clip`."""
     n = width(x)
-    x = binop(emit, arith.MulFOp, x, emit.const(_vec(est, "scale_", n, emit), "scale"), name="scaled")
-    x = binop(emit, arith.AddFOp, x, emit.const(_vec(est, "min_", n, emit), "min"), name="shifted")
+    x = inplace(emit, arith.MulFOp, x, _vec(est, "scale_", n, emit), "scale_scaled")
+    x = inplace(emit, arith.AddFOp, x, _vec(est, "min_", n, emit), "min_shifted")
     if est.param("clip", False):
         lo, hi = (float(v) for v in est.param("feature_range", (0, 1)))
         x = _clip(emit, x, lo, hi)
@@ -82,7 +92,7 @@ def min_max_scaler(emit: Emit, est: Obj, x: Value, method: str | None) -> Value:
 @converts("MaxAbsScaler", kind="transformer", methods=("transform",))
 def max_abs_scaler(emit: Emit, est: Obj, x: Value, method: str | None) -> Value:
     """`X /= scale_`, then clipped to [-1, 1] when `clip` (scikit-learn ≥ 1.8)."""
-    x = binop(emit, arith.DivFOp, x, emit.const(_vec(est, "scale_", width(x), emit), "scale"), name="scaled")
+    x = inplace(emit, arith.DivFOp, x, _vec(est, "scale_", width(x), emit), "scale_scaled")
     if est.param("clip", False):
         x = _clip(emit, x, -1.0, 1.0)
     return x
@@ -97,15 +107,7 @@ def fabs(emit: Emit, v: Value) -> Value:
     return emit.op(arith.BitcastOp.build(cleared, TensorType((n,), f64), name="abs"))
 
 
-def row_max(emit: Emit, v: Value, name: str = "max") -> Value:
-    xs = [extract(emit, v, k) for k in range(width(v))]
-    m = xs[0]
-    for e in xs[1:]:
-        m = emit.op(arith.SelectOp.build(emit.op(arith.CmpFOp.build("ogt", e, m)), e, m, name=name))
-    return m
-
-
-@converts("Normalizer", kind="transformer", methods=("transform",))
+@converts("Normalizer", kind="transformer", methods=("transform",), f32=False)
 def normalizer(emit: Emit, est: Obj, x: Value, method: str | None) -> Value:
     """`X / norms[:, None]`, norms: l1 `np.abs(X).sum(1)`, max `np.abs(X).max(1)`, l2
     `sqrt(einsum('ij,ij->i', X, X))`; a norm below 10·eps divides by 1 (`_handle_zeros_in_scale`)."""
@@ -126,7 +128,9 @@ def normalizer(emit: Emit, est: Obj, x: Value, method: str | None) -> Value:
 
 
 def _projection(emit: Emit, est: Obj, x: Value) -> tuple[Value, np.ndarray]:
-    comp = est.array("components_", ndim=2, finite=True)
+    comp = est.floats("components_", ndim=2)
+    if not np.all(np.isfinite(comp)):
+        emit.fail(est, "components_ holds NaN or infinite values")
     check_features(emit, est, x, comp.shape[1], "components_")
     return dot(emit, x, comp, name="projected"), comp
 
@@ -134,18 +138,22 @@ def _projection(emit: Emit, est: Obj, x: Value) -> tuple[Value, np.ndarray]:
 @converts("PCA", "IncrementalPCA", kind="transformer", methods=("transform",))
 def pca(emit: Emit, est: Obj, x: Value, method: str | None) -> Value:
     """`X @ components_.T - mean_ @ components_.T`, divided by `sqrt(explained_variance_)`
-    (clipped below at eps) when `whiten`."""
+    (clipped below at the eps of its dtype) when `whiten`.  The constants are computed in the
+    attributes' own precision (float32 for a PCA fitted on float32 data), as scikit-learn does."""
     y, comp = _projection(emit, est, x)
     mean = est.attr("mean_", None)
     if mean is not None:
-        mean = _vec(est, "mean_", comp.shape[1], emit)
-        offset = (np.reshape(mean, (1, -1)) @ comp.T).reshape(-1)  # scikit-learn's own product, same shapes
+        mean = est.floats("mean_").reshape(-1)
+        if mean.shape != (comp.shape[1],):
+            emit.fail(est, f"mean_ has {mean.size} values for {comp.shape[1]} features")
+        offset = (np.reshape(mean, (1, -1)) @ comp.T).reshape(-1)  # scikit-learn's own product, same shapes and dtypes
         y = binop(emit, arith.SubFOp, y, emit.const(offset, "mean_projected"), name="centered")
     if est.param("whiten", False):
-        scale = np.sqrt(est.array("explained_variance_").reshape(-1))
+        scale = np.sqrt(est.floats("explained_variance_").reshape(-1))
         if scale.shape != (comp.shape[0],):
             emit.fail(est, f"explained_variance_ has {scale.size} values for {comp.shape[0]} components")
-        scale[scale < EPS] = EPS
+        eps = np.finfo(scale.dtype).eps
+        scale[scale < eps] = eps
         y = binop(emit, arith.DivFOp, y, emit.const(scale, "whiten_scale"), name="whitened")
     return y
 
@@ -185,7 +193,15 @@ def simple_imputer(emit: Emit, est: Obj, x: Value, method: str | None) -> Value:
         emit.fail(est, f"strategy {est.param('strategy')!r} is not supported; supported: mean, median, most_frequent, constant")
     mask = missing_mask(emit, est, x, est.param("missing_values", np.nan))
     keep = np.arange(n) if est.param("keep_empty_features", False) else np.flatnonzero(~np.isnan(stats))
-    filled = emit.op(arith.SelectOp.build(mask, emit.const(np.nan_to_num(stats, nan=0.0), "statistics"), x, name="imputed"))
+    fill = np.nan_to_num(stats, nan=0.0)
+    fill_dtype = est.attr("_fill_dtype", None)  # statistics_.astype(_fill_dtype): the fitted data's dtype
+    if isinstance(fill_dtype, np.dtype) and fill_dtype.kind == "f":
+        fill = fill.astype(fill_dtype)
+    filled = emit.op(
+        arith.SelectOp.build(mask, emit.const(fill.astype(np.float32) if emit.is32(x) else fill, "statistics"), x, name="imputed")
+    )
+    if emit.is32(x):  # X[mask] = statistics_ stores into the float32 rows
+        emit.f32.add(filled)
     out = select_columns(emit, filled, keep, "imputed")
     if est.param("add_indicator", False):
         ind = est.attr("indicator_")
@@ -193,6 +209,8 @@ def simple_imputer(emit: Emit, est: Obj, x: Value, method: str | None) -> Value:
         if feats is None or np.any((feats < 0) | (feats >= n)):
             emit.fail(est, "indicator_.features_ is missing or out of range")
         flags = emit.op(arith.SelectOp.build(mask, emit.const(np.ones(n), "one"), emit.const(np.zeros(n), "zero"), name="indicator"))
+        if emit.is32(x):  # the boolean indicator stacked beside float32 columns becomes float32
+            emit.f32.add(flags)
         out = concat(emit, [out, select_columns(emit, flags, feats, "indicator")], name="imputed")
     return out
 
@@ -226,7 +244,7 @@ def polynomial_features(emit: Emit, est: Obj, x: Value, method: str | None) -> V
                 nxt = current + end - start
                 if nxt <= current:
                     break
-                cols += [emit.op(arith.MulFOp.build(cols[c], feats[f])) for c in range(start, end)]
+                cols += [binop(emit, arith.MulFOp, cols[c], feats[f]) for c in range(start, end)]
                 current = nxt
             new_index.append(current)
             index = new_index
@@ -238,4 +256,5 @@ def polynomial_features(emit: Emit, est: Obj, x: Value, method: str | None) -> V
         emit.fail(est, f"computes {len(cols)} output features but n_output_features_ is {int(expect)}")
     if not cols:
         emit.fail(est, "produces no output features")
-    return concat(emit, cols, name="poly")
+    out = concat(emit, cols, name="poly")
+    return emit.round32(out) if emit.is32(x) else out  # XP has X's dtype (the values are float32 already)

@@ -32,7 +32,7 @@ from ir.attributes import DenseElementsAttr
 from ir.core import Block, Value
 from ir.diagnostics import NameLoc, TimberError
 from ir.dialects import arith, math
-from ir.types import TensorType, f64, i64
+from ir.types import TensorType, f32, f64, i64
 
 METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function", "score_samples", "transform")
 KINDS = ("classifier", "regressor", "transformer", "outlier", "meta")
@@ -100,6 +100,13 @@ class Obj:
             raise ConvertError(f"{self.name}.{key} holds NaN or infinite values", where)
         return a
 
+    def floats(self, key: str, ndim: int | None = None) -> np.ndarray:
+        """`state[key]` as a float array in the precision it was stored in: float32 stays float32
+        (an estimator fitted on float32 data keeps float32 attributes, and scikit-learn derives
+        constants from them in float32), anything else becomes float64."""
+        a = np.asarray(self.attr(key))
+        return self.array(key, np.float32 if a.dtype == np.float32 else np.float64, ndim)
+
     def param(self, key: str, default=MISSING):
         """A constructor parameter (no trailing `_`): like `attr`, but its absence reads as an
         unknown version layout rather than an unfitted estimator."""
@@ -121,13 +128,15 @@ class Converter:
     fn: Callable[..., Value]
     kind: str
     methods: tuple[str, ...]
+    f32: bool = True  # computes what scikit-learn computes on float32 rows (dtype="float32")
 
 
 CONVERTERS: dict[str, Converter] = {}
 
 
-def converts(*class_names: str, kind: str, methods: tuple[str, ...]):
-    """Register the decorated function as the converter of each short class name."""
+def converts(*class_names: str, kind: str, methods: tuple[str, ...], f32: bool = True):
+    """Register the decorated function as the converter of each short class name; `f32=False`:
+    it does not follow scikit-learn's float32 arithmetic, and dtype="float32" is refused."""
     if kind not in KINDS:
         raise ValueError(f"unknown converter kind {kind!r}")
     bad = [m for m in methods if m not in METHODS]
@@ -138,7 +147,7 @@ def converts(*class_names: str, kind: str, methods: tuple[str, ...]):
         for name in class_names:
             if name in CONVERTERS and CONVERTERS[name].fn is not fn:
                 raise ValueError(f"two converters for {name}")
-            CONVERTERS[name] = Converter(fn, kind, tuple(methods))
+            CONVERTERS[name] = Converter(fn, kind, tuple(methods), f32)
         return fn
 
     return deco
@@ -156,10 +165,39 @@ class Emit:
     `const(values)` a rank-1 constant, `fail(est, msg)` raises the front-end's error, and
     `labels(scores, classes)` turns class scores into `predict`'s labels."""
 
-    def __init__(self, block: Block, source: str):
+    def __init__(self, block: Block, source: str, rows_f32: bool = False):
         self.block = block
         self.source = source
         self._where: list[str] = []
+        # dtype="float32": the rows are float32, and scikit-learn then computes some steps in
+        # float32.  Values are still f64 tensors; those holding a float32 result of scikit-learn's
+        # are in `f32` (made by `round32`, or the row itself).
+        self.rows_f32 = rows_f32
+        self.f32: set[Value] = set()
+        self.weak: set[Value] = set()  # constants of Python floats: they take the other operand's dtype
+
+    # ----- float32 rows ----------------------------------------------------------------------------
+    def is32(self, v: Value) -> bool:
+        """Whether `v` holds what scikit-learn holds as float32 (only ever with dtype="float32")."""
+        return v in self.f32
+
+    def round32(self, v: Value, name: str | None = None) -> Value:
+        """`v` rounded to float32 (and widened back: exact), marked float32.  One f64 operation
+        on float32 operands rounded so is the float32 operation (+ - * / sqrt: 53 ≥ 2·24 + 2)."""
+        if v in self.f32:
+            return v
+        n = v.type.shape
+        r = self.op(arith.ExtFOp.build(self.op(arith.TruncFOp.build(v, TensorType(n, f32))), TensorType(n, f64), name=name))
+        self.f32.add(r)
+        return r
+
+    def round_if32(self, v: Value, *operands, name: str | None = None) -> Value:
+        """numpy's promotion (NEP 50) for an elementwise op on `operands` that gave `v`: float32
+        when at least one operand is float32 and the others are float32 or weak Python scalars
+        (constants made from Python floats), else float64 as computed."""
+        if any(o in self.f32 for o in operands) and all(o in self.f32 or o in self.weak for o in operands):
+            return self.round32(v, name)
+        return v
 
     # ----- location --------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -190,10 +228,18 @@ class Emit:
         return op.results[0] if op.results else None
 
     def const(self, values, name: str | None = None, dtype=np.float64) -> Value:
-        """A rank-1 tensor constant (f64 by default; `dtype=np.int64` for i64)."""
+        """A rank-1 tensor constant (f64 by default; `dtype=np.int64` for i64).  With float32
+        rows, a float32 array gives a float32 constant and Python floats a weak one (numpy's
+        promotion, `round_if32`)."""
         v = np.asarray(values, dtype).reshape(-1)
         elem = i64 if np.dtype(dtype) == np.int64 else f64
-        return self.op(arith.ConstantOp.build(v, TensorType((len(v),), elem), name=name))
+        c = self.op(arith.ConstantOp.build(v, TensorType((len(v),), elem), name=name))
+        if self.rows_f32:
+            if getattr(values, "dtype", None) == np.float32:
+                self.f32.add(c)
+            elif type(values) in (float, int) or (isinstance(values, (list, tuple)) and all(type(e) in (float, int) for e in values)):
+                self.weak.add(c)
+        return c
 
     def fail(self, est: Obj, message: str) -> NoReturn:
         """Raise a ConvertError `<source>: <where> (<ClassName>): error: <ClassName>: message`."""
@@ -242,6 +288,12 @@ def convert(emit: Emit, est: Obj, x: Value, method: str | None) -> Value:
         raise ConvertError(f"{est.cls} is not a scikit-learn estimator Timber compiles; supported: {', '.join(supported())}", emit.loc(est))
     if method is not None and method not in conv.methods:
         raise ConvertError(f"{est.name} has no method '{method}' that Timber compiles; it has: {', '.join(conv.methods)}", emit.loc(est))
+    if emit.rows_f32 and not conv.f32:
+        raise ConvertError(
+            f"{est.name} is not compiled for float32 rows (scikit-learn computes it in float32 and Timber does not follow that yet); "
+            "compile with dtype='float64'",
+            emit.loc(est),
+        )
     out = conv.fn(emit, est, x, method)
     t = getattr(out, "type", None)
     if not (isinstance(t, TensorType) and len(t.shape) == 1 and t.element == f64):
@@ -261,11 +313,12 @@ __all__ = ["CONVERTERS", "KINDS", "METHODS", "MISSING", "ConvertError", "Convert
 def numpy_sum(emit: Emit, values: list) -> Value:
     """The sum of rank-1 values as numpy's `add.reduce` computes it over a contiguous float64 row
     (its pairwise summation): fewer than 8 terms left to right from +0.0 (so a sum of -0.0s is
-    +0.0, as numpy gives); up to 128 with eight interleaved partial sums; beyond, two halves."""
+    +0.0, as numpy gives); up to 128 with eight interleaved partial sums; beyond, two halves.
+    float32 values (with float32 rows) are summed in float32, as numpy sums a float32 row."""
     from ir.dialects import arith
 
-    def add(p, q):
-        return emit.op(arith.AddFOp.build(p, q))
+    def add(p, q):  # float32 values sum in float32 (numpy's float32 pairwise sum): each add rounded
+        return emit.round_if32(emit.op(arith.AddFOp.build(p, q)), p, q)
 
     def pairwise(part: list) -> Value:
         n = len(part)
