@@ -76,6 +76,29 @@ def test_single_row_and_empty_batches(demo, rows):
     assert empty.shape == (0,) and empty.dtype == np.float32
 
 
+def test_one_row_path_takes_every_layout_and_returns_fresh_arrays(demo, rows):
+    """The lean one-row path (`_one_row_path`): (n,) and (1, n) rows of any number type and
+    order give the batch's bits; each call returns a new array; anything else is left to the
+    batch path's checks (its errors name the expected shape)."""
+    want = demo.predict(rows[:2].astype(np.float32))
+    r = rows[0]
+    for x in (r, r[None, :], r.astype(np.float32), np.asfortranarray(r[None, :]), np.stack([r, r], 1)[:, 0]):
+        got = demo.predict(x)
+        assert got.shape == (1,) and got.dtype == np.float32 and got.view(np.uint32)[0] == want[:1].view(np.uint32)[0]
+    ints = np.nan_to_num(r).astype(np.int32)
+    assert demo.predict(ints)[0] == demo.predict(ints[None, :].astype(np.float32))[0]
+    assert demo.predict(ints > 0)[0] == demo.predict((ints > 0).astype(np.float32)[None, :])[0]
+    a, b = demo.predict(r), demo.predict(r)
+    a[0] = -1.0
+    assert b[0] == want[0]
+    with pytest.raises(TimberError, match="expected 30 features, got 29"):
+        demo.predict(r[:29])
+    with pytest.raises(TimberError, match="expected numbers"):
+        demo.predict(np.array(["1.0"] * 30))
+    with pytest.raises(TimberError, match="expected numbers"):
+        demo.predict(r.astype(np.complex128))
+
+
 @needs_xgboost
 def test_dataframe_and_sparse_inputs(demo, rows):
     pd = pytest.importorskip("pandas")

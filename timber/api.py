@@ -146,7 +146,8 @@ class CompiledModel:
         # its call returns a matrix (scikit-learn's transform: (n, 1) for one component).
         rank = module.attributes.get("timber.output_rank")
         self._matrix_output = rank is not None and getattr(rank, "value", None) == 2
-        self._tls = threading.local()  # per-thread one-row buffers (see _predict_one)
+        self._tls = threading.local()  # per-thread one-row buffers (see _one_row_path)
+        self._one = self._one_row_path() if self._single is not None else None
 
     def __reduce__(self):
         """Pickles as its artifact (verified IR + host object code + options): unpickling calls
@@ -192,8 +193,8 @@ class CompiledModel:
         raw score).  X: a 2-D array (float32/float64/ints/bools, C or Fortran order), a pandas
         DataFrame, a scipy sparse matrix (absent entries are missing, as in XGBoost) or one 1-D
         row.  `n_jobs` overrides the thread count given to `compile` for this call."""
-        if not output_margin and type(X) is np.ndarray and self._single is not None:
-            out = self._predict_one(X)
+        if type(X) is np.ndarray and self._one is not None and not output_margin:
+            out = self._one(X)
             if out is not None:
                 return out
         entry = self._predict
@@ -210,21 +211,38 @@ class CompiledModel:
             self._run(entry, X, out, n_jobs if n_jobs is not None else self.n_jobs)
         return out.reshape(n) if k == 1 and not self._matrix_output else out
 
-    def _predict_one(self, X: np.ndarray) -> np.ndarray | None:
-        """One row (shape (n,) or (1, n), numbers) through `infer_single` with this thread's
-        preallocated buffers: no per-call allocation or address lookup.  None: not one row."""
-        entry = self._single
-        if X.size != entry.n_inputs or X.dtype.kind not in "fiub" or not (X.ndim == 1 or (X.ndim == 2 and X.shape[0] == 1)):
-            return None
-        bufs = getattr(self._tls, "bufs", None)
-        if bufs is None:
-            xin, xout = np.empty(entry.n_inputs, entry.in_dtype), np.empty(entry.n_outputs, entry.out_dtype)
-            bufs = self._tls.bufs = (xin, xout, _address(xin), _address(xout))
-        xin, xout, a_in, a_out = bufs
-        np.copyto(xin, X.reshape(-1), casting="unsafe")  # what np.ascontiguousarray(X, dtype) does
-        _check_status(self._single_fn(a_in, a_out, None), entry.symbol)
-        k = entry.n_outputs
-        return xout.copy() if k == 1 and not self._matrix_output else xout.reshape(1, k).copy()
+    def _one_row_path(self):
+        """`one(X)`: one row (shape (n,) or (1, n), numbers) through `infer_single` with this
+        thread's preallocated buffers and no per-call allocation but the result's; None when X
+        is not one such row.  The lean path of `predict` for single rows from Python."""
+        entry, fn, tls = self._single, self._single_fn, self._tls
+        n_in, k, symbol = entry.n_inputs, entry.n_outputs, entry.symbol
+        shape2, flat = (1, n_in), k == 1 and not self._matrix_output
+
+        def buffers():
+            xin, xout = np.empty(n_in, entry.in_dtype), np.empty(k, entry.out_dtype)
+            b = tls.bufs = (xin, xin.reshape(shape2), xout if flat else xout.reshape(1, k), _address(xin), _address(xout))
+            return b
+
+        def one(X: np.ndarray):
+            try:
+                xin, xin2, xout, a_in, a_out = tls.bufs
+            except AttributeError:
+                xin, xin2, xout, a_in, a_out = buffers()
+            if X.dtype.kind not in "fiub":
+                return None
+            if X.shape == shape2:
+                xin2[...] = X  # what np.ascontiguousarray(X, dtype) does: an unsafe cast
+            elif X.ndim == 1 and X.shape[0] == n_in:
+                xin[...] = X
+            else:
+                return None
+            rc = fn(a_in, a_out, None)
+            if rc != OK:
+                _check_status(rc, symbol)
+            return xout.copy()
+
+        return one
 
     def jacobian(self, Q, n_jobs: int | None = None) -> np.ndarray:
         """A URDF model's geometric Jacobian at configurations Q, in the base frame:
