@@ -204,10 +204,12 @@ class PassManager:
 
     def run(self, module: Operation) -> list[AuditEntry]:
         entries = []
+        after = None  # (nodes, ops) after the previous pass: the next one's "before"
         for p in self.passes:
             for ins in self.instruments:
                 ins.before_pass(p, module)
-            nodes_before, ops_before = module_size(module), count_ops(module)
+            # An instrument may print, never rewrite, so the previous pass's counts still hold.
+            nodes_before, ops_before = after if after is not None else (module_size(module), count_ops(module))
             ctx = PassContext(p.name)
             t0 = time.perf_counter()
             p.apply(module, ctx)
@@ -238,6 +240,7 @@ class PassManager:
                 ops_after=count_ops(module),
                 class_name=type(p).__name__,
             )
+            after = (entry.nodes_after, entry.ops_after)
             entries.append(entry)
             self.audit.append(entry)
             for ins in self.instruments:

@@ -75,16 +75,12 @@ def subtree_hashes(f: Forest) -> np.ndarray:
         return h
     with np.errstate(over="ignore"):
         tables = [op.table for op in f.ops]
-        sizes = np.diff(f.offsets)
         leaf = f.pred == Pred.LEAF
         # Leaf values, vectorised over the trees of each leaf width (tree-major, as node ids are).
-        linear = np.repeat([t.is_linear for t in tables], sizes)
-        dims = np.repeat([t.leaf_dim for t in tables], sizes)
-        for d in np.unique(dims).tolist():
-            plain = [t for t in tables if t.leaf_dim == d and not t.is_linear]
-            if not plain:
-                continue
-            rows = (dims == d) & ~linear
+        for d in sorted({t.leaf_dim for t in tables if not t.is_linear}):
+            member = [t.leaf_dim == d and not t.is_linear for t in tables]
+            plain = [t for t, m in zip(tables, member) if m]
+            rows = np.ones(f.n, bool) if len(plain) == len(tables) else np.repeat(member, np.diff(f.offsets))
             values = np.concatenate([t.leaf for t in plain])[leaf[rows]]
             hv = np.full(len(values), np.uint64(0x9E3779B97F4A7C15))
             for j in range(d):
@@ -102,12 +98,16 @@ def subtree_hashes(f: Forest) -> np.ndarray:
         cat = _category_hashes(f, tables)
         side = np.where(needs_default(f.missing), np.where(default_is_yes(f), 1, 2), 0)
         thr = _bits(f.threshold)
+        # A split's own fields, hashed once for all splits; each level then mixes in its children.
+        split = f.pred != Pred.LEAF
+        own = np.full(int(np.count_nonzero(split)), np.uint64(0xC2B2AE3D27D4EB4F))
+        for col in (f.feature, f.pred, thr, f.missing, side, cat):
+            own = _combine(own, col[split])
+        fields = np.zeros(f.n, np.uint64)
+        fields[split] = own
         for level in f.levels_bottom_up():
             y, n = h[f.yes[level]], h[f.no[level]]
-            v = np.full(len(level), np.uint64(0xC2B2AE3D27D4EB4F))
-            for col in (f.feature[level], f.pred[level], thr[level], f.missing[level], side[level], cat[level], y, n):
-                v = _combine(v, col)
-            h[level] = np.where(y == n, y, v)
+            h[level] = np.where(y == n, y, _combine(_combine(fields[level], y), n))
     return h
 
 
