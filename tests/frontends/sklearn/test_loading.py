@@ -275,3 +275,57 @@ def test_function_transformer_numpy_functions(tmp_path):
     assert_parity(pipe, "predict", X=np.abs(np.random.default_rng(1).standard_normal((200, 4))) * 4, module=sk.load(_write(tmp_path, pipe)))
     with pytest.raises(TimberError, match="func numpy.sqrt is not supported"):
         sk.load(_write(tmp_path, FunctionTransformer(np.sqrt).fit(Xp)))
+
+
+def test_every_supported_class_unfitted_is_a_clear_error():
+    """Each class the front-end compiles, pickled unfitted: a TimberError asking whether it is fitted."""
+    from sklearn.compose import ColumnTransformer as CT
+    from sklearn.pipeline import FeatureUnion
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.utils import all_estimators
+
+    make = dict(all_estimators())
+    make.update(
+        Pipeline=lambda: Pipeline([("s", StandardScaler())]),
+        ColumnTransformer=lambda: CT([("a", "passthrough", [0])]),
+        FeatureUnion=lambda: FeatureUnion([("s", StandardScaler())]),
+    )
+    missing = [name for name in sk.supported() if name not in make]
+    assert not missing
+    for name in sk.supported():
+        with pytest.raises(TimberError, match=r"is missing \(is the estimator fitted\?\)"):
+            sk.load(pickle.dumps(make[name]()), source_name=f"{name}.pkl")
+
+
+def _bad_inputs(tmp_path, forest):
+    """(file, what the error says) for each bad input of the issue."""
+    data = pickle.dumps(forest)
+    bad = bytearray(data)
+    bad[11:51] = b"\xfe" * 40  # the first opcodes after the frame header
+    pipe = Pipeline([("cluster", KMeans(2, n_init=1, random_state=0)), ("model", tree.DecisionTreeClassifier(max_depth=2))]).fit(X, Y)
+    files = {
+        "unfitted": (tree.DecisionTreeClassifier(), r"is missing \(is the estimator fitted\?\)"),
+        "unknown-class": (KMeans(2, n_init=1, random_state=0).fit(X), r"KMeans is not a scikit-learn estimator Timber compiles; supported: "),
+        "not-a-model": ({"weights": [1, 2]}, r"holds a dict, not a fitted scikit-learn estimator"),
+        "pipeline-step": (pipe, r"Pipeline step 0 'cluster' \(KMeans\)"),
+    }
+    out = {k: (_write(tmp_path, obj, f"{k}.pkl"), needle) for k, (obj, needle) in files.items()}
+    for k, body, needle in (("truncated", data[: len(data) // 2], "truncated"), ("corrupt", bytes(bad), "truncated|corrupt"),
+                            ("empty", b"", "empty"), ("text", b"hello, not a model\n", None)):  # fmt: skip
+        path = tmp_path / f"{k}.pkl"
+        path.write_bytes(body)
+        out[k] = (path, needle)
+    return out
+
+
+@pytest.mark.parametrize("kind", ["unfitted", "unknown-class", "not-a-model", "pipeline-step", "truncated", "corrupt", "empty", "text"])
+def test_bad_input_on_the_command_line(tmp_path, forest, capsys, kind):
+    """`timber compile FILE -o out`: exit status 1, the reason on stderr, no traceback, no output."""
+    from timber.cli import main
+
+    path, needle = _bad_inputs(tmp_path, forest)[kind]
+    out = tmp_path / "out"
+    assert main(["compile", str(path), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "error" in err and (needle is None or re.search(needle, err)), err
+    assert not out.exists()
