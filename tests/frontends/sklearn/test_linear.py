@@ -197,3 +197,30 @@ def test_corrupt_coefficients_are_a_named_error():
     del rec.state["coef_"]
     with pytest.raises(TimberError, match=r"LogisticRegression.coef_ is missing \(is the estimator fitted\?\)"):
         build_module(rec, "m.pkl", None)
+
+
+@pytest.mark.parametrize(
+    "multi_class,X,y",
+    [("ovr", Xm, ym), ("multinomial", Xb, yb), ("multinomial", Xm, ym), ("auto", Xb, yb), ("auto-liblinear", Xm, ym)],
+    ids=["ovr-3", "multinomial-binary", "multinomial-3", "auto-binary", "auto-liblinear-3"],
+)
+def test_logistic_regression_pickled_by_earlier_versions_keeps_its_multi_class(multi_class, X, y):
+    """scikit-learn < 1.8 pickles keep `multi_class`, and its predict_proba followed it: one-vs-rest
+    (`_predict_proba_lr`) for 'ovr' and for 'auto' with two classes or liblinear, else softmax
+    (of `[-d, d]` for two classes).  The attribute is set on a fitted model; the reference is
+    scikit-learn's own code for each case."""
+    from sklearn.utils.extmath import softmax
+
+    est = fitted(lm.LogisticRegression(), X, y)
+    est.multi_class = multi_class.split("-")[0]
+    if multi_class.endswith("liblinear"):
+        est.solver = "liblinear"
+    d = est.decision_function(ROWS)
+    if multi_class in ("ovr", "auto", "auto-liblinear"):
+        want = super(lm.LogisticRegression, est)._predict_proba_lr(ROWS)
+    else:
+        want = softmax(np.c_[-d, d] if d.ndim == 1 else d.copy())
+    got = ours(est, "predict_proba")
+    bound = score_bound(est).reshape(len(ROWS), -1).max(axis=1, keepdims=True)  # the scores' rounding; softmax/expit: 2-Lipschitz at most
+    assert got.shape == want.shape
+    assert np.all(np.abs(got - want) <= 2 * bound + 4 * np.spacing(want))

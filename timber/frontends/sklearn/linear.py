@@ -289,6 +289,24 @@ def _ovr_expit_proba(emit: Emit, d: Value) -> Value:
     return binary_proba(emit, p) if width(d) == 1 else normalize_rows(emit, p)
 
 
+def _logistic_proba(emit: Emit, est: Obj, d: Value) -> Value:
+    """LogisticRegression's predict_proba.  scikit-learn ≥ 1.8: expit for two classes, softmax
+    beyond.  Pickles of earlier versions keep `multi_class`: one-vs-rest (expit, normalised) for
+    'ovr', or for 'auto' with two classes or the liblinear solver; else softmax, of `[-d, d]` for
+    two classes."""
+    mc = est.param("multi_class", None)
+    if mc is None:
+        return _ovr_expit_proba(emit, d) if width(d) == 1 else softmax(emit, d)
+    if mc not in ("ovr", "multinomial", "auto", "warn", "deprecated"):
+        emit.fail(est, f"multi_class={mc!r} is not a value scikit-learn knows")
+    n_classes = len(classes(est))
+    if mc in ("ovr", "warn") or (mc in ("auto", "deprecated") and (n_classes <= 2 or est.param("solver", "lbfgs") == "liblinear")):
+        return _ovr_expit_proba(emit, d)
+    if width(d) == 1:
+        d = concat(emit, [unary(emit, arith.NegFOp, d), d], name="decision_2d")
+    return softmax(emit, d)
+
+
 def _modified_huber_proba(emit: Emit, d: Value) -> Value:
     """SGD `modified_huber`: `(clip(d, -1, 1) + 1) / 2`, then `[1-p, p]` or normalised (two
     classes: into a float64 array, so in float64 even for float32 scores)."""
@@ -325,7 +343,7 @@ def linear_classifier(emit: Emit, est: Obj, x: Value, method: str | None) -> Val
     if kind is None:
         emit.fail(est, f"{method} is not available for this {est.name} (loss {est.param('loss', '?')!r}); use decision_function")
     if kind == "logistic":
-        p = _ovr_expit_proba(emit, d) if width(d) == 1 else softmax(emit, d)
+        p = _logistic_proba(emit, est, d)
     elif kind == "ovr":
         p = _ovr_expit_proba(emit, d)
     else:
