@@ -1,7 +1,7 @@
 """`timber serve` end to end: a real server process (2 workers) on a free port over a store in a
 temporary TIMBER_HOME, real HTTP clients (urllib, `tritonclient`, a load generator), every answer
 compared bit for bit with the compiled model, every error's status and message, store changes
-picked up while serving, and a clean Ctrl-C.  The server starts once for the module."""
+picked up while serving, and a clean Ctrl-C.  The server starts once per HTTP server (granian, uvicorn)."""
 
 from __future__ import annotations
 
@@ -55,8 +55,12 @@ class Server:
         return status, (json.loads(raw) if "json" in ctype else raw.decode())
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+@pytest.fixture(scope="module", params=["granian", "uvicorn"])
+def server(request, tmp_path_factory):
+    """A 2-worker `timber serve` on each HTTP server it can run on: granian (RSGI, the default)
+    and uvicorn (ASGI); every test below runs against both."""
+    if request.param == "granian":
+        require("granian", "the granian server tests need granian")
     home = tmp_path_factory.mktemp("timber_home")
     tmp = tmp_path_factory.mktemp("models")
     store = Store(home)
@@ -70,7 +74,7 @@ def server(tmp_path_factory):
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO), "TIMBER_HOME": str(home)}
     cmd = [sys.executable, "-m", "timber.cli", "serve", "--port", str(port), "--workers", "2"]
-    cmd += ["--max-rows", "1000", "--max-body", str(1 << 20)]
+    cmd += ["--max-rows", "1000", "--max-body", str(1 << 20), "--server", request.param]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     srv = Server(home, port, proc, models)
     deadline = time.monotonic() + 90
@@ -250,9 +254,14 @@ def test_metrics_count_requests_errors_and_latency_per_model(server):
     for _ in range(3):
         server.call("POST", "/api/predict", {"model": "demo", "inputs": [[0.5] * 30]})
     server.call("POST", "/api/predict", {"model": "demo", "inputs": [[0.5]]})
-    status, text = server.call("GET", "/metrics")
-    assert status == 200
-    lines = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line and not line.startswith("#")}
+    deadline = time.monotonic() + 5
+    while True:  # each worker writes its counts within milliseconds (metrics.FLUSH_DELAY)
+        status, text = server.call("GET", "/metrics")
+        assert status == 200
+        lines = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line and not line.startswith("#")}
+        if lines.get('timber_requests_total{endpoint="predict",model="demo",status="200"}', 0) >= 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
     assert lines['timber_requests_total{endpoint="predict",model="demo",status="200"}'] >= 3  # both workers' counts
     assert lines['timber_errors_total{endpoint="predict",model="demo",status="400"}'] >= 1
     assert lines['timber_request_latency_seconds_count{endpoint="predict",model="demo"}'] >= 3

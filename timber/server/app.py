@@ -35,6 +35,7 @@ from .config import ServeConfig
 DUMPS_OPTS = orjson.OPT_SERIALIZE_NUMPY
 V2_DTYPES = {"FP32": np.float32, "FP64": np.float64}
 V2_NAMES = {np.dtype(np.float32): "FP32", np.dtype(np.float64): "FP64"}
+JSON_HEADERS = [("content-type", "application/json")]
 
 
 class HttpError(Exception):
@@ -99,7 +100,7 @@ class Registry:
         if stamp is None:
             raise StoreError(f"no model named '{name}' in the store ({self.store.models})")
         model = self.store.load(name, n_jobs=self.config.threads)
-        on_batch = self.metrics.batch_rows.labels(name).observe if self.metrics is not None else None
+        on_batch = (lambda rows: self.metrics.observe_batch(name, rows)) if self.metrics is not None else None
         return Served(name, model, stamp, model_info(name, model), Batcher(model, self.config, self.pool, on_batch))
 
     async def get(self, name: str) -> Served:
@@ -201,10 +202,11 @@ class Batcher:
         self.config = config
         self.pool = pool
         self.on_batch = on_batch  # called with the rows of each batch (a metric)
-        self.pending: list[tuple[np.ndarray, asyncio.Future]] = []
+        self.pending: list[tuple[np.ndarray, asyncio.Future]] = []  # rows of shape (1, n_features)
         self.running = False
 
-    async def predict_row(self, row: np.ndarray):
+    async def predict_row(self, row: np.ndarray) -> np.ndarray:
+        """`predict` of one row (shape (1, n_features)): the (1,) or (1, n_outputs) result."""
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
         self.pending.append((row, fut))
@@ -220,7 +222,7 @@ class Batcher:
                     await asyncio.sleep(self.config.batch_wait)
                 batch = self.pending[: self.config.max_batch]
                 del self.pending[: len(batch)]
-                X = np.stack([r for r, _ in batch]) if len(batch) > 1 else batch[0][0].reshape(1, -1)
+                X = np.concatenate([r for r, _ in batch]) if len(batch) > 1 else batch[0][0]
                 if self.on_batch is not None:
                     self.on_batch(len(batch))
                 try:
@@ -232,7 +234,7 @@ class Batcher:
                     continue
                 for i, (_, f) in enumerate(batch):
                     if not f.done():
-                        f.set_result(Y[i])
+                        f.set_result(Y[i : i + 1])
         finally:
             self.running = False
 
@@ -328,31 +330,56 @@ class App:
         return warnings
 
     async def __call__(self, scope, receive, send):
+        """ASGI (uvicorn, hypercorn, granian's ASGI interface)."""
         kind = scope["type"]
         if kind == "lifespan":
             return await self._lifespan(receive, send)
         if kind != "http":
             return
+        status, body, headers = await self._handle(Request(scope["method"], scope["path"], _AsgiHeaders(scope), _asgi_chunks(receive)))
+        hdrs = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers] if headers else [(b"content-type", b"application/json")]
+        hdrs.append((b"content-length", b"%d" % len(body)))
+        await send({"type": "http.response.start", "status": status, "headers": hdrs})
+        await send({"type": "http.response.body", "body": body})
+
+    async def __rsgi__(self, scope, protocol):
+        """RSGI, granian's native interface (its Rust HTTP server hands over the parsed request
+        and takes the whole response in one call: the fastest path measured)."""
+        if scope.proto != "http":
+            return
+        status, body, headers = await self._handle(Request(scope.method, scope.path, scope.headers, protocol, protocol))
+        protocol.response_bytes(status, headers or JSON_HEADERS, body)
+
+    def __rsgi_init__(self, loop) -> None:
+        if not self.started:
+            for w in self.startup():
+                print(f"timber serve: warning: {w}", flush=True)
+
+    def __rsgi_del__(self, loop) -> None:
+        self.pool.shutdown(wait=True)
+
+    async def _handle(self, req: Request) -> tuple[int, bytes, list | None]:
+        """(status, body, headers or None for JSON) of one request, and its metrics."""
         t0 = time.perf_counter()
-        method, path = scope["method"], scope["path"]
-        label, model = "other", ""
+        label = "other"
+        model = ""
         try:
-            label, model, status, body, headers = await self._route(method, path, scope, receive)
+            label, model, status, body, headers = await self._route(req)
         except HttpError as e:
             status, body, headers = e.status, orjson.dumps({"error": e.message}), None
-            label, model = self._labels(path, scope)
+            label, model = self._labels(req)
         except Exception as e:  # noqa: BLE001 - a bug must still answer JSON, not drop the connection
             status, body, headers = 500, orjson.dumps({"error": f"internal error: {type(e).__name__}: {e}"}), None
-            label, model = self._labels(path, scope)
-        await _respond(send, status, body, headers)
+            label, model = self._labels(req)
         if label != "metrics":
             self.metrics.observe(label, model, status, time.perf_counter() - t0)
+        return status, body, headers
 
-    def _labels(self, path: str, scope) -> tuple[str, str]:
+    def _labels(self, req: Request) -> tuple[str, str]:
         """Metric labels of a failed request: its endpoint, and its model only if that model is
         served (an arbitrary name in a URL must not become a new time series)."""
-        parts = [p for p in path.split("/") if p]
-        model = scope.get("timber.model", "")
+        parts = [p for p in req.path.split("/") if p]
+        model = req.model
         if parts[:1] == ["api"]:
             label = {"predict": "predict", "models": "models", "model": "model", "health": "health"}.get(
                 parts[1] if len(parts) > 1 else "", "other"
@@ -383,21 +410,24 @@ class App:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _route(self, method: str, path: str, scope, receive):
+    async def _route(self, req: Request):
+        method, path = req.method, req.path
+        if path == "/api/predict" and method == "POST":  # the hot path first
+            return await self._predict(req)
         parts = [p for p in path.split("/") if p]
         if parts[:1] == ["api"]:
-            return await self._api(method, parts[1:], scope, receive)
+            return await self._api(method, parts[1:], req)
         if parts[:1] == ["v2"]:
-            return await self._v2(method, parts[1:], scope, receive)
+            return await self._v2(method, parts[1:], req)
         if parts == ["metrics"]:
             _method(method, "GET")
             body, ctype = self.metrics.render()
-            return "metrics", "", 200, body, [(b"content-type", ctype.encode())]
+            return "metrics", "", 200, body, [("content-type", ctype)]
         raise HttpError(404, f"no such endpoint: {method} {path}")
 
     # ----- Timber's own API ----------------------------------------------------------------------
 
-    async def _api(self, method, parts, scope, receive):
+    async def _api(self, method, parts, req):
         if parts == ["health"]:
             _method(method, "GET")
             status = "ok" if self.registry.ready else "starting"
@@ -418,30 +448,29 @@ class App:
             return "model", served.name, 200, orjson.dumps(served.info), None
         if parts == ["predict"]:
             _method(method, "POST")
-            return await self._predict(scope, receive)
+            return await self._predict(req)
         raise HttpError(404, f"no such endpoint: {method} /api/{'/'.join(parts)}")
 
-    async def _predict(self, scope, receive):
-        body = await self._body(scope, receive)
+    async def _predict(self, req: Request):
+        body = await self._body(req)
         t0 = time.perf_counter()
-        req = _json(body)
-        if not isinstance(req, dict):
+        doc = _json(body)
+        if not isinstance(doc, dict):
             raise HttpError(400, 'the body must be a JSON object {"model": NAME, "inputs": [[...], ...]}')
-        name = req.get("model")
+        name = doc.get("model")
         if not isinstance(name, str):
             raise HttpError(400, "'model' must be the name of a served model (a string)")
-        if "inputs" not in req:
+        if "inputs" not in doc:
             raise HttpError(400, "'inputs' is missing: give a list of rows")
         served = await self.registry.get(name)
-        scope["timber.model"] = name
-        inputs = req["inputs"]
+        req.model = name
+        inputs = doc["inputs"]
         check_no_bools(body, inputs)
         X = rows_from_json(inputs, served.model.n_features)
         self._check_rows(X.shape[0])
         one_d_input = isinstance(inputs[0], (int, float)) or inputs[0] is None
         if X.shape[0] == 1 and not one_d_input:
-            y = await served.batcher.predict_row(X[0])
-            Y = y.reshape(1, *np.shape(y)) if served.model.n_outputs > 1 else np.reshape(y, (1,))
+            Y = await served.batcher.predict_row(X)
         else:
             Y = await run_predict(served.model, X, self.pool, self.config)
         latency = (time.perf_counter() - t0) * 1e6
@@ -449,7 +478,7 @@ class App:
 
     # ----- Open Inference Protocol v2 ----------------------------------------------------------
 
-    async def _v2(self, method, parts, scope, receive):
+    async def _v2(self, method, parts, req: Request):
         if not parts:
             _method(method, "GET")
             from timber import __version__
@@ -478,14 +507,14 @@ class App:
             return "v2_ready", name, 200, orjson.dumps({"name": name, "ready": True}), None
         if rest == ["infer"]:
             _method(method, "POST")
-            return await self._v2_infer(name, scope, receive)
+            return await self._v2_infer(name, req)
         raise HttpError(404, f"no such endpoint: {method} /v2/{'/'.join(parts)}")
 
-    async def _v2_infer(self, name, scope, receive):
-        body = await self._body(scope, receive)
+    async def _v2_infer(self, name, req: Request):
+        body = await self._body(req)
         served = await self.registry.get(name)
         model = served.model
-        header_len = _header(scope, b"inference-header-content-length")
+        header_len = req.headers.get("inference-header-content-length")
         if header_len is not None:
             try:
                 n = int(header_len)
@@ -517,7 +546,7 @@ class App:
         raw = np.ascontiguousarray(Y).astype(Y.dtype.newbyteorder("<"), copy=False).tobytes()
         out["parameters"] = {"binary_data_size": len(raw)}
         head = orjson.dumps(resp)
-        headers = [(b"content-type", b"application/octet-stream"), (b"inference-header-content-length", str(len(head)).encode())]
+        headers = [("content-type", "application/octet-stream"), ("inference-header-content-length", str(len(head)))]
         return "v2_infer", name, 200, head + raw, headers
 
     # ----- helpers -------------------------------------------------------------------------------
@@ -526,23 +555,64 @@ class App:
         if n > self.config.max_rows:
             raise HttpError(413, f"{n} rows in one request; the limit is {self.config.max_rows} (timber serve --max-rows)")
 
-    async def _body(self, scope, receive) -> bytes:
+    async def _body(self, req: Request) -> bytes:
+        """The request body; 413 from the declared length before reading, or once it grows past
+        the limit (a body without Content-Length)."""
         limit = self.config.max_body
-        declared = _header(scope, b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise HttpError(413, f"request body of {int(declared)} bytes; the limit is {limit} (timber serve --max-body)")
+        declared = req.headers.get("content-length")
+        if declared is not None and declared.isdigit():
+            if int(declared) > limit:
+                raise HttpError(413, f"request body of {int(declared)} bytes; the limit is {limit} (timber serve --max-body)")
+            if req.protocol is not None:  # RSGI: the server reads the declared length in one call
+                return await req.protocol()
         chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise HttpError(400, "the client disconnected")
-            chunk = message.get("body", b"")
+        async for chunk in req.chunks:
             size += len(chunk)
             if size > limit:
                 raise HttpError(413, f"request body over {limit} bytes (timber serve --max-body)")
             chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+class Request:
+    """What the handlers see of a request, from ASGI or RSGI: method, path, headers (`get` of a
+    lower-case name), the body's chunks, and the model it named (for metric labels)."""
+
+    __slots__ = ("method", "path", "headers", "chunks", "protocol", "model")
+
+    def __init__(self, method: str, path: str, headers, chunks, protocol=None):
+        self.method = method
+        self.path = path
+        self.headers = headers
+        self.chunks = chunks
+        self.protocol = protocol
+        self.model = ""
+
+
+class _AsgiHeaders:
+    """`get(name)` over an ASGI scope's header list (names are lower-case bytes)."""
+
+    __slots__ = ("scope",)
+
+    def __init__(self, scope):
+        self.scope = scope
+
+    def get(self, key: str, default=None):
+        k = key.encode("latin-1")
+        for name, value in self.scope["headers"]:
+            if name == k:
+                return value.decode("latin-1")
+        return default
+
+
+async def _asgi_chunks(receive):
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise HttpError(400, "the client disconnected")
+        yield message.get("body", b"")
+        if not message.get("more_body", False):
+            return
 
 
 def _method(method: str, allowed: str) -> None:
@@ -557,13 +627,6 @@ def _json(body: bytes):
         return orjson.loads(body)
     except orjson.JSONDecodeError as e:
         raise HttpError(400, f"malformed JSON: {e}") from None
-
-
-def _header(scope, key: bytes) -> str | None:
-    for k, v in scope.get("headers", ()):
-        if k == key:
-            return v.decode("latin-1")
-    return None
 
 
 def _v2_metadata(served: Served) -> dict:
@@ -639,12 +702,6 @@ def _wants_binary(req: dict) -> bool:
             if isinstance(p, dict) and p.get("binary_data") is True:
                 return True
     return False
-
-
-async def _respond(send, status: int, body: bytes, headers=None) -> None:
-    hdrs = headers or [(b"content-type", b"application/json")]
-    await send({"type": "http.response.start", "status": status, "headers": [*hdrs, (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
 
 
 def create_app() -> App:

@@ -102,7 +102,7 @@ def _granian(host: str, port: int, workers: int) -> None:
     from granian import Granian
     from granian.constants import Interfaces
 
-    Granian(APP, factory=True, address=host, port=port, workers=workers, interface=Interfaces.ASGI, log_level="warning").serve()
+    Granian(APP, factory=True, address=host, port=port, workers=workers, interface=Interfaces.RSGI, log_level="warning").serve()
 
 
 def _hypercorn(host: str, port: int, workers: int) -> None:
