@@ -652,6 +652,9 @@ def format_node_table(t: NodeTable, indent: str) -> list[str]:
     leaf_text = {r: (flat[k] if d == 1 else "[" + ", ".join(flat[k * d : (k + 1) * d]) + "]") for k, r in enumerate(leaf_rows.tolist())}
     names = {int(k): v for k, v in PRED_NAMES.items()}
     leaf_pred, in_pred = int(Pred.LEAF), int(Pred.IN)
+    # `_missing_text` per kind, without an enum lookup per node: the text before the child id.
+    with_child = {int(k): f" missing({MISSING_NAMES[k]}) -> " for k in (Missing.NAN, Missing.ZERO)}
+    nan_as_zero = int(Missing.NAN_AS_ZERO)
     for i in range(t.n_nodes):
         p = pred[i]
         if p == leaf_pred:
@@ -666,7 +669,12 @@ def format_node_table(t: NodeTable, indent: str) -> list[str]:
         else:
             test = f"{names[p]} {thr_text[i]}"
         m = missing[i]
-        miss = "" if m == 0 else _missing_text(m, str(default[i]))
+        if m == 0:
+            miss = ""
+        elif m in with_child:
+            miss = with_child[m] + str(default[i])
+        else:
+            miss = " missing(nan-as-zero)" if m == nan_as_zero else _missing_text(m, str(default[i]))
         lines.append(f"{indent}{i}: x[{feature[i]}] {test} ? {yes[i]} : {no[i]}{miss}")
     return lines
 
