@@ -179,6 +179,15 @@ def binary_proba(emit: Emit, p: Value, name: str = "proba") -> Value:
     return concat(emit, [q, p], name=name)
 
 
+def expit(emit: Emit, d: Value, name: str = "expit") -> Value:
+    """scipy's `expit`: `1 / (1 + exp(-x))` (`math.sigmoid`); on float32 values scipy's float
+    loop, `1.0f / (1.0f + expf(-x))`, each step rounded to float32 (expf: exp rounded once)."""
+    if not emit.is32(d):
+        return unary(emit, math.SigmoidOp, d, name=name)
+    e = unary(emit, math.ExpOp, unary(emit, arith.NegFOp, d))
+    return binop(emit, arith.DivFOp, emit.const([1.0], "one"), binop(emit, arith.AddFOp, emit.const([1.0], "one"), e), name=name)
+
+
 def sqrt(emit: Emit, v: Value, name: str | None = None) -> Value:
     """The IEEE square root (`np.sqrt`), `kernel.sqrt`."""
     from ir.dialects.kernel import SqrtOp
@@ -285,7 +294,7 @@ def classifier_scores(emit: Emit, est: Obj, x: Value) -> Value:
 
 def _ovr_expit_proba(emit: Emit, d: Value) -> Value:
     """`LinearClassifierMixin._predict_proba_lr`: expit, then `[1-p, p]` or OvR-normalised."""
-    p = unary(emit, math.SigmoidOp, d, name="expit")
+    p = expit(emit, d)
     return binary_proba(emit, p) if width(d) == 1 else normalize_rows(emit, p)
 
 

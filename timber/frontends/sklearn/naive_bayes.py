@@ -17,31 +17,30 @@ import numpy as np
 from ir.core import Value
 from ir.dialects import arith, math
 
-from .linear import affine, bcast, binop, check_features, concat, extract, np_row_sum, unary, width
+from .linear import affine, bcast, binop, check_features, concat, np_row_sum, row_max, select, unary, width
 from .registry import Emit, Obj, converts
 
 METHODS = ("predict_proba", "predict", "predict_log_proba")
 
 
 def logsumexp(emit: Emit, jll: Value) -> Value:
-    """`_logsumexp(jll, axis=1)` of one row (tensor<1xf64>)."""
+    """`_logsumexp(jll, axis=1)` of one row (tensor<1xf64>); every step in float32 for a float32
+    jll (float32 rows and a GaussianNB fitted on float32 data)."""
     k = width(jll)
-    xs = [extract(emit, jll, i) for i in range(k)]
-    mx = xs[0]
-    for v in xs[1:]:
-        mx = emit.op(arith.SelectOp.build(emit.op(arith.CmpFOp.build("ogt", v, mx)), v, mx, name="max"))
+    mx = row_max(emit, jll)
     mxk = bcast(emit, mx, k)
     is_max = emit.op(arith.CmpFOp.build("oeq", jll, mxk, name="is_max"))
-    ninf = emit.const(np.full(k, -np.inf), "minus_inf")
-    rest = emit.op(arith.SelectOp.build(is_max, ninf, jll, name="others"))
+    rest = select(emit, is_max, emit.const([-np.inf] * k, "minus_inf"), jll, name="others")
     m = np_row_sum(emit, emit.op(arith.SelectOp.build(is_max, emit.const(np.ones(k), "one"), emit.const(np.zeros(k), "zero"))), "n_max")
+    if emit.is32(jll):  # the count of maxima is summed in jll's dtype (small integers: exact)
+        m = emit.round32(m)
     # shift = max where finite, else 0: |max| < inf  <=>  max - max == 0
     finite = emit.op(arith.CmpFOp.build("oeq", binop(emit, arith.SubFOp, mx, mx), emit.const([0.0], "zero"), name="finite"))
-    shift = emit.op(arith.SelectOp.build(finite, mx, emit.const([0.0], "zero"), name="shift"))
+    shift = select(emit, finite, mx, emit.const([0.0], "zero"), name="shift")
     e = unary(emit, math.ExpOp, binop(emit, arith.SubFOp, rest, bcast(emit, shift, k)), name="exp")
     s = np_row_sum(emit, e, "s")
     zero = emit.op(arith.CmpFOp.build("oeq", s, emit.const([0.0], "zero")))
-    s = emit.op(arith.SelectOp.build(zero, s, binop(emit, arith.DivFOp, s, m), name="s"))
+    s = select(emit, zero, s, binop(emit, arith.DivFOp, s, m), name="s")
     out = binop(emit, arith.AddFOp, unary(emit, math.Log1pOp, s), unary(emit, math.LogOp, m))
     return binop(emit, arith.AddFOp, out, mx, name="log_prob_x")
 
@@ -59,7 +58,7 @@ def nb_output(emit: Emit, est: Obj, jll: Value, method: str | None) -> Value:
     return unary(emit, math.ExpOp, lp, name="proba")
 
 
-@converts("GaussianNB", kind="classifier", methods=METHODS, f32=False)
+@converts("GaussianNB", kind="classifier", methods=METHODS)
 def gaussian_nb(emit: Emit, est: Obj, x: Value, method: str | None) -> Value:
     # in the stored precision: scikit-learn takes log(prior) and the log-variance sums in float32
     # for a model fitted on float32 data (and the row terms in the input's precision)
@@ -70,13 +69,13 @@ def gaussian_nb(emit: Emit, est: Obj, x: Value, method: str | None) -> Value:
         emit.fail(est, f"theta_ {theta.shape}, var_ {var.shape} and class_prior_ {prior.shape} do not agree")
     cols = []
     for i in range(theta.shape[0]):
-        jointi = np.log(prior[i])
-        n_ij = -0.5 * np.sum(np.log(2.0 * np.pi * var[i, :]))
+        jointi = np.log(prior[i : i + 1])  # arrays: a float32 constant stays float32 (numpy's promotion)
+        n_ij = np.asarray([-0.5 * np.sum(np.log(2.0 * np.pi * var[i, :]))])
         d = binop(emit, arith.SubFOp, x, emit.const(theta[i], f"theta{i}"))
         q = binop(emit, arith.DivFOp, binop(emit, arith.MulFOp, d, d), emit.const(var[i], f"var{i}"))
         s = binop(emit, arith.MulFOp, emit.const([0.5], "half"), np_row_sum(emit, q))
-        n = binop(emit, arith.SubFOp, emit.const([n_ij], f"log_norm{i}"), s)
-        cols.append(binop(emit, arith.AddFOp, emit.const([jointi], f"log_prior{i}"), n, name=f"jll{i}"))
+        n = binop(emit, arith.SubFOp, emit.const(n_ij, f"log_norm{i}"), s)
+        cols.append(binop(emit, arith.AddFOp, emit.const(jointi, f"log_prior{i}"), n, name=f"jll{i}"))
     return nb_output(emit, est, concat(emit, cols, name="jll"), method)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from ir.core import Value
 from ir.dialects import arith, math
 
-from .linear import affine, binary_proba, log, select, softmax, unary, width
+from .linear import affine, binary_proba, expit, log, select, softmax, unary, width
 from .registry import Emit, Obj, converts
 
 HIDDEN = ("identity", "logistic", "tanh", "relu")
@@ -25,7 +25,7 @@ def _activate(emit: Emit, est: Obj, v: Value, kind: str, name: str) -> Value:
     if kind == "identity":
         return v
     if kind == "logistic":
-        return unary(emit, math.SigmoidOp, v, name=name)
+        return expit(emit, v, name=name)
     if kind == "tanh":
         return unary(emit, math.TanhOp, v, name=name)
     if kind == "relu":
