@@ -305,7 +305,10 @@ def _bad_inputs(tmp_path, forest):
     pipe = Pipeline([("cluster", KMeans(2, n_init=1, random_state=0)), ("model", tree.DecisionTreeClassifier(max_depth=2))]).fit(X, Y)
     files = {
         "unfitted": (tree.DecisionTreeClassifier(), r"is missing \(is the estimator fitted\?\)"),
-        "unknown-class": (KMeans(2, n_init=1, random_state=0).fit(X), r"KMeans is not a scikit-learn estimator Timber compiles; supported: "),
+        "unknown-class": (
+            KMeans(2, n_init=1, random_state=0).fit(X),
+            r"KMeans is not a scikit-learn estimator Timber compiles; supported: ",
+        ),
         "not-a-model": ({"weights": [1, 2]}, r"holds a dict, not a fitted scikit-learn estimator"),
         "pipeline-step": (pipe, r"Pipeline step 0 'cluster' \(KMeans\)"),
     }
