@@ -20,6 +20,7 @@ code releases the GIL), so the event loop keeps accepting requests.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +37,7 @@ DUMPS_OPTS = orjson.OPT_SERIALIZE_NUMPY
 V2_DTYPES = {"FP32": np.float32, "FP64": np.float64}
 V2_NAMES = {np.dtype(np.float32): "FP32", np.dtype(np.float64): "FP64"}
 JSON_HEADERS = [("content-type", "application/json")]
+CPUS = os.cpu_count() or 1
 
 
 class HttpError(Exception):
@@ -243,9 +245,10 @@ async def run_predict(model, X: np.ndarray, pool: ThreadPoolExecutor, config: Se
     """`model.predict(X)`: on the thread pool when the call has enough work to be worth the
     hand-off (the compiled code releases the GIL), else right here (a few microseconds)."""
     work = X.shape[0] * (model._work_per_row + 1)
+    n_jobs = config.threads or CPUS  # given, so that predict does not ask the OS for each call
     if work <= config.inline_work:
-        return model.predict(X)
-    return await asyncio.get_running_loop().run_in_executor(pool, model.predict, X)
+        return model.predict(X, n_jobs=n_jobs)
+    return await asyncio.get_running_loop().run_in_executor(pool, functools.partial(model.predict, X, n_jobs=n_jobs))
 
 
 # ----- request decoding -----------------------------------------------------------------------
