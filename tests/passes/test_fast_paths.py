@@ -67,7 +67,7 @@ def decided_reference(f: Forest) -> np.ndarray:
     return out
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 100_000))
 def test_decided_splits_match_the_full_width_walk(seed):
     for m in modules(seed):
@@ -83,7 +83,7 @@ def test_the_comparison_sees_decided_splits():
     assert total > 0
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=8, deadline=None)
 @given(seed=st.integers(0, 100_000))
 def test_forest_preorder_and_levels_match_each_table(seed):
     for m in modules(seed):
@@ -99,7 +99,7 @@ def test_forest_preorder_and_levels_match_each_table(seed):
             assert len(got) == len(want) and all(np.array_equal(a, b) for a, b in zip(got, want))
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=5, deadline=None)
 @given(seed=st.integers(0, 100_000))
 def test_shape_groups_from_the_forest_are_the_per_tree_signatures(seed):
     rng = np.random.default_rng(seed)
@@ -153,7 +153,7 @@ def narrowest_reference(ens, rdt):
     return result
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=5, deadline=None)
 @given(seed=st.integers(0, 100_000))
 def test_narrowest_per_feature_matches_the_per_feature_masks(seed):
     for kw in VARIANTS.values():
@@ -163,7 +163,7 @@ def test_narrowest_per_feature_matches_the_per_feature_masks(seed):
                 assert narrowest_per_feature(ens, rdt) == narrowest_reference(ens, rdt)
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=4, deadline=None)
 @given(seed=st.integers(0, 100_000))
 def test_identical_subtrees_hash_alike(seed):
     """Every split whose children the fold pass proves identical (networkx isomorphism, every
@@ -203,7 +203,7 @@ def test_category_sets_hash_alike_with_trailing_zero_words():
     assert next(o for o in m.walk() if isinstance(o, TreeOp)).table.n_nodes == 3
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=6, deadline=None)
 @given(seed=st.integers(0, 100_000))
 def test_cse_skips_only_functions_where_nothing_merges(seed):
     """Where `may_merge` says no, running the full op-graph sweep anyway changes nothing."""
