@@ -20,8 +20,9 @@ import pytest
 pytest.importorskip("sklearn")
 from sklearn import decomposition, ensemble, impute, linear_model, naive_bayes, neighbors, neural_network, svm, tree  # noqa: E402
 from sklearn import preprocessing as pp  # noqa: E402
+from sklearn.compose import ColumnTransformer  # noqa: E402
 from sklearn.datasets import make_classification  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.pipeline import FeatureUnion, make_pipeline  # noqa: E402
 
 import timber  # noqa: E402
 from ir.diagnostics import TimberError  # noqa: E402
@@ -73,6 +74,12 @@ EXACT = {
     "RobustScaler": lambda: _fit(pp.RobustScaler()),
     "SimpleImputer": lambda: _fit(impute.SimpleImputer(add_indicator=True), X=np.where(X32 > 1, np.nan, X32)),
     "PolynomialFeatures": lambda: _fit(pp.PolynomialFeatures(3)),
+    "ColumnTransformer-FeatureUnion": lambda: _fit(
+        make_pipeline(
+            ColumnTransformer([("s", pp.StandardScaler(), [0, 1]), ("p", "passthrough", [4, 2])]),
+            FeatureUnion([("a", pp.MinMaxScaler()), ("b", pp.MaxAbsScaler())], transformer_weights={"a": 0.3}),
+        )
+    ),
     "Pipeline-scaler-tree": lambda: _fit(make_pipeline(pp.StandardScaler(), tree.DecisionTreeRegressor(max_depth=6)), YR),
 }
 
@@ -83,7 +90,7 @@ def test_float32_fitted_exact_families(name, dtype):
     est = EXACT[name]()
     module = sk.load(est, dtype=dtype)
     X = _rows(module).astype(dtype)
-    if name.startswith("Pipeline"):  # scaled, the largest float32 overflows: the tree refuses the row
+    if name.startswith(("Pipeline", "ColumnTransformer")):  # scaled, the largest float32 overflows: the tree refuses the row
         X = X[np.all(np.isnan(X) | (np.abs(X) < 1e30), axis=1)]
     if name == "KNeighbors":
         # rows of ~1e30 make every squared distance the same number (the other features are

@@ -39,6 +39,9 @@ def binop(emit: Emit, cls, a: Value, b: Value, name: str | None = None) -> Value
             a = bcast(emit, a, width(b))
         elif width(b) == 1:
             b = bcast(emit, b, width(a))
+    if (a in emit.f32 and b in emit.weak) or (b in emit.f32 and a in emit.weak):
+        # NEP 50: a Python scalar beside a float32 array is cast to float32 before the operation
+        a, b = (emit.round32(v) if v in emit.weak else v for v in (a, b))
     return emit.round_if32(emit.op(cls.build(a, b, name=name)), a, b)
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from ir.diagnostics import TimberError
 from ir.dialects import arith, math
 
+from .linear import binop, concat, extract, unary
 from .registry import CONVERTERS, METHODS, ConvertError, Emit, Obj, convert, converts
 
 
@@ -72,8 +73,7 @@ def _take(emit: Emit, x, cols: list[int], name: str):
     n = x.type.shape[0]
     if cols == list(range(n)):
         return x
-    parts = [emit.op(arith.ExtractOp.build(x, c, name=f"x{c}")) for c in cols]
-    return parts[0] if len(parts) == 1 else emit.op(arith.ConcatOp.build(parts, name=name))
+    return concat(emit, [extract(emit, x, c, name=f"x{c}") for c in cols], name=name)
 
 
 def _columns(emit: Emit, est: Obj, name: str, spec, n: int) -> list[int]:
@@ -134,7 +134,7 @@ def column_transformer(emit: Emit, est: Obj, x, method):
         outs.append(_step(emit, "ColumnTransformer", f"transformer '{name}'", trans, sub, "transform"))
     if not outs:
         emit.fail(est, "every transformer is dropped or selects no columns: the output has no columns")
-    return outs[0] if len(outs) == 1 else emit.op(arith.ConcatOp.build(outs, name="columns"))
+    return concat(emit, outs, name="columns")  # np.hstack: float32 when every part is
 
 
 @converts("FeatureUnion", kind="meta", methods=("transform",))
@@ -150,12 +150,12 @@ def feature_union(emit: Emit, est: Obj, x, method):
         else:
             out = _step(emit, "FeatureUnion", f"transformer '{name}'", trans, x, "transform")
         if name in weights and weights[name] is not None:
-            w = emit.const(np.full(out.type.shape[0], float(weights[name])), f"{name}_weight")
-            out = emit.op(arith.MulFOp.build(out, w, name=f"{name}_weighted"))
+            w = emit.const([float(weights[name])] * out.type.shape[0], f"{name}_weight")  # a Python number
+            out = binop(emit, arith.MulFOp, out, w, name=f"{name}_weighted")
         outs.append(out)
     if not outs:
         emit.fail(est, "every transformer is dropped: the output has no columns")
-    return outs[0] if len(outs) == 1 else emit.op(arith.ConcatOp.build(outs, name="union"))
+    return concat(emit, outs, name="union")
 
 
 _UFUNCS = {"numpy.log": math.LogOp, "numpy.log1p": math.Log1pOp, "numpy.exp": math.ExpOp}
@@ -168,6 +168,6 @@ def function_transformer(emit: Emit, est: Obj, x, method):
         return x
     kw = est.attr("kw_args", None)
     if isinstance(fn, Obj) and fn.cls in _UFUNCS and not kw:
-        return emit.op(_UFUNCS[fn.cls].build(x, name=fn.cls.split(".")[1]))
+        return unary(emit, _UFUNCS[fn.cls], x, name=fn.cls.split(".")[1])
     what = fn.cls if isinstance(fn, Obj) else type(fn).__name__
     emit.fail(est, f"func {what} is not supported; supported: none (identity), {', '.join(_UFUNCS)}")
