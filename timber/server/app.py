@@ -194,51 +194,75 @@ def model_info(name: str, model) -> dict:
 class Batcher:
     """Coalesces single-row requests for one model into batches.
 
-    The first row starts a batch at once; rows that arrive while a batch runs form the next one
-    (bounded by `config.max_batch` rows, and optionally waited for `config.batch_wait` seconds).
-    Each row gets back exactly what `predict` returns for it: the compiled code handles every
-    row on its own, so a row's result does not depend on its batch."""
+    The first row schedules a batch for the loop's next turn, so rows whose requests are read in
+    the same turn join it; rows that arrive while a batch runs on the thread pool form the next
+    one (bounded by `config.max_batch` rows, and optionally waited for `config.batch_wait`
+    seconds).  A batch small enough to run inline (`config.inline_work`) is one plain callback,
+    no task.  Each row gets back exactly what `predict` returns for it: the compiled code handles
+    every row on its own, so a row's result does not depend on its batch."""
 
     def __init__(self, model, config: ServeConfig, pool: ThreadPoolExecutor, on_batch=None):
         self.model = model
         self.config = config
         self.pool = pool
         self.on_batch = on_batch  # called with the rows of each batch (a metric)
+        self.n_jobs = config.threads or CPUS  # given, so that predict does not ask the OS each call
         self.pending: list[tuple[np.ndarray, asyncio.Future]] = []  # rows of shape (1, n_features)
-        self.running = False
+        self.busy = False  # a batch is scheduled or running
 
-    async def predict_row(self, row: np.ndarray) -> np.ndarray:
-        """`predict` of one row (shape (1, n_features)): the (1,) or (1, n_outputs) result."""
+    def predict_row(self, row: np.ndarray) -> asyncio.Future:
+        """`predict` of one row (shape (1, n_features)): a future of the (1,) or (1, n_outputs) result."""
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
         self.pending.append((row, fut))
-        if not self.running:
-            self.running = True
-            loop.create_task(self._drain())
-        return await fut
+        if not self.busy:
+            self.busy = True
+            self._schedule(loop)
+        return fut
 
-    async def _drain(self) -> None:
+    def _schedule(self, loop) -> None:
+        if self.config.batch_wait > 0 and len(self.pending) < self.config.max_batch:
+            loop.call_later(self.config.batch_wait, self._run, loop)
+        else:
+            loop.call_soon(self._run, loop)
+
+    def _run(self, loop) -> None:
+        """Take the next batch and predict it: inline, or on the thread pool (then `_done`)."""
+        batch = self.pending[: self.config.max_batch]
+        del self.pending[: len(batch)]
+        X = np.concatenate([r for r, _ in batch]) if len(batch) > 1 else batch[0][0]
+        if self.on_batch is not None:
+            self.on_batch(len(batch))
+        if X.shape[0] * (self.model._work_per_row + 1) > self.config.inline_work:
+            job = loop.run_in_executor(self.pool, functools.partial(self.model.predict, X, n_jobs=self.n_jobs))
+            job.add_done_callback(functools.partial(self._finished, loop, batch))
+            return
         try:
-            while self.pending:
-                if self.config.batch_wait > 0 and len(self.pending) < self.config.max_batch:
-                    await asyncio.sleep(self.config.batch_wait)
-                batch = self.pending[: self.config.max_batch]
-                del self.pending[: len(batch)]
-                X = np.concatenate([r for r, _ in batch]) if len(batch) > 1 else batch[0][0]
-                if self.on_batch is not None:
-                    self.on_batch(len(batch))
-                try:
-                    Y = await run_predict(self.model, X, self.pool, self.config)
-                except Exception as e:  # noqa: BLE001 - handed to every waiting request
-                    for _, f in batch:
-                        if not f.done():
-                            f.set_exception(e)
-                    continue
-                for i, (_, f) in enumerate(batch):
-                    if not f.done():
-                        f.set_result(Y[i : i + 1])
-        finally:
-            self.running = False
+            Y = self.model.predict(X, n_jobs=self.n_jobs)
+        except Exception as e:  # noqa: BLE001 - handed to every waiting request
+            self._done(loop, batch, e, None)
+        else:
+            self._done(loop, batch, None, Y)
+
+    def _finished(self, loop, batch, job: asyncio.Future) -> None:
+        try:
+            Y = job.result()
+        except BaseException as e:  # noqa: BLE001 - handed to every waiting request
+            self._done(loop, batch, e, None)
+        else:
+            self._done(loop, batch, None, Y)
+
+    def _done(self, loop, batch, error, Y) -> None:
+        for i, (_, f) in enumerate(batch):
+            if not f.done():
+                if error is not None:
+                    f.set_exception(error)
+                else:
+                    f.set_result(Y[i : i + 1])
+        if self.pending:
+            self._schedule(loop)
+        else:
+            self.busy = False
 
 
 async def run_predict(model, X: np.ndarray, pool: ThreadPoolExecutor, config: ServeConfig) -> np.ndarray:

@@ -30,6 +30,7 @@ class Metrics:
         self._pending: dict[tuple, list[float]] = {}  # (endpoint, model, status) -> latencies
         self._pending_batches: dict[str, list[int]] = {}  # model -> rows per batched call
         self._flush_scheduled = False
+        self._series: dict[tuple, tuple] = {}  # (endpoint, model, status) -> metric children
         self.requests = Counter("timber_requests", "HTTP requests answered", ["endpoint", "model", "status"], registry=self.registry)
         self.errors = Counter(
             "timber_errors", "HTTP requests answered with an error (status >= 400)", ["endpoint", "model", "status"], registry=self.registry
@@ -82,15 +83,26 @@ class Metrics:
         self._flush_scheduled = False
         pending, self._pending = self._pending, {}
         batches, self._pending_batches = self._pending_batches, {}
-        for (endpoint, model, status), values in pending.items():
-            code = str(status)
-            self.requests.labels(endpoint, model, code).inc(len(values))
-            if status >= 400:
-                self.errors.labels(endpoint, model, code).inc(len(values))
+        for key, values in pending.items():
+            count, series = self._children(key)
+            count.inc(len(values))
+            if key[2] >= 400:
+                series.inc(len(values))
             else:
-                _observe_many(self.latency.labels(endpoint, model), BUCKETS, values)
+                _observe_many(series, BUCKETS, values)
         for model, values in batches.items():
             _observe_many(self.batch_rows.labels(model), BATCH_BUCKETS, values)
+
+    def _children(self, key: tuple) -> tuple:
+        """The request counter and the error counter or latency histogram of one label set
+        (`labels()` costs microseconds: each set is looked up once)."""
+        children = self._series.get(key)
+        if children is None:
+            endpoint, model, status = key
+            code = str(status)
+            series = self.errors.labels(endpoint, model, code) if status >= 400 else self.latency.labels(endpoint, model)
+            children = self._series[key] = (self.requests.labels(endpoint, model, code), series)
+        return children
 
     def render(self) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
