@@ -18,7 +18,7 @@ from ir.core import Value
 from ir.dialects import arith
 from ir.types import TensorType, f64, i64
 
-from .linear import bcast, binop, check_features, concat, dot, extract, np_row_sum, row_max, sqrt, width
+from .linear import bcast, binop, check_features, concat, dot, extract, np_row_sum, row_max, select, sqrt, width
 from .registry import Emit, Obj, converts
 
 EPS = float(np.finfo(np.float64).eps)
@@ -104,13 +104,18 @@ def fabs(emit: Emit, v: Value) -> Value:
     bits = emit.op(arith.BitcastOp.build(v, TensorType((n,), i64)))
     mask = emit.const(np.full(n, 0x7FFF_FFFF_FFFF_FFFF, np.int64), "abs_mask", dtype=np.int64)
     cleared = emit.op(arith.AndIOp.build(bits, mask))
-    return emit.op(arith.BitcastOp.build(cleared, TensorType((n,), f64), name="abs"))
+    out = emit.op(arith.BitcastOp.build(cleared, TensorType((n,), f64), name="abs"))
+    if emit.is32(v):
+        emit.f32.add(out)
+    return out
 
 
-@converts("Normalizer", kind="transformer", methods=("transform",), f32=False)
+@converts("Normalizer", kind="transformer", methods=("transform",))
 def normalizer(emit: Emit, est: Obj, x: Value, method: str | None) -> Value:
     """`X / norms[:, None]`, norms: l1 `np.abs(X).sum(1)`, max `np.abs(X).max(1)`, l2
-    `sqrt(einsum('ij,ij->i', X, X))`; a norm below 10·eps divides by 1 (`_handle_zeros_in_scale`)."""
+    `sqrt(einsum('ij,ij->i', X, X))`; a norm below 10·eps (of the rows' dtype) divides by 1
+    (`_handle_zeros_in_scale`).  Float32 rows: every step in float32 (l1 and max exactly; l2's
+    einsum accumulates in its own SIMD order, here numpy's pairwise order)."""
     norm = est.param("norm", "l2")
     if norm == "l1":
         s = np_row_sum(emit, fabs(emit, x), "norm")
@@ -122,8 +127,9 @@ def normalizer(emit: Emit, est: Obj, x: Value, method: str | None) -> Value:
         s = sqrt(emit, np_row_sum(emit, sq, "sq_norm"), name="norm")
     else:
         emit.fail(est, f"unknown norm {norm!r}; supported: l1, l2, max")
-    small = emit.op(arith.CmpFOp.build("olt", s, emit.const([10 * EPS], "ten_eps"), name="constant"))
-    s = emit.op(arith.SelectOp.build(small, emit.const([1.0], "one"), s, name="norm"))
+    eps = float(np.finfo(np.float32).eps) if emit.is32(x) else EPS
+    small = emit.op(arith.CmpFOp.build("olt", s, emit.const([10 * eps], "ten_eps"), name="constant"))
+    s = select(emit, small, emit.const([1.0], "one"), s, name="norm")
     return binop(emit, arith.DivFOp, x, bcast(emit, s, width(x)), name="normalized")
 
 

@@ -128,15 +128,13 @@ class Converter:
     fn: Callable[..., Value]
     kind: str
     methods: tuple[str, ...]
-    f32: bool = True  # computes what scikit-learn computes on float32 rows (dtype="float32")
 
 
 CONVERTERS: dict[str, Converter] = {}
 
 
-def converts(*class_names: str, kind: str, methods: tuple[str, ...], f32: bool = True):
-    """Register the decorated function as the converter of each short class name; `f32=False`:
-    it does not follow scikit-learn's float32 arithmetic, and dtype="float32" is refused."""
+def converts(*class_names: str, kind: str, methods: tuple[str, ...]):
+    """Register the decorated function as the converter of each short class name."""
     if kind not in KINDS:
         raise ValueError(f"unknown converter kind {kind!r}")
     bad = [m for m in methods if m not in METHODS]
@@ -147,7 +145,7 @@ def converts(*class_names: str, kind: str, methods: tuple[str, ...], f32: bool =
         for name in class_names:
             if name in CONVERTERS and CONVERTERS[name].fn is not fn:
                 raise ValueError(f"two converters for {name}")
-            CONVERTERS[name] = Converter(fn, kind, tuple(methods), f32)
+            CONVERTERS[name] = Converter(fn, kind, tuple(methods))
         return fn
 
     return deco
@@ -288,12 +286,6 @@ def convert(emit: Emit, est: Obj, x: Value, method: str | None) -> Value:
         raise ConvertError(f"{est.cls} is not a scikit-learn estimator Timber compiles; supported: {', '.join(supported())}", emit.loc(est))
     if method is not None and method not in conv.methods:
         raise ConvertError(f"{est.name} has no method '{method}' that Timber compiles; it has: {', '.join(conv.methods)}", emit.loc(est))
-    if emit.rows_f32 and not conv.f32:
-        raise ConvertError(
-            f"{est.name} is not compiled for float32 rows (scikit-learn computes it in float32 and Timber does not follow that yet); "
-            "compile with dtype='float64'",
-            emit.loc(est),
-        )
     out = conv.fn(emit, est, x, method)
     t = getattr(out, "type", None)
     if not (isinstance(t, TensorType) and len(t.shape) == 1 and t.element == f64):
