@@ -193,6 +193,10 @@ def test_compiled_float32_model_takes_and_returns_float32(tmp_path):
     out = m.predict(X32[:50])
     assert out.dtype == np.float32
     np.testing.assert_array_equal(out, est.transform(X32[:50]))
+    # the JIT keeps every float32 rounding the interpreter has (no pass folds them away)
+    est = DOT["Pipeline-scaler-logistic"]()
+    out = timber.compile(est, dtype="float32").predict(X32)
+    np.testing.assert_array_equal(out, _ours(sk.load(est, dtype="float32"), X32, np.float32))
 
 
 def test_gaussian_nb_float32_rows():
