@@ -178,6 +178,15 @@ def test_truncated_skops_file(tmp_path, cut):
         sk.load(path)
 
 
+def test_skops_unpacked_size_is_bounded(monkeypatch):
+    from timber.frontends.sklearn import unpickle
+
+    data = sio.dumps(_fit(tree.DecisionTreeClassifier(max_depth=2)))
+    monkeypatch.setattr(unpickle, "MAX_DECOMPRESSED_BYTES", 1000)
+    with pytest.raises(TimberError, match="unpacks to .* MiB, more than"):
+        sk.load(data)
+
+
 def test_corrupt_skops_schema(tmp_path):
     path = tmp_path / "m.skops"
     with zipfile.ZipFile(path, "w") as z:

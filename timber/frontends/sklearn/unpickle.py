@@ -465,6 +465,10 @@ def read_skops(data: bytes, source: str):
     import zipfile
 
     try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:  # its members, unpacked, are bounded as a compressed joblib file is
+            unpacked = sum(i.file_size for i in z.infolist())
+        if unpacked > MAX_DECOMPRESSED_BYTES:
+            raise LoadError(f"the skops file unpacks to {unpacked >> 20} MiB, more than {MAX_DECOMPRESSED_BYTES >> 20} MiB; refused", where)
         untrusted = sio.get_untrusted_types(data=data)
         refused = [t for t in untrusted if known_global(t) not in SKOPS_TRUSTED_KINDS]
         if refused:
