@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -45,13 +45,27 @@ class OptionSpec:
 
 
 class PassContext:
-    """What a running pass may touch: the rewriter, its statistics and its audit notes."""
+    """What a running pass may touch: the rewriter, its statistics and its audit notes, and the
+    analyses it shares with the passes around it (`analysis`)."""
 
-    def __init__(self, pass_name: str):
+    def __init__(self, pass_name: str, analyses: dict | None = None):
         self.pass_name = pass_name
         self.rewriter = Rewriter()
         self.stats: Counter[str] = Counter()
         self.notes: list[str] = []
+        # Shared by the pass manager between passes and dropped when a pass changes the IR.
+        self._analyses: dict = {} if analyses is None else analyses
+
+    def analysis(self, key, build: Callable[[], Any]) -> Any:
+        """The analysis result under `key` (e.g. `("forest", ensemble op)`): `build()` once, then
+        the same object for later passes as long as the IR does not change (the pass manager
+        drops every result after a pass that changed something).  Once this pass has changed
+        the IR itself, results are built afresh and not kept.  Results are read-only."""
+        if self.changed:
+            return build()
+        if key not in self._analyses:
+            self._analyses[key] = build()
+        return self._analyses[key]
 
     def stat(self, key: str, n: int | float = 1) -> None:
         """Add `n` to the statistic `key` (e.g. `nodes-removed`)."""

@@ -16,6 +16,14 @@ from ir.core import Operation
 from ir.dialects.tree import EnsembleOp, Missing, NodeTable, Pred, TreeOp
 
 
+def forest_of(ens: EnsembleOp, ctx=None) -> "Forest":
+    """The `Forest` of `ens`; with a pass context, shared with the other passes of the pipeline
+    while the IR stays unchanged (`PassContext.analysis`)."""
+    if ctx is None:
+        return Forest(ens)
+    return ctx.analysis(("forest", ens), lambda: Forest(ens))
+
+
 def ensembles(module: Operation) -> Iterator[EnsembleOp]:
     """Every `tree.ensemble` of a module, in pre-order (a snapshot: safe to rewrite while iterating)."""
     return iter([op for op in module.walk() if isinstance(op, EnsembleOp)])
@@ -71,6 +79,10 @@ class Forest:
             frontier = np.concatenate([self.yes[s], self.no[s]])
             d += 1
         self._preorder: np.ndarray | None = None
+        for a in (self.offsets, self.feature, self.pred, self.threshold, self.missing, self.yes, self.no, self.default):
+            a.flags.writeable = False  # shared between passes (forest_of): read-only
+        for a in (self.parent, self.roots, self.depth, self.tree, *self._split_levels):
+            a.flags.writeable = False
 
     @property
     def is_split(self) -> np.ndarray:
@@ -93,6 +105,7 @@ class Forest:
                 pos[self.no[s]] = pos[s] + 1 + size[self.yes[s]]
             order = np.empty(self.n, np.int64)
             order[pos] = np.arange(self.n)
+            order.flags.writeable = False
             self._preorder = order
         return self._preorder
 

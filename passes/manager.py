@@ -204,13 +204,14 @@ class PassManager:
 
     def run(self, module: Operation) -> list[AuditEntry]:
         entries = []
+        analyses: dict = {}  # shared between passes while none changes the IR (PassContext.analysis)
         after = None  # (nodes, ops) after the previous pass: the next one's "before"
         for p in self.passes:
             for ins in self.instruments:
                 ins.before_pass(p, module)
             # An instrument may print, never rewrite, so the previous pass's counts still hold.
             nodes_before, ops_before = after if after is not None else (module_size(module), count_ops(module))
-            ctx = PassContext(p.name)
+            ctx = PassContext(p.name, analyses)
             t0 = time.perf_counter()
             p.apply(module, ctx)
             seconds = time.perf_counter() - t0
@@ -241,6 +242,8 @@ class PassManager:
                 class_name=type(p).__name__,
             )
             after = (entry.nodes_after, entry.ops_after)
+            if entry.changed:
+                analyses.clear()
             entries.append(entry)
             self.audit.append(entry)
             for ins in self.instruments:

@@ -30,7 +30,7 @@ from ir.dialects.tree import ObliviousOp, Pred, TreeOp
 from ir.types import i64
 
 from .base import Pass, PassContext, option
-from .forest import Forest, ensembles
+from .forest import Forest, ensembles, forest_of
 from .registry import register_pass
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ class VectorizeAnalysis(Pass):
     def apply(self, module, ctx: PassContext) -> None:
         for ens in ensembles(module):
             trees = list(ens.trees)
-            f = Forest(ens)
+            f = forest_of(ens, ctx)
             # Oblivious trees are perfect by construction; node-table depths come from the forest.
             depths = [op.table.depth for op in trees if isinstance(op, ObliviousOp)]
             perfect = len(depths)

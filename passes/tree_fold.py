@@ -17,7 +17,7 @@ import numpy as np
 from ir.dialects.tree import ObliviousOp, ObliviousTable, Pred
 
 from .base import Pass, PassContext
-from .forest import Forest, default_is_yes, ensembles, needs_default
+from .forest import Forest, default_is_yes, ensembles, forest_of, needs_default
 from .registry import register_pass
 from .tree_rewrite import TreeGraph, TreePattern, TreeRewriter, apply_tree_patterns, commit_tree_graph, tree_graph_of
 
@@ -187,7 +187,7 @@ class FoldRedundantSplits(Pass):
 
     def apply(self, module, ctx: PassContext) -> None:
         for ens in ensembles(module):
-            f = Forest(ens)
+            f = forest_of(ens, ctx)
             h = subtree_hashes(f)
             split = np.flatnonzero(f.pred != Pred.LEAF)
             cand = split[h[f.yes[split]] == h[f.no[split]]]

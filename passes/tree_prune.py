@@ -22,7 +22,7 @@ from ir.dialects.tree import Pred
 from ir.types import f64
 
 from .base import Pass, PassContext, option
-from .forest import Forest, ensembles
+from .forest import Forest, ensembles, forest_of
 from .registry import register_pass
 from .tree_rewrite import TreeGraph, TreePattern, TreeRewriter, apply_tree_patterns, commit_tree_graph, tree_graph_of
 
@@ -69,7 +69,7 @@ class PruneLeaves(Pass):
     def apply(self, module, ctx: PassContext) -> None:
         tol = float(self.tolerance)
         for ens in ensembles(module):
-            f = Forest(ens)
+            f = forest_of(ens, ctx)
             if f.n == 0:
                 continue
             per_tree_error = self._prune(f, tol, ctx)

@@ -19,7 +19,7 @@ import numpy as np
 from ir.dialects.tree import ZERO_THRESHOLD, Missing, Pred
 
 from .base import Pass, PassContext
-from .forest import Forest, default_is_yes, ensembles
+from .forest import Forest, default_is_yes, ensembles, forest_of
 from .registry import register_pass
 from .tree_rewrite import TreeGraph, TreePattern, TreeRewriter, apply_tree_patterns, commit_tree_graph, tree_graph_of
 
@@ -140,7 +140,7 @@ class RemoveUnreachable(Pass):
 
     def apply(self, module, ctx: PassContext) -> None:
         for ens in ensembles(module):
-            f = Forest(ens)
+            f = forest_of(ens, ctx)
             decided = decided_splits(f)
             for t in np.unique(f.tree[decided > 0]).tolist():
                 op = f.ops[t]

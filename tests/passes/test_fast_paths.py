@@ -269,3 +269,29 @@ def test_default_pipeline_on_a_model_with_nothing_to_rewrite_imports_no_networkx
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_passes_share_a_forest_until_one_changes_the_ir(monkeypatch):
+    """The pass manager hands the same `Forest` to later passes while none has changed the IR,
+    and builds a new one after a pass that did (its arrays are read-only)."""
+    from ir.parser import parse_module
+    from passes import forest
+
+    built = []
+
+    class Counting(forest.Forest):
+        def __init__(self, ens):
+            built.append(ens)
+            super().__init__(ens)
+
+    monkeypatch.setattr(forest, "Forest", Counting)
+    m = parse_module(NOTHING_TO_REWRITE, "m.tir")
+    audit = run_pipeline(m, "tree-remove-unreachable,tree-fold-redundant-splits,tree-vectorize-analysis")
+    assert [e.changed for e in audit] == [False, False, True] and len(built) == 1
+    built.clear()
+    m = parse_module(NOTHING_TO_REWRITE, "m.tir")
+    audit = run_pipeline(m, "tree-remove-unreachable,tree-narrow-thresholds,tree-vectorize-analysis")
+    assert [e.changed for e in audit] == [False, True, True] and len(built) == 2
+    f = forest.forest_of(next(ensembles(m)))
+    with pytest.raises(ValueError):
+        f.yes[0] = 1
