@@ -311,6 +311,31 @@ def test_walk_kernel_shape_follows_the_gather_strategy():
         check(m, X, target)
 
 
+@pytest.mark.parametrize("rows", [2 * 1024, 2 * 1024 + 37, 1024 + 5, 300], ids=["full", "partial-tail", "single-tail", "short"])
+def test_big_blocks_for_walked_forests_with_big_tables(monkeypatch, rows):
+    """Walk-only forests whose tables pass BIG_TABLE_BYTES run 1024-row blocks (row-loop
+    transposes, a partial tail block, single rows after it) with the interpreter's bits;
+    one heap tree keeps 64-row blocks."""
+    from backends.llvm import lower
+
+    monkeypatch.setattr(lower, "BIG_TABLE_BYTES", 0)
+    rng = np.random.default_rng(23)
+    tables = [
+        (random_table(rng, 7, plan.MAX_HEAP_DEPTH + 2 + i % 3, np.float32, np.float64, 2 if i == 1 else 1), 0 if i == 1 else i % 2)
+        for i in range(4)
+    ]
+    m = new_module()
+    ensemble_func(m, "predict", 7, 2, tables, leaves=f64, acc=f64, init=[0.5, -1.0])
+    assert lower_module(m, HOST).block_rows == 1024
+    X = adv.adversarial_rows(m, n_mixed=64)
+    X = np.vstack([X, rng.normal(size=(rows, 7)) * 2])[-rows:]
+    X[::97, 3] = np.nan
+    check(m, X)
+    heap = new_module()
+    ensemble_func(heap, "predict", 7, 2, [*tables, (random_table(rng, 7, 3, np.float32, np.float64), 0)], leaves=f64, acc=f64)
+    assert lower_module(heap, HOST).block_rows == 64
+
+
 def test_kernel_choice():
     """Shallow trees are padded, deep or sparse ones walked; only linear leaves need the node-table kernel."""
     rng = np.random.default_rng(21)
