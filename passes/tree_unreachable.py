@@ -26,24 +26,27 @@ from .tree_rewrite import TreeGraph, TreePattern, TreeRewriter, apply_tree_patte
 NUMERIC = (Pred.LT, Pred.LE, Pred.GT, Pred.GE, Pred.EQ, Pred.NE)
 
 
-def branch_sets(f: Forest):
-    """Over-approximate value sets (lo, hi, nan) of the yes and no side of every node.
+def branch_sets(f: Forest, nodes: np.ndarray | None = None):
+    """Over-approximate value sets (lo, hi, nan) of the yes and no side of every node (of
+    `nodes`, in that order, when given).
 
     Leaves and `in` splits get the full set on both sides (they constrain nothing)."""
     dt = f.threshold.dtype.type
     inf = dt(np.inf)
-    t = np.where(f.threshold == 0, dt(0), f.threshold)  # -0.0 and 0.0 compare alike
+    at = slice(None) if nodes is None else nodes
+    t = f.threshold[at]
+    t = np.where(t == 0, dt(0), t)  # -0.0 and 0.0 compare alike
     with np.errstate(invalid="ignore"):
         prev = np.nextafter(t, -inf)
         nxt = np.nextafter(t, inf)
-    n = f.n
+    n = len(t)
     full_lo, full_hi = np.full(n, -inf), np.full(n, inf)
     # below(t) = values < t, above(t) = values > t; empty when t is -inf / +inf.
     below_lo = np.where(t > -inf, -inf, inf)
     below_hi = np.where(t > -inf, prev, -inf)
     above_lo = np.where(t < inf, nxt, inf)
     above_hi = np.where(t < inf, inf, -inf)
-    p = f.pred
+    p = f.pred[at]
     sel = [p == Pred.LT, p == Pred.LE, p == Pred.GT, p == Pred.GE, p == Pred.EQ, p == Pred.NE]
     y_lo = np.select(sel, [below_lo, full_lo, above_lo, t, t, full_lo], full_lo)
     y_hi = np.select(sel, [below_hi, t, above_hi, full_hi, t, full_hi], full_hi)
@@ -51,8 +54,8 @@ def branch_sets(f: Forest):
     n_hi = np.select(sel, [full_hi, above_hi, t, below_hi, full_hi, t], full_hi)
     # Where NaN goes.
     numeric = np.isin(p, NUMERIC)
-    miss = f.missing
-    dyes = default_is_yes(f)
+    miss = f.missing[at]
+    dyes = default_is_yes(f)[at]
     zero = dt(0)
     with np.errstate(invalid="ignore"):
         cmp0 = np.select(sel, [zero < t, zero <= t, zero > t, zero >= t, zero == t, zero != t], False)
@@ -75,46 +78,48 @@ def decided_splits(f: Forest) -> np.ndarray:
     n = f.n
     if n == 0:
         return np.zeros(0, np.int8)
-    (y_lo, y_hi, y_nan), (n_lo, n_hi, n_nan) = branch_sets(f)
-    dt = f.threshold.dtype.type
     numeric = np.isin(f.pred, NUMERIC)
     # Per numeric split k, the values of x[feature[k]] that can reach k: intersect the side sets
     # of its ancestors a that test the same feature, walking up one level per step (c is the
     # child of a on the path).  Splits are sorted deepest first, so those still below a root
-    # after s steps (depth > s) are a prefix: the work is the sum of the splits' depths.
-    lo, hi, nan = np.full(n, dt(-np.inf)), np.full(n, dt(np.inf)), np.ones(n, bool)
+    # after s steps (depth > s) are a prefix: the work is the sum of the splits' depths.  Every
+    # per-split array below is in that order (rank[g]: the position of split g).
     k = np.flatnonzero(numeric)
     k = k[np.argsort(-f.depth[k], kind="stable")]
+    (y_lo, y_hi, y_nan), (n_lo, n_hi, n_nan) = branch_sets(f, k)
+    rank = np.full(n, -1, np.int64)
+    rank[k] = np.arange(len(k))
+    dt = f.threshold.dtype.type
     depth = f.depth[k]
     # live[s]: how many splits lie deeper than s levels (they still have an ancestor at step s).
     live = len(k) - np.cumsum(np.bincount(depth, minlength=int(depth[0]) + 1)) if len(k) else np.zeros(0, np.int64)
     tested = np.where(numeric, f.feature, -1)  # the feature a numeric split tests, -1 elsewhere
     fk, c, a = f.feature[k], k.copy(), f.parent[k]
-    klo, khi, knan = lo[k], hi[k], nan[k]
+    lo, hi, nan = np.full(len(k), dt(-np.inf)), np.full(len(k), dt(np.inf)), np.ones(len(k), bool)
     for step in range(int(depth[0]) if len(k) else 0):
         m = int(live[step])
         am = a[:m]
         sel = np.flatnonzero(tested[am] == fk[:m])
         if len(sel):
             aa = am[sel]
+            r = rank[aa]
             on_yes = f.yes[aa] == c[sel]
-            klo[sel] = np.maximum(klo[sel], np.where(on_yes, y_lo[aa], n_lo[aa]))
-            khi[sel] = np.minimum(khi[sel], np.where(on_yes, y_hi[aa], n_hi[aa]))
-            knan[sel] &= np.where(on_yes, y_nan[aa], n_nan[aa])
+            lo[sel] = np.maximum(lo[sel], np.where(on_yes, y_lo[r], n_lo[r]))
+            hi[sel] = np.minimum(hi[sel], np.where(on_yes, y_hi[r], n_hi[r]))
+            nan[sel] &= np.where(on_yes, y_nan[r], n_nan[r])
         c[:m] = am
         a[:m] = f.parent[am]
-    lo[k], hi[k], nan[k] = klo, khi, knan
     yes_live = (np.maximum(lo, y_lo) <= np.minimum(hi, y_hi)) | (nan & y_nan)
     no_live = (np.maximum(lo, n_lo) <= np.minimum(hi, n_hi)) | (nan & n_nan)
     # The side of `eq t` / `ne t` that is "everything but t" (its set above is the full hull):
     # dead when only t itself reaches the node.  Not with missing(zero), whose band widens it.
-    t = f.threshold
-    only_t = (lo == hi) & (lo == t) & (f.missing != Missing.ZERO)
-    no_live &= ~(only_t & (f.pred == Pred.EQ) & ~(nan & n_nan))
-    yes_live &= ~(only_t & (f.pred == Pred.NE) & ~(nan & y_nan))
+    pred = f.pred[k]
+    only_t = (lo == hi) & (lo == f.threshold[k]) & (f.missing[k] != Missing.ZERO)
+    no_live &= ~(only_t & (pred == Pred.EQ) & ~(nan & n_nan))
+    yes_live &= ~(only_t & (pred == Pred.NE) & ~(nan & y_nan))
     out = np.zeros(n, np.int8)
-    out[numeric & yes_live & ~no_live] = 1
-    out[numeric & no_live & ~yes_live] = 2
+    out[k[yes_live & ~no_live]] = 1
+    out[k[no_live & ~yes_live]] = 2
     return out
 
 
