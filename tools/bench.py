@@ -1019,6 +1019,8 @@ def median_time(fn, min_time: float, reps: int) -> float:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options (see the module docstring)."""
     ap = argparse.ArgumentParser(description="Timber vs the frameworks and the other tree compilers.")
+    ap.add_argument("--distributed", action="store_true", help="run tools/bench_distributed.py instead (Dask LocalCluster; its options follow)")
+    ap.add_argument("--serve", action="store_true", help="run tools/bench_serve.py instead (HTTP server load; its options follow)")
     ap.add_argument("--models", help=f"comma-separated, from: {', '.join(MODELS)} (default: all; --quick: demo)")
     ap.add_argument("--threads", default="1,all", help="comma-separated thread counts, 'all' = every core (default %(default)s)")
     ap.add_argument("--rows", help="comma-separated batch sizes (default 1000,100000; --quick: 100,1000)")
@@ -1060,11 +1062,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the bench and print the report."""
+    """Run the bench and print the report.  `--distributed` and `--serve` hand the rest of the
+    command line to tools/bench_distributed.py and tools/bench_serve.py."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    for flag, tool in (("--distributed", "bench_distributed"), ("--serve", "bench_serve")):
+        if flag in argv:
+            sys.path.insert(0, str(Path(__file__).resolve().parent))
+            sys.argv = [f"tools/{tool}.py", *(a for a in argv if a != flag)]
+            return __import__(tool).main() or 0
     args = parse_args(argv)
     if args.render:
         return render_saved(args)
-    command = "python tools/bench.py " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    command = "python tools/bench.py " + " ".join(shlex.quote(a) for a in argv)
     if args.passes:
         sys.stdout.write((f"Command: `{command.strip()}`\n" if args.markdown else f"command: {command.strip()}\n") + passes_report(args))
         return 0
