@@ -146,6 +146,20 @@ def test_table_ratios_are_timber_over_engine():
     assert goals == [
         "demo: timber vs xgboost inplace_predict rows/s: 1k 1T 4x (goal >= 4x, issue 2): met",
         "demo: timber vs timber-compiler latency: 1 row 0.5x (goal >= 1x, issue 2): NOT met",
+        "demo: timber one row 1 µs (goal <= 1.5 µs, issue 16): met",
+    ]
+    # issue 16's 100k-row goal and two-thread scaling need their batch size and thread counts
+    args = bench_mod.parse_args(["--rows", "100000", "--threads", "1,2", "--no-install"])
+    bench = bench_mod.Bench(args)
+    bench.results["demo"] = [
+        R("timber", latency_s=2e-6, throughput={"100000@1": 4e6, "100000@2": 7e6}),
+        R("xgboost inplace_predict", latency_s=5e-6, throughput={"100000@1": 1e6, "100000@2": 2e6}),
+    ]
+    assert bench_mod.goal_lines(bench) == [
+        "demo: timber vs xgboost inplace_predict rows/s: 100k 1T 4x, 100k 2T 3.5x (goal >= 4x, issue 2): NOT met",
+        "demo: timber vs xgboost inplace_predict rows/s: 100k 1T 4x (goal >= 4.2x, issue 16 (the nested-if limit)): NOT met",
+        "demo: timber one row 2 µs (goal <= 1.5 µs, issue 16): NOT met",
+        "demo: timber 2T vs 1T rows/s at 100k: 1.75x (goal >= 1.9x, issue 16): NOT met",
     ]
 
 

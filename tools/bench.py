@@ -706,6 +706,7 @@ class Goal:
     what: str  # "rows/s" or "latency" or "compile"
     source: str
     ours: str = "timber"  # the Timber engine compared (timber-onnx: Timber on the ONNX file)
+    rows: int | None = None  # only at this batch size (default: every one measured)
 
 
 GOALS = [
@@ -722,9 +723,16 @@ GOALS = [
     *[Goal(m, "onnxruntime", 1.0, "latency", "issue 10") for m in ("logreg", "mlp", "svc", "knn")],
     *[Goal(m, "onnxruntime", 5.0, "rows/s", "issue 11", ours="timber-onnx") for m in ("demo", "xgb1000", "xgb10class", "lgb500")],
     *[Goal(m, "onnxruntime", 1.0, "latency", "issue 11", ours="timber-onnx") for m in ("demo", "xgb1000", "lgb500")],
+    Goal("demo", "xgboost inplace_predict", 4.2, "rows/s 1T", "issue 16 (the nested-if limit)", rows=100_000),
+    Goal("lgb500", "lightgbm predict", 12.0, "rows/s 1T", "issue 16"),
+    Goal("lgb500", "lightgbm predict", 6.0, "rows/s", "issue 16 (any batch size)"),
+    Goal("lgbcat", "lightgbm predict", 1.0, "latency", "issue 16"),
 ]
-# issue 2: a 1000-tree depth-8 model must JIT in under 10 s here; issue 10: the 100-tree forest in 5 s
-COMPILE_LIMITS = {"xgb1000": 10.0, "rf100": 5.0}
+# (model, seconds, source): issue 2: a 1000-tree depth-8 model JITs in under 10 s, issue 16: in 2 s;
+# issue 10: the 100-tree forest in 5 s
+COMPILE_LIMITS = [("xgb1000", 10.0, "issue 2"), ("xgb1000", 2.0, "issue 16"), ("rf100", 5.0, "issue 10")]
+LATENCY_LIMITS = [("demo", 1.5e-6, "issue 16")]  # one row from Python, seconds
+TWO_THREADS = (1.9, 100_000, "issue 16")  # 2 threads at least this many times 1 thread at this batch size
 
 
 def goal_lines(bench: Bench) -> list[str]:
@@ -740,7 +748,7 @@ def goal_lines(bench: Bench) -> list[str]:
                 continue
             ratios = {"1 row": other.latency_s / timber.latency_s}
         else:
-            keys = [(n, t) for t in bench.threads for n in bench.args.rows if g.what == "rows/s" or t == 1]
+            keys = [(n, t) for t in bench.threads for n in bench.args.rows if (g.what == "rows/s" or t == 1) and g.rows in (None, n)]
             ratios = {}
             for n, t in keys:
                 a, b = timber.throughput.get(throughput_key(n, t)), other.throughput.get(throughput_key(n, t))
@@ -754,13 +762,34 @@ def goal_lines(bench: Bench) -> list[str]:
             f"{g.model}: {g.ours} vs {g.engine} {g.what.split()[0]}: {shown} (goal >= {g.min_ratio:g}x, {g.source}): "
             + ("met" if met else "NOT met")
         )
-    for model, limit in COMPILE_LIMITS.items():
-        timber = next((r for r in bench.results.get(model, []) if r.engine == "timber" and not r.error), None)
+    def ours(model):
+        return next((r for r in bench.results.get(model, []) if r.engine == "timber" and not r.error), None)
+
+    for model, limit, source in COMPILE_LIMITS:
+        timber = ours(model)
         if timber and timber.compile_s is not None:
             lines.append(
-                f"{model}: timber compile {timber.compile_s:.3g} s (goal < {limit:g} s): "
+                f"{model}: timber compile {timber.compile_s:.3g} s (goal < {limit:g} s, {source}): "
                 + ("met" if timber.compile_s < limit else "NOT met")
             )
+    for model, limit, source in LATENCY_LIMITS:
+        timber = ours(model)
+        if timber and timber.latency_s:
+            lines.append(
+                f"{model}: timber one row {timber.latency_s * 1e6:.3g} µs (goal <= {limit * 1e6:g} µs, {source}): "
+                + ("met" if timber.latency_s <= limit else "NOT met")
+            )
+    ratio, n, source = TWO_THREADS
+    if 2 in bench.threads and 1 in bench.threads and n in bench.args.rows:
+        for model in bench.results:
+            timber = ours(model)
+            a = timber and timber.throughput.get(throughput_key(n, 1))
+            b = timber and timber.throughput.get(throughput_key(n, 2))
+            if a and b:
+                lines.append(
+                    f"{model}: timber 2T vs 1T rows/s at {fmt_rows(n)}: {b / a:.3g}x (goal >= {ratio:g}x, {source}): "
+                    + ("met" if b / a >= ratio else "NOT met")
+                )
     return lines
 
 
