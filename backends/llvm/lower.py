@@ -49,8 +49,9 @@ BLOCK_BYTES = 256 * 1024  # largest [N][B] row block kept on the stack
 # Forests whose tables are far larger than the caches and that only walk (deep trees: random
 # forests) run in big blocks, so each tree's hot nodes serve many rows before the next tree
 # evicts them.  sklearn RandomForest, 100 trees of depth 20 (15 MB of tables), AMD EPYC (Zen 3),
-# 100k rows: 64-row blocks 16-21k rows/s, 256 rows 30-32k, 1024 rows 59-74k.
-BIG_BLOCK_ROWS = (1024, 512, 256)
+# 100k rows, one process: 64-row blocks 16-21k rows/s, 256 rows 30-32k, 1024 rows 59-74k (a
+# second run: 155-199k, 2048 rows 175-222k, 4096 rows 189-219k).  Up to BLOCK_BYTES of rows.
+BIG_BLOCK_ROWS = (2048, 1024, 512, 256)
 BIG_TABLE_BYTES = 4 << 20
 PARTIAL_MIN = 8  # a tail of at least this many rows runs as a masked block, shorter ones row by row
 AFFINE_UNROLL = 64  # linear.affine with more inputs than this loops over them

@@ -311,9 +311,9 @@ def test_walk_kernel_shape_follows_the_gather_strategy():
         check(m, X, target)
 
 
-@pytest.mark.parametrize("rows", [2 * 1024, 2 * 1024 + 37, 1024 + 5, 300], ids=["full", "partial-tail", "single-tail", "short"])
+@pytest.mark.parametrize("rows", [2 * 2048, 2 * 2048 + 37, 2048 + 5, 300], ids=["full", "partial-tail", "single-tail", "short"])
 def test_big_blocks_for_walked_forests_with_big_tables(monkeypatch, rows):
-    """Walk-only forests whose tables pass BIG_TABLE_BYTES run 1024-row blocks (row-loop
+    """Walk-only forests whose tables pass BIG_TABLE_BYTES run 2048-row blocks (row-loop
     transposes, a partial tail block, single rows after it) with the interpreter's bits;
     one heap tree keeps 64-row blocks."""
     from backends.llvm import lower
@@ -326,7 +326,7 @@ def test_big_blocks_for_walked_forests_with_big_tables(monkeypatch, rows):
     ]
     m = new_module()
     ensemble_func(m, "predict", 7, 2, tables, leaves=f64, acc=f64, init=[0.5, -1.0])
-    assert lower_module(m, HOST).block_rows == 1024
+    assert lower_module(m, HOST).block_rows == 2048
     X = adv.adversarial_rows(m, n_mixed=64)
     X = np.vstack([X, rng.normal(size=(rows, 7)) * 2])[-rows:]
     X[::97, 3] = np.nan
