@@ -1115,6 +1115,7 @@ def _scalar_ops(fl: FunctionLowering, arg, ops, out, x: str, et: str, lanes: int
 
 
 SV_GROUP = 8  # one row (B = 1): this many stored vectors side by side in one vector
+TABLE_LOOP_CHUNK_BYTES = 256  # lanes of a table loop's sums: 8 AVX2 registers (see `_table_loop`)
 
 
 def _table_loop(fl: FunctionLowering, op: Operation, term: str, transform, bias=None, activation=None) -> list[Val]:
@@ -1123,49 +1124,72 @@ def _table_loop(fl: FunctionLowering, op: Operation, term: str, transform, bias=
     x = fl.value(op.operands[0])
     v = np.ascontiguousarray(np.asarray(op.attributes["vectors"].values))
     et = _elem(op.results[0].type)
-    fn, B, t = fl.fn, fl.B, fl.vt(et)
+    fn, B = fl.fn, fl.B
+    # The block's rows in chunks of C lanes (8 AVX2 registers), whose sums stay in registers
+    # through the loop over features (at 64 f64 lanes they lived on the stack: a load and a
+    # store per term); each lane's sum is still over j in order from 0.0: the same bits.
+    C = B
+    while C * byte_size(et) > TABLE_LOOP_CHUNK_BYTES and C % 2 == 0 and C > 1:
+        C //= 2
+    t = vec(C, et)
     M, N = v.shape
     table = fl.mod.pool.add("vectors", v)
     btable = fl.mod.pool.add("bias", np.ascontiguousarray(bias)) if bias is not None else None
     xp = fl.in_memory(x, et)
     out = fn.alloca(op.results[0].name_hint or "dist", et, M * B)
-    accp = fn.alloca("dacc", et, B)
-    fabs = kernels.declare_unary(fl.mod, "fabs", et, B) if term == "abs" else None
+    fabs = kernels.declare_unary(fl.mod, "fabs", et, C) if term == "abs" else None
 
-    def one_vector(i: str) -> None:
-        fn.emit(f"store {t} zeroinitializer, ptr {accp}, align 8")
-        row = fn.op("vrow", f"mul i64 {i}, {N}")
+    def broadcast(p: str, hint: str) -> str:
+        s = fn.op(hint, f"load {et}, ptr {p}")
+        return fn.op(hint, f"shufflevector {t} {fn.op(hint, f'insertelement {t} poison, {et} {s}, i64 0')}, {t} poison, {vec(C, 'i32')} zeroinitializer")
 
-        def one_feature(j: str) -> None:
-            xo = fn.op("xo", f"mul i64 {j}, {B}")
-            xjp = fn.op("xjp", f"getelementptr {et}, ptr {xp}, i64 {xo}")
-            xj = fn.op("xj", f"load {t}, ptr {xjp}, align 8")
-            vp = fn.op("vp", f"getelementptr {et}, ptr {table}, i64 {fn.op('vi', f'add i64 {row}, {j}')}")
-            vs = fn.op("v", f"load {et}, ptr {vp}")
-            ins = fn.op("vv", f"insertelement {t} poison, {et} {vs}, i64 0")
-            vb = fn.op("vv", f"shufflevector {t} {ins}, {t} poison, {fl.vt('i32')} zeroinitializer")
-            _accumulate_term(fn, t, term, xj, vb, accp, fabs)
+    def one_chunk(c: str) -> None:
+        lane0 = fn.op("lane0", f"mul i64 {c}, {C}")
 
-        for_each(fn, N, "dj", one_feature)
-        res = fn.op("acc", f"load {t}, ptr {accp}, align 8")
-        if transform is not None:
-            res = _scalar_ops(fl, *transform, res, et)
-        if bias is not None:
-            bp = fn.op("bp", f"getelementptr {et}, ptr {btable}, i64 {i}")
-            bs = fn.op("b", f"load {et}, ptr {bp}")
-            bi = fn.op("bv", f"insertelement {t} poison, {et} {bs}, i64 0")
-            bv = fn.op("bv", f"shufflevector {t} {bi}, {t} poison, {fl.vt('i32')} zeroinitializer")
-            res = fn.op("biased", f"fadd {t} {res}, {bv}")
-        if activation is not None:
-            res = _scalar_ops(fl, *activation, res, et)
-        dst = fn.op("dst", f"getelementptr {et}, ptr {out}, i64 {fn.op('do', f'mul i64 {i}, {B}')}")
-        fn.emit(f"store {t} {res}, ptr {dst}, align 8")
+        def one_vector(i: str) -> None:
+            row = fn.op("vrow", f"mul i64 {i}, {N}")
+            pre = fn.current_block()
+            head, body, done = fn.label("dj_head"), fn.label("dj_body"), fn.label("dj_done")
+            j, j_next, acc, acc_next = fn.tmp("dj"), fn.tmp("dj.next"), fn.tmp("acc"), fn.tmp("acc.next")
+            fn.emit(f"br label %{head}")
+            fn.block(head)
+            fn.emit(f"{j} = phi i64 [0, %{pre}], [{j_next}, %{body}]")
+            fn.emit(f"{acc} = phi {t} [zeroinitializer, %{pre}], [{acc_next}, %{body}]")
+            fn.emit(f"br i1 {fn.op('more', f'icmp ult i64 {j}, {N}')}, label %{body}, label %{done}")
+            fn.block(body)
+            xo = fn.op("xo", f"add i64 {fn.op('xo', f'mul i64 {j}, {B}')}, {lane0}")
+            xj = fn.op("xj", f"load {t}, ptr {fn.op('xjp', f'getelementptr {et}, ptr {xp}, i64 {xo}')}, align 8")
+            vb = broadcast(fn.op("vp", f"getelementptr {et}, ptr {table}, i64 {fn.op('vi', f'add i64 {row}, {j}')}"), "vv")
+            if term == "dot":
+                tv = fn.op("xv", f"fmul {t} {xj}, {vb}")
+            else:
+                d = fn.op("d", f"fsub {t} {xj}, {vb}")
+                tv = fn.op("dd", f"fmul {t} {d}, {d}") if term == "sq" else fn.op("ad", f"call {t} @{fabs}({t} {d})")
+            fn.emit(f"{acc_next} = fadd {t} {acc}, {tv}")
+            fn.emit(f"{j_next} = add i64 {j}, 1")
+            fn.emit(f"br label %{head}")
+            fn.block(done)
+            res = acc
+            if transform is not None:
+                res = _scalar_ops(fl, *transform, res, et, lanes=C)
+            if bias is not None:
+                bv = broadcast(fn.op("bp", f"getelementptr {et}, ptr {btable}, i64 {i}"), "bv")
+                res = fn.op("biased", f"fadd {t} {res}, {bv}")
+            if activation is not None:
+                res = _scalar_ops(fl, *activation, res, et, lanes=C)
+            do = fn.op("do", f"add i64 {fn.op('do', f'mul i64 {i}, {B}')}, {lane0}")
+            fn.emit(f"store {t} {res}, ptr {fn.op('dst', f'getelementptr {et}, ptr {out}, i64 {do}')}, align 8")
 
-    if M <= 8:
-        for i in range(M):
-            one_vector(str(i))
+        if M <= 8:
+            for i in range(M):
+                one_vector(str(i))
+        else:
+            _loop(fn, M, "di", one_vector)
+
+    if B // C == 1:
+        one_chunk("0")
     else:
-        _loop(fn, M, "di", one_vector)
+        _loop(fn, B // C, "dc", one_chunk)
     return [Val(et, M, ptr=out)]
 
 
