@@ -1,5 +1,6 @@
-"""The inference server's ASGI application: Timber's own API, the Open Inference Protocol v2
-(KServe / Triton / MLServer) and Prometheus metrics, over the models of a store.
+"""The inference server's application: Timber's own API, the Open Inference Protocol v2
+(KServe / Triton / MLServer) and Prometheus metrics, over the models of a store.  One handler
+serves both interfaces: ASGI (uvicorn, hypercorn) and RSGI (granian's native one).
 
     POST /api/predict                  {"model": NAME, "inputs": [[...], ...]} -> {"model", "outputs", "latency_us"}
     GET  /api/models, /api/model/NAME, /api/health
@@ -12,9 +13,10 @@ Models come from the store and are reloaded when their entry changes: every requ
 the entry's file stamp (one `stat`), so after `timber load` or `timber remove` returns, the next
 request sees the change while requests already running finish on the model they started with.
 
-Single-row requests for one model that arrive while a prediction for it is running are batched
-into one compiled call (`Batcher`); a call with enough work runs on a thread pool (the compiled
-code releases the GIL), so the event loop keeps accepting requests.
+Single-row requests for one model read in the same turn of the event loop, or while a
+prediction for it runs on the thread pool, are batched into one compiled call (`Batcher`); a
+call with enough work runs on a thread pool (the compiled code releases the GIL), so the event
+loop keeps accepting requests.
 """
 
 from __future__ import annotations

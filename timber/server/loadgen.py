@@ -81,7 +81,12 @@ async def run_load(
     budget = [max_requests if max_requests is not None else 1 << 62]
 
     async def client(k: int) -> None:
-        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            reader, writer = await asyncio.open_connection(host, port)
+        except OSError as e:  # refused, or timed out in a full listen backlog: an error, not a crash
+            result.errors += 1
+            result.first_error = result.first_error or f"connect: {e}"
+            return
         i = (k * 7919) % len(requests)
         try:
             while time.perf_counter() < deadline and budget[0] > 0:
@@ -93,7 +98,7 @@ async def run_load(
                     if not keep:  # an HTTP/1.0 server (the original timber-compiler's): a connection per request
                         writer.close()
                         reader, writer = await asyncio.open_connection(host, port)
-                except (asyncio.IncompleteReadError, ConnectionError) as e:
+                except (asyncio.IncompleteReadError, OSError) as e:
                     result.errors += 1
                     result.first_error = result.first_error or f"connection: {e}"
                     return
