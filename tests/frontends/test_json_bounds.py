@@ -39,3 +39,34 @@ def test_too_deep_locates_the_first_bracket_past_the_limit():
     text = '{"a": "[[[[[[[[", "b":\n  [[[[1]]]]}'
     assert jsonread.too_deep(text, 3) == (2, 5)  # the brackets in the string do not count
     assert jsonread.too_deep(text, 5) is None
+
+
+def test_the_fast_decoder_gives_json_modules_values():
+    """When orjson is installed `jsonread.loads` decodes with it: the same floats, bit for bit
+    (shortest reprs, 17-25 significant digits, subnormals, overflow to the largest finite), key
+    order and duplicates as the json module; what orjson refuses (NaN, Infinity, huge integers)
+    still decodes through json."""
+    import json
+    import struct
+
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    bits = rng.integers(0, 2**64, size=4000, dtype=np.uint64).view(np.float64)
+    bits = bits[np.isfinite(bits)]
+    digits = [f"{m}e{e}" for m, e in zip(rng.integers(1, 10**18, 2000), rng.integers(-340, 310, 2000))]
+    texts = [
+        "[" + ",".join(repr(float(x)) for x in bits) + "]",
+        "[" + ",".join(f"{x:.24e}" for x in bits[:1000]) + "]",
+        "[" + ",".join(digits) + ", 4.9e-324, 2.4703282292062328e-324, 1.7976931348623157e308]",
+        '{"b": 1, "a": [0.1, -0.0, 1e-7], "b": 2.5}',
+        '{"x": NaN, "y": Infinity, "z": 123456789012345678901234567890}',
+    ]
+    for text in texts:
+        got, want = jsonread.loads(text, "<test>"), json.loads(text)
+        assert json.dumps(got) == json.dumps(want)
+        flat = got if isinstance(got, list) else list(got.values())
+        ref = want if isinstance(want, list) else list(want.values())
+        assert [struct.pack("<d", v) if isinstance(v, float) else v for v in flat] == [
+            struct.pack("<d", v) if isinstance(v, float) else v for v in ref
+        ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import bisect
 import json
 import re
+from functools import cache
 
 from ir.diagnostics import NameLoc, TimberError
 
@@ -31,12 +32,42 @@ def too_deep(text: str, limit: int = MAX_DEPTH) -> tuple[int, int] | None:
     return None
 
 
+_NOT_BRACKETS = bytes(c for c in range(256) if c not in b"[]{}")
+
+
+def _nesting_at_most(text: str, limit: int) -> bool:
+    """The brackets' nesting stays within `limit` (brackets inside strings counted too: a bound
+    for choosing the decoder, not a verdict).  15 ms for a 14 MB model."""
+    import numpy as np
+
+    br = np.frombuffer(text.encode("utf-8", "surrogatepass").translate(None, _NOT_BRACKETS), np.uint8)
+    return not len(br) or int(np.cumsum(np.where((br == 91) | (br == 123), 1, -1), dtype=np.int64).max()) <= limit
+
+
+@cache
+def _orjson():
+    try:
+        import orjson
+    except ImportError:
+        return None
+    return orjson
+
+
 def loads(text: str, source: str, what: str = "JSON", **kwargs):
     """`json.loads(text, **kwargs)`; nesting too deep for the decoder and text longer than
     MAX_CHARS are refused as located `TimberError`s naming `what` (decode errors propagate as
     `json.JSONDecodeError` for the caller to word)."""
     if len(text) > MAX_CHARS:
         raise TimberError(f"{what} is {len(text) / 2**30:.1f} GiB: larger than the 2 GiB Timber reads", NameLoc(source, ""))
+    if not kwargs and _orjson() is not None and _nesting_at_most(text, MAX_DEPTH):
+        # orjson, when installed, decodes 4-5x faster (1 s -> 0.2 s for a 1000-tree XGBoost
+        # model) to the same values (floats correctly rounded either way; tested on the corpus);
+        # whatever it refuses (NaN literals, huge integers, bad text), and text nested deeper than
+        # MAX_DEPTH (which orjson would read), goes to json, whose answer or error is the one given
+        try:
+            return _orjson().loads(text)
+        except Exception:  # noqa: BLE001 - any refusal: json decides
+            pass
     try:
         return json.loads(text, **kwargs)
     except RecursionError:
