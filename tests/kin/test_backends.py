@@ -221,3 +221,33 @@ def test_kin_ops_lower_in_the_backends_without_the_kin_passes(tmp_path):
     Q = np.random.default_rng(3).normal(size=(40, 2)) * 3
     model = timber.compile(str(path), passes="", math="timber")
     np.testing.assert_array_equal(model.predict(Q), run(module, Q))
+
+
+def test_one_row_packs_sines_and_cosines_and_keeps_their_bits(tmp_path):
+    """One configuration (B = 1) with math="timber": the joints' sines and cosines are computed
+    W per vector (`FunctionLowering._pack_sin_cos`); every row, huge, NaN, ±inf and -0.0 angles
+    included, equals the batch's bits and the interpreter's."""
+    from backends.llvm.target import host_target
+
+    links = "".join(f'<link name="l{i}"/>' for i in range(7))
+    axes = ["0 0 1", "0 1 0", "1 0 0", "0 0.6 0.8", "0 0 1", "1 1 0"]
+    joints = "".join(
+        f'<joint name="j{i}" type="revolute"><parent link="l{i}"/><child link="l{i + 1}"/>'
+        f'<origin xyz="0.1 0 {0.2 * i}" rpy="0.1 0 0.2"/><axis xyz="{a}"/></joint>'
+        for i, a in enumerate(axes)
+    )
+    path = tmp_path / "arm.urdf"
+    path.write_text(f'<robot name="arm">{links}{joints}</robot>')
+    model = timber.compile(str(path), math="timber", n_jobs=1)
+    rng = np.random.default_rng(11)
+    Q = np.vstack([rng.normal(size=(40, 6)) * 3, rng.uniform(-1e9, 1e9, (10, 6)), rng.uniform(-1e300, 1e300, (4, 6))])
+    Q[::7, 2] = np.nan
+    Q[1::9, 4] = np.inf
+    Q[2::9, 0] = -np.inf
+    Q[3::5, 5] = -0.0
+    single = np.vstack([model.predict(q) for q in Q])
+    np.testing.assert_array_equal(single, model.predict(Q))
+    np.testing.assert_array_equal(single, run(model.module, Q, math="timber"))  # the module as compiled
+    if host_target().lanes in (8, 16):
+        one_row = model.llvm_ir[model.llvm_ir.index("@f_predict_b1(") :]
+        assert "x double> @x_sin_double_v" in one_row.split("\n}\n")[0]
