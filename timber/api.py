@@ -254,7 +254,7 @@ class CompiledModel:
     def _run(self, entry: Export, X: np.ndarray, out: np.ndarray, n_jobs: int | None) -> None:
         fn = self.jit.function(entry.symbol)
         n = X.shape[0]
-        threads = n_jobs if n_jobs is not None and n_jobs > 0 else (os.cpu_count() or 1)
+        threads = n_jobs if n_jobs is not None and n_jobs > 0 else _CPUS
         # only split when each thread gets enough work to pay for the hand-off
         threads = max(1, min(threads, n * self._work_per_row // MIN_WORK_PER_THREAD))
         block = self.lowered.block_rows
@@ -308,6 +308,9 @@ class CompiledModel:
         pool = getattr(self, "_pool", None)
         if pool is not None:
             pool.shutdown(wait=False)
+
+
+_CPUS = os.cpu_count() or 1  # read once: os.cpu_count() reads /sys on every call
 
 
 def _check_status(rc: int, symbol: str) -> None:
