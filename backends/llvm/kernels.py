@@ -681,8 +681,7 @@ def _walk_interleaved(
     """Scalar code walking K rows of the block through the tree in lockstep: K independent
     chains of loads keep the load ports busy, a row at its leaf keeps its slot (its words
     are valid table entries), and the step loop ends when all K rows are at leaves."""
-    mod, B = kc.mod, kc.rows
-    C, A = p.compare, p.acc
+    B = kc.rows
     g, g_next = fn.tmp("g"), fn.tmp("g.next")
     root64 = fn.op("root64", f"sext i32 {root} to i64")
     fn.emit(f"br label %{L['row']}")
@@ -702,38 +701,47 @@ def _walk_interleaved(
     fn.emit(f"br i1 {anyv}, label %{L['body']}, label %{L['leaves']}")
     fn.block(L["body"])
     for k in range(K):
-        sl = slots[k]
-        wd = _word(fn, p, "%W", sl, "i64")
-        th = gather(fn, mod, C, "%T", sl, 0, "i64", hint="th")
-        fi = fn.op("fi", f"zext i32 {fn.op('fi', f'lshr i32 {wd}, {FEATURE_SHIFT}')} to i64")
-        r = fn.op("r", f"add i64 {g}, {k}")
-        xo = fn.op("xo", f"add i64 {fn.op('fo', f'mul i64 {fi}, {B}')}, {r}")
-        x = gather(fn, mod, C, "%xt", xo, 0, "i64", hint="x")
-        sl32 = fn.op("slot32", f"trunc i64 {sl} to i32") if cats else sl
-        right = _decide(fn, kc, p, 0, x, th, wd, flags, cats, sl32, None, aware)
-        ns = fn.op("ns", f"add i64 {lefts[k]}, {fn.op('rz', f'zext i1 {right} to i64')}")
-        fn.emit(f"{nexts[k]} = select i1 {acts[k]}, i64 {ns}, i64 {sl}")
+        ns = _walk_step(fn, kc, p, slots[k], lefts[k], fn.op("r", f"add i64 {g}, {k}"), aware, flags, cats, "i64")
+        fn.emit(f"{nexts[k]} = select i1 {acts[k]}, i64 {ns}, i64 {slots[k]}")
     fn.emit(f"br label %{L['step']}")
     fn.block(L["leaves"])
     for k in range(K):
-        li = fn.op("li", f"trunc i64 {fn.op('li', f'xor i64 {lefts[k]}, -1')} to i32")
-        li = fn.op("li", f"mul i32 {li}, {dim}")
-        r = fn.op("r", f"add i64 {g}, {k}")
-        for j in range(dim):
-            val = gather(fn, mod, A, "%LV", fn.op("lj", f"add i32 {li}, {j}"), 0, hint="leaf")
-            ap = fn.op("ap", f"getelementptr {A}, ptr {accb}, i64 {fn.op('ao', f'add i64 {r}, {j * B}')}")
-            old = fn.op("acc", f"load {A}, ptr {ap}")
-            fn.emit(f"store {A} {fn.op('acc', f'fadd {A} {old}, {val}')}, ptr {ap}")
+        _add_leaf(fn, kc, p, lefts[k], fn.op("r", f"add i64 {g}, {k}"), accb, dim, "i64")
     fn.emit(f"{g_next} = add i64 {g}, {K}")
     more = fn.op("g.more", f"icmp ult i64 {g_next}, {B}")
     fn.emit(f"br i1 {more}, label %{L['row']}, label %{L['tree_end']}")
 
 
+def _walk_step(fn: Function, kc: KernelContext, p: EnsemblePlan, slot: str, left: str, r: str, aware: bool, flags, cats, ity: str) -> str:
+    """One scalar step of a walk for block row `r` at `slot` (an `ity`): `left + right`."""
+    B, C = kc.rows, p.compare
+    wd = _word(fn, p, "%W", slot, ity)
+    th = gather(fn, kc.mod, C, "%T", slot, 0, ity, hint="th")
+    fi = fn.op("fi", f"zext i32 {fn.op('fi', f'lshr i32 {wd}, {FEATURE_SHIFT}')} to i64")
+    xo = fn.op("xo", f"add i64 {fn.op('fo', f'mul i64 {fi}, {B}')}, {r}")
+    x = gather(fn, kc.mod, C, "%xt", xo, 0, "i64", hint="x")
+    s32 = fn.op("slot32", f"trunc i64 {slot} to i32") if cats and ity == "i64" else slot
+    right = _decide(fn, kc, p, 0, x, th, wd, flags, cats, s32, None, aware)
+    return fn.op("ns", f"add {ity} {left}, {fn.op('rz', f'zext i1 {right} to {ity}')}")
+
+
+def _add_leaf(fn: Function, kc: KernelContext, p: EnsemblePlan, left: str, r: str, accb: str, dim: int, ity: str) -> None:
+    """acc[j][r] += leaves[-1 - left][j]: the leaf a scalar walk of block row `r` reached."""
+    A = p.acc
+    li = fn.op("li", f"xor {ity} {left}, -1")
+    li = fn.op("li", f"trunc i64 {li} to i32") if ity == "i64" else li
+    li = fn.op("li", f"mul i32 {li}, {dim}")
+    for j in range(dim):
+        val = gather(fn, kc.mod, A, "%LV", fn.op("lj", f"add i32 {li}, {j}"), 0, hint="leaf")
+        ap = fn.op("ap", f"getelementptr {A}, ptr {accb}, i64 {fn.op('ao', f'add i64 {r}, {j * kc.rows}')}")
+        old = fn.op("acc", f"load {A}, ptr {ap}")
+        fn.emit(f"store {A} {fn.op('acc', f'fadd {A} {old}, {val}')}, ptr {ap}")
+
+
 def _walk_scalar(
     fn: Function, kc: KernelContext, p: EnsemblePlan, dim: int, aware: bool, flags, cats, root: str, accb: str, L: dict
 ) -> None:
-    mod, B = kc.mod, kc.rows
-    C, A = p.compare, p.acc
+    B = kc.rows
     r, r_next, slot, nxt = fn.tmp("r"), fn.tmp("r.next"), fn.tmp("slot"), fn.tmp("next")
     fn.emit(f"br label %{L['row']}")
     fn.block(L["row"])
@@ -745,21 +753,10 @@ def _walk_scalar(
     act = fn.op("act", f"icmp sge i32 {left}, 0")
     fn.emit(f"br i1 {act}, label %{L['body']}, label %{L['leaves']}")
     fn.block(L["body"])
-    wd = _word(fn, p, "%W", slot)
-    th = gather(fn, mod, C, "%T", slot, 0, hint="th")
-    fi = fn.op("fi", f"zext i32 {fn.op('fi', f'lshr i32 {wd}, {FEATURE_SHIFT}')} to i64")
-    xo = fn.op("xo", f"add i64 {fn.op('fo', f'mul i64 {fi}, {B}')}, {r}")
-    x = gather(fn, mod, C, "%xt", xo, 0, "i64", hint="x")
-    right = _decide(fn, kc, p, 0, x, th, wd, flags, cats, slot, None, aware)
-    fn.emit(f"{nxt} = add i32 {left}, {fn.op('rz', f'zext i1 {right} to i32')}")
+    fn.emit(f"{nxt} = add i32 {_walk_step(fn, kc, p, slot, left, r, aware, flags, cats, 'i32')}, 0")
     fn.emit(f"br label %{L['step']}")
     fn.block(L["leaves"])
-    li = fn.op("li", f"mul i32 {fn.op('li', f'xor i32 {left}, -1')}, {dim}")
-    for j in range(dim):
-        val = gather(fn, mod, A, "%LV", fn.op("lj", f"add i32 {li}, {j}"), 0, hint="leaf")
-        ap = fn.op("ap", f"getelementptr {A}, ptr {accb}, i64 {fn.op('ao', f'add i64 {r}, {j * B}')}")
-        old = fn.op("acc", f"load {A}, ptr {ap}")
-        fn.emit(f"store {A} {fn.op('acc', f'fadd {A} {old}, {val}')}, ptr {ap}")
+    _add_leaf(fn, kc, p, left, r, accb, dim, "i32")
     fn.emit(f"{r_next} = add i64 {r}, 1")
     more = fn.op("r.more", f"icmp ult i64 {r_next}, {B}")
     fn.emit(f"br i1 {more}, label %{L['row']}, label %{L['tree_end']}")
