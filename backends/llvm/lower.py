@@ -355,20 +355,7 @@ class ModuleLowering:
         """xb[k*B + r] = X[(r0 + r)*N + k]: one strided gather per feature (masked rows read as 0);
         big blocks: a loop over the first `count` (default B) rows, copying each row's values."""
         if B > BLOCK_ROWS:
-            base = fn.op("xbase", f"getelementptr {T}, ptr %X, i64 {fn.op('xrow', f'mul i64 {r0}, {N}')}")
-
-            def row(r: str) -> None:
-                src = fn.op("src", f"getelementptr {T}, ptr {base}, i64 {fn.op('ro', f'mul i64 {r}, {N}')}")
-
-                def one(k: str) -> None:
-                    v = fn.op("xv", f"load {T}, ptr {fn.op('xp', f'getelementptr {T}, ptr {src}, i64 {k}')}")
-                    kb = fn.op("kb", f"mul i64 {k}, {B}")
-                    dst = fn.op("dst", f"getelementptr {T}, ptr {xb}, i64 {fn.op('dk', f'add i64 {kb}, {r}')}")
-                    fn.emit(f"store {T} {v}, ptr {dst}")
-
-                for_each(fn, N, "tk", one)
-
-            for_each(fn, count or B, "tr", row)
+            _copy_rows(fn, "%X", r0, N, xb, B, T, count or B, to_block=True)
             return
         base = fn.op("xrow", f"mul i64 {r0}, {N}")
         base = fn.op("xbase", f"getelementptr {T}, ptr %X, i64 {base}")
@@ -386,20 +373,7 @@ class ModuleLowering:
         """out[(r0 + r)*K + k] = ob[k*B + r] for the rows in `mask` (all when None); big blocks:
         a loop over the first `count` (default B) rows."""
         if B > BLOCK_ROWS:
-            base = fn.op("obase", f"getelementptr {R}, ptr %out, i64 {fn.op('orow', f'mul i64 {r0}, {K}')}")
-
-            def row(r: str) -> None:
-                dst = fn.op("dst", f"getelementptr {R}, ptr {base}, i64 {fn.op('ro', f'mul i64 {r}, {K}')}")
-
-                def one(k: str) -> None:
-                    kb = fn.op("kb", f"mul i64 {k}, {B}")
-                    src = fn.op("src", f"getelementptr {R}, ptr {ob}, i64 {fn.op('sk', f'add i64 {kb}, {r}')}")
-                    v = fn.op("ov", f"load {R}, ptr {src}")
-                    fn.emit(f"store {R} {v}, ptr {fn.op('op', f'getelementptr {R}, ptr {dst}, i64 {k}')}")
-
-                for_each(fn, K, "ok", one)
-
-            for_each(fn, count or B, "wr", row)
+            _copy_rows(fn, "%out", r0, K, ob, B, R, count or B, to_block=False)
             return
         base = fn.op("orow", f"mul i64 {r0}, {K}")
         base = fn.op("obase", f"getelementptr {R}, ptr %out, i64 {base}")
@@ -415,6 +389,26 @@ class ModuleLowering:
                 scatter(fn, self.mod, R, v, dst, offsets, B, mask=mask)
 
         for_each(fn, K, "ok", one)
+
+
+def _copy_rows(fn: Function, rows: str, r0: str, n: int, block: str, B: int, t: str, count, to_block: bool) -> None:
+    """Big blocks: for the first `count` rows r, block[k*B + r] = rows[(r0 + r)*n + k] (or back
+    when not `to_block`): a loop over rows copying each row's n values."""
+    base = fn.op("rbase", f"getelementptr {t}, ptr {rows}, i64 {fn.op('rrow', f'mul i64 {r0}, {n}')}")
+
+    def row(r: str) -> None:
+        at = fn.op("at", f"getelementptr {t}, ptr {base}, i64 {fn.op('ro', f'mul i64 {r}, {n}')}")
+
+        def one(k: str) -> None:
+            kb = fn.op("kb", f"mul i64 {k}, {B}")
+            inner = fn.op("bp", f"getelementptr {t}, ptr {block}, i64 {fn.op('bk', f'add i64 {kb}, {r}')}")
+            outer = fn.op("rp", f"getelementptr {t}, ptr {at}, i64 {k}")
+            src, dst = (outer, inner) if to_block else (inner, outer)
+            fn.emit(f"store {t} {fn.op('cv', f'load {t}, ptr {src}')}, ptr {dst}")
+
+        for_each(fn, n, "ck", one)
+
+    for_each(fn, count, "cr", row)
 
 
 def _check_pointers(fn: Function, ptrs: list[str], when: str | None) -> None:
@@ -1207,7 +1201,10 @@ def _table_loop(fl: FunctionLowering, op: Operation, term: str, transform, bias=
 
     def broadcast(p: str, hint: str) -> str:
         s = fn.op(hint, f"load {et}, ptr {p}")
-        return fn.op(hint, f"shufflevector {t} {fn.op(hint, f'insertelement {t} poison, {et} {s}, i64 0')}, {t} poison, {vec(C, 'i32')} zeroinitializer")
+        return fn.op(
+            hint,
+            f"shufflevector {t} {fn.op(hint, f'insertelement {t} poison, {et} {s}, i64 0')}, {t} poison, {vec(C, 'i32')} zeroinitializer",
+        )
 
     def one_chunk(c: str) -> None:
         lane0 = fn.op("lane0", f"mul i64 {c}, {C}")
