@@ -32,11 +32,11 @@ def _region_key(op):
     return tuple(out)
 
 
-def expression_key(op):
-    """Key under which equivalent pure ops collide, or None if the op may not be merged."""
+def _key(op, regions_key):
+    """(name, operands, attributes, result types, regions_key(op)) of a pure op, or None."""
     if not isinstance(op, OpDef) or not op.has_trait(Pure):
         return None
-    regions = _region_key(op)
+    regions = regions_key(op)
     if regions is None:
         return None
     return (
@@ -48,19 +48,16 @@ def expression_key(op):
     )
 
 
+def expression_key(op):
+    """Key under which equivalent pure ops collide, or None if the op may not be merged."""
+    return _key(op, _region_key)
+
+
 def _outline_key(op):
     """What `expression_key` compares, minus the nested ops' attributes (tree tables), or None
     for ops that are never merged.  Equal expression keys have equal outline keys, so ops whose
     outline keys all differ have nothing to merge, without hashing their tree tables."""
-    if not isinstance(op, OpDef) or not op.has_trait(Pure):
-        return None
-    return (
-        op.name,
-        tuple(id(v) for v in op.operands),
-        tuple(sorted(op.attributes.items())),
-        tuple(str(r.type) for r in op.results),
-        tuple(tuple(inner.name for b in r.blocks for inner in b.ops) for r in op.regions),
-    )
+    return _key(op, lambda o: tuple(tuple(inner.name for b in r.blocks for inner in b.ops) for r in o.regions))
 
 
 def may_merge(ops) -> bool:
