@@ -358,7 +358,11 @@ def from_artifact(data: bytes, *, trust_code: bool = True, what: str = "artifact
     art = data if isinstance(data, Artifact) else _cached_artifact(data) or read_artifact(data, what)
     lowered, jit = _jit_for(art, trust_code, what)
     h = art.header
-    return StoredModel(art, lowered, jit, h["options"]["n_jobs"] if n_jobs == "stored" else n_jobs)
+    model = StoredModel(art, lowered, jit, h["options"]["n_jobs"] if n_jobs == "stored" else n_jobs)
+    if n_jobs == "stored" and isinstance(data, (bytes, bytearray)):
+        # pickled again (a worker forwarding it, Ray, Spark): these very bytes, not a re-encoding
+        model.__dict__["_loaded_bytes"] = (model.n_jobs, bytes(data))
+    return model
 
 
 def _cached_artifact(data) -> Artifact | None:
@@ -580,14 +584,18 @@ class StoredModel(CompiledModel):
         return f"<CompiledModel {kind}model: {self.n_features} features -> {self.n_outputs} outputs>"
 
     def __reduce__(self):
-        return (from_artifact, (to_artifact(self),))
+        return reduce_compiled_model(self)
 
 
 # ----- pickles --------------------------------------------------------------------------------
 
 
 def reduce_compiled_model(model):
-    """`CompiledModel.__reduce__`: unpickling calls `from_artifact(bytes)` and nothing else."""
+    """`CompiledModel.__reduce__`: unpickling calls `from_artifact(bytes)` and nothing else.  A
+    model loaded from artifact bytes (and its options unchanged) pickles as those bytes."""
+    loaded = model.__dict__.get("_loaded_bytes")
+    if loaded is not None and loaded[0] == model.n_jobs:
+        return (from_artifact, (loaded[1],))
     return (from_artifact, (to_artifact(model),))
 
 

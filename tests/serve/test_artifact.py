@@ -108,6 +108,20 @@ def test_plain_pickle_loads_calls_only_from_artifact(demo):
     assert np.array_equal(bits(m.predict(X)), bits(demo.predict(X)))
 
 
+def test_a_loaded_model_pickles_as_the_bytes_it_was_loaded_from(demo):
+    """Pickling a model loaded from an artifact again (a worker forwarding it, Ray, Spark) sends
+    the very bytes it came from, unless its options changed since."""
+    data = pickle.dumps(demo)
+    loaded = timber.load_pickle(data)
+    art = loaded.__reduce__()[1][0]
+    assert art is loaded.__dict__["_loaded_bytes"][1] and pickle.dumps(loaded) == data
+    loaded.n_jobs = 3
+    again = timber.load_pickle(pickle.dumps(loaded))
+    assert again.n_jobs == 3
+    X = np.random.default_rng(0).normal(size=(50, demo.n_features))
+    np.testing.assert_array_equal(again.predict(X), demo.predict(X))
+
+
 def test_artifact_metadata_and_options(demo, lgb_model, sklearn_model):
     art = read_artifact(to_artifact(demo, source=DEMO))
     s = art.summary()
