@@ -114,6 +114,25 @@ def test_dataframe_and_sparse_inputs(demo, rows):
     np.testing.assert_array_equal(demo.predict(csr), xgb.Booster(model_file=str(DEMO)).predict(xgb.DMatrix(csr)))
 
 
+def test_float_dataframes_convert_at_once_to_the_per_column_values(demo, rows):
+    """A frame of float32 and float64 columns (NaN, ±inf, beyond float32) is converted in one go
+    (`_from_dataframe`'s fast path) to exactly the values column-by-column casts give."""
+    pd = pytest.importorskip("pandas")
+    from timber.api import _from_dataframe
+
+    X = rows.copy()
+    X[0, :5] = [np.inf, -np.inf, 1e300, -1e-320, -0.0]
+    df = pd.DataFrame({f"f{i}": X[:, i].astype(np.float32 if i % 2 else np.float64) for i in range(30)})
+    for dtype in (np.float32, np.float64):
+        with np.errstate(over="ignore"):
+            want = np.column_stack([df[c].to_numpy().astype(dtype) for c in df.columns])
+            got = _from_dataframe(df, dtype)
+        assert got.dtype == dtype and got.flags.c_contiguous
+        assert np.array_equal(got.view(np.uint8), want.view(np.uint8))
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal(demo.predict(df), demo.predict(want.astype(np.float32)))
+
+
 def test_dataframe_categorical_columns_are_codes():
     pd = pytest.importorskip("pandas")
     m = timber.compile(random_module(3, n_features=3, transform="none", input_type=f32))
