@@ -1137,15 +1137,18 @@ def _kernel_sqrt(fl: FunctionLowering, op: Operation) -> list[Val]:
     return [Val(a.elem, a.n, regs=[fl.fn.op("sqrt", f"call {t} @{name}({t} {x})") for x in fl.components(a)])]
 
 
-def _accumulate_term(fn: Function, t: str, term: str, x: str, v: str, accp: str, fabs: str | None) -> None:
-    """acc += x·v ("dot"), (x − v)² ("sq") or |x − v| ("abs"): one step of a table loop, in order."""
+def _term(fn: Function, t: str, term: str, x: str, v: str, fabs: str | None) -> str:
+    """x·v ("dot"), (x − v)² ("sq") or |x − v| ("abs"): one term of a table loop's sum."""
     if term == "dot":
-        tv = fn.op("xv", f"fmul {t} {x}, {v}")
-    else:
-        d = fn.op("d", f"fsub {t} {x}, {v}")
-        tv = fn.op("dd", f"fmul {t} {d}, {d}") if term == "sq" else fn.op("ad", f"call {t} @{fabs}({t} {d})")
+        return fn.op("xv", f"fmul {t} {x}, {v}")
+    d = fn.op("d", f"fsub {t} {x}, {v}")
+    return fn.op("dd", f"fmul {t} {d}, {d}") if term == "sq" else fn.op("ad", f"call {t} @{fabs}({t} {d})")
+
+
+def _accumulate_term(fn: Function, t: str, term: str, x: str, v: str, accp: str, fabs: str | None) -> None:
+    """acc += the term (`_term`) at accp: one step of a table loop, in order."""
     acc = fn.op("acc", f"load {t}, ptr {accp}, align 8")
-    fn.emit(f"store {t} {fn.op('acc', f'fadd {t} {acc}, {tv}')}, ptr {accp}, align 8")
+    fn.emit(f"store {t} {fn.op('acc', f'fadd {t} {acc}, {_term(fn, t, term, x, v, fabs)}')}, ptr {accp}, align 8")
 
 
 def _kernel_distances(fl: FunctionLowering, op: Operation) -> list[Val]:
@@ -1200,11 +1203,7 @@ def _table_loop(fl: FunctionLowering, op: Operation, term: str, transform, bias=
     fabs = kernels.declare_unary(fl.mod, "fabs", et, C) if term == "abs" else None
 
     def broadcast(p: str, hint: str) -> str:
-        s = fn.op(hint, f"load {et}, ptr {p}")
-        return fn.op(
-            hint,
-            f"shufflevector {t} {fn.op(hint, f'insertelement {t} poison, {et} {s}, i64 0')}, {t} poison, {vec(C, 'i32')} zeroinitializer",
-        )
+        return kernels._broadcast(fn, et, C, fn.op(hint, f"load {et}, ptr {p}"), hint)
 
     def one_chunk(c: str) -> None:
         lane0 = fn.op("lane0", f"mul i64 {c}, {C}")
@@ -1223,12 +1222,7 @@ def _table_loop(fl: FunctionLowering, op: Operation, term: str, transform, bias=
             xo = fn.op("xo", f"add i64 {fn.op('xo', f'mul i64 {j}, {B}')}, {lane0}")
             xj = fn.op("xj", f"load {t}, ptr {fn.op('xjp', f'getelementptr {et}, ptr {xp}, i64 {xo}')}, align 8")
             vb = broadcast(fn.op("vp", f"getelementptr {et}, ptr {table}, i64 {fn.op('vi', f'add i64 {row}, {j}')}"), "vv")
-            if term == "dot":
-                tv = fn.op("xv", f"fmul {t} {xj}, {vb}")
-            else:
-                d = fn.op("d", f"fsub {t} {xj}, {vb}")
-                tv = fn.op("dd", f"fmul {t} {d}, {d}") if term == "sq" else fn.op("ad", f"call {t} @{fabs}({t} {d})")
-            fn.emit(f"{acc_next} = fadd {t} {acc}, {tv}")
+            fn.emit(f"{acc_next} = fadd {t} {acc}, {_term(fn, t, term, xj, vb, fabs)}")
             fn.emit(f"{j_next} = add i64 {j}, 1")
             fn.emit(f"br label %{head}")
             fn.block(done)
