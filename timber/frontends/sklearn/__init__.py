@@ -70,6 +70,10 @@ def n_features_of(est: Obj, source: str) -> int:
         for step in est.attr("steps"):
             if isinstance(step, tuple) and len(step) == 2 and isinstance(step[1], Obj):
                 return n_features_of(step[1], source)
+    if est.name == "FeatureUnion":  # it stores none: its n_features_in_ is a property reading the first transformer's
+        for entry in est.attr("transformer_list"):
+            if isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[1], Obj):
+                return n_features_of(entry[1], source)
     raise ConvertError(
         f"{est.name}.n_features_in_ is missing (is the estimator fitted?); cannot tell the input width", NameLoc(source, est.name)
     )

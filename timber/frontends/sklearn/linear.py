@@ -282,6 +282,11 @@ def glm_regressor(emit: Emit, est: Obj, x: Value, method: str | None) -> Value:
 
 
 def classes(est: Obj) -> np.ndarray:
+    """`classes_`; RidgeClassifier(CV) pickles of older releases (1.1 to 1.5 at least) keep none:
+    there `classes_` was a property returning `_label_binarizer.classes_`, read here instead."""
+    lb = est.attr("_label_binarizer", None)
+    if not est.has("classes_") and isinstance(lb, Obj) and lb.has("classes_"):
+        return np.asarray(lb.attr("classes_"))
     return np.asarray(est.attr("classes_"))
 
 

@@ -62,11 +62,13 @@ def nb_output(emit: Emit, est: Obj, jll: Value, method: str | None) -> Value:
 def gaussian_nb(emit: Emit, est: Obj, x: Value, method: str | None) -> Value:
     # in the stored precision: scikit-learn takes log(prior) and the log-variance sums in float32
     # for a model fitted on float32 data (and the row terms in the input's precision)
-    theta, var = est.floats("theta_", ndim=2), est.floats("var_", ndim=2)
+    # scikit-learn < 1.0 named the variances `sigma_` (1.0 and 1.1 kept it as a deprecated alias)
+    var_key = "var_" if est.has("var_") or not est.has("sigma_") else "sigma_"
+    theta, var = est.floats("theta_", ndim=2), est.floats(var_key, ndim=2)
     prior = est.floats("class_prior_", ndim=1)
     check_features(emit, est, x, theta.shape[1], "theta_")
     if var.shape != theta.shape or prior.shape != (theta.shape[0],):
-        emit.fail(est, f"theta_ {theta.shape}, var_ {var.shape} and class_prior_ {prior.shape} do not agree")
+        emit.fail(est, f"theta_ {theta.shape}, {var_key} {var.shape} and class_prior_ {prior.shape} do not agree")
     cols = []
     for i in range(theta.shape[0]):
         jointi = np.log(prior[i : i + 1])  # arrays: a float32 constant stays float32 (numpy's promotion)

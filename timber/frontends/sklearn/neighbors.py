@@ -41,6 +41,11 @@ METRICS = {"euclidean": "sqeuclidean", "l2": "sqeuclidean", "manhattan": "manhat
 def _metric(emit: Emit, est: Obj) -> str:
     metric = est.attr("effective_metric_", est.param("metric", "minkowski"))
     params = est.attr("effective_metric_params_", None) or {}
+    if not isinstance(params, dict):
+        emit.fail(est, f"effective_metric_params_ is a {type(params).__name__}, expected a dict")
+    other = sorted(str(k) for k, v in params.items() if k != "p" and v is not None)
+    if other:  # a weighted minkowski ('w' not None) or any other parameter changes the distance: never ignored
+        emit.fail(est, f"metric parameter {other[0]!r} (effective_metric_params_) is not supported; only 'p' is")
     if metric == "minkowski":
         p = params.get("p", est.param("p", 2))
         metric = {1: "manhattan", 2: "euclidean"}.get(p, None)  # 1.0 == 1 and 2.0 == 2 as keys

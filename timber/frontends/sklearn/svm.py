@@ -143,8 +143,17 @@ def _platt(emit: Emit, dec: Value, a: np.ndarray, b: np.ndarray) -> Value:
 
 def svc(emit: Emit, est: Obj, x: Value, method: str | None) -> Value:
     classes = np.asarray(est.attr("classes_"))
-    prob_a = est.attr("_probA", est.attr("probA_", None))
-    has_proba = bool(est.param("probability", False)) and prob_a is not None and np.asarray(prob_a).size > 0
+    # Platt's parameters: `_probA`/`_probB` (scikit-learn >= 0.23), `probA_`/`probB_` before; a
+    # probability=True model holding neither is a layout this front-end does not know, never a
+    # model silently without predict_proba.  The default probability="deprecated" of newer releases
+    # (1.9) means none, as False does.
+    probability = est.param("probability", False)
+    wants_proba = not isinstance(probability, str) and bool(probability)
+    prob_key = "_probA" if est.has("_probA") else "probA_"
+    prob_a = est.attr(prob_key, None)
+    if wants_proba and prob_a is None:
+        emit.fail(est, "_probA (or probA_) is missing but probability=True; this layout cannot be compiled")
+    has_proba = wants_proba and np.asarray(prob_a).size > 0
     method = method or ("predict_proba" if has_proba else "decision_function")
     dec, k = pair_decisions(emit, est, x)
     if k != len(classes):
@@ -159,7 +168,7 @@ def svc(emit: Emit, est: Obj, x: Value, method: str | None) -> Value:
         return vote_labels(emit, dec, k, classes)
     if not has_proba:
         emit.fail(est, f"{method} needs probability=True at fit time; use decision_function")
-    prob_b = np.asarray(est.attr("_probB", est.attr("probB_", None)), np.float64).reshape(-1)
+    prob_b = np.asarray(est.attr("_probB" if prob_key == "_probA" else "probB_"), np.float64).reshape(-1)
     prob_a = np.asarray(prob_a, np.float64).reshape(-1)
     n_pairs = k * (k - 1) // 2
     if prob_a.shape != (n_pairs,) or prob_b.shape != (n_pairs,):

@@ -57,6 +57,7 @@ MAX_DEPTH = 400  # nesting of records, containers and object arrays
 _NP_RECONSTRUCT = {"numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct"}
 _NP_SCALAR = {"numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar"}
 _NP_FROMBUFFER = {"numpy.core.numeric._frombuffer", "numpy._core.numeric._frombuffer"}
+_NP_UMATH = {"numpy.core._multiarray_umath", "numpy._core._multiarray_umath", "numpy.core.umath", "numpy._core.umath"}
 _NP_ARRAY_TYPES = {"numpy.ndarray", "numpy.memmap", "numpy.core.memmap.memmap", "numpy._core.memmap.memmap"}
 _BUILTIN_TYPES = {
     name: getattr(__import__("builtins"), name)
@@ -82,6 +83,18 @@ _OLD_JOBLIB = ("joblib.numpy_pickle.NDArrayWrapper", "joblib.numpy_pickle.ZNDArr
                "joblib.numpy_pickle_compat.ZNDArrayWrapper")  # fmt: skip
 
 
+def sklearn_alias(full: str) -> str:
+    """The scikit-learn name of a global some scikit-learn builds write under a bare module name:
+    1.5's Cython losses (`sklearn._loss._loss.CyHalfGammaLoss`, held by GLMs, GradientBoosting and
+    HistGradientBoosting) report `__module__ == "_loss"`, so their pickles say
+    `_loss.__pyx_unpickle_CyHalfGammaLoss` and `_loss.CyHalfGammaLoss` (scikit-learn reads them
+    back because importing it puts `_loss` in `sys.modules`).  Only those names; others unchanged."""
+    module, _, name = full.rpartition(".")
+    if module == "_loss" and (name.startswith("Cy") or name.startswith("__pyx_unpickle_Cy")):
+        return f"sklearn._loss._loss.{name}"
+    return full
+
+
 # scikit-learn classes (and one function) that fitted estimators hold besides estimators, by
 # short name: tree structures, HGB predictors and binners, neighbour trees and their metrics, MLP
 # optimisers, label encoders, gradient-boosting and SGD losses of every version, GB `init_`.
@@ -105,7 +118,8 @@ def known_global(full: str) -> str | None:
       or of `sklearn._loss`; "sklearn": any other scikit-learn name — the unpickler keeps it as an
       inert record (never called) so that the converter registry names it, with its pipeline
       step, and lists what is supported; a skops file may not name it (skops would construct it).
-    * "record": numpy ufuncs (`FunctionTransformer(func=np.log1p)`), `numpy.random` state,
+    * "record": numpy ufuncs (`FunctionTransformer(func=np.log1p)`; numpy 1.x names them in
+      `numpy.core._multiarray_umath`, read as `numpy.<name>`), `numpy.random` state,
       `functools.partial`: inert records in a pickle, names only.
     * "value": the builtin container and number types, numpy's scalar types and `dtype`,
       `OrderedDict`: harmless to call.
@@ -114,6 +128,7 @@ def known_global(full: str) -> str | None:
       `copyreg._reconstructor`): the unpickler replaces each by a stand-in that checks its
       arguments; a skops file may not name them (skops would call numpy's own).
     * "joblib": joblib's array wrappers (read by the unpickler itself)."""
+    full = sklearn_alias(full)
     module, _, name = full.rpartition(".")
     if module == "sklearn" or module.startswith("sklearn."):
         from .registry import CONVERTERS
@@ -135,6 +150,8 @@ def known_global(full: str) -> str | None:
             return "value"
         if isinstance(t, np.ufunc):
             return "record"
+    if module in _NP_UMATH and isinstance(getattr(np, name, None), np.ufunc):
+        return "record"  # numpy 1.x pickles a ufunc under its C module: `numpy.core._multiarray_umath.log1p`
     if module.startswith("numpy.random") or full == "functools.partial":
         return "record"
     if full == "joblib.numpy_pickle.NumpyArrayWrapper" or full in _OLD_JOBLIB:
@@ -316,10 +333,13 @@ class _SafeUnpickler(pickle._Unpickler):
                 module = _compat_pickle.IMPORT_MAPPING[module]
         if not isinstance(module, str) or not isinstance(name, str):
             raise pickle.UnpicklingError("a global's module and name must be strings")
-        full = f"{module}.{name}"
+        full = sklearn_alias(f"{module}.{name}")
+        module, name = full.rsplit(".", 1)
         kind = known_global(full)
         if kind is None:
             self.refuse(full)
+        if kind == "record" and module in _NP_UMATH:
+            full = f"numpy.{name}"  # one name for a ufunc whichever numpy wrote the file
         if kind in ("estimator", "internal", "sklearn", "record"):
             return self.record_class(full)
         if full == "joblib.numpy_pickle.NumpyArrayWrapper":
