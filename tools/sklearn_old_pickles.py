@@ -10,6 +10,10 @@ Run it with the Python of a virtualenv holding the old version, e.g.
     python -m venv /tmp/v && /tmp/v/bin/pip install scikit-learn==1.2.2 numpy==1.26.4 'scipy<1.14' joblib
     /tmp/v/bin/python tools/sklearn_old_pickles.py tests/frontends/sklearn/data
 
+The data holds 1.1.3 (with numpy==1.23.5 scipy==1.9.3), 1.2.2, 1.3.2 and 1.5.2 (with
+numpy==1.26.4 'scipy<1.14'), all on Python 3.11; rerunning a release rewrites its files
+byte for byte.
+
 It writes `<version>_<name>.pkl` and `<version>_<name>.npz` (the rows `X`, and per method the
 old version's output) for each model, and one zlib-compressed joblib file
 (`<version>_<name>.joblib`, outputs in `<version>_<name>.npz` likewise).  Deterministic: fixed
