@@ -7,7 +7,7 @@ that release, ...).
 
 Run it with the Python of a virtualenv holding the old version, e.g.
 
-    python -m venv /tmp/v && /tmp/v/bin/pip install scikit-learn==1.2.2 numpy==1.26.4 'scipy<1.14' joblib
+    python -m venv /tmp/v && /tmp/v/bin/pip install scikit-learn==1.2.2 numpy==1.26.4 'scipy<1.14' joblib 'pandas<2.3'
     /tmp/v/bin/python tools/sklearn_old_pickles.py tests/frontends/sklearn/data
 
 The data holds 1.1.3 (with numpy==1.23.5 scipy==1.9.3), 1.2.2, 1.3.2 and 1.5.2 (with
@@ -192,10 +192,40 @@ def write(outdir: str, name: str, est, rows: np.ndarray, methods: list[str], job
     else:
         with open(base + ".pkl", "wb") as fh:
             pickle.dump(est, fh, protocol=4)
+    names = getattr(est, "feature_names_in_", None)
+    inputs = rows
+    if names is not None:  # fitted on a DataFrame: called on one too (the .npz keeps the plain rows)
+        import pandas as pd
+
+        inputs = pd.DataFrame(rows, columns=list(names))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        np.savez_compressed(base + ".npz", X=rows, **{m: getattr(est, m)(rows) for m in methods})
+        np.savez_compressed(base + ".npz", X=rows, **{m: getattr(est, m)(inputs) for m in methods})
     print(base)
+
+
+def frame_models():
+    """Models fitted on a pandas DataFrame: `feature_names_in_`, columns selected by name (in
+    another order than the frame's)."""
+    import pandas as pd
+    from sklearn import compose, impute, pipeline, svm
+    from sklearn import preprocessing as pp
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((90, 4))
+    X[rng.random(X.shape) < 0.1] = np.nan
+    X[:, :2] = np.nan_to_num(X[:, :2])  # NaN only in the imputed column
+    y3 = (np.nan_to_num(X[:, 1]) > 0).astype(int) + (X[:, 0] > 0.4)
+    frame = pd.DataFrame(X, columns=["age", "income", "score", "rate"])
+    ct = compose.ColumnTransformer(
+        [("num", pp.StandardScaler(), ["income", "age"]), ("imp", impute.SimpleImputer(strategy="median"), ["rate"])],
+        remainder="drop",
+    )
+    est = pipeline.make_pipeline(ct, svm.SVC(probability=True, random_state=0)).fit(frame, y3)
+    rows = rng.standard_normal((60, 4))
+    rows[rng.random(rows.shape) < 0.15] = np.nan
+    rows[:, :2] = np.nan_to_num(rows[:, :2])
+    return [("frame_coltrans_svc", est, rows, CLF)]
 
 
 def main(outdir: str) -> None:
@@ -233,6 +263,8 @@ def main(outdir: str) -> None:
     X1 = [x for n, _, x, *_ in other_models() if n == "svc_rbf"][0]
     y1 = [y for n, _, _, y, *_ in other_models() if n == "svc_rbf"][0]
     write(outdir, "svc_rbf_zlib", est.fit(X1, y1), rows_of("dense", X1, rng), ["predict_proba", "predict"], joblib_file=True)
+    for name, est, rows, methods in frame_models():
+        write(outdir, name, est, rows, methods)
 
 
 if __name__ == "__main__":

@@ -160,6 +160,23 @@ def test_bare_loss_module_names_only_the_cython_losses():
         read_file(b"\x80\x04\x8c\x05_loss\x8c\x06system\x93.", "evil.pkl")
 
 
+@pytest.mark.parametrize("release", sorted({os.path.basename(p).split("_", 1)[0] for p in FILES}))
+def test_dataframe_fitted_pipeline_selects_columns_by_name(release):
+    """A Pipeline fitted on a DataFrame: its ColumnTransformer picks columns by name, in another
+    order than the frame's.  The module names the input columns (the first step's
+    `feature_names_in_`), and the names alone (without `_transformer_to_input_indices`) select
+    the same columns."""
+    path = os.path.join(DATA, f"{release}_frame_coltrans_svc.pkl")
+    ref = np.load(path[:-4] + ".npz")
+    est = read_file(path)[0]
+    module = sk.build_module(est, path, "predict_proba")
+    assert [a.value for a in module.attributes["timber.feature_names"]] == ["age", "income", "score", "rate"]
+    ct = est.attr("steps")[0][1]
+    assert ct.attr("transformers_")[0][2] == ["income", "age"]
+    del ct.state["_transformer_to_input_indices"]
+    np.testing.assert_array_equal(predict(sk.build_module(est, path, "predict_proba"), ref["X"]), ref["predict_proba"])
+
+
 def test_old_gaussian_nb_variances_named_sigma():
     """scikit-learn < 1.0 kept GaussianNB's variances as `sigma_` (no `var_`): read as the same."""
     est = _record("gnb")

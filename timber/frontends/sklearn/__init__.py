@@ -79,6 +79,17 @@ def n_features_of(est: Obj, source: str) -> int:
     )
 
 
+def _feature_names(est: Obj):
+    """`feature_names_in_` (fitted on a DataFrame); a Pipeline stores none (its property reads
+    the first step's): the first step's."""
+    names = est.attr("feature_names_in_", None)
+    if names is None and est.name == "Pipeline":
+        steps = [s for s in est.attr("steps") if isinstance(s, tuple) and len(s) == 2]
+        if steps and isinstance(steps[0][1], Obj):
+            return _feature_names(steps[0][1])
+    return names
+
+
 def _transforms(est: Obj, method: str | None) -> bool:
     """Whether the compiled method is a `transform` (of the pipeline's last step)."""
     if method is not None:
@@ -121,7 +132,7 @@ def build_module(est: Obj, source: str, method: str | None, dtype: str = "float6
     version = est.attr("_sklearn_version", None)
     if isinstance(version, str):
         attrs["timber.sklearn_version"] = version
-    names = est.attr("feature_names_in_", None)
+    names = _feature_names(est)
     if isinstance(names, np.ndarray) and len(names) == n and names.dtype.kind in "OU":
         attrs["timber.feature_names"] = [str(s) for s in names]
     module = ModuleOp.build(attrs)
