@@ -86,6 +86,9 @@ def test_compiled_knn_is_sklearn_bit_for_bit(compiled_knn):
     "make,message",
     [
         (lambda: KNeighborsClassifier(p=3).fit(X, y), "minkowski with p=3 is not supported"),
+        (lambda: KNeighborsRegressor(p=1.5, weights="distance").fit(X, YR), "minkowski with p=1.5 is not supported"),
+        # a weighted minkowski (p=2 with w) is no euclidean distance: refused, never compiled without w
+        (lambda: KNeighborsClassifier(metric_params={"w": np.full(6, 2.0)}).fit(X, y), "metric parameter 'w'"),
         (lambda: KNeighborsClassifier(metric="chebyshev").fit(X, y), "metric 'chebyshev' is not supported"),
         (lambda: KNeighborsRegressor().fit(X, np.c_[YR, YR]), "multi-output KNeighborsRegressor"),
         (lambda: KNeighborsClassifier().fit(X, np.c_[y, y]), "multi-output KNeighborsClassifier"),

@@ -21,6 +21,12 @@ accumulated over the neighbours in order (`proba[c] += w_i`), divided by numpy's
 `predict` is the first class with the largest sum (scipy's mode / sklearn's weighted_mode).  The
 regressor is `mean(y[neigh])` (numpy's pairwise sum over k, divided by k) or
 `sum(y·w) / sum(w)`.
+
+Minkowski with another p is refused: scikit-learn ranks by `Σ_j pow(|x_j - t_j|, p)` (the C
+library's pow, in its Cython) and the trees return `rdist ** (1/p)` through numpy's power ufunc
+(SVML's pow on AVX-512 hosts, not the C library's); Timber's IR has no pow that is either on
+every back-end, so neither the ranking nor the distance weights could be promised bit for bit.
+A weighted minkowski (`w`) or any other metric parameter is refused too, never ignored.
 """
 
 from __future__ import annotations
