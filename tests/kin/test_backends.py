@@ -95,8 +95,9 @@ def check_pinocchio(name: str, P, J) -> None:
 @pytest.mark.parametrize("math", ["libm", "timber"])
 def test_jit_equals_pinocchio_and_the_interpreter(name, math):
     """math="libm" (the default): sin/cos are the C library's, as Pinocchio's are; math="timber":
-    Timber's (one reduction for a joint's sin and cos, the table-free one in blocks whose angles
-    are all below 2^22, the full one in blocks of ±1e9 angles)."""
+    Timber's (one reduction for a joint's sin and cos: Cody–Waite's alone in blocks whose angles
+    are all below 2^20, both Cody–Waite's and Payne–Hanek's in blocks of ±1e9 angles; the same
+    branch in one-row code, whose joints' angles go 4 per vector)."""
     cm = jit(name, math)
     Q = configurations(name)
     P, J = cm.predict(Q), urdf.jacobian(cm, Q).reshape(len(Q), -1)
@@ -104,9 +105,11 @@ def test_jit_equals_pinocchio_and_the_interpreter(name, math):
     np.testing.assert_array_equal(P, run(lowered(name), Q, math=math))
     np.testing.assert_array_equal(J, run(lowered(name), Q, "jacobian", math=math))
     huge = np.random.default_rng(3).uniform(-1e9, 1e9, (20, Q.shape[1]))  # no reference but the interpreter
-    np.testing.assert_array_equal(cm.predict(huge), run(lowered(name), huge, math=math))
+    want = run(lowered(name), huge, math=math)
+    np.testing.assert_array_equal(cm.predict(huge), want)
     # one configuration from Python takes the single-row entry point
     np.testing.assert_array_equal(cm.predict(Q[7]), P[7:8])
+    np.testing.assert_array_equal(cm.predict(huge[3]), want[3:4])
 
 
 @pytest.mark.slow
@@ -225,8 +228,9 @@ def test_kin_ops_lower_in_the_backends_without_the_kin_passes(tmp_path):
 
 def test_one_row_packs_sines_and_cosines_and_keeps_their_bits(tmp_path):
     """One configuration (B = 1) with math="timber": the joints' sines and cosines are computed
-    W per vector (`FunctionLowering._pack_sin_cos`); every row, huge, NaN, ±inf and -0.0 angles
-    included, equals the batch's bits and the interpreter's."""
+    W per vector (`FunctionLowering._pack_sin_cos`), Cody–Waite's reduction alone when the W
+    angles are below 2^20 or not finite, both reductions otherwise; every row, huge, NaN, ±inf and
+    -0.0 angles included, equals the batch's bits and the interpreter's."""
     from backends.llvm.target import host_target
 
     links = "".join(f'<link name="l{i}"/>' for i in range(7))
@@ -250,4 +254,10 @@ def test_one_row_packs_sines_and_cosines_and_keeps_their_bits(tmp_path):
     np.testing.assert_array_equal(single, run(model.module, Q, math="timber"))  # the module as compiled
     if host_target().lanes in (8, 16):
         one_row = model.llvm_ir[model.llvm_ir.index("@f_predict_b1(") :]
-        assert "x double> @x_sin_double_v" in one_row.split("\n}\n")[0]
+        body = one_row.split("\n}\n")[0]
+        W = {8: 4, 16: 8}[host_target().lanes]
+        # 6 joints: ceil(6/W) vectors of W angles, each with one branch between the two reductions
+        # (inline), or a call of the blocks' W-lane sin/cos helper (which has that branch)
+        inline = body.count(f"call i1 @llvm.vector.reduce.and.v{W}i1")
+        calls = body.count(f"x double> @x_sin_double_v{W}(")
+        assert inline + calls == -(-6 // W)

@@ -1,21 +1,20 @@
-"""Timber's sin and cos as kinematics uses them: one reduction for both, and the reduction without
-table reads for |x| < 2^22 (`trig.sincos_f64`, `reduce_pio2(fast=True)`), give the very bits of
-`math.sin` / `math.cos` (the full-range Payne–Hanek expansion the interpreter runs).
+"""Timber's sin and cos as kinematics uses them: Cody–Waite's reduction for |x| < 2^20 (joint
+angles), Payne–Hanek's beyond, one reduction for both sin and cos (`trig.sincos_f64`), and the
+LLVM back-end's branch to Cody–Waite's reduction alone when every lane of a block is below 2^20
+(or not finite), all giving the very bits of `math.sin` / `math.cos` (the expansion the
+interpreter, C99 and WebAssembly run).
 
-The fast reduction computes the same integers as the full one on every lane it is used for: the
-full one reads 2/π's limbs at sp = floor((e + 5)/30), which is 34 for every biased exponent e of
-[π/4, 2^22) (1022..1044, all checked below), and the fast one uses those limbs as constants; its
-other changes (a0 masked to 30 bits, limbs converted through i32) hold because a0 < 2^23 and the
-limbs are below 2^30 there.  The tests check the reductions' outputs (quadrant, y_hi, y_lo) and
-the final bits on ~5·10^5 inputs: every exponent with random significands, multiples of π/2 and
-their neighbours (where the fraction cancels), the bounds.  The LLVM back-end computes sin and cos
-of one value with one call (checked in the assembly) and branches to the fast reduction when no
-lane of a block needs the full one; both branches equal the interpreter bit for bit."""
+The tests check the Cody–Waite reduction against mpmath (every exponent below 2^20 with random
+significands, the doubles next to multiples of π/2, where y cancels down to about 2^-60), its
+agreement with Payne–Hanek's where both apply, sin/cos within an ulp of the correctly rounded
+value there, and the final bits of the pair, the fast pair and the JIT's two branches against
+the interpreter."""
 
 from __future__ import annotations
 
 import math
 
+import mpmath as mp
 import numpy as np
 import pytest
 
@@ -27,8 +26,8 @@ from ir.interpreter import Interpreter, run
 from ir.parser import parse_module
 from ir.types import FloatType, TensorType
 
-BOUND = 2.0**22
-assert np.float64(BOUND).view(np.int64) == trig.FAST_LIMIT_BITS
+BOUND = trig.CW_LIMIT
+assert BOUND == 2.0**20 and np.float64(BOUND).view(np.int64) == trig.FAST_LIMIT_BITS
 
 
 def _eval(build, x: np.ndarray) -> list[np.ndarray]:
@@ -41,24 +40,34 @@ def _eval(build, x: np.ndarray) -> list[np.ndarray]:
     return [it.run_ops(em.ops, {id(arg): x.reshape(-1, 1)}, o.v)[:, 0] for o in outs]
 
 
-def _reduced(x: np.ndarray, fast: bool) -> list[np.ndarray]:
-    return _eval(lambda e: trig.reduce_pio2(e.bits() & 0x7FFFFFFFFFFFFFFF, fast), x)
+def _cody_waite(x: np.ndarray) -> list[np.ndarray]:
+    return _eval(lambda e: trig.reduce_cw((e.bits() & 0x7FFFFFFFFFFFFFFF).as_float()), x)
+
+
+def _payne_hanek(x: np.ndarray) -> list[np.ndarray]:
+    return _eval(lambda e: trig.reduce_pio2(e.bits() & 0x7FFFFFFFFFFFFFFF), x)
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:
     return a.dtype == b.dtype and np.array_equal(a.view(np.uint8), b.view(np.uint8))
 
 
+def _near_multiples(rng, n: int, top: float) -> np.ndarray:
+    """The doubles nearest k·π/2 (k random below top·2/π) and their neighbours."""
+    k = rng.integers(1, int(top / (math.pi / 2)), n)
+    with mp.workprec(200):
+        m = np.array([float(int(j) * mp.pi / 2) for j in k])
+    return np.concatenate([m, np.nextafter(m, 0), np.nextafter(m, np.inf)])
+
+
 def inputs(rng) -> np.ndarray:
-    """|x| in [π/4, 2^22): every biased exponent with random significands, near multiples of π/2."""
-    per = 8192
-    exps = np.arange(1022, 1045)
+    """|x| in [π/4, 2^20): every biased exponent with random significands, near multiples of π/2."""
+    per = 4096
+    exps = np.arange(1022, 1043)
     sig = rng.integers(0, 2**52, (len(exps), per))
     x = ((exps[:, None].astype(np.int64) << 52) | sig).reshape(-1).view(np.float64)
-    k = rng.integers(1, int(BOUND / (math.pi / 2)), 40_000)
-    m = k * (math.pi / 2)
-    edges = [math.pi / 4, 0.5, 1.0, 2.0**21, np.nextafter(BOUND, 0), 4194303.5, 2.0**21 + 0.5]
-    x = np.concatenate([x, m, np.nextafter(m, 0), np.nextafter(m, np.inf), edges])
+    edges = [math.pi / 4, 0.5, 1.0, 2.0**19, np.nextafter(BOUND, 0), BOUND - 0.5, 2.0**19 + 0.5]
+    x = np.concatenate([x, _near_multiples(rng, 4000, BOUND), edges])
     x = x[(np.abs(x) >= math.pi / 4) & (np.abs(x) < BOUND)]
     return x * rng.choice([-1.0, 1.0], len(x))
 
@@ -68,29 +77,63 @@ def xs():
     return inputs(np.random.default_rng(5))
 
 
-def test_fast_path_reads_2_over_pi_where_the_full_one_does():
-    """sp = floor((e + 5)/30) by the full reduction's multiply-shift is 34 for every exponent of
-    [π/4, 2^22), and only there (the bound is where the fast path stops)."""
-    e = np.arange(0, 2047)
-    sp = ((e + trig.E_BIAS) * trig.DIV30_MUL) >> trig.DIV30_SHIFT
-    assert set(sp[1022:1045]) == {trig.FAST_SP}
-    assert sp[1045] != trig.FAST_SP
-    assert np.float64(math.pi / 4).view(np.int64) >> 52 == 1022
+def test_cody_waite_reduction_against_mpmath():
+    """|x| = n·π/2 + y_hi + y_lo with |y| ≤ π/4 (+ an ulp), n mod 4 right, and y_hi + y_lo within
+    2^-100·|y| + 2^-132 of the exact y (the rounding of fn·C3T, below 2^-138, and of the error
+    terms), on random |x| below 2^20 of every exponent and next to multiples of π/2 (where y is
+    as small as about 2^-60)."""
+    rng = np.random.default_rng(11)
+    x = np.abs(inputs(rng))
+    x = np.concatenate([x[rng.choice(len(x), 3000, replace=False)], np.abs(_near_multiples(rng, 1000, BOUND))])
+    n, yh, yl = _cody_waite(x)
+    assert np.all(np.abs(yh) <= math.pi / 4 * (1 + 2**-40))
+    with mp.workprec(400):
+        pio2 = mp.pi / 2
+        for xi, ni, h, lo in zip(x, n, yh, yl):
+            k = int(mp.nint(mp.mpf(float(xi)) / pio2 - mp.mpf(float(h)) / pio2))
+            assert k % 4 == ni, xi
+            exact = mp.mpf(float(xi)) - k * pio2
+            err = abs(mp.mpf(float(h)) + mp.mpf(float(lo)) - exact)
+            assert err <= abs(exact) * mp.mpf(2) ** -100 + mp.mpf(2) ** -132, (xi, float(err / abs(exact)))
 
 
-def test_fast_reduction_equals_the_full_one(xs):
-    fast, full = _reduced(xs, True), _reduced(xs, False)
-    for a, b, what in zip(fast, full, ("quadrant", "y_hi", "y_lo")):
-        assert _same(a, b), f"{what} differs at x = {xs[np.flatnonzero(a.view(np.uint8).reshape(len(xs), -1).any(1) != 0)[:1]]}"
+def test_cody_waite_small_arguments_are_exact():
+    """|x| < π/4 (zeros and subnormals too): n = 0, y_hi = |x|, y_lo = 0 (no reduction)."""
+    rng = np.random.default_rng(12)
+    x = np.concatenate([[0.0, -0.0, 5e-324, 2.2e-308, 1e-300, 1e-8, np.nextafter(math.pi / 4, 0)], rng.uniform(0, math.pi / 4, 5000)])
+    n, yh, yl = _cody_waite(x)
+    assert np.all(n == 0) and _same(yh, np.abs(x)) and np.all(yl == 0)
+
+
+def test_cody_waite_agrees_with_payne_hanek(xs):
+    """Where both reductions apply (π/4 ≤ |x| < 2^20): the same quadrant and y_hi, and y_lo within
+    2^-77·|y| + 2^-116 (Payne–Hanek's y = f·π/2 uses π/2 to about 2^-80 relative and f to 2^-120;
+    Cody–Waite's is good to 2^-100: both far beyond what sin and cos need)."""
+    cw, ph = _cody_waite(xs), _payne_hanek(xs)
+    assert _same(cw[0], ph[0]) and _same(cw[1], ph[1])
+    assert np.all(np.abs(cw[2] - ph[2]) <= np.abs(cw[1]) * 2.0**-77 + 2.0**-116)
+
+
+def test_sin_cos_below_the_limit_within_an_ulp_of_mpmath():
+    """Next to multiples of π/2 below 2^20, where the reduction cancels most: within one ulp of the
+    correctly rounded sin and cos (mpmath)."""
+    from tests.ir.test_mathimpl import _cr, ulps
+
+    x = _near_multiples(np.random.default_rng(13), 300, BOUND)
+    s, c = _eval(lambda e: trig.sincos_f64(e), x)
+    assert ulps(s, _cr(mp.sin, x, 400)).max() <= 1 and ulps(c, _cr(mp.cos, x, 400)).max() <= 1
 
 
 def test_sincos_pair_is_math_sin_and_cos_bit_for_bit(xs):
     """The pair (both reductions) against the math.sin / math.cos expansions, on these inputs and on
-    small, huge and special ones (where the fast pair's reduction is unused or selected away)."""
+    small, huge and special ones; the fast pair (Cody–Waite's alone) where it is taken."""
     rng = np.random.default_rng(6)
-    specials = np.array([0.0, -0.0, 5e-324, -1e-300, 1e-8, np.inf, -np.inf, np.nan, 2.0**1023, -1e300, BOUND, -(2.0**30)])
+    specials = np.array(
+        [0.0, -0.0, 5e-324, -1e-300, 1e-8, np.inf, -np.inf, np.nan, 2.0**1023, -1e300, BOUND, -(2.0**30), np.nextafter(BOUND, 0)]
+    )
     small = rng.uniform(-math.pi / 4, math.pi / 4, 20_000)
-    x = np.concatenate([xs[::4], specials, small])
+    big = rng.uniform(-1e9, 1e9, 5000)
+    x = np.concatenate([xs[::4], specials, small, big])
     want_s, want_c = _eval(lambda e: (trig.sin_f64(e), trig.cos_f64(e)), x)
     s, c = _eval(lambda e: trig.sincos_f64(e), x)
     assert _same(s, want_s) and _same(c, want_c)
@@ -109,7 +152,7 @@ SINCOS = """func.func @predict(%x: tensor<1x{t}>) -> tensor<2x{t}> {{
 
 @pytest.mark.parametrize("t", ["f64", "f32"])
 def test_jit_sincos_equals_the_interpreter_in_both_branches(t, xs):
-    """Blocks whose lanes are all below 2^22 (fast branch), blocks with one huge or non-finite lane
+    """Blocks whose lanes are all below 2^20 (fast branch), blocks with one huge or non-finite lane
     (full branch, or fast: ±inf/NaN lanes do not need the full one), short tails; one sin/cos call."""
     m = parse_module(SINCOS.format(t=t))
     cm = timber.compile(m, n_jobs=1, math="timber")
@@ -117,8 +160,8 @@ def test_jit_sincos_equals_the_interpreter_in_both_branches(t, xs):
     dt = np.float64 if t == "f64" else np.float32
     x = np.concatenate([xs[:4000], rng.uniform(-4, 4, 4000)]).astype(dt)
     rng.shuffle(x)
-    x[::37] = rng.choice(np.array([1e30, -3e7, 2.0**22, np.inf, np.nan, -0.0, 7e22], dt), len(x[::37]))
-    x = np.concatenate([x, [np.float32(2.0**22 - 0.5)], xs[:5].astype(dt)])  # a tail shorter than a block
+    x[::37] = rng.choice(np.array([1e30, -3e7, 2.0**20, np.inf, np.nan, -0.0, 7e22], dt), len(x[::37]))
+    x = np.concatenate([x, [np.float32(2.0**20 - 0.5)], xs[:5].astype(dt)])  # a tail shorter than a block
     got = cm.predict(x.reshape(-1, 1))
     want = run(m, x.reshape(-1, 1), math="timber")
     np.testing.assert_array_equal(got.view(np.uint8), want.view(np.uint8))

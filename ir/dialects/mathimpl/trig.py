@@ -8,7 +8,18 @@ arguments (6381956970095103·2^797, the double nearest a multiple of π/2, where
 is 8 ulps off, DBL_MAX, doubles next to k·π/2 for k up to 2^60); tests/ir/test_mathimpl.py.
 f32 is the f64 result rounded once (within one f32 ulp of glibc's sinf/cosf).
 
-Reduction of a = |x| ≥ π/4 to a = n·π/2 + y, |y| ≤ π/4, in integers (i64), with no branch:
+Two reductions of a = |x| to a = n·π/2 + y, |y| ≤ π/4 (n mod 4 and y = y_hi + y_lo), selected per
+lane (no branch): a < 2^20 (CW_LIMIT) takes Cody–Waite's, the rest Payne–Hanek's.
+
+Cody–Waite (`reduce_cw`, a < 2^20, floating point only; fdlibm's medium case without its branches):
+    fn = n = round(a·2/π) (by adding 1.5·2^52: n is also the low bits of that sum), π/2 = C1 + C2 +
+    C3 + C3T with C1, C2, C3 of 33 bits, so every fn·C1, fn·C2, fn·C3 is exact (fn < 2^20);
+    r = a − fn·C1 is exact (Sterbenz), then (r − fn·C2) − fn·C3 by two exact two-sums and the
+    rounding errors and fn·C3T (about 2^-79) folded into y_lo: y is good to about 2^-105 absolute
+    (2^-150 + |y|·2^-106), far below an ulp of y even where a is next to a multiple of π/2.  For
+    a < π/4, fn = 0 and (y_hi, y_lo) = (a, 0) exactly.
+
+Payne–Hanek (`reduce_pio2`, any finite a ≥ π/4), in integers (i64):
     a = M·2^E (M the 53-bit significand), E = 30·s + r, 0 ≤ r < 30 (s = floor((E + 1080)/30) − 36
         by a multiply-shift, exact on the exponent range);  M·2^r = a0·2^60 + a1·2^30 + a2 (30-bit limbs)
     2/π = Σ_i P[i]·2^(-30(i+1)), P a table of 30-bit integers (40 limbs, 1200 bits; zero past them
@@ -21,7 +32,7 @@ Reduction of a = |x| ≥ π/4 to a = n·π/2 + y, |y| ≤ π/4, in integers (i64
         y = f·π/2 with Dekker's product (π/2 = C1 + C2, C1 of 26 bits)
 The truncated tail is below 2^-118 in f, and |f| ≥ 2^-62 for every double (the closest a double
 comes to a multiple of π/2 is about 2^-61·π/2), so y is good to about 2^-56 relative even there
-and to 2^-100 typically.  |x| < π/4 is used as it is (y = x, n = 0).
+and to 2^-100 typically.
 
 Kernels on y = y_hi + y_lo (|y| ≤ π/4), fdlibm's k_sin.c and FreeBSD's k_cos.c:
     sin: z = y², v = z·y_hi, R = S2 + z(S3 + z(S4 + z(S5 + z·S6))),
@@ -32,13 +43,14 @@ and by quadrant n: sin x = (sin y, cos y, −sin y, −cos y)[n], cos x = (cos y
 with sin(−x) = −sin x.
 
 `sincos_f64` computes both from one reduction (the same operations, so the same bits); the LLVM
-back-end uses it for the sin and cos of one value, with `reduce_pio2(fast=True)` (no table reads,
-equal for |x| < 2^22) when no lane of a block needs the full reduction.
+back-end uses it for the sin and cos of one value, with `fast=True` (Cody–Waite's reduction only:
+the same bits wherever |x| < 2^20 or x is not finite) when every lane of a block is such a value:
+joint angles take a tenth of Payne–Hanek's integer work.
 """
 
 from __future__ import annotations
 
-from .dsl import E, i32, i64, in_f64, where
+from .dsl import E, i64, in_f64, where
 from .tanh import fast_two_sum, split
 
 # 2/π, its first 1200 bits after the binary point (tests/ir/test_mathimpl.py checks them against mpmath)
@@ -65,11 +77,19 @@ E_BIAS = 5  # t = biased exponent + 5 = E + 1080 = E + 30·36 >= 0
 DIV30_MUL, DIV30_SHIFT = 2185, 16  # floor(t/30) = (t·2185) >> 16 for 0 <= t < 4690
 S_BIAS = 36
 P_ROTATED = {c: [P_TABLE[(i + c + 1 - S_BIAS) % 64] for i in range(64)] for c in range(-2, 6)}
-FAST_SP = 34  # sp for every |x| in [π/4, 2^22)
-FAST_LIMIT_BITS = 0x4150000000000000  # the bits of 2^22: |x| below it may use reduce_pio2(fast=True)
-PIO4 = 0.7853981633974483  # the double below π/4
 PIO2_1 = 1.5707963109016418  # π/2 to 26 bits
 PIO2_2 = 1.5893254773528196e-08  # π/2 − PIO2_1, rounded
+
+# Cody–Waite: |x| below CW_LIMIT is reduced by `reduce_cw`; the LLVM back-end's `fast` branch is
+# taken when every lane is below it (or not finite): compare the bits of |x| with FAST_LIMIT_BITS
+CW_LIMIT = 2.0**20
+FAST_LIMIT_BITS = 0x4130000000000000  # the bits of CW_LIMIT
+TO_INT = 6755399441055744.0  # 1.5·2^52: t + TO_INT rounds t (|t| < 2^51) to an integer, kept in the low bits
+INV_PIO2 = 6.36619772367581382433e-01  # 2/π rounded
+CW_C1 = 1.57079632673412561417e00  # the first 33 bits of π/2 (fdlibm's pio2_1)
+CW_C2 = 6.07710050630396597660e-11  # the next 33 bits (pio2_2)
+CW_C3 = 2.02226624871116645580e-21  # the next 33 bits (pio2_3)
+CW_C3T = 8.47842766036889956997e-32  # π/2 − C1 − C2 − C3, rounded (pio2_3t)
 
 S1, S2, S3 = -1.66666666666666324348e-01, 8.33333333332248946124e-03, -1.98412698298579493134e-04
 S4, S5, S6 = 2.75573137070700676789e-06, -2.50507602534068634195e-08, 1.58969099521155010221e-10
@@ -77,36 +97,20 @@ C1, C2, C3 = 4.16666666666666019037e-02, -1.38888888888741095749e-03, 2.48015872
 C4, C5, C6 = -2.75573143513906633035e-07, 2.08757232129817482790e-09, -1.13596475577881948265e-11
 
 
-def reduce_pio2(ab: E, fast: bool = False) -> tuple[E, E, E]:
-    """(n mod 4, y_hi, y_lo) with |x| = n·π/2 + y, from the bits `ab` of |x| (finite, ≥ π/4;
-    other lanes get values that are never used).
-
-    `fast`: the same integers for |x| < 2^22 only (FAST_LIMIT_BITS), computed without the table
-    reads: there the biased exponent is 1022..1044, so sp = floor((e + 5)/30) = 34 (FAST_SP) on
-    every lane that is used, and the limbs P_c[34] are constants.  a0 < 2^23 there, so masking it
-    to 30 bits changes nothing, and every limb fits an i32 before its conversion to float: the
-    operations differ (cheaper multiplies and conversions on machines without 64-bit vector ones),
-    the values on the lanes used do not, so sin and cos are the same bits as the full reduction's
-    (tests/kin/test_sincos.py checks it on every exponent and near multiples of π/2)."""
+def reduce_pio2(ab: E) -> tuple[E, E, E]:
+    """Payne–Hanek: (n mod 4, y_hi, y_lo) with |x| = n·π/2 + y, from the bits `ab` of |x| (finite,
+    ≥ π/4; other lanes get values that are never used)."""
     e = ab >> 52
     m = (ab & ((1 << 52) - 1)) | (1 << 52)
     t = e + E_BIAS
-    if fast:
-        r = t - FAST_SP * LIMB
-        a0 = (m >> (2 * LIMB - r)) & MASK
-        p = {c: P_ROTATED[c][FAST_SP] for c in range(-2, 6)}
-    else:
-        sp = (t * DIV30_MUL) >> DIV30_SHIFT  # s + 36
-        r = t - sp * LIMB
-        a0 = m >> (2 * LIMB - r)
-        # P[c + s + 1] for c = n - j in [-2, 5]: table P_c (P rotated) read at sp = s + 36
-        p = {c: sp.lookup(P_ROTATED[c], i64) for c in range(-2, 6)}
+    sp = (t * DIV30_MUL) >> DIV30_SHIFT  # s + 36
+    r = t - sp * LIMB
+    a0 = m >> (2 * LIMB - r)
+    # P[c + s + 1] for c = n - j in [-2, 5]: table P_c (P rotated) read at sp = s + 36
+    p = {c: sp.lookup(P_ROTATED[c], i64) for c in range(-2, 6)}
     a1 = (m >> (LIMB - r)) & MASK
     a2 = (m << r) & MASK
-    if fast:  # products with a limb P_c[34] = 0 (2/π's limbs at negative indices) left out: exact
-        q = [_dot(((a0, p[n]), (a1, p[n - 1]), (a2, p[n - 2]))) for n in range(6)]
-    else:
-        q = [a0 * p[n] + a1 * p[n - 1] + a2 * p[n - 2] for n in range(6)]
+    q = [a0 * p[n] + a1 * p[n - 1] + a2 * p[n - 2] for n in range(6)]
     carry = q[5] >> LIMB
     limbs = {}
     for n in (4, 3, 2, 1):
@@ -117,8 +121,6 @@ def reduce_pio2(ab: E, fast: bool = False) -> tuple[E, E, E]:
     up = limbs[1] >> (LIMB - 1)  # fraction >= 1/2: round to the next quadrant
     quadrant = (whole + up) & 3
     l1 = limbs[1] - (up << LIMB)
-    if fast:  # |l1| < 2^29, limbs < 2^30: i32 conversions give the same doubles
-        l1, limbs = l1.trunc(i32), {k: v.trunc(i32) for k, v in limbs.items()}
     f1 = l1.to_float() * 2.0**-30
     f2 = limbs[2].to_float() * 2.0**-60
     f3 = limbs[3].to_float() * 2.0**-90
@@ -134,13 +136,37 @@ def reduce_pio2(ab: E, fast: bool = False) -> tuple[E, E, E]:
     return quadrant, yh, yl
 
 
-def _dot(terms) -> E | int:
-    """Σ a·p over the terms whose constant p is not 0 (exact i64 arithmetic: no term is lost)."""
-    acc = 0
-    for a, p in terms:
-        if p:
-            acc = a * p if isinstance(acc, int) else acc + a * p
-    return acc
+def two_sum(a: E, b: E) -> tuple[E, E]:
+    """Knuth's two-sum: a + b = s + e exactly, whatever the magnitudes (s the rounded sum)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+def reduce_cw(ax: E) -> tuple[E, E, E]:
+    """Cody–Waite: (n mod 4, y_hi, y_lo) with ax = n·π/2 + y for 0 <= ax < CW_LIMIT (other lanes
+    get values that are never used; ±0 and subnormals give (0, ax, 0))."""
+    k = ax * INV_PIO2 + TO_INT
+    fn = k - TO_INT
+    quadrant = k.bits() & 3
+    r = ax - fn * CW_C1  # exact
+    s, e1 = two_sum(r, fn * -CW_C2)
+    s, e2 = two_sum(s, fn * -CW_C3)
+    return (quadrant, *fast_two_sum(s, (e1 + e2) - fn * CW_C3T))
+
+
+def _reduce(x: E, fast: bool) -> tuple[E, E, E, E]:
+    """(|x|, n mod 4, y_hi, y_lo): Cody–Waite's reduction where |x| < CW_LIMIT, else Payne–Hanek's;
+    `fast`: Cody–Waite's on every lane (right where |x| < CW_LIMIT; the caller makes sure that no
+    other finite value is there)."""
+    ab = x.bits() & 0x7FFFFFFFFFFFFFFF
+    ax = ab.as_float()
+    n, yh, yl = reduce_cw(ax)
+    if not fast:
+        near = ab.lt(FAST_LIMIT_BITS)
+        pn, pyh, pyl = reduce_pio2(ab)
+        n, yh, yl = where(near, n, pn), where(near, yh, pyh), where(near, yl, pyl)
+    return ax, n, yh, yl
 
 
 def _sin_kernel(x: E, y: E) -> E:
@@ -160,13 +186,7 @@ def _cos_kernel(x: E, y: E) -> E:
 
 
 def _sincos(x: E, cos: bool) -> E:
-    ab = x.bits() & 0x7FFFFFFFFFFFFFFF
-    ax = ab.as_float()
-    n, yh, yl = reduce_pio2(ab)
-    small = ax.lt(PIO4)
-    yh = where(small, ax, yh)
-    yl = where(small, 0.0, yl)
-    n = where(small, 0, n)
+    ax, n, yh, yl = _reduce(x, fast=False)
     s = _sin_kernel(yh, yl)
     c = _cos_kernel(yh, yl)
     odd = (n & 1).ne(0)
@@ -182,16 +202,10 @@ def _sincos(x: E, cos: bool) -> E:
 
 def sincos_f64(x: E, fast: bool = False) -> tuple[E, E]:
     """(sin x, cos x) from one reduction and one pair of kernels: the very operations `_sincos`
-    performs for each, so the same bits as `sin_f64(x)` and `cos_f64(x)`.  `fast`: the reduction
-    for |x| < 2^22 (`reduce_pio2`); lanes with |x| ≥ 2^22 (finite) get wrong values, so a caller
+    performs for each, so the same bits as `sin_f64(x)` and `cos_f64(x)`.  `fast`: Cody–Waite's
+    reduction alone (`_reduce`); lanes with |x| ≥ 2^20 (finite) get wrong values, so a caller
     takes it only when no lane has one (the LLVM back-end branches on that)."""
-    ab = x.bits() & 0x7FFFFFFFFFFFFFFF
-    ax = ab.as_float()
-    n, yh, yl = reduce_pio2(ab, fast)
-    small = ax.lt(PIO4)
-    yh = where(small, ax, yh)
-    yl = where(small, 0.0, yl)
-    n = where(small, 0, n)
+    ax, n, yh, yl = _reduce(x, fast)
     s = _sin_kernel(yh, yl)
     c = _cos_kernel(yh, yl)
     odd = (n & 1).ne(0)
