@@ -96,7 +96,7 @@ def check_pinocchio(name: str, P, J) -> None:
 def test_jit_equals_pinocchio_and_the_interpreter(name, math):
     """math="libm" (the default): sin/cos are the C library's, as Pinocchio's are; math="timber":
     Timber's (one reduction for a joint's sin and cos: Cody–Waite's alone in blocks whose angles
-    are all below 2^20, both Cody–Waite's and Payne–Hanek's in blocks of ±1e9 angles; the same
+    are all below 2^10, both Cody–Waite's and Payne–Hanek's in blocks of ±1e9 angles; the same
     branch in one-row code, whose joints' angles go 4 per vector)."""
     cm = jit(name, math)
     Q = configurations(name)
@@ -229,7 +229,7 @@ def test_kin_ops_lower_in_the_backends_without_the_kin_passes(tmp_path):
 def test_one_row_packs_sines_and_cosines_and_keeps_their_bits(tmp_path):
     """One configuration (B = 1) with math="timber": the joints' sines and cosines are computed
     W per vector (`FunctionLowering._pack_sin_cos`), Cody–Waite's reduction alone when the W
-    angles are below 2^20 or not finite, both reductions otherwise; every row, huge, NaN, ±inf and
+    angles are below 2^10 or not finite, both reductions otherwise; every row, huge, NaN, ±inf and
     -0.0 angles included, equals the batch's bits and the interpreter's."""
     from backends.llvm.target import host_target
 

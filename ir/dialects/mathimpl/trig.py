@@ -9,15 +9,16 @@ is 8 ulps off, DBL_MAX, doubles next to k·π/2 for k up to 2^60); tests/ir/test
 f32 is the f64 result rounded once (within one f32 ulp of glibc's sinf/cosf).
 
 Two reductions of a = |x| to a = n·π/2 + y, |y| ≤ π/4 (n mod 4 and y = y_hi + y_lo), selected per
-lane (no branch): a < 2^20 (CW_LIMIT) takes Cody–Waite's, the rest Payne–Hanek's.
+lane (no branch): a < 2^10 (CW_LIMIT: joint angles) takes Cody–Waite's, the rest Payne–Hanek's.
 
-Cody–Waite (`reduce_cw`, a < 2^20, floating point only; fdlibm's medium case without its branches):
-    fn = n = round(a·2/π) (by adding 1.5·2^52: n is also the low bits of that sum), π/2 = C1 + C2 +
-    C3 + C3T with C1, C2, C3 of 33 bits, so every fn·C1, fn·C2, fn·C3 is exact (fn < 2^20);
-    r = a − fn·C1 is exact (Sterbenz), then (r − fn·C2) − fn·C3 by two exact two-sums and the
-    rounding errors and fn·C3T (about 2^-79) folded into y_lo: y is good to about 2^-105 absolute
-    (2^-150 + |y|·2^-106), far below an ulp of y even where a is next to a multiple of π/2.  For
-    a < π/4, fn = 0 and (y_hi, y_lo) = (a, 0) exactly.
+Cody–Waite (`reduce_cw`, a < 2^10, floating point only):
+    fn = n = round(a·2/π) (by adding 1.5·2^52: n is also the low bits of that sum, and n < 2^10);
+    π/2 = C1 + C2 + C3 with C1 and C2 of 43 bits (so fn·C1 and fn·C2 are exact) and C3 rounded;
+    r = a − fn·C1 is exact (Sterbenz), r − fn·C2 one exact two-sum, its rounding error and fn·C3
+    go into y_lo.  y is good to 2^-126 absolute (fn·C3's rounding and π/2's tail past C3), while
+    |y| ≥ 2^-60.5 for every double a in [π/4, 2^10) (the closest, next to 29·π/2): about 2^-66
+    relative at worst, 2^-100 typically, far below what sin and cos need.  For a < π/4, fn = 0 and
+    (y_hi, y_lo) = (a, 0) exactly.
 
 Payne–Hanek (`reduce_pio2`, any finite a ≥ π/4), in integers (i64):
     a = M·2^E (M the 53-bit significand), E = 30·s + r, 0 ≤ r < 30 (s = floor((E + 1080)/30) − 36
@@ -44,8 +45,8 @@ with sin(−x) = −sin x.
 
 `sincos_f64` computes both from one reduction (the same operations, so the same bits); the LLVM
 back-end uses it for the sin and cos of one value, with `fast=True` (Cody–Waite's reduction only:
-the same bits wherever |x| < 2^20 or x is not finite) when every lane of a block is such a value:
-joint angles take a tenth of Payne–Hanek's integer work.
+the same bits wherever |x| < 2^10 or x is not finite) when every lane of a block is such a value:
+joint angles take a fraction of Payne–Hanek's integer work.
 """
 
 from __future__ import annotations
@@ -82,14 +83,13 @@ PIO2_2 = 1.5893254773528196e-08  # π/2 − PIO2_1, rounded
 
 # Cody–Waite: |x| below CW_LIMIT is reduced by `reduce_cw`; the LLVM back-end's `fast` branch is
 # taken when every lane is below it (or not finite): compare the bits of |x| with FAST_LIMIT_BITS
-CW_LIMIT = 2.0**20
-FAST_LIMIT_BITS = 0x4130000000000000  # the bits of CW_LIMIT
+CW_LIMIT = 2.0**10
+FAST_LIMIT_BITS = 0x4090000000000000  # the bits of CW_LIMIT
 TO_INT = 6755399441055744.0  # 1.5·2^52: t + TO_INT rounds t (|t| < 2^51) to an integer, kept in the low bits
-INV_PIO2 = 6.36619772367581382433e-01  # 2/π rounded
-CW_C1 = 1.57079632673412561417e00  # the first 33 bits of π/2 (fdlibm's pio2_1)
-CW_C2 = 6.07710050630396597660e-11  # the next 33 bits (pio2_2)
-CW_C3 = 2.02226624871116645580e-21  # the next 33 bits (pio2_3)
-CW_C3T = 8.47842766036889956997e-32  # π/2 − C1 − C2 − C3, rounded (pio2_3t)
+INV_PIO2 = 0.6366197723675814  # 2/π rounded
+CW_C1 = 1.5707963267948344  # 0x1.921fb54442c00p+0: the first 43 bits of π/2
+CW_C2 = 6.223372171896261e-14  # 0x1.18469898cc400p-44: the next 43 bits
+CW_C3 = 3.5215598651832e-27  # 0x1.1701b839a2520p-88: π/2 − C1 − C2, rounded
 
 S1, S2, S3 = -1.66666666666666324348e-01, 8.33333333332248946124e-03, -1.98412698298579493134e-04
 S4, S5, S6 = 2.75573137070700676789e-06, -2.50507602534068634195e-08, 1.58969099521155010221e-10
@@ -148,11 +148,9 @@ def reduce_cw(ax: E) -> tuple[E, E, E]:
     get values that are never used; ±0 and subnormals give (0, ax, 0))."""
     k = ax * INV_PIO2 + TO_INT
     fn = k - TO_INT
-    quadrant = k.bits() & 3
     r = ax - fn * CW_C1  # exact
-    s, e1 = two_sum(r, fn * -CW_C2)
-    s, e2 = two_sum(s, fn * -CW_C3)
-    return (quadrant, *fast_two_sum(s, (e1 + e2) - fn * CW_C3T))
+    s, e = two_sum(r, fn * -CW_C2)
+    return (k.bits() & 3, *fast_two_sum(s, e - fn * CW_C3))
 
 
 def _reduce(x: E, fast: bool) -> tuple[E, E, E, E]:
@@ -203,7 +201,7 @@ def _sincos(x: E, cos: bool) -> E:
 def sincos_f64(x: E, fast: bool = False) -> tuple[E, E]:
     """(sin x, cos x) from one reduction and one pair of kernels: the very operations `_sincos`
     performs for each, so the same bits as `sin_f64(x)` and `cos_f64(x)`.  `fast`: Cody–Waite's
-    reduction alone (`_reduce`); lanes with |x| ≥ 2^20 (finite) get wrong values, so a caller
+    reduction alone (`_reduce`); lanes with |x| ≥ 2^10 (finite) get wrong values, so a caller
     takes it only when no lane has one (the LLVM back-end branches on that)."""
     ax, n, yh, yl = _reduce(x, fast)
     s = _sin_kernel(yh, yl)
