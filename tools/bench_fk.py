@@ -1,6 +1,6 @@
 """Forward-kinematics benchmark: Timber against Pinocchio and a hand-written C reference.
 
-    python tools/bench_fk.py [--rows 100000] [--robots kuka_iiwa,panda] [--markdown]
+    python tools/bench_fk.py [--rows 100000] [--robots kuka_iiwa,panda] [--rounds 7] [--markdown]
 
 Per robot (URDFs from ../shared/corpus/urdf): Timber's compiled FK (`timber.compile(urdf,
 n_jobs=1)`, math="libm" and math="timber") on 100k configurations at one thread — one call of
@@ -12,8 +12,10 @@ returns the array) — one configuration from Python (`predict(q)`), and single 
 `pip install cmeel-eigen`); and, for chains of z-revolute joints (the iiwa),
 `tools/fk_reference.c` (straight-line C, libm sin/cos, gcc -O3 -march=native) batched and
 single, and its 4-rows-per-AVX2-vector version with a cheap vector sin/cos, batched.  Every engine's poses are checked against Pinocchio's (max abs difference printed).
-Times are CPU time of this process (`time.process_time`, best of several runs; the C++ loop
-reports its own wall time): on a shared machine wall time mostly measures the neighbours.
+Times are CPU time of this process (`time.process_time`; the C++ loop reports its own wall time,
+best of 3): every engine and measure is timed once per round, the rounds interleaving them (A, B,
+..., A, B, ...), and the table gives the best and the median over the rounds ("best / median"):
+on a shared machine one engine's run does not get all the quiet moments.
 """
 
 from __future__ import annotations
@@ -39,17 +41,38 @@ import timber  # noqa: E402
 from timber.frontends import urdf  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus" / "urdf"
+SINGLE_CALLS = 200_000  # single calls from C per timing
 
 
-def best_of(fn, reps: int = 5) -> float:
-    """Least CPU time of `reps` runs (after a warm-up run)."""
-    fn()
-    t = []
-    for _ in range(reps):
-        t0 = time.process_time()
-        fn()
-        t.append(time.process_time() - t0)
-    return min(t)
+class Engine:
+    """One engine of one robot: its timed measures (name -> (run once, number of configurations
+    per run)), the samples of each (seconds per configuration, one per round), fixed figures
+    (the C++ loop's own), its max abs difference from Pinocchio and a note."""
+
+    def __init__(self, robot: str, name: str, err: str, note: str):
+        self.robot, self.name, self.err, self.note = robot, name, err, note
+        self.measures: dict[str, tuple] = {}
+        self.samples: dict[str, list[float]] = {}
+        self.fixed: dict[str, float] = {}
+
+    def measure(self, key: str, run, per: int) -> None:
+        run()  # warm-up
+        self.measures[key] = (run, per)
+        self.samples[key] = []
+
+    def time_once(self) -> None:
+        for key, (run, per) in self.measures.items():
+            t0 = time.process_time()
+            run()
+            self.samples[key].append((time.process_time() - t0) / per)
+
+    def cell(self, key: str) -> str:
+        if key in self.fixed:
+            return fmt(self.fixed[key])
+        xs = self.samples.get(key)
+        if not xs:
+            return ""
+        return f"{fmt(min(xs))} / {fmt(float(np.median(xs)))}"
 
 
 def pinocchio_cpp(ref, Qpin: np.ndarray, iters: int) -> tuple[float, float, np.ndarray] | None:
@@ -148,10 +171,12 @@ def z_chain_origins(path: Path, ee: str) -> np.ndarray | None:
     return None if pending is not None else np.ascontiguousarray(out)
 
 
-def bench_robot(name: str, rows: int, lib, results: list) -> None:
+def bench_robot(name: str, rows: int, lib) -> list[Engine]:
+    """The engines of one robot, compiled and checked against Pinocchio, their measures set up."""
     path = CORPUS / f"{name}.urdf"
     from tests.kin import pinref
 
+    engines: list[Engine] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         base = timber.compile(str(path), n_jobs=1, jacobian=False)
@@ -175,24 +200,25 @@ def bench_robot(name: str, rows: int, lib, results: list) -> None:
             cm = base if math == "libm" else timber.compile(str(path), n_jobs=1, jacobian=False, math=math)
         compile_s = time.perf_counter() - t0 if math != "libm" else cm.timings["total"]
         P = cm.predict(Q)
-        tb = best_of(lambda: cm.predict(Q), 3) / rows  # noqa: B023 (called in this iteration)
+        e = Engine(name, f"timber (math={math})", err(P), f"compile {compile_s:.1f} s")
         infer = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)(
             ctypes.cast(cm.jit.function(f"{cm.prefix}infer"), ctypes.c_void_p).value
         )
         Qc, Pc = np.ascontiguousarray(Q), np.empty_like(P)
-        traw = best_of(lambda: infer(Qc.ctypes.data, rows, Pc.ctypes.data, None), 5) / rows  # noqa: B023
+        infer(Qc.ctypes.data, rows, Pc.ctypes.data, None)
         assert np.array_equal(Pc, P)
-        q1 = Q[:1].copy()
-        tp = best_of(lambda: [cm.predict(q1) for _ in range(2000)], 3) / 2000  # noqa: B023
-        tc = None
+        e.measure("batched", lambda infer=infer, Qc=Qc, Pc=Pc: infer(Qc.ctypes.data, rows, Pc.ctypes.data, None), rows)
+        e.measure("predict", lambda cm=cm: cm.predict(Q), rows)
+        e.measure("python1", lambda cm=cm, q1=Q[:1].copy(): [cm.predict(q1) for _ in range(2000)], 2000)
         if lib is not None:
-            fn = cm.jit.function(f"{cm.prefix}infer_single")
-            addr = ctypes.cast(fn, ctypes.c_void_p).value
-            out = np.zeros(16)
-            Qc = np.ascontiguousarray(Q[:1024])
-            iters = 200_000
-            tc = best_of(lambda: lib.call_single(addr, Qc.ctypes.data, n, len(Qc), out.ctypes.data, iters), 3) / iters  # noqa: B023
-        results.append((name, f"timber (math={math})", traw, tb, tp, tc, err(P), f"compile {compile_s:.1f} s"))
+            addr = ctypes.cast(cm.jit.function(f"{cm.prefix}infer_single"), ctypes.c_void_p).value
+            out, Qs, iters = np.zeros(16), np.ascontiguousarray(Q[:1024]), SINGLE_CALLS
+            e.measure(
+                "c1",
+                lambda addr=addr, out=out, Qs=Qs: lib.call_single(addr, Qs.ctypes.data, n, len(Qs), out.ctypes.data, SINGLE_CALLS),
+                iters,
+            )
+        engines.append(e)
 
     if have_pin:
         pin = pinref.pin
@@ -204,40 +230,34 @@ def bench_robot(name: str, rows: int, lib, results: list) -> None:
                 pin.forwardKinematics(ref.model, ref.data, q)
                 pin.updateFramePlacement(ref.model, ref.data, fid)
 
-        tpin = best_of(pin_loop, 3) / len(qs)
-        results.append((name, "pinocchio (per call from Python)", None, None, tpin, None, "0 (reference)", f"pin {pin.__version__}"))
+        e = Engine(name, "pinocchio (per call from Python)", "0 (reference)", f"pin {pin.__version__}")
+        e.measure("python1", pin_loop, len(qs))
+        engines.append(e)
         cpp = pinocchio_cpp(ref, np.array([ref.configuration(row) for row in Q]), 200_000)
         if cpp is None:
-            results.append(
-                (
-                    name,
-                    "pinocchio (C++ loop)",
-                    None,
-                    None,
-                    None,
-                    None,
-                    "",
-                    "not built: needs g++ and Eigen headers (pip install cmeel-eigen)",
-                )
-            )
+            engines.append(Engine(name, "pinocchio (C++ loop)", "", "not built: needs g++ and Eigen headers (pip install cmeel-eigen)"))
         else:
-            results.append(
-                (name, "pinocchio (C++ loop)", cpp[0], None, None, cpp[1], err(cpp[2]), "g++ -O3, libpinocchio_default; wall time")
-            )
+            e = Engine(name, "pinocchio (C++ loop)", err(cpp[2]), "g++ -O3, libpinocchio_default; wall time, best of 3")
+            e.fixed.update(batched=cpp[0], c1=cpp[1])
+            engines.append(e)
 
     origins = z_chain_origins(path, frames[0]) if lib is not None else None
     if origins is not None:
-        out = np.zeros((rows, 16))
         Qc = np.ascontiguousarray(Q)
-        tb = best_of(lambda: lib.fk_chain_z_batch(origins.ctypes.data, n, Qc.ctypes.data, rows, out.ctypes.data), 3) / rows
-        o1 = np.zeros(16)
-        iters = 200_000
-        ts = best_of(lambda: lib.call_reference_single(origins.ctypes.data, n, Qc.ctypes.data, 1024, o1.ctypes.data, iters), 3) / iters
-        results.append((name, "hand-written C (tools/fk_reference.c)", tb, None, None, ts, err(out), "gcc -O3 -march=native, libm sin/cos"))
+        out = np.zeros((rows, 16))
+        lib.fk_chain_z_batch(origins.ctypes.data, n, Qc.ctypes.data, rows, out.ctypes.data)
+        e = Engine(name, "hand-written C (tools/fk_reference.c)", err(out), "gcc -O3 -march=native, libm sin/cos")
+        e.measure("batched", lambda: lib.fk_chain_z_batch(origins.ctypes.data, n, Qc.ctypes.data, rows, out.ctypes.data), rows)
+        o1, iters = np.zeros(16), 200_000
+        e.measure("c1", lambda: lib.call_reference_single(origins.ctypes.data, n, Qc.ctypes.data, 1024, o1.ctypes.data, iters), iters)
+        engines.append(e)
         ov = np.zeros((rows, 16))
-        tv = best_of(lambda: lib.fk_chain_z_batch_avx2(origins.ctypes.data, n, Qc.ctypes.data, rows, ov.ctypes.data), 3) / rows
+        lib.fk_chain_z_batch_avx2(origins.ctypes.data, n, Qc.ctypes.data, rows, ov.ctypes.data)
         note = "4 rows per AVX2 vector, Cody-Waite sin/cos (about 1 ulp for q below 2^20), no FMA"
-        results.append((name, "hand-written vector C (tools/fk_reference.c)", tv, None, None, None, err(ov), note))
+        e = Engine(name, "hand-written vector C (tools/fk_reference.c)", err(ov), note)
+        e.measure("batched", lambda: lib.fk_chain_z_batch_avx2(origins.ctypes.data, n, Qc.ctypes.data, rows, ov.ctypes.data), rows)
+        engines.append(e)
+    return engines
 
 
 def fmt(t):
@@ -248,18 +268,24 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--robots", default="kuka_iiwa,panda")
+    ap.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds (best and median reported)")
     ap.add_argument("--markdown", action="store_true")
     a = ap.parse_args(argv)
+    if a.rounds < 1:
+        ap.error("--rounds must be at least 1")
     lib = reference_lib()
-    results: list = []
+    engines: list[Engine] = []
     for name in a.robots.split(","):
-        bench_robot(name, a.rows, lib, results)
+        engines.extend(bench_robot(name, a.rows, lib))
+    for _ in range(a.rounds):
+        for e in engines:
+            e.time_once()
     cpu = platform.processor() or platform.machine()
     try:
         cpu = next(ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    print(f"CPU: {cpu}, {os.cpu_count()} logical cores; one thread; {a.rows} configurations per batch")
+    print(f"CPU: {cpu}, {os.cpu_count()} logical cores; one thread; {a.rows} configurations per batch; best / median of {a.rounds} rounds")
     head = [
         "robot",
         "engine",
@@ -272,8 +298,9 @@ def main(argv=None) -> int:
     ]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
-    for r in results:
-        print("| " + " | ".join([r[0], r[1], fmt(r[2]), fmt(r[3]), fmt(r[4]), fmt(r[5]), r[6], r[7]]) + " |")
+    for e in engines:
+        cells = [e.cell(k) for k in ("batched", "predict", "python1", "c1")]
+        print("| " + " | ".join([e.robot, e.name, *cells, e.err, e.note]) + " |")
     return 0
 
 
