@@ -1,5 +1,5 @@
-"""`sin` and `cos` as `arith` IR: an exact (Payne–Hanek) argument reduction over the whole double
-range, then fdlibm's kernels.
+"""`sin` and `cos` as `arith` IR: an exact argument reduction over the whole double range
+(Cody–Waite's in floating point below 2^10, Payne–Hanek's in integers beyond), then fdlibm's kernels.
 
 Range: every finite double (no argument is refused or loses accuracy).  sin(±0) = ±0,
 sin/cos(±inf) = NaN, NaN → NaN.  Within one ulp of glibc's sin/cos on 1.2·10^6 inputs of every
