@@ -13,11 +13,14 @@ object in this process: small code model, static relocation on bare metal, PIC o
 inline assembly, no libm (Timber's own `exp`).  What the object needs from the firmware
 (soft-float helpers on FPU-less cores) is read back from its undefined symbols.
 
-Stack sizes come from the object's own assembly: each function's prologue (pushes, stack
-pointer subtractions, re-alignment) gives its frame, and the call graph inside the object gives
-the deepest chain below each exported entry point.  Library calls add their own frames on top
-(zig's compiler-rt soft-float helpers: 80 to 150 bytes, measured under emulation); the report
-names them.
+Stack sizes are LLVM's own account of each frame: the call-frame information it writes for
+unwinders (`.cfi_def_cfa_offset`), read from a second compile of the same optimised module that
+carries it (the shipped object carries none; the instructions are the same), and the call
+graph inside the object gives the deepest chain below each exported entry point.  A frame the
+CFI does not bound (the CFA moves to a frame pointer: a dynamic alloca or a re-aligned stack)
+makes its callers' figures "unknown".  Library calls add their own frames on top (zig's
+compiler-rt soft-float helpers: 80 to 150 bytes, measured under emulation); the report names
+them.
 """
 
 from __future__ import annotations
@@ -57,8 +60,14 @@ class ObjectResult:
 
     @cached_property
     def asm(self) -> str:
-        """Assembly of the object, from the same optimised LLVM module it was emitted from."""
-        return self.target.machine(self._opt).emit_assembly(self._mod)
+        """Assembly of the object, from the same optimised LLVM module it was emitted from
+        (a copy: code generation rewrites the module it compiles)."""
+        return self.target.machine(self._opt).emit_assembly(self._mod.clone())
+
+    @cached_property
+    def frames(self) -> dict[str, Frame]:
+        """Every function's frame and callees, from LLVM's call-frame information."""
+        return read_frames(frame_assembly(self._mod, self.target, self._opt), self.target.family)
 
     @cached_property
     def elf(self) -> ElfFile:
@@ -85,8 +94,7 @@ class ObjectResult:
             sec[kind] += s.size
             if kind == "other":
                 others[s.name] = others.get(s.name, 0) + s.size
-        frames = analyse_stack(self.asm, self.target.family)
-        stack = {sym: max_stack(frames, sym, frozenset(self.exports)) for sym in self.exports}
+        stack = {sym: max_stack(self.frames, sym) for sym in self.exports}
         return SizeReport(self.target, sec["text"], sec["rodata"], sec["data"], sec["bss"], others, stack, self.undefined_symbols)
 
     def size_report(self) -> str:
@@ -133,10 +141,14 @@ class SizeReport:
         extra = " + ".join(sorted(self.other)) if self.other else ""
         lines.append(f"  {'flash':<16}{self.flash:>9} B  .text + .rodata + .data{(' + ' + extra) if extra else ''}")
         lines.append(f"  {'RAM':<16}{self.ram:>9} B  .data + .bss (static), stack below")
-        lines.append("max stack per entry point (this object's frames; libcalls add theirs, e.g. 80-150 B for compiler-rt's soft float):")
+        lines.append("max stack per entry point (LLVM's call-frame information for this object's frames; libcalls add theirs,")
+        lines.append("e.g. 80-150 B for compiler-rt's soft float):")
         width = max((len(s) for s in self.stack), default=0)
         for sym, n in self.stack.items():
             lines.append(f"  {sym:<{width}}  {'unknown' if n is None else f'{n} B'}")
+        if None in self.stack.values():
+            lines.append("  unknown: a frame whose stack pointer LLVM's call-frame information does not follow (it moves")
+            lines.append("  the frame address to a frame pointer: a dynamic alloca or a re-aligned stack), or recursion")
         if self.libcalls:
             lines.append(f"libcalls the firmware must provide ({_provider(t)}):")
             lines += _wrap(self.libcalls)
@@ -196,7 +208,7 @@ def emit_object(
     opt = 2 if t.small else 3
     tm = t.machine(opt)
     mod = compile_for(lowered.text, t, opt)
-    obj = tm.emit_object(mod)
+    obj = tm.emit_object(mod.clone())  # code generation rewrites the module: keep the optimised one
     return ObjectResult(t, prefix, obj, header, lowered, mod, opt)
 
 
@@ -368,257 +380,215 @@ class ElfFile:
 
 
 # ----- stack analysis -------------------------------------------------------------------------------
+#
+# Frames are LLVM's own account: the call-frame information (CFI) it writes for unwinders and
+# debuggers, which says at every instruction where the canonical frame address (CFA, the
+# caller's stack pointer at the call) is.  While the CFA is "stack pointer + N", N is exactly
+# how far below its caller's stack pointer the function's code has moved it.  The objects
+# Timber ships carry no CFI (`nounwind`, no unwind tables), so the analysis compiles the same
+# optimised module once more with a debug compile unit (`with_frame_info`): LLVM then writes
+# `.cfi_*` directives for every function, and lays out the same frames.  The instructions are
+# the same too (tests/backends/test_stack_sizes.py compares the .text for every target), but
+# for two passes that run after the frames are fixed: on RISC-V the machine outliner moves
+# size-optimised prologues out of line only when they carry no CFI (a t0-linked call that
+# touches no stack), and the post-RA scheduler treats CFI as a boundary (a few instructions
+# in another order).
+
+_SP = {
+    "arm": {"sp", "r13", "13"},
+    "aarch64": {"sp", "wsp", "31"},
+    "riscv32": {"sp", "x2", "2"},
+    "riscv64": {"sp", "x2", "2"},
+    "x86_64": {"%rsp", "rsp", "7"},
+}
+# Branches through a register that are not returns: blx/bx r4 (Thumb code calls a function it
+# calls often through a register), blr/br, jalr/jr (t0 links the RISC-V machine outliner's
+# calls), call/jmp *%reg.
+_INDIRECT = {
+    "arm": re.compile(r"(?:blx|bx)(?:\.\w+)?\s+(?!lr\b)(?:r\d+|ip)\b"),
+    "aarch64": re.compile(r"(?:blr|br)\s+x(?!30\b)\d+"),
+    "riscv32": re.compile(r"jalr\b|jr\s+(?!(?:ra|t0|x1|x5)\b)"),
+    "riscv64": re.compile(r"jalr\b|jr\s+(?!(?:ra|t0|x1|x5)\b)"),
+    "x86_64": re.compile(r"(?:call|jmp)q?\s+\*"),
+}
+# Mnemonics whose symbol operand is a branch target (b, bl, bne.w, cbz, tbnz; j, jal, call,
+# tail, beq; call, jmp, jne): any other mention of a function (movw/movt, adrp, lea, la, a
+# literal pool entry) takes its address.
+_BRANCH = {
+    "arm": re.compile(r"c?b"),
+    "aarch64": re.compile(r"[ct]?b"),
+    "riscv32": re.compile(r"j|call|tail|b"),
+    "riscv64": re.compile(r"j|call|tail|b"),
+    "x86_64": re.compile(r"call|j"),
+}
+_COMMENT = {"arm": "@", "aarch64": "//", "riscv32": "#", "riscv64": "#", "x86_64": "#"}
+_DATA = (".long", ".word", ".quad", ".xword", ".4byte", ".8byte")  # literal pool entries
+
+
+def with_frame_info(ir: str) -> str:
+    """LLVM IR text `ir` with a debug compile unit (line tables only, no function is given a
+    DISubprogram): LLVM then writes call-frame information for every function (`.cfi_*`, for
+    a .debug_frame section) without changing an instruction (no unwind tables, so nothing that
+    could change code generation, such as `uwtable`, is added)."""
+    if "!llvm.dbg.cu" in ir:
+        return ir  # already has debug info, hence frame information
+    ids = [int(n) for n in re.findall(r"^!(\d+) = ", ir, re.M)]
+    cu = max(ids, default=-1) + 1
+    meta = [
+        f"!llvm.dbg.cu = !{{!{cu}}}",
+        f"!{cu} = distinct !DICompileUnit(language: DW_LANG_C99, file: !{cu + 1}, producer: "
+        '"timber", isOptimized: true, runtimeVersion: 0, emissionKind: LineTablesOnly)',
+        f'!{cu + 1} = !DIFile(filename: "model.ll", directory: "")',
+        f'!{cu + 2} = !{{i32 2, !"Debug Info Version", i32 3}}',
+    ]
+    flags = re.search(r"^!llvm\.module\.flags = !\{(.*)\}$", ir, re.M)
+    if flags:
+        ir = f"{ir[: flags.start()]}!llvm.module.flags = !{{{flags.group(1)}, !{cu + 2}}}{ir[flags.end() :]}"
+    else:
+        meta.append(f"!llvm.module.flags = !{{!{cu + 2}}}")
+    return ir.rstrip("\n") + "\n\n" + "\n".join(meta) + "\n"
+
+
+def frame_assembly(mod, t: CrossTarget, opt: int) -> str:
+    """Assembly of the optimised module `mod` (left unchanged) for target `t`, with LLVM's
+    call-frame information for every function."""
+    return t.machine(opt).emit_assembly(llvm.parse_assembly(with_frame_info(str(mod))))
 
 
 @dataclass
 class Frame:
-    """One function of the assembly: bytes its own code takes from the stack (pushes, stack
-    pointer subtractions, re-alignment; None: not statically known), whether it also gives
-    stack back (a function that only takes is an outlined prologue: its frame is its caller's),
-    and whom it calls."""
+    """One function as LLVM's call-frame information describes it.
 
-    decrement: int | None = 0
-    increments: bool = False
+    `size`: the most bytes its own code keeps below its caller's stack pointer (on x86-64 the
+    return address its call pushed included), or None once the CFA is defined from a frame
+    pointer: a dynamic alloca or a re-aligned stack moves the stack pointer by amounts the CFI
+    does not describe.  `calls`: the functions of the object it names (the generated code has
+    no function pointers: a function whose address it takes is one it calls through a
+    register); `addresses`: those it names outside a branch (movw/movt, its literal pool).
+    `indirect`: it branches through a register (size-optimised Thumb code calls a function it
+    calls often that way; an outlined sequence may continue to a callee its caller chose)."""
+
+    size: int | None = 0
     calls: list[str] = field(default_factory=list)
-
-    def grow(self, n: int | None) -> None:
-        self.decrement = None if n is None or self.decrement is None else self.decrement + n
-
-
-def _reglist_count(text: str) -> int:
-    """Registers in an ARM register list, ranges included ("r4-r7, lr" is 5)."""
-    n = 0
-    for part in text.split(","):
-        m = re.fullmatch(r"([a-z]+)(\d+)-[a-z]+(\d+)", part.strip())
-        n += int(m.group(3)) - int(m.group(2)) + 1 if m else 1
-    return n
+    addresses: list[str] = field(default_factory=list)
+    indirect: bool = False
 
 
-def _imm(s: str) -> int | None:
-    """A numeric immediate (`#16`, `$-64`, `-2032`); None for a symbol expression."""
-    try:
-        return int(s.strip().lstrip("#$"), 0)
-    except ValueError:
-        return None
-
-
-def _realign(mask: int | None, guaranteed: int) -> int | None:
-    """Worst-case bytes an `and sp, mask` re-alignment takes, when sp is already aligned to
-    `guaranteed` bytes (mask = -align, as a signed or a 64-bit unsigned immediate)."""
-    if mask is None:
-        return None
-    align = (-mask) & ((1 << 64) - 1)
-    return max(align - guaranteed, 0)
-
-
-def _shifted(a: list[str]) -> int | None:
-    """An AArch64 immediate operand `#n` with an optional `lsl #12`; None for a register."""
-    if not a[2].startswith("#"):
-        return None
-    return _imm(a[2]) << (12 if len(a) > 3 and "lsl #12" in a[3] else 0)
-
-
-def _call(f: Frame, target: str) -> None:
-    if target.startswith(("*", "%")) or not target:
-        f.calls.append("<indirect>")
-    elif not target.startswith(".") and re.fullmatch(r"[A-Za-z_][\w.$@]*", target):
-        f.calls.append(target.split("@")[0])
-
-
-def _arm(op: str, a: list[str], args: str, f: Frame, regs: dict) -> None:
-    base = op.split(".")[0]
-    if base == "push" or (base == "stmdb" and a[0] == "sp!"):
-        f.grow(4 * _reglist_count(re.search(r"\{([^}]*)\}", args).group(1)))
-    elif base == "vpush":
-        lst = re.search(r"\{([^}]*)\}", args).group(1)
-        f.grow((8 if "d" in lst else 4) * _reglist_count(lst))
-    elif base in ("pop", "vpop") or (base == "ldm" and a[0] == "sp!"):
-        f.increments = True
-    elif base in ("sub", "subw") and a[0] == "sp":
-        src, val = (a[1], a[2]) if len(a) == 3 else ("sp", a[1])
-        known = regs.get(val)
-        amount = _imm(val) if val.startswith("#") else known[1] if isinstance(known, tuple) and known[0] == "const" else None
-        f.grow(amount if src == "sp" else None)
-    elif base in ("add", "addw") and a[0] == "sp":
-        f.increments = True
-    elif base == "str" and re.search(r"\[sp, #-(\d+)\]!", args):
-        f.grow(int(re.search(r"\[sp, #-(\d+)\]!", args).group(1)))
-    elif base == "mov" and len(a) == 2 and a[1] == "sp" and f.decrement is not None:
-        regs[a[0]] = ("below", f.decrement)  # r = sp, for a re-alignment: bfc r, #0, #k; mov sp, r
-    elif base in ("sub", "subw") and len(a) == 3 and a[1] == "sp" and a[2].startswith("#") and f.decrement is not None:
-        regs[a[0]] = ("below", f.decrement + _imm(a[2]))
-    elif base == "bfc" and isinstance(regs.get(a[0]), tuple) and regs[a[0]][0] == "below" and a[1] == "#0":
-        regs[a[0]] = ("below", regs[a[0]][1] + max(2 ** _imm(a[2]) - 8, 0))  # sp is 8-aligned (AAPCS)
-    elif base in ("movw", "movt") and len(a) == 2 and a[1].startswith("#"):
-        low = regs.get(a[0])[1] if base == "movt" and isinstance(regs.get(a[0]), tuple) else 0
-        regs[a[0]] = ("const", (_imm(a[1]) << 16 | low) if base == "movt" else _imm(a[1]))
-    elif base == "mov" and a[0] == "sp":
-        known = regs.get(a[1])
-        if isinstance(known, tuple) and known[0] == "below" and f.decrement is not None:
-            f.decrement = max(f.decrement, known[1])
-        else:
-            f.increments = True  # sp restored from the frame pointer (the code never allocates dynamically)
-    elif base in ("bic", "bfc", "and") and a[0] == "sp":
-        f.grow(None)  # re-alignment of sp itself: not followed
-    # a callee's address in a register, for `blx reg` (how size-optimised code calls a
-    # function it calls often): from movw/movt or from the literal pool
-    if base == "movw" and len(a) == 2 and a[1].startswith(":lower16:"):
-        regs[a[0]] = a[1][len(":lower16:") :]
-    elif base == "ldr" and len(a) == 2 and a[1] in regs.get("<pool>", {}):
-        regs[a[0]] = regs["<pool>"][a[1]]
-    register = re.fullmatch(r"r\d+|lr|ip|sp|pc", a[0]) is not None
-    if base in ("bl", "blx", "b") and not register:
-        _call(f, a[0])
-    elif base in ("blx", "bx") and a[0] != "lr":
-        target = regs.get(a[0])
-        f.calls.append(target if isinstance(target, str) else "<indirect>")
-
-
-def _aarch64(op: str, a: list[str], args: str, f: Frame, regs: dict) -> None:
-    pre = re.search(r"\[sp, #-(\d+)\]!", args)
-    if op in ("stp", "str") and pre:
-        f.grow(int(pre.group(1)))
-    elif op in ("ldp", "ldr") and re.search(r"\[sp\], #\d+", args):
-        f.increments = True
-    elif op == "sub" and len(a) >= 3 and a[1] in ("sp", *regs):
-        amount = _shifted(a)
-        if a[0] == "sp":
-            f.grow(None if amount is None or a[1] != "sp" else amount)
-        elif amount is not None and f.decrement is not None:
-            # x = (entry sp) - depth, for a re-alignment `and sp, x, #mask` below
-            regs[a[0]] = (f.decrement if a[1] == "sp" else regs[a[1]]) + amount
-    elif op == "and" and a[0] == "sp":
-        if a[1] in regs and f.decrement is not None:
-            # sp = x rounded down: at most align - 16 below x
-            f.decrement = max(f.decrement, regs[a[1]] + _realign(_imm(a[2]), 16))
-        else:
-            f.grow(None)
-    elif op == "add" and a[0] == "sp":
-        f.increments = True
-    elif op == "mov" and a[0] == "sp" and a[1] != "x29":
-        f.grow(None)
-    if op in ("bl", "b"):
-        _call(f, a[0])
-    elif op in ("blr", "br"):
-        f.calls.append("<indirect>")
-
-
-def _riscv(op: str, a: list[str], args: str, f: Frame, regs: dict) -> None:
-    if op == "addi" and a[:2] == ["sp", "sp"]:
-        v = _imm(a[2])
-        if v is None or v < 0:
-            f.grow(None if v is None else -v)
-        else:
-            f.increments = True
-    elif op == "lui" and len(a) == 2 and _imm(a[1]) is not None:
-        regs[a[0]] = _imm(a[1]) << 12
-    elif op == "addi" and len(a) == 3 and a[1] in regs and _imm(a[2]) is not None:
-        regs[a[0]] = regs[a[1]] + _imm(a[2])
-    elif op == "sub" and a[:2] == ["sp", "sp"]:
-        f.grow(regs.get(a[2]))
-    elif op == "add" and a[:2] == ["sp", "sp"]:
-        f.increments = True
-    elif op == "andi" and a[0] == "sp":
-        f.grow(_realign(_imm(a[2]), 16))
-    elif op in ("mv", "add", "sub") and a[0] == "sp":
-        pass  # sp restored from the frame pointer (an epilogue)
-    if op in ("call", "tail", "jal"):
-        _call(f, a[-1])
-    elif op == "jalr" and a[0] != "zero":
-        f.calls.append("<indirect>")
-
-
-def _x86_64(op: str, a: list[str], args: str, f: Frame, regs: dict) -> None:
-    if op in ("pushq", "push"):
-        f.grow(8)
-    elif op in ("popq", "pop"):
-        f.increments = True
-    elif op in ("subq", "sub") and a[-1] == "%rsp":
-        f.grow(_imm(a[0]) if a[0].startswith("$") else None)
-    elif op in ("andq", "and") and a[-1] == "%rsp":
-        f.grow(_realign(_imm(a[0]), 8))
-    elif op in ("addq", "add") and a[-1] == "%rsp":
-        f.increments = True
-    if op in ("call", "callq", "jmp", "jmpq"):
-        _call(f, a[0])
-
-
-_PARSERS = {"arm": _arm, "aarch64": _aarch64, "riscv32": _riscv, "riscv64": _riscv, "x86_64": _x86_64}
-_COMMENT = {"arm": "@", "aarch64": "//", "riscv32": "#", "riscv64": "#", "x86_64": "#"}
-_RETURN_ADDRESS = {"x86_64": 8}  # pushed by the call instruction; the other ISAs link through a register
-
-
-def analyse_stack(asm: str, family: str) -> dict[str, Frame]:
-    """Per function of `asm` (LLVM's assembly for `family`): its frame and its callees."""
-    parse, comment = _PARSERS[family], _COMMENT[family]
+def read_frames(asm: str, family: str) -> dict[str, Frame]:
+    """The `Frame` of every function of `asm`, LLVM's assembly for `family` written with
+    call-frame information (`frame_assembly`).  A function without `.cfi_startproc` has no
+    known frame."""
+    sp, indirect, branch, comment = _SP[family], _INDIRECT[family], _BRANCH[family], _COMMENT[family]
     funcs = set(re.findall(r"^\s*\.type\s+([\w.$]+)\s*,\s*[%@]function", asm, re.M))
-    # literal pool entries holding a symbol's address (`.LCPI0_5:` then `.long f`)
-    pool = dict(re.findall(r"^(\.LCPI[\w]+):\s*\n\s*\.(?:long|word|quad)\s+([A-Za-z_][\w.$]*)\s*$", asm, re.M))
     frames: dict[str, Frame] = {}
-    cur, regs = None, {}
+    cur: _Reading | None = None
     for line in asm.splitlines():
-        s = line.split(comment, 1)[0].strip() if not line.lstrip().startswith(".") else line.strip()
+        s = line.split(comment, 1)[0].strip()
         if not s:
             continue
-        if not line[:1].isspace() and s.endswith(":"):
-            label = s[:-1]
-            if label in funcs:
-                cur, regs = Frame(_RETURN_ADDRESS.get(family, 0)), {"<pool>": pool}
-                frames[label] = cur
-            elif label.startswith(".Lfunc_end"):
-                cur = None
+        if not line[:1].isspace() and s.endswith(":"):  # a label
+            if s[:-1] in funcs or s.startswith(".Lfunc_end"):
+                if cur is not None:
+                    frames[cur.name] = cur.frame(funcs)
+                cur = _Reading(s[:-1], family) if s[:-1] in funcs else None
             continue
-        if cur is None or s.startswith("."):
+        if cur is None:
             continue
         op, _, args = s.replace("\t", " ").partition(" ")
         args = args.strip()
-        a = [x.strip() for x in re.split(r",(?![^{]*\})", args)] if args else [""]
-        parse(op, a, args, cur, regs)
+        if op.startswith(".cfi_"):
+            cur.cfi(op, args, sp)
+        elif op in _DATA or not op.startswith("."):
+            names = re.findall(r"[A-Za-z_.$][\w.$]*", args)  # a callee's name, or its address
+            cur.refs += names
+            if not branch.match(op):
+                cur.addresses += names
+            cur.indirect = cur.indirect or indirect.match(s) is not None
+    if cur is not None:
+        frames[cur.name] = cur.frame(funcs)
     return frames
+
+
+class _Reading:
+    """The CFA rule of one function while its assembly is read: (register, offset), "sp" for
+    the stack pointer; None before `.cfi_startproc`."""
+
+    def __init__(self, name: str, family: str):
+        self.name = name
+        self.entry = 8 if family == "x86_64" else 0  # x86-64: the call pushed the return address
+        self.cfa: tuple[str, int] | None = None
+        self.size: int | None = None
+        self.saved: list[tuple[str, int]] = []
+        self.refs: list[str] = []
+        self.addresses: list[str] = []
+        self.indirect = False
+
+    def cfi(self, op: str, args: str, sp: set[str]) -> None:
+        if op == ".cfi_startproc":
+            self.cfa, self.size = ("sp", self.entry), self.entry
+            return
+        if self.cfa is None:
+            return
+        reg, off = self.cfa
+        if op == ".cfi_def_cfa_offset":
+            off = int(args)
+        elif op == ".cfi_adjust_cfa_offset":
+            off += int(args)
+        elif op == ".cfi_def_cfa":
+            r, n = (x.strip() for x in args.split(","))
+            reg, off = ("sp" if r in sp else r), int(n)
+        elif op == ".cfi_def_cfa_register":
+            reg = "sp" if args in sp else args
+        elif op == ".cfi_remember_state":
+            self.saved.append(self.cfa)
+        elif op == ".cfi_restore_state":
+            reg, off = self.saved.pop()
+        self.cfa = (reg, off)
+        if reg != "sp":
+            self.cfa = None  # the stack pointer is no longer described: the frame is unknown
+            self.size = None
+        elif self.size is not None:
+            self.size = max(self.size, off)
+
+    def frame(self, funcs: set[str]) -> Frame:
+        calls = [r for r in dict.fromkeys(self.refs) if r in funcs]
+        return Frame(self.size, calls, [r for r in dict.fromkeys(self.addresses) if r in funcs], self.indirect)
 
 
 class _Cycle(Exception):
     """A call chain that comes back to a function already on it."""
 
 
-def max_stack(frames: dict[str, Frame], symbol: str, entries: frozenset[str] = frozenset()) -> int | None:
+def max_stack(frames: dict[str, Frame], symbol: str) -> int | None:
     """Deepest stack use below `symbol`'s caller: its frame plus the deepest chain of callees
-    inside the object (library functions count 0 here).  A call through a register whose value
-    is not known here (the code never takes a function's address: it is a callee the caller
-    loaded) may reach any function of the object but the exported `entries` and those that
-    would call back into the chain.  None if a frame is not statically known or calls recurse."""
-    memo: dict[str, int | None] = {}
+    inside the object (library functions count 0 here).  A branch through a register may reach
+    any function whose address the function or one of its callers on the path takes (the
+    generated code never stores a function's address: a register holding one was loaded on
+    the way down).  None if a frame on the way is unknown or calls recurse."""
 
     def need(name: str, path: tuple[str, ...]) -> int | None:
         if name in path:
             raise _Cycle(name)
-        if name == "<indirect>":
-            worst = 0
-            for g in frames:
-                if g in entries or g in path:
-                    continue
-                try:
-                    n = need(g, path)
-                except _Cycle:
-                    continue  # calling g here would be recursion, which the code never does
-                if n is None:
-                    return None
-                worst = max(worst, n)
-            return worst
-        if name not in frames:
+        f = frames.get(name)
+        if f is None:
             return 0  # a library function
-        if name not in memo:
-            f = frames[name]
-            own, deepest = f.decrement, 0
-            for c in f.calls:
-                cf = frames.get(c)
-                if cf is not None and cf.decrement and not cf.increments and not cf.calls:
-                    own = None if own is None else own + cf.decrement  # an outlined prologue
-                    continue
+        if f.size is None:
+            return None
+        own = list(f.calls)
+        if f.indirect:  # through a register: a function whose address was taken on the way
+            own += [g for p in path for g in frames[p].addresses if g not in path and g != name and g not in own]
+        deepest = 0
+        for c in own:
+            try:
                 n = need(c, path + (name,))
-                deepest = None if n is None or deepest is None else max(deepest, n)
-            memo[name] = None if own is None or deepest is None else own + deepest
-        return memo[name]
+            except _Cycle:
+                if c in f.calls:
+                    raise  # a call it makes itself: recursion
+                continue  # a register could hold it, but the code never recurses
+            if n is None:
+                return None
+            deepest = max(deepest, n)
+        return f.size + deepest
 
     try:
         return need(symbol, ())
