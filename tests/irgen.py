@@ -65,6 +65,11 @@ def random_table(
         return i
 
     grow(0)
+    return _table(rows, rng, n_features, tdt, ldt, leaf_dim, linear)
+
+
+def _table(rows: list[dict], rng, n_features: int, tdt, ldt, leaf_dim: int, linear: bool) -> NodeTable:
+    """A NodeTable from node dicts (pred, feature, threshold or cats, yes/no/default, missing, leaf)."""
     n = len(rows)
     feature = np.full(n, -1, np.int32)
     pred = np.zeros(n, np.uint8)
@@ -94,6 +99,38 @@ def random_table(
             leaves.add(int(i), const, list(zip(feats, coeffs)))
         lin = leaves.columns()
     return NodeTable(feature, pred, thr, yes, no, missing, default, leaf, *cats.columns(), **lin)
+
+
+def random_leafwise_table(
+    rng: np.random.Generator,
+    n_features: int,
+    n_leaves: int,
+    tdt,
+    ldt,
+    preds=(Pred.LT, Pred.LE, Pred.GT, Pred.GE),
+    missing_kinds=(Missing.NONE, Missing.NAN, Missing.NAN_AS_ZERO),
+) -> NodeTable:
+    """A random tree grown leaf-wise, as LightGBM grows them: a leaf (the deeper, the likelier)
+    is split until there are `n_leaves`; numeric splits only, nodes numbered in creation order."""
+    rows: list[dict] = [{}]
+    depth = {0: 0}
+    leaves = [0]
+    while len(leaves) < n_leaves:
+        w = np.array([1.5 ** depth[i] for i in leaves])
+        i = leaves.pop(int(rng.choice(len(leaves), p=w / w.sum())))
+        p = preds[int(rng.integers(len(preds)))]
+        thr = float(rng.choice([0.0, -0.0, 1e-36, float(rng.normal()), float(rng.normal() * 100), float(rng.integers(-3, 4)), float("inf")]))
+        yes, no = len(rows), len(rows) + 1
+        rows += [{}, {}]
+        depth[yes] = depth[no] = depth[i] + 1
+        leaves += [yes, no]
+        miss = missing_kinds[int(rng.integers(len(missing_kinds)))]
+        rows[i] = dict(pred=p, feature=int(rng.integers(n_features)), threshold=thr, yes=yes, no=no, missing=miss)
+        if miss in (Missing.NAN, Missing.ZERO):
+            rows[i]["default"] = yes if rng.random() < 0.5 else no
+    for i in leaves:
+        rows[i] = dict(pred=Pred.LEAF, leaf=rng.normal(size=1).round(3))
+    return _table(rows, rng, n_features, tdt, ldt, 1, False)
 
 
 def random_oblivious(rng: np.random.Generator, n_features: int, depth: int, tdt, ldt, leaf_dim: int = 1) -> ObliviousTable:

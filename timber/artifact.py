@@ -128,6 +128,7 @@ def _to_artifact(model, source, codec: str, level: int) -> bytes:
             "small": target.small,
             "libm": target.libm,
             "split_gathers": target.split_gathers,
+            "bitvectors": target.bitvectors,
         },
         "opt": model.jit.opt,
         "exports": [
@@ -425,6 +426,7 @@ def _stored_target(t: dict):
         t["small"],
         t["libm"],
         t.get("split_gathers", False),
+        t.get("bitvectors", False),
     )
 
 

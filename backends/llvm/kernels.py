@@ -19,6 +19,8 @@ row per lane; without it (`lanes` 0) the kernels loop over rows with scalar code
   index bit per level.
 * **nodes**: scalar node-table walk per row, the op semantics written out literally (linear
   leaves).
+* **bitvector**: QuickScorer (`bitvector_kernel`): per feature, a scan of its splits in
+  threshold order clears the leaves each split rules out; a tree's leaf is the lowest bit left.
 * **branch**: calibrated trees as code, one row at a time: a basic block per node whose
   conditional branch goes to the hot child with `!prof` branch weights from the hit counts,
   the sums kept in registers (see `branch_kernels`; plan.py says where it runs).
@@ -36,8 +38,8 @@ import numpy as np
 
 from ir.dialects.tree import CAT_LIMIT, ZERO_THRESHOLD, Missing, Pred
 
-from .emit import Function, Module, const, gather, iota, splat, vec, vector_const
-from .plan import FEATURE_SHIFT, KIND_EQ, KIND_GE, KIND_IN, KIND_SHIFT, BranchSegment, EnsemblePlan
+from .emit import Function, Module, byte_size, const, gather, iota, splat, vec, vector_const
+from .plan import BITVECTOR_LEAVES, BITVECTOR_TREES, FEATURE_SHIFT, KIND_EQ, KIND_GE, KIND_IN, KIND_SHIFT, BranchSegment, EnsemblePlan
 from .target import TargetInfo
 
 
@@ -760,6 +762,167 @@ def _walk_scalar(
     fn.emit(f"{r_next} = add i64 {r}, 1")
     more = fn.op("r.more", f"icmp ult i64 {r_next}, {B}")
     fn.emit(f"br i1 {more}, label %{L['row']}, label %{L['tree_end']}")
+
+
+BITVECTOR_COLUMNS = ("FS", "T", "M", "TI", "NS", "NM", "NTI", "LV", "O")  # see `bitvector_kernel`
+# Vectors of rows the bitvector kernel runs together (see `bitvector_kernel`)
+BITVECTOR_VECTORS = 4
+
+
+def bitvector_stride(target: TargetInfo, compare: str) -> int:
+    """Rows of a bitvector group in batches: BITVECTOR_VECTORS vectors of the compare type
+    (8 doubles or 16 floats on AVX2), or 1 on scalar targets.  The tree offsets in the tables
+    (`tree_of`) are multiples of it, for every block size's kernel."""
+    if target.lanes <= 1:
+        return 1
+    return BITVECTOR_VECTORS * max(target.lanes * 4 // (8 if compare == "double" else 4), 1)
+
+
+def bitvector_kernel(kc: KernelContext, p: EnsemblePlan, aware: bool) -> str:
+    """Define (once) the bitvector (QuickScorer) kernel and return its name (see
+    `plan.BitvectorSegment` for the tables).
+
+    Signature: (xt, acc, fstart, thresholds, masks, tree_of, nstart, nmasks, ntree_of, leaves,
+    outs, ntrees).  The rows of a group (`bitvector_stride` rows, or one at a time when the
+    block is not a multiple of it) start with every tree's bitvector all ones; for each
+    feature, the splits of its list are scanned while some row's value is >= t', each
+    clearing the bits of its A subtree's leaves (`masks`: the bits it keeps) in the rows it sends right; in
+    the aware variant a feature holding a NaN also applies its NaN list to those rows.  Then
+    each tree's leaf is the lowest set bit, added to its output in tree order (as every kernel
+    adds them), and the bitvector is reset for the next group.  A split costs a broadcast
+    compare, one predictable branch and a read-modify-write of an L1 line, with no dependent
+    loads; the row groups amortise the table reads over 16 doubles (BITVECTOR_VECTORS).
+    Measurements: `plan._bitvector_segments`."""
+    B, C, A = kc.rows, p.compare, p.acc
+    S = bitvector_stride(kc.target, C)
+    G = S if B % S == 0 else 1
+    w = G // BITVECTOR_VECTORS if G > 1 else 0  # lanes of a vector (0: scalar code)
+    V = BITVECTOR_VECTORS if G > 1 else 1
+    F = p.n_features
+    name = f"bitvector_{'aware' if aware else 'plain'}_{C}_{A}_f{F}_b{B}_g{G}_s{S}"
+    if kc.mod.has(name):
+        return name
+    mod = kc.mod
+    params = [("ptr noalias", "%xt"), ("ptr noalias", "%acc")] + [("ptr", f"%{c}") for c in BITVECTOR_COLUMNS] + [("i64", "%ntrees")]
+    fn = mod.add(Function(name, "void", params))
+    vc, vb, vi = vec(w, C), vec(w, "i1"), vec(w, "i64")
+    ones = splat(-1, "i64", w)
+    bits = fn.alloca("bits", "i64", BITVECTOR_TREES * S)
+    L = {k: fn.label(k) for k in ("init", "group", "feat", "scan", "feat_end", "leaf", "group_end", "exit")}
+    if aware:
+        L.update({k: fn.label(k) for k in ("nan", "nan_scan")})
+
+    def masks_of(cs: list[str]) -> tuple[list[str], str]:
+        """The rows' decisions as all-ones / zero i64 lanes, and whether any is set.  (The i64
+        form crosses into the next block: an i1 vector there is packed and unpacked again.)"""
+        ms = [fn.op("cm", f"sext {vb} {c} to {vi}") for c in cs]
+        u = ms[0]
+        for o in ms[1:]:
+            u = fn.op("any", f"or {vi} {u}, {o}")
+        if w:
+            red = f"llvm.vector.reduce.or.v{w}i64"
+            mod.declare(red, f"declare i64 {{name}}({vi})")
+            u = fn.op("any", f"call i64 @{red}({vi} {u})")
+        return ms, fn.op("any", f"icmp ne i64 {u}, 0")
+
+    def bits_ptr(off: str, lane: int) -> str:
+        """&bits[off + lane] (an i64 offset and a constant lane)."""
+        return fn.op("bp", f"getelementptr i64, ptr {bits}, i64 {fn.op('bo', f'add i64 {off}, {lane}') if lane else off}")
+
+    def clear(ms: list[str], mptr: str, tptr: str, k: str) -> None:
+        """bits[tree_of[k]] &= masks[k] (the bits it keeps) in the rows set in `ms`."""
+        m = gather(fn, None, "i64", mptr, k, 0, "i64", hint="m")
+        mv = _broadcast(fn, "i64", w, m, "mv") if w else m
+        off = fn.op("tr", f"sext i32 {gather(fn, None, 'i32', tptr, k, 0, 'i64', hint='tr')} to i64")
+        for v, cm in enumerate(ms):
+            keep = fn.op("keep", f"or {vi} {fn.op('pass', f'xor {vi} {cm}, {ones}')}, {mv}")
+            bp = bits_ptr(off, v * w)
+            old = fn.op("old", f"load {vi}, ptr {bp}, align 8")
+            fn.emit(f"store {vi} {fn.op('new', f'and {vi} {old}, {keep}')}, ptr {bp}, align 8")
+
+    # every tree's bitvector: all ones
+    t0, t0n = fn.tmp("it"), fn.tmp("it.next")
+    fn.emit(f"br label %{L['init']}")
+    fn.block(L["init"])
+    fn.emit(f"{t0} = phi i64 [0, %entry], [{t0n}, %{L['init']}]")
+    for v in range(V):
+        fn.emit(f"store {vi} {ones}, ptr {bits_ptr(fn.op('to', f'mul i64 {t0}, {S}'), v * w)}, align 8")
+    fn.emit(f"{t0n} = add i64 {t0}, 1")
+    fn.emit(f"br i1 {fn.op('more', f'icmp ult i64 {t0n}, %ntrees')}, label %{L['init']}, label %{L['group']}")
+    # the rows g .. g + G - 1
+    g, gn = fn.tmp("g"), fn.tmp("g.next")
+    fn.block(L["group"])
+    fn.emit(f"{g} = phi i64 [0, %{L['init']}], [{gn}, %{L['group_end']}]")
+    fn.emit(f"br label %{L['feat']}")
+    f, fnext = fn.tmp("f"), fn.tmp("f.next")
+    fn.block(L["feat"])
+    fn.emit(f"{f} = phi i64 [0, %{L['group']}], [{fnext}, %{L['feat_end']}]")
+    xo = fn.op("xo", f"add i64 {fn.op('fo', f'mul i64 {f}, {B}')}, {g}")
+    xp = fn.op("xp", f"getelementptr {C}, ptr %xt, i64 {xo}")
+    xs = [fn.op("x", f"load {vc}, ptr {fn.op('xp', f'getelementptr {C}, ptr {xp}, i64 {v * w}') if v else xp}, align 4") for v in range(V)]
+    k0 = fn.op("k0", f"sext i32 {gather(fn, None, 'i32', '%FS', f, 0, 'i64', hint='fs')} to i64")
+    fn.emit(f"br label %{L['scan']}")
+    # the scan: splits in ascending t' while some row's value is >= t' (the sentinel stops it).
+    # Each step clears first and tests after: the split that ends the scan sends no row right
+    # (its clear changes nothing), and the decisions never cross a block (an i1 vector that
+    # does is packed and unpacked again on x86).
+    k, kn = fn.tmp("k"), fn.tmp("k.next")
+    fn.block(L["scan"])
+    fn.emit(f"{k} = phi i64 [{k0}, %{L['feat']}], [{kn}, %{L['scan']}]")
+    th = gather(fn, None, C, "%T", k, 0, "i64", hint="th")
+    thv = _broadcast(fn, C, w, th, "thv") if w else th
+    ms, hit = masks_of([fn.op("right", f"fcmp oge {vc} {x}, {thv}") for x in xs])
+    clear(ms, "%M", "%TI", k)
+    fn.emit(f"{kn} = add i64 {k}, 1")
+    fn.emit(f"br i1 {hit}, label %{L['scan']}, label %{L['nan'] if aware else L['feat_end']}")
+    if aware:
+        # rows whose value is NaN go right at the splits of the feature's NaN list
+        fn.block(L["nan"])
+        miss, anymiss = masks_of([fn.op("miss", f"fcmp uno {vc} {x}, {x}") for x in xs])
+        n0 = fn.op("n0", f"sext i32 {gather(fn, None, 'i32', '%NS', f, 0, 'i64', hint='ns')} to i64")
+        n1 = fn.op("n1", f"sext i32 {gather(fn, None, 'i32', '%NS', fn.op('f1', f'add i64 {f}, 1'), 0, 'i64', hint='ns')} to i64")
+        has = fn.op("has", f"and i1 {anymiss}, {fn.op('nonempty', f'icmp ult i64 {n0}, {n1}')}")
+        fn.emit(f"br i1 {has}, label %{L['nan_scan']}, label %{L['feat_end']}")
+        j, jn = fn.tmp("j"), fn.tmp("j.next")
+        fn.block(L["nan_scan"])
+        fn.emit(f"{j} = phi i64 [{n0}, %{L['nan']}], [{jn}, %{L['nan_scan']}]")
+        clear(miss, "%NM", "%NTI", j)
+        fn.emit(f"{jn} = add i64 {j}, 1")
+        fn.emit(f"br i1 {fn.op('more', f'icmp ult i64 {jn}, {n1}')}, label %{L['nan_scan']}, label %{L['feat_end']}")
+    fn.block(L["feat_end"])
+    fn.emit(f"{fnext} = add i64 {f}, 1")
+    fn.emit(f"br i1 {fn.op('more', f'icmp ult i64 {fnext}, {F}')}, label %{L['feat']}, label %{L['leaf']}")
+    # each tree's leaf: the lowest set bit; added in tree order, then the bitvector reset
+    t, tn = fn.tmp("t"), fn.tmp("t.next")
+    fn.block(L["leaf"])
+    fn.emit(f"{t} = phi i64 [0, %{L['feat_end']}], [{tn}, %{L['leaf']}]")
+    base = fn.op("lbase", f"mul i64 {t}, {BITVECTOR_LEAVES}")
+    o = fn.op("o", f"sext i32 {gather(fn, None, 'i32', '%O', t, 0, 'i64', hint='out')} to i64")
+    ao = fn.op("ao", f"add i64 {fn.op('ob', f'mul i64 {o}, {B}')}, {g}")
+    cttz = "llvm.cttz.i64"
+    mod.declare(cttz, "declare i64 {name}(i64, i1)")
+    va = vec(w, A)
+    toff = fn.op("to", f"mul i64 {t}, {S}")
+    for v in range(V):
+        # per row: its bits, their lowest set bit, that leaf (scalar loads: bit scans are scalar)
+        val = "poison" if w else None
+        for lane in range(max(w, 1)):
+            bp = bits_ptr(toff, v * w + lane)
+            idx = fn.op("lidx", f"call i64 @{cttz}(i64 {fn.op('bv', f'load i64, ptr {bp}, align 8')}, i1 true)")
+            leaf = gather(fn, None, A, "%LV", fn.op("li", f"add i64 {idx}, {base}"), 0, "i64", hint="leaf")
+            val = fn.op("leafv", f"insertelement {va} {val}, {A} {leaf}, i64 {lane}") if w else leaf
+        ap = fn.op("ap", f"getelementptr {A}, ptr %acc, i64 {fn.op('av', f'add i64 {ao}, {v * w}') if v else ao}")
+        old = fn.op("acc", f"load {va}, ptr {ap}, align 4")
+        fn.emit(f"store {va} {fn.op('acc', f'fadd {va} {old}, {val}')}, ptr {ap}, align 4")
+        fn.emit(f"store {vi} {ones}, ptr {bits_ptr(toff, v * w)}, align 8")
+    fn.emit(f"{tn} = add i64 {t}, 1")
+    fn.emit(f"br i1 {fn.op('more', f'icmp ult i64 {tn}, %ntrees')}, label %{L['leaf']}, label %{L['group_end']}")
+    fn.block(L["group_end"])
+    fn.emit(f"{gn} = add i64 {g}, {G}")
+    fn.emit(f"br i1 {fn.op('more', f'icmp ult i64 {gn}, {B}')}, label %{L['group']}, label %{L['exit']}")
+    fn.block(L["exit"])
+    fn.emit("ret void")
+    return name
 
 
 def general_kernel(kc: KernelContext, p: EnsemblePlan, dim: int, linear: bool, in_type: str) -> str:

@@ -38,9 +38,9 @@ from ..common.abi import ERR_BOUNDS, ERR_NULL
 from ..common.lowering import lowering_of as common_lowering_of
 from ..common.plan import check_prefix
 from . import kernels
-from .emit import Function, Module, byte_size, gather, iota, scalar_type, scatter, splat, vec
+from .emit import Function, Module, byte_size, gather, iota, numpy_scalar_type, scalar_type, scatter, splat, vec
 from .kernels import KernelContext
-from .plan import BranchSegment, EnsemblePlan, GeneralSegment, HeapSegment, ObliviousSegment, WalkSegment, plan_ensemble
+from .plan import BitvectorSegment, BranchSegment, EnsemblePlan, GeneralSegment, HeapSegment, ObliviousSegment, WalkSegment, plan_ensemble
 from .target import TargetInfo
 
 BLOCK_ROWS = 64
@@ -197,7 +197,7 @@ class ModuleLowering:
     def plan(self, op: tree.EnsembleOp) -> EnsemblePlan:
         p = self._plans.get(id(op))
         if p is None:
-            p = self._plans[id(op)] = plan_ensemble(op, small=self.target.small)
+            p = self._plans[id(op)] = plan_ensemble(op, small=self.target.small, bitvectors=self.target.bitvectors)
         return p
 
     def tables(self, s) -> dict[str, str]:
@@ -211,6 +211,10 @@ class ModuleLowering:
                 if s.cats is not None:
                     cols.update(WD=s.cats["words"])  # each set's start and length are constants in the code
                 self._tables[key] = {k: pool.add(k.lower() + "_", v) for k, v in cols.items()}
+            elif isinstance(s, BitvectorSegment):
+                S = kernels.bitvector_stride(self.target, numpy_scalar_type(s.thresholds.dtype))  # tree offsets in the kernels' buffers
+                cols = (s.fstart, s.thresholds, s.masks, s.tree_of * S, s.nstart, s.nmasks, s.ntree_of * S, s.leaves, s.outs)
+                self._tables[key] = {k: pool.add("qs_" + k.lower() + "_", v) for k, v in zip(kernels.BITVECTOR_COLUMNS, cols)}
             elif isinstance(s, (HeapSegment, WalkSegment, ObliviousSegment)):
                 if isinstance(s, (HeapSegment, ObliviousSegment)):
                     cols = {"W": s.words, "T": s.thresholds, "LV": s.leaves, "O": s.outs}
@@ -377,10 +381,6 @@ class ModuleLowering:
             return
         base = fn.op("orow", f"mul i64 {r0}, {K}")
         base = fn.op("obase", f"getelementptr {R}, ptr %out, i64 {base}")
-        offsets = iota(B, K)
-
-        def one(k: str) -> None:
-            src = fn.op("src", f"getelementptr {R}, ptr {ob}, i64 {fn.op('ok', f'mul i64 {k}, {B}')}")
         if mask is None and B <= 16 and 1 < K <= 32:
             # small blocks (straight-line arithmetic): one contiguous <K x R> store per row, built
             # from the K column vectors (LLVM transposes with shuffles) instead of K scatters of
@@ -393,6 +393,10 @@ class ModuleLowering:
                     row = fn.op("orv", f"insertelement {vec(K, R)} {row}, {R} {e}, i64 {k}")
                 fn.emit(f"store {vec(K, R)} {row}, ptr {fn.op('odst', f'getelementptr {R}, ptr {base}, i64 {r * K}')}, align 4")
             return
+        offsets = iota(B, K)
+
+        def one(k: str) -> None:
+            src = fn.op("src", f"getelementptr {R}, ptr {ob}, i64 {fn.op('ok', f'mul i64 {k}, {B}')}")
             v = fn.op("ov", f"load {vec(B, R)}, ptr {src}, align 4")
             dst = fn.op("okp", f"getelementptr {R}, ptr {base}, i64 {k}")
             if K == 1 and mask is None:
@@ -1036,7 +1040,10 @@ class FunctionLowering:
                 for name in kernels.branch_kernels(kc, p, s, self.ml.branch_tag(s)):
                     self.mod.call(self.fn, name, [xt, acc, tabs["T"], tabs["LV"], tabs.get("WD", "null")])
                 continue
-            if isinstance(s, (HeapSegment, WalkSegment, ObliviousSegment)):
+            if isinstance(s, BitvectorSegment):
+                name = kernels.bitvector_kernel(kc, p, aware and s.needs_nr)
+                args = [xt, acc] + [tabs[k] for k in kernels.BITVECTOR_COLUMNS]
+            elif isinstance(s, (HeapSegment, WalkSegment, ObliviousSegment)):
                 flags = (s.has_eq, s.cats is not None)
                 seg_aware = aware and (s.needs_nr or s.needs_zero)
                 cats = [tabs.get(k, "null") for k in ("CS", "CL", "WD")]

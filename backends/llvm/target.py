@@ -26,7 +26,9 @@ class TargetInfo:
     path for rows without missing values, and every function `optsize minsize`.
     `split_gathers`: x86 with AVX2 but not AVX-512 (see `host_target`): gathers of 32-bit
     elements are hardware gathers, those of 64-bit elements and the strided row transposes
-    scalar loads."""
+    scalar loads.  `bitvectors`: walked trees of up to 64 leaves run as bitvector (QuickScorer)
+    segments (`plan._bitvector_segments`); measured on x86-64 hosts only, so only the host
+    JIT turns it on."""
 
     triple: str
     cpu: str
@@ -37,6 +39,7 @@ class TargetInfo:
     small: bool = False
     libm: bool = False
     split_gathers: bool = False
+    bitvectors: bool = False
 
     @property
     def is_x86(self) -> bool:
@@ -82,7 +85,7 @@ def host_target() -> TargetInfo:
     split = permute == "avx2"
     if split and "+fast-gather" not in features.split(","):
         features += ",+fast-gather"
-    return TargetInfo(triple, cpu, features, lanes, permute, split_gathers=split)
+    return TargetInfo(triple, cpu, features, lanes, permute, split_gathers=split, bitvectors=triple.startswith("x86_64"))
 
 
 def target_machine(info: TargetInfo, opt: int = 3, jit: bool = True):

@@ -37,6 +37,8 @@ def _targets() -> dict[str, TargetInfo]:
     # the other gather strategy (`TargetInfo.split_gathers`: interleaved scalar walks, loads
     # for 64-bit gathers and transposes, or SIMD walks and hardware gathers throughout)
     t["split" if not HOST.split_gathers else "unsplit"] = dataclasses.replace(HOST, split_gathers=not HOST.split_gathers)
+    # walked trees of up to 64 leaves: bitvector segments on hosts that take them, walk kernels otherwise
+    t["walk" if HOST.bitvectors else "bitvectors"] = dataclasses.replace(HOST, bitvectors=not HOST.bitvectors)
     return t
 
 
