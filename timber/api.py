@@ -23,6 +23,7 @@ import numpy as np
 
 from backends.common.abi import OK, STATUS
 from backends.common.plan import check_prefix
+from backends.llvm import pyentry
 from backends.llvm.jit import JitModule, compile_lowered
 from backends.llvm.lower import Export, Lowered, lower_module
 from backends.llvm.target import host_target
@@ -33,6 +34,7 @@ from ir.verifier import verify
 
 MIN_WORK_PER_THREAD = 2_000_000  # tree levels (+ features) per thread before splitting pays off
 MAX_ROWS_PER_CALL = 2**30  # the C ABI counts rows in an int
+RELEASE_GIL_WORK = 2_000  # tree levels (+ features) per row (~3-10 µs) from which one row runs without the GIL
 
 
 MATH_CHOICES = ("libm", "timber")
@@ -147,7 +149,7 @@ class CompiledModel:
         rank = module.attributes.get("timber.output_rank")
         self._matrix_output = rank is not None and getattr(rank, "value", None) == 2
         self._tls = threading.local()  # per-thread one-row buffers (see _one_row_path)
-        self._one = self._one_row_path() if self._single is not None else None
+        self._one = self._one_row_path() if self._single is not None else _no_row
 
     def __reduce__(self):
         """Pickles as its artifact (verified IR + host object code + options): unpickling calls
@@ -193,8 +195,8 @@ class CompiledModel:
         raw score).  X: a 2-D array (float32/float64/ints/bools, C or Fortran order), a pandas
         DataFrame, a scipy sparse matrix (absent entries are missing, as in XGBoost) or one 1-D
         row.  `n_jobs` overrides the thread count given to `compile` for this call."""
-        if type(X) is np.ndarray and self._one is not None and not output_margin:
-            out = self._one(X)
+        if not output_margin:
+            out = self._one(X)  # one float row as an ndarray: the lean path, else None
             if out is not None:
                 return out
         entry = self._predict
@@ -206,25 +208,55 @@ class CompiledModel:
         n, k = X.shape[0], entry.n_outputs
         out = np.empty((n, k), entry.out_dtype)
         if n == 1 and not output_margin and self._single is not None:
+            one = self._one(X)  # a converted row (list, ints, frame): the lean path now takes it
+            if one is not None:
+                return one
             _check_status(self._single_fn(_address(X), _address(out), None), self._single.symbol)
         elif n:
             self._run(entry, X, out, n_jobs if n_jobs is not None else self.n_jobs)
         return out.reshape(n) if k == 1 and not self._matrix_output else out
 
-    def _one_row_path(self):
-        """`one(X)`: one row (shape (n,) or (1, n), numbers) through `infer_single` with this
-        thread's preallocated buffers and no per-call allocation but the result's; None when X
-        is not one such row.  The lean path of `predict` for single rows from Python."""
+    def _one_row_path(self, native: bool = True):
+        """`one(X)`: the result of `predict(X)` for one row, or None when X is not a row it
+        takes (then `predict`'s general path, with its conversions and errors, answers).
+
+        `native`: a builtin function generated in LLVM IR (`backends/llvm/pyentry.py`) that
+        takes a numpy float32/float64 row of shape (n,) or (1, n), any strides, converts it on
+        the stack and calls `infer_single` directly (no ctypes, no per-call Python code); it
+        releases the GIL only for models whose row takes long (`RELEASE_GIL_WORK`).  Where it
+        cannot be built (`pyentry.available()` says why) or with `native=False`: the Python
+        version below, through ctypes with this thread's preallocated buffers."""
+        entry = self._single
+        k = entry.n_outputs
+        flat = k == 1 and not self._matrix_output
+        if native and entry.n_inputs > 0 and entry.in_dtype in (np.float32, np.float64) and pyentry.available() is None:
+            return pyentry.one_row_function(
+                ctypes.cast(self._single_fn, ctypes.c_void_p).value,
+                entry.n_inputs,
+                entry.in_dtype,
+                entry.out_dtype,
+                (k,) if flat else (1, k),
+                keep=(self.jit,),  # owns the machine code the function calls
+                release_gil=self._work_per_row >= RELEASE_GIL_WORK,
+                name=f"{entry.symbol}_row",
+            )
+        return self._python_one_row(flat)
+
+    def _python_one_row(self, flat: bool):
+        """The one-row path in Python: numpy's assignment casts into this thread's input buffer
+        (any number type), ctypes calls `infer_single`, the output buffer is copied out."""
         entry, fn, tls = self._single, self._single_fn, self._tls
         n_in, k, symbol = entry.n_inputs, entry.n_outputs, entry.symbol
-        shape2, flat = (1, n_in), k == 1 and not self._matrix_output
+        shape2 = (1, n_in)
 
         def buffers():
             xin, xout = np.empty(n_in, entry.in_dtype), np.empty(k, entry.out_dtype)
             b = tls.bufs = (xin, xin.reshape(shape2), xout if flat else xout.reshape(1, k), _address(xin), _address(xout))
             return b
 
-        def one(X: np.ndarray):
+        def one(X):
+            if type(X) is not np.ndarray:
+                return None
             try:
                 xin, xin2, xout, a_in, a_out = tls.bufs
             except AttributeError:
@@ -311,6 +343,11 @@ class CompiledModel:
 
 
 _CPUS = os.cpu_count() or 1  # read once: os.cpu_count() reads /sys on every call
+
+
+def _no_row(X) -> None:
+    """The one-row path of a model without `infer_single`: never taken."""
+    return None
 
 
 def _check_status(rc: int, symbol: str) -> None:
