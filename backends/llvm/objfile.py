@@ -141,8 +141,9 @@ class SizeReport:
         extra = " + ".join(sorted(self.other)) if self.other else ""
         lines.append(f"  {'flash':<16}{self.flash:>9} B  .text + .rodata + .data{(' + ' + extra) if extra else ''}")
         lines.append(f"  {'RAM':<16}{self.ram:>9} B  .data + .bss (static), stack below")
-        lines.append("max stack per entry point (LLVM's call-frame information for this object's frames; libcalls add theirs,")
-        lines.append("e.g. 80-150 B for compiler-rt's soft float):")
+        lines.append(
+            "max stack per entry point (LLVM's frame information; libcalls add theirs, e.g. 80-150 B for compiler-rt's soft float):"
+        )
         width = max((len(s) for s in self.stack), default=0)
         for sym, n in self.stack.items():
             lines.append(f"  {sym:<{width}}  {'unknown' if n is None else f'{n} B'}")
