@@ -230,12 +230,12 @@ buffer:
   br i1 %want64, label %to64, label %to32
 
 to64:
-  br i1 %is64, label %pick.d.d, label %pick.f.d
+  br i1 %is64, label %loop.d.d, label %loop.f.d
 to32:
-  br i1 %is64, label %pick.d.f, label %pick.f.f
+  br i1 %is64, label %loop.d.f, label %loop.f.f
 {loops}
 run:
-  %in = phi ptr [ %data, %typed ], [ %buf, %done.c.d.d ], [ %buf, %done.d.d ], [ %buf, %done.c.f.d ], [ %buf, %done.f.d ], [ %buf, %done.c.d.f ], [ %buf, %done.d.f ], [ %buf, %done.c.f.f ], [ %buf, %done.f.f ], [ %lbuf, %items.done.d ], [ %lbuf, %items.done.f ]
+  %in = phi ptr [ %data, %typed ], [ %buf, %done.d.d ], [ %buf, %done.f.d ], [ %buf, %done.d.f ], [ %buf, %done.f.f ], [ %lbuf, %items.done.d ], [ %lbuf, %items.done.f ]
   %out_descr.p = getelementptr %ctx, ptr %ctx, i32 0, i32 3
   %out_descr = load ptr, ptr %out_descr.p
   call void @Py_IncRef(ptr %out_descr)  ; PyArray_NewFromDescr steals a reference, even on failure
@@ -296,24 +296,24 @@ fallback:
 # reports (np.errstate: "overflow/underflow/invalid value encountered in cast", a warning or an
 # error): such rows go to the caller, so that numpy reports it exactly as before.
 _LOOP = """
-loop.{t}:
-  %i.{t} = phi i64 [ 0, %pick.{s}.{d} ], [ %next.{t}, %body.{t} ]
-  %over.{t} = phi i1 [ false, %pick.{s}.{d} ], [ %over.{t}.next, %body.{t} ]
-  %more.{t} = icmp ult i64 %i.{t}, %n
-  br i1 %more.{t}, label %body.{t}, label %done.{t}
+loop.{s}.{d}:
+  %i.{s}.{d} = phi i64 [ 0, %{entry} ], [ %next.{s}.{d}, %body.{s}.{d} ]
+  %over.{s}.{d} = phi i1 [ false, %{entry} ], [ %over.{s}.{d}.next, %body.{s}.{d} ]
+  %more.{s}.{d} = icmp ult i64 %i.{s}.{d}, %n
+  br i1 %more.{s}.{d}, label %body.{s}.{d}, label %done.{s}.{d}
 
-body.{t}:
-  %off.{t} = mul i64 %i.{t}, {stride}
-  %src.{t} = getelementptr i8, ptr %data, i64 %off.{t}
-  %v.{t} = load {st}, ptr %src.{t}, align 1
+body.{s}.{d}:
+  %off.{s}.{d} = mul i64 %i.{s}.{d}, %stride
+  %src.{s}.{d} = getelementptr i8, ptr %data, i64 %off.{s}.{d}
+  %v.{s}.{d} = load {st}, ptr %src.{s}.{d}, align 1
   {cast}
-  %dst.{t} = getelementptr {dt}, ptr %buf, i64 %i.{t}
-  store {dt} %w.{t}, ptr %dst.{t}
-  %next.{t} = add i64 %i.{t}, 1
-  br label %loop.{t}
+  %dst.{s}.{d} = getelementptr {dt}, ptr %buf, i64 %i.{s}.{d}
+  store {dt} %w.{s}.{d}, ptr %dst.{s}.{d}
+  %next.{s}.{d} = add i64 %i.{s}.{d}, 1
+  br label %loop.{s}.{d}
 
-done.{t}:
-  br i1 %over.{t}, label %fallback, label %run
+done.{s}.{d}:
+  br i1 %over.{s}.{d}, label %fallback, label %run
 """
 
 _LIST_LOOP = """
@@ -399,15 +399,13 @@ def _list_loops(layout: dict[str, int]) -> str:
 
 
 def _loops() -> str:
-    """The copy loops: source float/double × destination float/double, each for a contiguous
-    row (a constant stride, which LLVM vectorises) and for any stride."""
+    """The four copy loops (source float/double × destination float/double), strided reads."""
     out = []
     for s, d in (("d", "d"), ("f", "d"), ("d", "f"), ("f", "f")):
         st, dt = {"d": "double", "f": "float"}[s], {"d": "double", "f": "float"}[d]
-        out.append(f"\npick.{s}.{d}:\n  br i1 %contiguous, label %loop.c.{s}.{d}, label %loop.{s}.{d}\n")
-        for t, stride in ((f"c.{s}.{d}", {"d": 8, "f": 4}[s]), (f"{s}.{d}", "%stride")):
-            cast = _cast(f"%v.{t}", f"%w.{t}", f"%over.{t}", st, dt)
-            out.append(_LOOP.format(t=t, s=s, d=d, st=st, dt=dt, cast=cast, stride=stride))
+        cast = _cast(f"%v.{s}.{d}", f"%w.{s}.{d}", f"%over.{s}.{d}", st, dt)
+        entry = "to64" if d == "d" else "to32"
+        out.append(_LOOP.format(s=s, d=d, st=st, dt=dt, cast=cast, entry=entry))
     return "".join(out)
 
 
@@ -489,10 +487,7 @@ class _Entry:
         text = _IR.format(loops=_loops(), list_loops=_list_loops(layout), max_stack=MAX_STACK_ELEMENTS, **layout)
         mod = llvm.parse_assembly(text)
         mod.verify()
-        cpu, features = llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
-        tm = llvm.Target.from_default_triple().create_target_machine(cpu=cpu, features=features, opt=3, jit=True)
-        pb = llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=3))
-        pb.getModulePassManager().run(mod, pb)
+        tm = llvm.Target.from_default_triple().create_target_machine(opt=2, jit=True)
         self.engine = llvm.create_mcjit_compiler(mod, tm)
         self.engine.finalize_object()
         self.one_row = self.engine.get_function_address("timber_pyentry_one_row")
