@@ -1,0 +1,339 @@
+"""The XGBoost reader's all-trees-at-once path (`_Builder.trees_at_once`) against the
+tree-by-tree reference (`_Builder.tree`): the same module for every valid model, and for a
+malformed one the same error, located in the same tree and at the same index.
+
+Each check is broken in the first, a middle and the last tree (and for some, twice: in an
+earlier tree by a later check and in a later tree by an earlier one), in JSON and in UBJSON
+(whose columns arrive as numpy arrays)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ir.diagnostics import TimberError
+from ir.printer import print_op
+from timber.frontends import ubjson
+from timber.frontends import xgboost as xf
+
+xgb = pytest.importorskip("xgboost")
+pytestmark = pytest.mark.filterwarnings("ignore:.*Found JSON model saved before:UserWarning")
+
+N_TREES = 7
+MID, LAST = 3, N_TREES - 1
+MODEL = "learner.gradient_booster.model"
+
+
+@pytest.fixture(scope="module")
+def booster():
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(300, 6)).astype(np.float32)
+    X[rng.random(X.shape) < 0.1] = np.nan
+    y = np.nan_to_num(X[:, 0]) - np.nan_to_num(X[:, 1]) + rng.normal(size=len(X)) * 0.1
+    params = {"objective": "reg:squarederror", "max_depth": 3, "nthread": 1, "seed": 0}
+    return xgb.train(params, xgb.DMatrix(X, y), N_TREES)
+
+
+@pytest.fixture(scope="module")
+def json_doc(booster):
+    return json.loads(bytes(booster.save_raw("json")))
+
+
+@pytest.fixture(scope="module")
+def ubj_doc(booster):
+    return ubjson.decode(bytes(booster.save_raw("ubj")))
+
+
+def _reference(monkeypatch):
+    """Make `load` read tree by tree, as before the all-trees path existed."""
+    monkeypatch.setattr(xf._Builder, "trees_at_once", lambda self, *a: None)
+
+
+def _outcome(load) -> str:
+    """The printed module, or the error message."""
+    try:
+        return print_op(load())
+    except TimberError as e:
+        return f"error: {e}"
+
+
+def _both(monkeypatch, load) -> str:
+    """`load()` through the all-trees path and the reference; they must agree."""
+    fast = _outcome(load)
+    with monkeypatch.context() as m:
+        _reference(m)
+        ref = _outcome(load)
+    assert fast == ref
+    return fast
+
+
+def _load_json(doc):
+    return lambda: xf.load(json.dumps(doc).encode(), source_name="m.json")
+
+
+def _load_ubj(doc):
+    return lambda: xf._Builder(doc, "m.ubj", "m.ubj", from_decimal=False).build()
+
+
+def _tree(doc, k):
+    return doc["learner"]["gradient_booster"]["model"]["trees"][k]
+
+
+def _split(t) -> int:
+    """A split node with a split child, so moving its children makes a visible change."""
+    left = list(t["left_children"])
+    return next(i for i in range(len(left)) if left[i] != -1 and left[left[i]] != -1)
+
+
+def _set(t, key, i, value):
+    col = t[key]
+    if isinstance(col, np.ndarray):  # UBJ columns are read-only numpy arrays: a copy, widened only for a fraction
+        col = col.astype(np.float64) if col.dtype.kind in "iu" and not float(value).is_integer() else col.copy()
+    else:
+        col = list(col)
+    col[i] = value
+    t[key] = col
+
+
+# (name, mutate(tree, node) -> (key, index or None), expected message pattern with {n} = num_nodes)
+def _child_out_of_range(t, i):
+    _set(t, "left_children", i, 999)
+    return "left_children", i, "child index 999 out of range for a tree of {n} nodes"
+
+
+def _right_child_zero(t, i):
+    _set(t, "right_children", i, 0)
+    return "right_children", i, "child index 0 out of range for a tree of {n} nodes"
+
+
+def _feature_out_of_range(t, i):
+    _set(t, "split_indices", i, 77)
+    return "split_indices", i, "feature index 77 out of range: the model has 6 features"
+
+
+def _unknown_split_type(t, i):
+    _set(t, "split_type", i, 3)
+    return "split_type", i, "unknown split type 3; supported: 0 (numerical), 1 (categorical)"
+
+
+def _nan_threshold(t, i):
+    _set(t, "split_conditions", i, float("nan"))
+    return "split_conditions", i, "a numerical split has a NaN threshold"
+
+
+def _reached_twice(t, i):
+    _set(t, "left_children", i, int(t["right_children"][i]))
+    return "left_children", None, f"node {int(t['right_children'][i])} is reached twice: the nodes do not form a tree"
+
+
+def _cycle(t, i):
+    # a grandchild points back at its grandparent's other child: that node then has two parents
+    kid = int(t["left_children"][i])
+    _set(t, "left_children", kid, int(t["right_children"][i]))
+    return "left_children", None, "is reached twice: the nodes do not form a tree"
+
+
+def _not_an_integer(t, i):
+    _set(t, "left_children", i, 1.5)
+    return "left_children", i, "expected an integer, found 1.5"
+
+
+def _not_a_number(t, i):
+    _set(t, "default_left", i, "yes")
+    return "default_left", i, "expected a number, found the string 'yes'"
+
+
+def _column_too_long(t, i):
+    t["split_indices"] = list(t["split_indices"]) + [0]
+    return "split_indices", None, "has {n1} entries for a tree of {n} nodes (tree_param.num_nodes)"
+
+
+def _no_nodes(t, i):
+    t["tree_param"] = dict(t["tree_param"], num_nodes="0")
+    return "tree_param.num_nodes", None, "a tree needs at least one node, found 0"
+
+
+def _missing_column(t, i):
+    del t["split_conditions"]
+    return "split_conditions", None, "missing key 'split_conditions'"
+
+
+JSON_CHECKS = [
+    _child_out_of_range,
+    _right_child_zero,
+    _feature_out_of_range,
+    _unknown_split_type,
+    _nan_threshold,
+    _reached_twice,
+    _cycle,
+    _not_an_integer,
+    _not_a_number,
+    _column_too_long,
+    _no_nodes,
+    _missing_column,
+]
+UBJ_CHECKS = [c for c in JSON_CHECKS if c not in (_not_a_number,)]
+
+
+def _expect(t, n, key, index, pattern, k, source):
+    where = f"{source}: {MODEL}.trees[{k}].{key}" + (f"[{index}]" if index is not None else "")
+    return where, pattern.format(n=n, n1=n + 1)
+
+
+@pytest.mark.parametrize("k", [0, MID, LAST], ids=["first", "middle", "last"])
+@pytest.mark.parametrize("check", JSON_CHECKS, ids=lambda c: c.__name__.strip("_"))
+def test_json_error_located_in_its_tree(json_doc, monkeypatch, check, k):
+    doc = copy.deepcopy(json_doc)
+    t = _tree(doc, k)
+    n = int(t["tree_param"]["num_nodes"])
+    key, index, pattern = check(t, _split(t))
+    msg = _both(monkeypatch, _load_json(doc))
+    where, what = _expect(t, n, key, index, pattern, k, "m.json")
+    assert msg.startswith(f"error: {where}:") and what in msg, msg
+
+
+@pytest.mark.parametrize("k", [0, MID, LAST], ids=["first", "middle", "last"])
+@pytest.mark.parametrize("check", UBJ_CHECKS, ids=lambda c: c.__name__.strip("_"))
+def test_ubj_error_located_in_its_tree(ubj_doc, monkeypatch, check, k):
+    doc = copy.deepcopy(ubj_doc)
+    t = _tree(doc, k)
+    n = int(t["tree_param"]["num_nodes"])
+    key, index, pattern = check(t, _split(t))
+    msg = _both(monkeypatch, _load_ubj(doc))
+    where, what = _expect(t, n, key, index, pattern, k, "m.ubj")
+    assert msg.startswith(f"error: {where}") and what in msg, msg
+
+
+@pytest.mark.parametrize("k", [0, MID, LAST], ids=["first", "middle", "last"])
+def test_tree_info_out_of_range_names_the_list(json_doc, monkeypatch, k):
+    doc = copy.deepcopy(json_doc)
+    doc["learner"]["gradient_booster"]["model"]["tree_info"][k] = 5
+    msg = _both(monkeypatch, _load_json(doc))
+    assert msg == f"error: m.json: {MODEL}.tree_info: error: tree writes output 5, but the model has 1 outputs", msg
+
+
+@pytest.mark.parametrize(
+    "early,late",
+    [(_feature_out_of_range, _child_out_of_range), (_reached_twice, _nan_threshold), (_nan_threshold, _no_nodes)],
+    ids=["range-then-range", "walk-then-nan", "nan-then-tree_param"],
+)
+def test_the_first_tree_with_a_problem_is_reported(json_doc, monkeypatch, early, late):
+    """A problem found by a later check in an earlier tree wins over an earlier check's problem
+    in a later tree, as when reading tree by tree."""
+    doc = copy.deepcopy(json_doc)
+    t1, t5 = _tree(doc, 1), _tree(doc, 5)
+    early(t1, _split(t1))
+    late(t5, _split(t5))
+    msg = _both(monkeypatch, _load_json(doc))
+    assert msg.startswith(f"error: m.json: {MODEL}.trees[1]."), msg
+
+
+def test_tree_info_error_before_a_later_trees_check(json_doc, monkeypatch):
+    """tree_info is checked per tree, after that tree's columns: a broken tree before it wins."""
+    doc = copy.deepcopy(json_doc)
+    doc["learner"]["gradient_booster"]["model"]["tree_info"][4] = 5
+    _child_out_of_range(_tree(doc, 2), _split(_tree(doc, 2)))
+    msg = _both(monkeypatch, _load_json(doc))
+    assert msg.startswith(f"error: m.json: {MODEL}.trees[2].left_children["), msg
+
+
+def _midpoint_double(t, i):
+    """Make split_conditions[i] a decimal whose nearest double lies halfway between two floats."""
+    f = np.float32(t["split_conditions"][i])
+    mid = (float(f) + float(np.nextafter(f, np.float32(np.inf)))) / 2
+    t["split_conditions"] = list(t["split_conditions"])
+    t["split_conditions"][i] = mid
+
+
+@pytest.mark.parametrize("k", [0, MID, LAST], ids=["first", "middle", "last"])
+def test_exact_rounding_retry_from_any_tree(json_doc, monkeypatch, k):
+    doc = copy.deepcopy(json_doc)
+    t = _tree(doc, k)
+    _midpoint_double(t, _split(t))
+    calls = []
+    real = xf._parse_json
+    monkeypatch.setattr(xf, "_parse_json", lambda text, source, exact: calls.append(exact) or real(text, source, exact))
+    _both(monkeypatch, _load_json(doc))
+    assert calls == [False, True, False, True]  # fast path, then reference: each re-reads exactly
+
+
+def test_midpoint_and_error_order(json_doc, monkeypatch):
+    """A float needing exact rounding in tree 1 and an error in tree 4 (and the reverse): the
+    outcome is the reference's either way."""
+    for first, second in ((1, 4), (4, 1)):
+        doc = copy.deepcopy(json_doc)
+        _midpoint_double(_tree(doc, first), _split(_tree(doc, first)))
+        doc["learner"]["gradient_booster"]["model"]["tree_info"][second] = 5
+        assert "tree_info" in _both(monkeypatch, _load_json(doc))
+
+
+def test_valid_models_take_the_all_trees_path(json_doc, ubj_doc, monkeypatch):
+    """Guard for the speed: a plain model must not fall back to the tree-by-tree reader."""
+    monkeypatch.setattr(xf._Builder, "tree", lambda *a: pytest.fail("read tree by tree"))
+    xf.load(json.dumps(json_doc).encode())
+    _load_ubj(ubj_doc)()
+
+
+def test_unreachable_nodes_in_several_trees(json_doc, monkeypatch):
+    doc = copy.deepcopy(json_doc)
+    for k in (0, MID, LAST):
+        t = _tree(doc, k)
+        n = int(t["tree_param"]["num_nodes"])
+        for key, extra in (
+            ("left_children", -1),
+            ("right_children", -1),
+            ("split_indices", 0),
+            ("split_conditions", 99.0),
+            ("default_left", 0),
+            ("split_type", 0),
+        ):
+            t[key] = list(t[key]) + [extra]
+        t["tree_param"] = dict(t["tree_param"], num_nodes=str(n + 1))
+    out = _both(monkeypatch, _load_json(doc))
+    assert not out.startswith("error")
+
+
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
+CORPUS_MODELS = (
+    sorted(
+        str(p.relative_to(CORPUS))
+        for p in CORPUS.rglob("*")
+        if p.suffix in (".json", ".ubj") and "xgb" in str(p).lower() and not p.name.endswith(("expected.json", "input.json"))
+    )
+    if CORPUS.is_dir()
+    else []
+)
+
+
+@pytest.mark.parametrize("rel", CORPUS_MODELS)
+def test_corpus_same_module_both_ways(rel, monkeypatch):
+    """Every XGBoost file of the corpus (dart, categorical, vector leaves, gblinear, ...): the
+    same printed module, or the same error, both ways."""
+    raw = (CORPUS / rel).read_bytes()
+    _both(monkeypatch, lambda: xf.load(raw, source_name=rel))
+
+
+def test_categorical_vector_leaf_and_dart_models_both_ways(monkeypatch, tmp_path):
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(300, 4)).astype(np.float32)
+    X[:, 3] = rng.integers(0, 9, size=len(X))
+    y = X[:, 0] + (X[:, 3] > 4) + rng.normal(size=len(X)) * 0.1
+    d = xgb.DMatrix(X, y, feature_types=["q", "q", "q", "c"], enable_categorical=True)
+    cases = [
+        ({"objective": "reg:squarederror", "max_depth": 3, "max_cat_to_onehot": 1}, d),
+        ({"objective": "reg:squarederror", "booster": "dart", "rate_drop": 0.3, "max_depth": 3}, xgb.DMatrix(X[:, :3], y)),
+        (
+            {"objective": "reg:squarederror", "multi_strategy": "multi_output_tree", "tree_method": "hist", "max_depth": 3},
+            xgb.DMatrix(X[:, :3], np.stack([y, -y], 1)),
+        ),
+    ]
+    for params, dm in cases:
+        b = xgb.train({**params, "nthread": 1, "seed": 0}, dm, 6)
+        for fmt in ("json", "ubj"):
+            raw = bytes(b.save_raw(fmt))
+            out = _both(monkeypatch, lambda raw=raw, fmt=fmt: xf.load(raw, source_name=f"m.{fmt}"))
+            assert not out.startswith("error"), out
