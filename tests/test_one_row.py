@@ -78,6 +78,11 @@ def general(model: CompiledModel, X, **kw):
         model._one = saved
 
 
+def one_row(model: CompiledModel):
+    """The model's one-row function (built at its first use)."""
+    return model._one or model._first_row()
+
+
 def lean(model: CompiledModel, X, **kw):
     try:
         return model.predict(X, **kw)
@@ -267,12 +272,38 @@ def test_floating_point_flags_are_reported_as_numpy_does(model):
                     assert a == b, (v, kind, errstate)
 
 
+def test_the_one_row_path_is_built_at_its_first_use():
+    """Compiling and loading do not build it (nor compile the entry code), `predict` does;
+    a model is freed without the garbage collector (no reference cycle) before and after."""
+    m = timber.compile(DEMO)
+    jit = weakref.ref(m.jit)
+    m.predict(np.zeros((1, 30)), output_margin=True)
+    assert m._one is None
+    gc.disable()
+    try:
+        del m
+        assert jit() is None
+    finally:
+        gc.enable()
+    m = timber.compile(DEMO)
+    want = general(m, np.zeros(30))
+    assert_same(m.predict(np.zeros(30)), want)
+    assert m._one is not None and (type(m._one).__name__ == "builtin_function_or_method") == NATIVE
+    jit = weakref.ref(m.jit)
+    gc.disable()
+    try:
+        del m
+        assert jit() is None
+    finally:
+        gc.enable()
+
+
 @needs_native
 @pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
 def test_the_entry_point_takes_float_rows_and_declines_the_rest(demo):
     """What the builtin itself answers (an array) and leaves (None), so that the fast path is
     really taken where it should be."""
-    one = demo._one
+    one = one_row(demo)
     assert type(one).__name__ == "builtin_function_or_method"
     r = np.random.default_rng(8).normal(size=30)
     for what, x in layouts(r):
@@ -454,7 +485,7 @@ def test_reference_counts_and_memory_stay_flat(demo):
     rl = r[0].tolist()
     f32 = r.astype(np.float32)
     bad = r[:, :29]
-    probes = [r, f32, rl, bad, np.dtype(np.float32), np.dtype(np.float64), rl[0], demo._one]
+    probes = [r, f32, rl, bad, np.dtype(np.float32), np.dtype(np.float64), rl[0], one_row(demo)]
     for _ in range(100):  # warm every path (numpy caches, ctypes, exceptions)
         demo.predict(r), demo.predict(rl), demo.predict(f32[0]), lean(demo, bad)
     gc.collect()
@@ -466,7 +497,7 @@ def test_reference_counts_and_memory_stay_flat(demo):
             demo.predict(r)
             demo.predict(rl)
             demo.predict(f32[0])
-            demo._one(None)
+            one_row(demo)(None)
         for _ in range(500):
             lean(demo, bad)
         gc.collect()
@@ -480,7 +511,7 @@ def test_reference_counts_and_memory_stay_flat(demo):
 
 def test_the_function_keeps_the_model_code_alive_and_is_freed_with_it():
     m = timber.compile(DEMO)
-    one, jit = m._one, weakref.ref(m.jit)
+    one, jit = one_row(m), weakref.ref(m.jit)
     x = np.random.default_rng(15).normal(size=30)
     want = m.predict(x)
     del m
@@ -504,6 +535,7 @@ import timber
 from ir.diagnostics import TimberError
 from timber import api
 m = timber.compile({str(DEMO)!r})
+m.predict(np.zeros(30))
 assert type(m._one).__name__ == "builtin_function_or_method"
 rng = np.random.default_rng(0)
 for i in range(3000):
@@ -533,7 +565,7 @@ def test_models_from_artifacts_and_pickles_take_the_entry_point(demo):
 
     rows = special_rows(30, np.random.default_rng(16), demo_thresholds())[:80]
     for loaded in (from_artifact(to_artifact(demo)), pickle.loads(pickle.dumps(demo))):
-        assert type(loaded._one).__name__ == type(demo._one).__name__
+        assert type(one_row(loaded)).__name__ == type(one_row(demo)).__name__
         for row in rows:
             for what, x in [*layouts(row), ("list", row.tolist())]:
                 with np.errstate(all="ignore"):

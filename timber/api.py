@@ -149,7 +149,7 @@ class CompiledModel:
         rank = module.attributes.get("timber.output_rank")
         self._matrix_output = rank is not None and getattr(rank, "value", None) == 2
         self._tls = threading.local()  # per-thread one-row buffers (see _one_row_path)
-        self._one = self._one_row_path() if self._single is not None else _no_row
+        self._one = None  # the one-row path (`_one_row_path`), built at its first use
 
     def __reduce__(self):
         """Pickles as its artifact (verified IR + host object code + options): unpickling calls
@@ -196,7 +196,8 @@ class CompiledModel:
         DataFrame, a scipy sparse matrix (absent entries are missing, as in XGBoost) or one 1-D
         row.  `n_jobs` overrides the thread count given to `compile` for this call."""
         if not output_margin:
-            out = self._one(X)  # one float row as an ndarray: the lean path, else None
+            one = self._one or self._first_row()
+            out = one(X)  # one float row (array or list): the lean path, else None
             if out is not None:
                 return out
         entry = self._predict
@@ -208,13 +209,19 @@ class CompiledModel:
         n, k = X.shape[0], entry.n_outputs
         out = np.empty((n, k), entry.out_dtype)
         if n == 1 and not output_margin and self._single is not None:
-            one = self._one(X)  # a converted row (list, ints, frame): the lean path now takes it
+            one = (self._one or self._first_row())(X)  # a converted row (ints, frame): the lean path takes it
             if one is not None:
                 return one
             _check_status(self._single_fn(_address(X), _address(out), None), self._single.symbol)
         elif n:
             self._run(entry, X, out, n_jobs if n_jobs is not None else self.n_jobs)
         return out.reshape(n) if k == 1 and not self._matrix_output else out
+
+    def _first_row(self):
+        """The one-row path, built at its first use: the entry code is compiled once per process
+        (~25 ms), which loading or compiling a model, or batches, need not wait for."""
+        self._one = one = self._one_row_path() if self._single is not None else _no_row
+        return one
 
     def _one_row_path(self, native: bool = True):
         """`one(X)`: the result of `predict(X)` for one row, or None when X is not a row it
