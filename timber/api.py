@@ -7,7 +7,9 @@
 `predict` converts X to the model's input element type the way the framework does (XGBoost
 casts to float32, LightGBM reads float64), checks the feature count, splits big batches
 across threads (the compiled code runs with the GIL released) and returns the result element
-type: shape (n,) for one output, (n, K) for K.
+type: shape (n,) for one output, (n, K) for K.  One float row (a numpy array or a list) goes
+through a builtin generated in LLVM IR (`backends/llvm/pyentry.py`; ~0.1 µs around the model's
+own work), which keeps the GIL unless the row takes long (`RELEASE_GIL_WORK`).
 """
 
 from __future__ import annotations
