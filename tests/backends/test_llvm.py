@@ -313,6 +313,23 @@ def test_walk_kernel_shape_follows_the_gather_strategy():
         check(m, X, target)
 
 
+@pytest.mark.parametrize("n_trees", [3, 8, 13])
+def test_one_row_walks_several_trees_together(n_trees):
+    """Single rows walk deep trees WALK_TREES at a time (`_walk_trees_kernel`), the last
+    n % WALK_TREES one at a time, and add their leaves in tree order: the interpreter's bits."""
+    from backends.llvm import kernels
+
+    rng = np.random.default_rng(40 + n_trees)
+    tables = [(random_table(rng, 6, plan.MAX_HEAP_DEPTH + 3, np.float32, np.float64, categorical=True), i % 2) for i in range(n_trees)]
+    m = new_module()
+    ensemble_func(m, "predict", 6, 2, tables, leaves=f64, acc=f64)
+    target = dataclasses.replace(HOST, bitvectors=False)
+    assert f"_b1_t{kernels.WALK_TREES}" in lower_module(m, target).text
+    X = adv.adversarial_rows(m, n_mixed=100)
+    j = jit(m, target)
+    assert_same_bits(call_single(j, X), interpret(m, X, "predict"))
+
+
 @pytest.mark.parametrize("rows", [2 * 2048, 2 * 2048 + 37, 2048 + 5, 300], ids=["full", "partial-tail", "single-tail", "short"])
 def test_big_blocks_for_walked_forests_with_big_tables(monkeypatch, rows):
     """Walk-only forests whose tables pass BIG_TABLE_BYTES run 2048-row blocks (row-loop
