@@ -331,7 +331,7 @@ def test_results_are_fresh_arrays(demo):
     assert a.flags.c_contiguous and a.flags.writeable and a.flags.owndata
     a[0] = -1.0
     assert b[0] != -1.0 and demo.predict(r)[0] == b[0]
-    assert sys.getrefcount(demo.predict(r)) == 2  # only the call's argument: nobody else holds it
+    assert sys.getrefcount(demo.predict(r)) <= 2  # the call's argument at most: nobody else holds it
 
 
 def test_python_one_row_path_equals_the_general_path(model):
