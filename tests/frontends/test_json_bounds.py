@@ -70,3 +70,27 @@ def test_the_fast_decoder_gives_json_modules_values():
         assert [struct.pack("<d", v) if isinstance(v, float) else v for v in flat] == [
             struct.pack("<d", v) if isinstance(v, float) else v for v in ref
         ]
+
+
+def test_the_callers_utf8_bytes_decide_like_the_text():
+    """`loads(text, utf8=...)` (the file's bytes, BOM and all, spared from encoding again) picks
+    the decoder and reports nesting exactly as `loads(text)`."""
+    for text in ('{"é": [[1]], "b": "[[[["}', _deep(300, '{"learner": {"x": ') + "}", _deep(250, '{"a": ')):
+        raw = "\ufeff".encode() + text.encode()
+        for utf8 in (text.encode(), raw):
+            try:
+                want = ("ok", jsonread.loads(text, "<t>"))
+            except TimberError as e:
+                want = ("error", e.render())
+            try:
+                got = ("ok", jsonread.loads(text, "<t>", utf8=utf8))
+            except TimberError as e:
+                got = ("error", e.render())
+            assert got == want
+
+
+def test_xgboost_sniffs_json_past_any_whitespace():
+    body = b'"learner": 1}'
+    for pad in (0, 1, 5000, 70_000):
+        assert xgboost._sniff(b"{" + b" \n" * pad + body, "model.ubj") == "json"
+    assert xgboost._sniff(b"\xef\xbb\xbf {" + b" " * 9000 + b"}", "m.json") == "json"

@@ -256,7 +256,7 @@ def test_exact_rounding_retry_from_any_tree(json_doc, monkeypatch, k):
     _midpoint_double(t, _split(t))
     calls = []
     real = xf._parse_json
-    monkeypatch.setattr(xf, "_parse_json", lambda text, source, exact: calls.append(exact) or real(text, source, exact))
+    monkeypatch.setattr(xf, "_parse_json", lambda text, source, exact, **kw: calls.append(exact) or real(text, source, exact, **kw))
     _both(monkeypatch, _load_json(doc))
     assert calls == [False, True, False, True]  # fast path, then reference: each re-reads exactly
 

@@ -41,7 +41,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 
@@ -102,7 +104,7 @@ def load(path_or_bytes, *, source_name: str | None = None) -> ModuleOp:
     if kind == "ubj":
         return _Builder(ubjson.decode(data, source), source, name, from_decimal=False).build()
     text = _decode_text(data, source)
-    doc = _parse_json(text, source, exact=False)
+    doc = _parse_json(text, source, exact=False, utf8=data)
     try:
         return _Builder(doc, source, name, from_decimal=True).build()
     except _NeedExactFloats:
@@ -139,7 +141,8 @@ def _sniff(data: bytes, source: str) -> str:
     if not body:
         raise TimberError("empty file: expected an XGBoost JSON or UBJSON model", NameLoc(source, ""))
     if body[:1] == b"{":
-        if body[1:].lstrip(b" \t\r\n")[:1] in (b'"', b"}"):
+        after = _NOT_SPACE.search(body, 1)  # (not body[1:].lstrip(): that copies the whole file)
+        if after is not None and after.group() in (b'"', b"}"):
             return "json"
         if body[1:2] in (b"i", b"U", b"I", b"l", b"L", b"$", b"#", b"N") or source.lower().endswith(".ubj"):
             return "ubj"  # an object key starts with its length's integer marker
@@ -154,6 +157,9 @@ def _sniff(data: bytes, source: str) -> str:
     raise TimberError(
         "not an XGBoost model: expected a JSON object (`{...}`) or UBJSON, as written by Booster.save_model", NameLoc(source, "byte 0")
     )
+
+
+_NOT_SPACE = re.compile(rb"[^ \t\r\n]")
 
 
 def _looks_binary(data: bytes) -> bool:
@@ -180,9 +186,9 @@ def _exact_f32(text: str) -> float:
     return float(round_to_f32(float(text), text))
 
 
-def _parse_json(text: str, source: str, exact: bool):
+def _parse_json(text: str, source: str, exact: bool, utf8: bytes | None = None):
     try:
-        return jsonread.loads(text, source, "JSON", **({"parse_float": _exact_f32} if exact else {}))
+        return jsonread.loads(text, source, "JSON", utf8=utf8, **({"parse_float": _exact_f32} if exact else {}))
     except json.JSONDecodeError as e:
         raise TimberError(f"corrupt JSON: {e.msg}", NameLoc(source, f"line {e.lineno} column {e.colno}")) from None
 
@@ -565,7 +571,10 @@ class _Builder:
                 self.fail(f"{path}.tree_info", f"tree writes output {group}, but the model has {n_outputs} outputs")
             if dim > 1 and dim != n_outputs:
                 self.fail(f"{tpath}.tree_param.size_leaf_vector", f"leaf vectors of {dim} values, but the model has {n_outputs} outputs")
-            cat_start, cat_len, words = self.categories(t, tpath, n, cat[s])
+            if has_cat[k]:
+                cat_start, cat_len, words = self.categories(t, tpath, n, cat[s])
+            else:  # what `categories` returns for a tree without categorical splits
+                cat_start, cat_len, words = np.zeros(n, np.int32), np.zeros(n, np.int32), np.zeros(0, np.uint32)
             cols = (feature[s], pred[s], threshold[s], yes[s], no[s], missing[s], default[s], leaf, cat_start, cat_len)
             if not all_seen[k]:
                 cols = _renumber(np.flatnonzero(seen[s]), n, *cols)
@@ -804,6 +813,13 @@ def _column_arrays(trees: list, key: str, sizes: list[int], kinds: str, optional
     """Each tree's column `key` as the numpy array `_Builder.numbers` makes of it, when every one
     is a flat array of `sizes[k]` values of a dtype kind in `kinds`; else None.  An absent
     optional column is zeros."""
+    if kinds == "iub" and all(type(t.get(key)) is list for t in trees) and [len(t[key]) for t in trees] == sizes:
+        # Integer columns of JSON lists convert 1.5x faster as one list.  When all of it comes
+        # out int64 (or bool), every element was a Python int in range (or a bool), and so it
+        # would have come out of each tree's list alone: the same values.
+        flat = np.asarray(list(chain.from_iterable(t[key] for t in trees)))
+        if flat.dtype in (np.int64, np.bool_) and flat.ndim == 1:
+            return [flat]
     out = []
     for t, n in zip(trees, sizes):
         v = t.get(key, _ABSENT)
