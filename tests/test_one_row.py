@@ -564,7 +564,8 @@ def test_models_from_artifacts_and_pickles_take_the_entry_point(demo):
     from timber.artifact import from_artifact, to_artifact
 
     rows = special_rows(30, np.random.default_rng(16), demo_thresholds())[:80]
-    for loaded in (from_artifact(to_artifact(demo)), pickle.loads(pickle.dumps(demo))):
+    data = to_artifact(demo)
+    for loaded in (from_artifact(data), from_artifact(data, trust_code=False), pickle.loads(pickle.dumps(demo))):
         assert type(one_row(loaded)).__name__ == type(one_row(demo)).__name__
         for row in rows:
             for what, x in [*layouts(row), ("list", row.tolist())]:
