@@ -464,9 +464,7 @@ def _array_api() -> ctypes.Array | str:
     capsule = getattr(mu, "_ARRAY_API", None)
     if capsule is None:
         return "numpy exports no _ARRAY_API"
-    get = ctypes.pythonapi.PyCapsule_GetPointer
-    get.restype, get.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
-    table = get(capsule, None)
+    table = _capsule_get_pointer(capsule, None)
     if not table:
         return "numpy's _ARRAY_API is empty"
     api = (ctypes.c_void_p * 100).from_address(table)
@@ -526,17 +524,20 @@ def entry_ir() -> str:
 
 # ----- building one model's function -----------------------------------------------------------
 
-_api = ctypes.pythonapi
-_capsule_new = _api.PyCapsule_New
-_capsule_new.restype, _capsule_new.argtypes = ctypes.py_object, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
-_capsule_set_context = _api.PyCapsule_SetContext
-_capsule_set_context.restype, _capsule_set_context.argtypes = ctypes.c_int, [ctypes.py_object, ctypes.c_void_p]
-_cfunction_new = _api.PyCFunction_NewEx
-_cfunction_new.restype, _cfunction_new.argtypes = ctypes.py_object, [ctypes.c_void_p, ctypes.py_object, ctypes.c_void_p]
-_incref = _api.Py_IncRef
-_incref.restype, _incref.argtypes = None, [ctypes.py_object]
-_decref = _api.Py_DecRef
-_decref.restype, _decref.argtypes = None, [ctypes.py_object]
+
+def _c_api(name: str, restype, *argtypes):
+    """A C API function of this interpreter with its own prototype (setting `restype` on
+    `ctypes.pythonapi.<name>` would change it for everyone else in the process)."""
+    return ctypes.PYFUNCTYPE(restype, *argtypes)((name, ctypes.pythonapi))
+
+
+_capsule_get_pointer = _c_api("PyCapsule_GetPointer", ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)
+# a `py_object` result is a new reference that ctypes takes over (no extra count)
+_capsule_new = _c_api("PyCapsule_New", ctypes.py_object, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p)
+_capsule_set_context = _c_api("PyCapsule_SetContext", ctypes.c_int, ctypes.py_object, ctypes.c_void_p)
+_cfunction_new = _c_api("PyCFunction_NewEx", ctypes.py_object, ctypes.c_void_p, ctypes.py_object, ctypes.c_void_p)
+_incref = _c_api("Py_IncRef", None, ctypes.py_object)
+_decref = _c_api("Py_DecRef", None, ctypes.py_object)
 
 
 def one_row_function(
@@ -584,7 +585,6 @@ def one_row_function(
     label, doc = name.encode(), b"one(X): one row through the compiled model, or None"
     method = _MethodDef(label, e.one_row, METH_O, doc)
     owned = (ctx, method, label, doc, f32, f64, odt, e, *keep)
-    # ctypes takes over the new reference a `py_object` result carries (no extra count)
     capsule = _capsule_new(ctypes.addressof(ctx), None, e.release)
     _incref(owned)  # the capsule's reference, dropped by timber_pyentry_release
     if _capsule_set_context(capsule, id(owned)) != 0:
