@@ -38,6 +38,7 @@ from __future__ import annotations
 import ctypes
 import struct
 import sys
+import sysconfig
 import threading
 
 import llvmlite.binding as llvm
@@ -419,6 +420,8 @@ def _layout() -> dict[str, int] | str:
         return "a 64-bit interpreter is needed"
     if sys.implementation.name != "cpython":
         return f"CPython is needed, this is {sys.implementation.name}"
+    if sysconfig.get_config_var("Py_GIL_DISABLED"):
+        return "a free-threaded interpreter (the entry reads lists without locking them)"
     head = object.__basicsize__
     off = {"ob_type": head - 8, "data": head, "nd": head + 8, "dims": head + 16, "strides": head + 24, "descr": head + 40}
     # PyListObject: ob_size, then ob_item; PyFloatObject: ob_fval (PyList_GET_ITEM, PyFloat_AS_DOUBLE)
