@@ -349,6 +349,14 @@ def test_python_one_row_path_equals_the_general_path(model):
         model._one = saved
 
 
+def test_without_the_entry_point_predict_uses_the_python_path(monkeypatch):
+    monkeypatch.setattr(pyentry, "available", lambda: "not here")
+    m = timber.compile(DEMO)
+    r = np.random.default_rng(18).normal(size=30)
+    assert_same(m.predict(r), general(m, r))
+    assert type(m._one).__name__ == "function"
+
+
 # ----- the entry point on its own: conversions, status, stack limit ------------------------------
 
 SINGLE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
