@@ -337,3 +337,60 @@ def test_categorical_vector_leaf_and_dart_models_both_ways(monkeypatch, tmp_path
             raw = bytes(b.save_raw(fmt))
             out = _both(monkeypatch, lambda raw=raw, fmt=fmt: xf.load(raw, source_name=f"m.{fmt}"))
             assert not out.startswith("error"), out
+
+
+def _ints_as_floats(doc):
+    t = _tree(doc, MID)
+    t["left_children"] = [float(v) for v in t["left_children"]]  # 2.0 is still an integer
+
+
+def _bool_default_left(doc):
+    for k in range(N_TREES):
+        t = _tree(doc, k)
+        t["default_left"] = [bool(v) for v in t["default_left"]]
+
+
+def _some_bools(doc):
+    t = _tree(doc, LAST)
+    t["default_left"] = [bool(v) for v in t["default_left"]]
+
+
+def _no_split_type(doc):
+    for k in (0, MID):
+        del _tree(doc, k)["split_type"]
+
+
+def _int_thresholds(doc):
+    t = _tree(doc, MID)
+    t["split_conditions"] = [int(v) for v in t["split_conditions"]]
+
+
+def _huge_int(doc):
+    t = _tree(doc, LAST)
+    t["split_indices"] = list(t["split_indices"])
+    t["split_indices"][_split(t)] = 2**64  # not an int64: the tree-by-tree reader says what it makes of it
+
+
+@pytest.mark.parametrize("change", [_ints_as_floats, _bool_default_left, _some_bools, _no_split_type, _int_thresholds, _huge_int])
+def test_unusual_json_columns_read_alike(json_doc, monkeypatch, change):
+    """Columns XGBoost does not write but the reader accepts (or refuses) take the same path to
+    the same module (or error) both ways."""
+    doc = copy.deepcopy(json_doc)
+    change(doc)
+    out = _both(monkeypatch, _load_json(doc))
+    if change is _huge_int:
+        i = _split(_tree(doc, LAST))
+        assert out.startswith(
+            f"error: m.json: {MODEL}.trees[{LAST}].split_indices[{i}]: error: integer 18446744073709551616 out of range"
+        ), out
+    else:
+        assert not out.startswith("error"), out
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.int32, np.int64])
+def test_ubj_columns_of_other_widths_read_alike(ubj_doc, monkeypatch, dtype):
+    doc = copy.deepcopy(ubj_doc)
+    t = _tree(doc, MID)
+    key = "split_conditions" if dtype is np.float64 else "left_children"
+    t[key] = np.asarray(t[key]).astype(dtype)
+    assert not _both(monkeypatch, _load_ubj(doc)).startswith("error")

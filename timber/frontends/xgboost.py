@@ -301,6 +301,11 @@ class _Builder:
             if bad.any():
                 i = int(np.argmax(bad))
                 self.fail(f"{path}[{i}]", f"expected an integer, found {arr[i].item()!r}")
+        if arr.dtype.kind in "fu":  # (a JSON integer of 2**63 or more makes the array float64 or uint64)
+            bad = arr >= 2**63 if arr.dtype.kind == "u" else np.abs(arr) >= 2.0**63
+            if bad.any():
+                i = int(np.argmax(bad))
+                self.fail(f"{path}[{i}]", f"integer {arr[i].item():.0f} out of range: at most 2**63 - 1")
         return arr.astype(np.int64)
 
     def floats(self, value, path: str) -> np.ndarray:
