@@ -16,8 +16,10 @@ Engines: Timber (`timber.compile(path).predict`); the framework's own predict (X
 CatBoost `model.predict` and CatBoost's standalone C++ export built with g++); ONNX Runtime on the model
 converted by onnxmltools (CatBoost: its own ONNX export); and, each in its own virtual environment and
 process, treelite/tl2cgen, lleaves (needs llvmlite <= 0.44) and the original timber-compiler from PyPI
-(it also imports as `timber`).  Virtual environments are created under the cache directory on first use;
-an engine that cannot be installed or fails prints `n/a: reason` and the rest goes on.
+(it also imports as `timber`), YDF (the trees rebuilt through its tree-editing API: it reads no XGBoost or
+LightGBM file) and daal4py (`daal4py.mb.convert_model` on the framework's booster, from
+scikit-learn-intelex).  Virtual environments are created under the cache directory on first use; an
+engine that cannot be installed or fails prints `n/a: reason` and the rest goes on.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from _common import Result, error_text, measure_engine, throughput_key  # noqa: 
 from bench_models import DEFAULT_CACHE, MODELS, BenchModel, ensure_model  # noqa: E402
 
 PEER_DIR = TOOLS / "bench_peers"
-ALL_PEERS = ["timber", "framework", "onnxruntime", "timber-onnx", "catboost-cpp", "tl2cgen", "lleaves", "timber-compiler"]
+ALL_PEERS = ["timber", "framework", "onnxruntime", "timber-onnx", "catboost-cpp", "tl2cgen", "lleaves", "timber-compiler", "ydf", "daal4py"]
 Predict = Callable[[np.ndarray, int], np.ndarray]
 
 
@@ -69,6 +71,9 @@ VENVS = {
     "lleaves": Venv("lleaves", ["lleaves", "llvmlite<=0.44"], False, "lleaves needs llvmlite<=0.44, Timber uses 0.50"),
     "tl2cgen": Venv("tl2cgen", ["treelite", "tl2cgen"], True, "treelite/tl2cgen are not Timber dependencies"),
     "onnxmltools": Venv("onnxmltools", ["onnxmltools"], True, "converter only"),
+    "ydf": Venv("ydf", ["ydf"], True, "ydf is not a Timber dependency"),
+    # daal4py ships inside scikit-learn-intelex since 2025.0 (the standalone package stopped at 2024.7)
+    "daal4py": Venv("daal4py", ["scikit-learn-intelex"], True, "daal4py is not a Timber dependency"),
 }
 
 
@@ -160,6 +165,8 @@ class Bench:
                 ("timber-onnx", self.timber_onnx),
                 ("tl2cgen", self.unsupported("tl2cgen", "treelite 4 reads scikit-learn forests only through its own API, not pickles")),
                 ("lleaves", self.unsupported("lleaves", why)),
+                ("ydf", self.unsupported("ydf", "the bench converts XGBoost and LightGBM trees into YDF only")),
+                ("daal4py", self.unsupported("daal4py", "daal4py.mb converts gradient-boosting boosters only")),
             ]
         peers = [("onnxruntime", self.onnxruntime), ("tl2cgen", self.subprocess_peer("tl2cgen", "tl2cgen_peer.py"))]
         peers.append(("timber-onnx", self.timber_onnx))
@@ -171,8 +178,21 @@ class Bench:
             if bm.categorical:
                 own[1] = ("catboost-cpp", self.unsupported("catboost-cpp", "the C++ export takes categories as strings per row"))
                 peers[0] = ("onnxruntime", self.unsupported("onnxruntime", "CatBoost's ONNX export has no categorical features"))
-                peers[-1] = ("timber-onnx", self.unsupported("timber-onnx", "CatBoost's ONNX export has no categorical features"))
-        return [("timber", self.timber)] + own + peers
+                peers[2] = ("timber-onnx", self.unsupported("timber-onnx", "CatBoost's ONNX export has no categorical features"))
+        return [("timber", self.timber)] + own + peers + self.ydf_daal4py(bm)
+
+    def ydf_daal4py(self, bm: BenchModel) -> list[tuple[str, Callable]]:
+        """YDF and daal4py for a gradient-boosting model, or n/a rows where they cannot take it exactly."""
+        ydf = ("ydf", self.subprocess_peer("ydf", "ydf_peer.py"))
+        daal = ("daal4py", self.subprocess_peer("daal4py", "daal4py_peer.py"))
+        if bm.framework == "catboost":
+            ydf = ("ydf", self.unsupported("ydf", "the bench converts XGBoost and LightGBM trees into YDF only"))
+        if bm.categorical:
+            if bm.framework == "lightgbm":
+                why = "YDF's categorical columns reserve code 0 for unseen values: LightGBM's category sets are not converted"
+                ydf = ("ydf", self.unsupported("ydf", why))
+            daal = ("daal4py", self.unsupported("daal4py", f"daal4py.mb converts no {bm.framework} categorical splits"))
+        return [ydf, daal]
 
     @staticmethod
     def unsupported(engine: str, reason: str):
@@ -496,6 +516,9 @@ class Bench:
                 "out_dir": str(run_dir),
                 "artifact_dir": str(self.artifact_dir(engine, bm, path)),
                 "format_hint": bm.framework,
+                "n_features": bm.n_features,
+                "native_model": str(bm.native_path(self.cache)),
+                "categorical": bm.categorical,
             }
             (run_dir / "job.json").write_text(json.dumps(job, indent=1))
             # Run from the cache so that no `timber` on the current directory shadows the venv's own.
