@@ -371,7 +371,14 @@ def _huge_int(doc):
     t["split_indices"][_split(t)] = 2**64  # not an int64: the tree-by-tree reader says what it makes of it
 
 
-@pytest.mark.parametrize("change", [_ints_as_floats, _bool_default_left, _some_bools, _no_split_type, _int_thresholds, _huge_int])
+def _huge_default_left(doc):
+    t = _tree(doc, MID)
+    t["default_left"] = [2**63] * len(t["default_left"])  # uint64 in numpy: refused, not wrapped to a negative "true"
+
+
+@pytest.mark.parametrize(
+    "change", [_ints_as_floats, _bool_default_left, _some_bools, _no_split_type, _int_thresholds, _huge_int, _huge_default_left]
+)
 def test_unusual_json_columns_read_alike(json_doc, monkeypatch, change):
     """Columns XGBoost does not write but the reader accepts (or refuses) take the same path to
     the same module (or error) both ways."""
@@ -383,6 +390,9 @@ def test_unusual_json_columns_read_alike(json_doc, monkeypatch, change):
         assert out.startswith(
             f"error: m.json: {MODEL}.trees[{LAST}].split_indices[{i}]: error: integer 18446744073709551616 out of range"
         ), out
+    elif change is _huge_default_left:
+        want = f"error: m.json: {MODEL}.trees[{MID}].default_left[0]: error: integer 9223372036854775808 out of range"
+        assert out.startswith(want), out
     else:
         assert not out.startswith("error"), out
 

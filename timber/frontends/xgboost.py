@@ -469,8 +469,8 @@ class _Builder:
 
     def trees_at_once(self, trees, path: str, tree_info, n_features: int, n_outputs: int, weights) -> list[_Tree] | None:
         """Every tree read as `tree` reads it, with one numpy pass per column and per check over all
-        trees (node ids made global by offsetting each tree after the previous ones): 0.1 s instead
-        of 0.7 s for 1000 trees of depth 8.
+        trees (node ids made global by offsetting each tree after the previous ones): 86 ms instead
+        of 280 ms of CPU for 1000 trees of depth 8 (AMD EPYC).
 
         Returns None when any tree breaks a rule `tree` checks up to its reachability walk, or holds
         something this path leaves to `tree` (floats in an integer column, float32 next to float64
@@ -838,6 +838,8 @@ def _column_arrays(trees: list, key: str, sizes: list[int], kinds: str, optional
                 return None
         if not isinstance(v, np.ndarray) or v.ndim != 1 or len(v) != n or v.dtype.kind not in kinds:
             return None
+        if v.dtype.kind == "u" and v.dtype.itemsize == 8:
+            return None  # (uint64: a JSON integer of 2**63 or more, which `ints` refuses)
         out.append(v)
     return out
 
