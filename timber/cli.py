@@ -329,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--cpu", help="object targets: CPU name for LLVM (e.g. cortex-m4)")
     c.add_argument("--features", help="object targets: LLVM feature string (e.g. +f for RISC-V single-precision floats)")
     c.add_argument(
-        "--size", action="store_true", help="object targets: print .text/.rodata/.data/.bss, stack per function and required libcalls"
+        "--size", action="store_true", help="object targets: print .text/.rodata/.data/.bss, max stack per entry point (from LLVM's call-frame information) and required libcalls"
     )
     c.add_argument("-o", "--output", "--out", help="output file, or directory for c99/wat (default: stdout); --out is an alias")
     c.add_argument("--force", action="store_true", help="replace existing different files in the output directory")

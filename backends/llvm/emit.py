@@ -267,7 +267,14 @@ class Module:
     """Collects functions, declarations and tables into one LLVM module text."""
 
     def __init__(
-        self, name: str, table_prefix: str, small: bool = False, table_pad: int = 64, libm: bool = False, gathers_as_loads: bool = False
+        self,
+        name: str,
+        table_prefix: str,
+        small: bool = False,
+        table_pad: int = 64,
+        libm: bool = False,
+        gathers_as_loads: bool = False,
+        stack_align: int = 64,
     ):
         self.name = name
         # see `gather` and `TargetInfo.split_gathers`
@@ -284,6 +291,7 @@ class Module:
         self._metadata: dict[str, int] = {}  # numbered metadata nodes, by their text
         self.align = 8 if small else 64  # of tables and stack buffers: cache lines, or no padding in small code
         self.pool = TablePool(table_prefix, pad=table_pad, align=self.align)
+        self.stack_align = stack_align  # of stack buffers (see `TargetInfo.stack_align`)
         self._fn_names: set[str] = set()
         self._once: set[str] = set()
 
@@ -295,7 +303,7 @@ class Module:
         if fn.name in self._fn_names:
             raise ValueError(f"function @{fn.name} emitted twice")
         self._fn_names.add(fn.name)
-        fn.align = self.align
+        fn.align = min(self.align, self.stack_align)
         if self.small:
             # A helper (Timber's exp) inlined into its callers would add its spilled soft-float
             # temporaries to their frames; out of line, its frame is live only during the call.

@@ -128,6 +128,7 @@ class ModuleLowering:
             table_pad=64 if target.lanes > 1 else 0,
             libm=target.libm,
             gathers_as_loads=target.split_gathers,
+            stack_align=target.stack_align,
         )
         self.funcs = [op for op in module.body.ops if isinstance(op, func.FuncOp)]
         self._plans: dict[int, EnsemblePlan] = {}

@@ -28,7 +28,10 @@ class TargetInfo:
     elements are hardware gathers, those of 64-bit elements and the strided row transposes
     scalar loads.  `bitvectors`: walked trees of up to 64 leaves run as bitvector (QuickScorer)
     segments (`plan._bitvector_segments`); measured on x86-64 hosts only, so only the host
-    JIT turns it on."""
+    JIT turns it on.  `stack_align`: alignment of stack buffers; objects ask for the ABI's 16
+    bytes, whose frames LLVM's call-frame information bounds exactly (`--size`); the host JIT
+    keeps cache lines (a larger alignment makes LLVM re-align the stack through the frame
+    pointer)."""
 
     triple: str
     cpu: str
@@ -40,6 +43,7 @@ class TargetInfo:
     libm: bool = False
     split_gathers: bool = False
     bitvectors: bool = False
+    stack_align: int = 64
 
     @property
     def is_x86(self) -> bool:

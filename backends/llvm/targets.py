@@ -172,7 +172,7 @@ class CrossTarget:
         """What the lowering may assume about this target."""
         if self.small:
             return TargetInfo(self.triple, self.cpu, self.features, 1, None, block_rows=1, small=True)
-        return TargetInfo(self.triple, self.cpu, self.features, self.lanes, None)
+        return TargetInfo(self.triple, self.cpu, self.features, self.lanes, None, stack_align=16)
 
     def machine(self, opt: int = 2):
         """LLVM's TargetMachine: small code model, static relocation on bare metal, PIC on Linux."""
