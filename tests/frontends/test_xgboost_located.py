@@ -147,6 +147,13 @@ def _not_a_number(t, i):
     return "default_left", i, "expected a number, found the string 'yes'"
 
 
+def _nested_arrays(t, i):
+    col = list(t["left_children"])
+    col[i], col[i + 1] = [1, 2], [3]  # ragged: numpy refuses to make an array of the column
+    t["left_children"] = col
+    return "left_children", i, "expected a number, found an array"
+
+
 def _column_too_long(t, i):
     t["split_indices"] = list(t["split_indices"]) + [0]
     return "split_indices", None, "has {n1} entries for a tree of {n} nodes (tree_param.num_nodes)"
@@ -172,11 +179,12 @@ JSON_CHECKS = [
     _cycle,
     _not_an_integer,
     _not_a_number,
+    _nested_arrays,
     _column_too_long,
     _no_nodes,
     _missing_column,
 ]
-UBJ_CHECKS = [c for c in JSON_CHECKS if c not in (_not_a_number,)]
+UBJ_CHECKS = [c for c in JSON_CHECKS if c not in (_not_a_number, _nested_arrays)]
 
 
 def _expect(t, n, key, index, pattern, k, source):

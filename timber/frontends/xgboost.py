@@ -822,8 +822,11 @@ def _column_arrays(trees: list, key: str, sizes: list[int], kinds: str, optional
         # Integer columns of JSON lists convert 1.5x faster as one list.  When all of it comes
         # out int64 (or bool), every element was a Python int in range (or a bool), and so it
         # would have come out of each tree's list alone: the same values.
-        flat = np.asarray(list(chain.from_iterable(t[key] for t in trees)))
-        if flat.dtype in (np.int64, np.bool_) and flat.ndim == 1:
+        try:
+            flat = np.asarray(list(chain.from_iterable(t[key] for t in trees)))
+        except (ValueError, TypeError):  # e.g. ragged nested lists: the per-tree reading below decides
+            flat = None
+        if flat is not None and flat.dtype in (np.int64, np.bool_) and flat.ndim == 1:
             return [flat]
     out = []
     for t, n in zip(trees, sizes):
