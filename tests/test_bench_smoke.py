@@ -205,3 +205,100 @@ def test_scaler_fusion_table_reports_an_error_within_the_bound():
     assert "7 -> 2" in row
     bound, measured = (float(c) for c in cells[cells.index("2") + 1 : cells.index("2") + 3])
     assert 0 < measured <= bound
+
+
+def test_ydf_and_daal4py_without_their_virtualenvs_are_na_rows(tmp_path, capsys):
+    """--no-install on an empty cache: both peers print n/a with the reason, the bench still finishes."""
+    pytest.importorskip("xgboost")
+    out = tmp_path / "res.json"
+    args = ["--quick", "--models", "demo", "--peers", "framework,ydf,daal4py", "--rows", "50", "--threads", "1",
+            "--no-install", "--cache", str(tmp_path / "cache"), "--json", str(out)]
+    rc, cap = run_bench(capsys, *args)
+    assert rc == 0, cap.err
+    results = {r["engine"]: r for r in json.loads(out.read_text())["models"]["demo"]}
+    for name in ("ydf", "daal4py"):
+        assert "not set up (--no-install)" in results[name]["error"], results[name]
+    assert results["xgboost DMatrix predict"]["error"] is None
+
+
+def load_ydf_peer():
+    """tools/bench_peers/ydf_peer.py: its tree conversion needs numpy only (ydf itself is imported later)."""
+    sys.path.insert(0, str(REPO / "tools" / "bench_peers"))
+    try:
+        spec = importlib.util.spec_from_file_location("timber_bench_ydf_peer", REPO / "tools" / "bench_peers" / "ydf_peer.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path.remove(str(REPO / "tools" / "bench_peers"))
+    return mod
+
+
+def walk(nodes, X):
+    """Sum of the leaves that the ydf peer's converted trees reach, with YDF's rule: x >= t goes to pos, NaN to `missing`."""
+    out = np.zeros(len(X))
+    for i, row in enumerate(X):
+        for node in nodes:
+            while node[0] == "split":
+                _, f, t, missing_pos, pos, neg = node
+                go_pos = missing_pos if np.isnan(row[f]) else bool(row[f] >= np.float32(t))
+                node = pos if go_pos else neg
+            out[i] += node[1]
+    return out
+
+
+def edge_rows(nodes, n_features, rng):
+    """Rows whose values are the trees' thresholds, their float32 neighbours, and NaN, mixed per column."""
+    thresholds = [[] for _ in range(n_features)]
+    stack = list(nodes)
+    while stack:
+        n = stack.pop()
+        if n[0] == "split":
+            t = np.float32(n[2])
+            thresholds[n[1]] += [t, np.nextafter(t, np.float32(-np.inf)), np.nextafter(t, np.float32(np.inf))]
+            stack += [n[4], n[5]]
+    X = np.empty((400, n_features), np.float32)
+    for f, ts in enumerate(thresholds):
+        X[:, f] = rng.choice(np.array(ts + [np.nan, 0.0], np.float32), size=len(X))
+    return X
+
+
+@pytest.mark.parametrize("objective", ["binary:logistic", "reg:squarederror"])
+def test_ydf_conversion_takes_xgboost_paths(tmp_path, objective):
+    """XGBoost's `x < t` left with default_left for NaN, as ydf conditions: same leaves on thresholds and NaN."""
+    xgb = pytest.importorskip("xgboost")
+    peer = load_ydf_peer()
+    rng = np.random.default_rng(2)
+    Xt = rng.normal(size=(2000, 4)).astype(np.float32)
+    y = (Xt[:, 0] + np.sin(3 * Xt[:, 1]) > 0).astype(np.float32)
+    Xt[rng.random(Xt.shape) < 0.2] = np.nan  # so that both default directions occur
+    params = {"objective": objective, "max_depth": 4, "nthread": 1, "base_score": 0.3}
+    xgb.train(params, xgb.DMatrix(Xt, label=y), num_boost_round=20).save_model(str(tmp_path / "m.json"))
+    trees, base, got_objective, k = peer.xgboost_forest(str(tmp_path / "m.json"))
+    assert got_objective == objective and k == 1 and len(trees) == 20
+    assert base[0] == pytest.approx(np.log(0.3 / 0.7) if objective == "binary:logistic" else 0.3, rel=1e-6)
+    left = {v for t in json.loads((tmp_path / "m.json").read_text())["learner"]["gradient_booster"]["model"]["trees"] for v in t["default_left"]}
+    assert left == {0, 1}
+    X = edge_rows(trees, 4, rng)
+    margin = xgb.Booster(model_file=str(tmp_path / "m.json")).predict(xgb.DMatrix(X), output_margin=True)
+    np.testing.assert_allclose(walk(trees, X) + base[0], margin, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("with_nan", [False, True])
+def test_ydf_conversion_takes_lightgbm_paths(with_nan):
+    """LightGBM's `x <= t` (a double) left; NaN by default_left (missing_type NaN) or as 0.0 (missing_type None)."""
+    lgb = pytest.importorskip("lightgbm")
+    peer = load_ydf_peer()
+    rng = np.random.default_rng(1)
+    Xt = rng.normal(size=(2000, 4))
+    y = Xt[:, 0] + np.sin(3 * Xt[:, 1]) + 0.1 * rng.normal(size=len(Xt))
+    if with_nan:
+        Xt[rng.random(Xt.shape) < 0.2] = np.nan
+    booster = lgb.train({"num_leaves": 15, "verbose": -1, "num_threads": 1}, lgb.Dataset(Xt, label=y), num_boost_round=20)
+    trees = [peer.lightgbm_node(t["tree_structure"]) for t in booster.dump_model()["tree_info"]]
+    # the converted thresholds are float32 values just above LightGBM's doubles, so its own thresholds go left
+    X = edge_rows(trees, 4, rng)
+    raw = booster.dump_model()["tree_info"][0]["tree_structure"]
+    assert {raw["missing_type"]} <= ({"NaN"} if with_nan else {"None"})
+    np.testing.assert_allclose(walk(trees, X), booster.predict(X), rtol=0, atol=1e-9)
+    assert peer.float32_above(0.5) == float(np.nextafter(np.float32(0.5), np.float32(1)))
+    assert peer.float32_above(0.1) == float(np.float32(0.1)) and float(np.float32(0.1)) > 0.1  # already above
