@@ -412,3 +412,90 @@ def test_ubj_columns_of_other_widths_read_alike(ubj_doc, monkeypatch, dtype):
     key = "split_conditions" if dtype is np.float64 else "left_children"
     t[key] = np.asarray(t[key]).astype(dtype)
     assert not _both(monkeypatch, _load_ubj(doc)).startswith("error")
+
+
+NASTY = [
+    -2,
+    -1,
+    0,
+    1,
+    2,
+    5,
+    6,
+    14,
+    15,
+    999,
+    2**31,
+    2**63,
+    2**64,
+    -(2**63),
+    1.5,
+    2.0,
+    -0.0,
+    float("nan"),
+    float("inf"),
+    "x",
+    "1",
+    None,
+    True,
+    False,
+    [1],
+    {},
+]
+COLUMNS = ["left_children", "right_children", "split_indices", "split_conditions", "default_left", "split_type"]
+
+
+def test_random_damage_reads_alike(json_doc, monkeypatch):
+    """Seeded random damage (one to three bad entries, columns or counts changed, anywhere):
+    the all-trees path and the tree-by-tree reader give the same module or the same error."""
+    rng = np.random.default_rng(16)
+    outcomes = set()
+    for _ in range(300):
+        doc = copy.deepcopy(json_doc)
+        for _ in range(int(rng.integers(1, 4))):
+            k = int(rng.integers(N_TREES))
+            t = _tree(doc, k)
+            what = rng.random()
+            if what < 0.75:
+                key = COLUMNS[int(rng.integers(len(COLUMNS)))]
+                col = list(t[key])
+                col[int(rng.integers(len(col)))] = NASTY[int(rng.integers(len(NASTY)))]
+                t[key] = col
+            elif what < 0.85:
+                key = COLUMNS[int(rng.integers(len(COLUMNS)))]
+                t[key] = list(t[key])[:-1] if rng.random() < 0.5 else list(t[key]) + [0]
+            elif what < 0.95:
+                doc["learner"]["gradient_booster"]["model"]["tree_info"][k] = NASTY[int(rng.integers(len(NASTY)))]
+            else:
+                t["tree_param"] = dict(t["tree_param"], num_nodes=str(int(rng.integers(-1, 20))))
+        out = _both(monkeypatch, _load_json(doc))
+        outcomes.add(out.split(": error: ")[-1][:30] if out.startswith("error") else "module")
+    assert len(outcomes) > 10  # the damage reaches many different checks
+
+
+def test_random_damage_reads_alike_in_ubj(ubj_doc, monkeypatch):
+    """The same for UBJ documents, whose columns are numpy arrays (damaged in place, widened to
+    int64 or float64 when the bad value does not fit, or given another width)."""
+    rng = np.random.default_rng(17)
+    numeric = [v for v in NASTY if isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < 2**63]
+    for _ in range(200):
+        doc = copy.deepcopy(ubj_doc)
+        for _ in range(int(rng.integers(1, 4))):
+            t = _tree(doc, int(rng.integers(N_TREES)))
+            key = COLUMNS[int(rng.integers(len(COLUMNS)))]
+            col = np.array(t[key])
+            if rng.random() < 0.2:
+                t[key] = col.astype([np.float32, np.float64, np.int64, np.int32, np.uint8][int(rng.integers(5))])
+                continue
+            v = numeric[int(rng.integers(len(numeric)))]
+            if (
+                isinstance(v, float)
+                and col.dtype.kind != "f"
+                or isinstance(v, int)
+                and col.dtype.kind != "f"
+                and not (np.iinfo(col.dtype).min <= v <= np.iinfo(col.dtype).max)
+            ):
+                col = col.astype(np.float64 if isinstance(v, float) else np.int64)
+            col[int(rng.integers(len(col)))] = v
+            t[key] = col
+        _both(monkeypatch, _load_ubj(doc))
