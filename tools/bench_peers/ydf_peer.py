@@ -197,7 +197,10 @@ def body(job: dict, result) -> object:
     result.compile_label = "convert"
     engines = model.list_compatible_engines()
     # YDF lists the engines it can use fastest first, and predicts with the first
-    result.note = f"ydf {ydf.__version__}, float32, engine {engines[0]}; rows passed as a dict of columns (inside the timing)"
+    result.note = (
+        f"ydf {ydf.__version__}, float32, engine {engines[0]}; rows passed as a dict of columns, "
+        "which YDF turns into its dataset in Python on every call (inside the timing)"
+    )
     names = [feature_name(i) for i in range(n_features)]
     # multi-class output columns follow label_classes(); put them back in class order
     perm = np.argsort(classes) if k > 1 else None
