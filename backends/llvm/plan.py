@@ -763,7 +763,10 @@ def _bitvector_segments(segments: list) -> list:
     20k rows: LightGBM 500 trees x 63 leaves (485 trees qualify) 104k rows/s walked (8 rows
     interleaved) -> 223k; groups of 4 doubles 145k, 8 doubles 181-194k, 16 doubles 207-230k
     (BITVECTOR_VECTORS); 64, 128, 256 or 512 trees per segment within the noise at 16 rows
-    (128: 16 KB of bitvectors, half of L1).  Heap trees stay heap: XGBoost 500 trees of
+    (128: 16 KB of bitvectors, half of L1).  A split as one i32 word (tree offset | leaf span,
+    the mask built in the kernel: 12 bytes per split with its threshold instead of 20) ran
+    slower, 177-190k against 209-230k rows/s: the scans are not bound by their bytes.  Heap
+    trees stay heap: XGBoost 500 trees of
     depth 6 (complete trees) run 618k rows/s on the heap kernel and 202k as bitvectors;
     LightGBM 300 trees x 31 leaves (half heap, half walked) 302k as they are, 319k all as
     bitvectors, within the noise."""
