@@ -249,7 +249,8 @@ def read_artifact(data: bytes, what: str = "artifact") -> Artifact:
             notes=["compile the model again with this Timber"],
         )
     body = data[:-DIGEST_BYTES]
-    if hashlib.sha256(body).digest() != bytes(data[-DIGEST_BYTES:]):
+    digest = hashlib.sha256(body)
+    if digest.digest() != bytes(data[-DIGEST_BYTES:]):
         raise ArtifactError(f"{what}: checksum mismatch: the artifact is damaged or truncated")
     start = _PREFIX.size + hlen
     if start > len(body):
@@ -265,7 +266,7 @@ def read_artifact(data: bytes, what: str = "artifact") -> Artifact:
         ir_text = decoded["ir"].decode("utf-8")
     except UnicodeDecodeError:
         raise ArtifactError(f"{what}: the IR section is not UTF-8 text") from None
-    return Artifact(header, ir_text, decoded["object"], hashlib.sha256(body).hexdigest())
+    return Artifact(header, ir_text, decoded["object"], digest.hexdigest())
 
 
 def _section(payload: memoryview, entry, name: str, what: str) -> bytes:

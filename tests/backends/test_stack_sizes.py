@@ -205,6 +205,7 @@ print(json.dumps({t: compare(t, shipped_models(t)) for t in TARGETS}))
 """
 
 
+@pytest.mark.slow  # 60 s on 2 cores (every target's models compiled twice in a child process): outside the default suite
 def test_only_passes_after_frame_layout_differ():
     """With the machine outliner and the post-RA scheduler off (process-wide LLVM options, hence
     a child process), every object and its frame compile have the same .text, and `--size`
