@@ -186,6 +186,16 @@ class CompiledModel:
         """The LLVM IR this model was compiled from, as text."""
         return self.lowered.text
 
+    @property
+    def kernels(self) -> str:
+        """Which kernels run the model on this machine: the block size and, per tree ensemble,
+        how many trees each kernel kind (heap, walk, bitvector, oblivious, branch code, node
+        tables) runs, for batches and single rows; then the target's choices.  See
+        `backends/llvm/plan.py` for the rules and their measurements."""
+        t = self.jit.target
+        flags = [f"{t.lanes} lanes"] + [name for name, on in (("split gathers", t.split_gathers), ("bitvectors", t.bitvectors)) if on]
+        return f"{self.lowered.kernels}\ntarget: {t.triple}, cpu {t.cpu}, {', '.join(flags)}"
+
     def __repr__(self) -> str:
         fmt = self.module.attributes.get("timber.format")
         kind = f"{fmt.value} " if fmt is not None else ""

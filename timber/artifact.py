@@ -145,6 +145,7 @@ def _to_artifact(model, source, codec: str, level: int) -> bytes:
         ],
         "block_rows": model.lowered.block_rows,
         "cost_per_row": model.lowered.cost_per_row,
+        "kernels": model.lowered.kernels,
     }
     sections, payload = {}, io.BytesIO()
     for name, raw in (("ir", ir_text.encode("utf-8")), ("object", obj)):
@@ -503,6 +504,8 @@ class StoredLowered:
         ]
         self.block_rows = header["block_rows"]
         self.cost_per_row = header["cost_per_row"]
+        kernels = header.get("kernels")  # artifacts written before the field existed lack it
+        self.kernels = kernels if isinstance(kernels, str) else "not recorded in this artifact"
         self.plans = []
         self._art = art
         self._text = None

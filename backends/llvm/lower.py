@@ -91,6 +91,13 @@ class Lowered:
         """Tree levels visited per row over all ensembles (a work estimate for threading)."""
         return sum(p.cost_per_row for p in self.plans)
 
+    @property
+    def kernels(self) -> str:
+        """Which kernels the code runs: the block size, then per tree ensemble `EnsemblePlan.describe`."""
+        lines = [f"blocks of {self.block_rows} rows"]
+        lines += [f"ensemble {i}: {p.describe()}" for i, p in enumerate(self.plans)]
+        return "\n".join(lines)
+
 
 @dataclass
 class Val:

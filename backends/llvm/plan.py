@@ -256,6 +256,30 @@ class EnsemblePlan:
         """The segments a block of `rows` rows runs."""
         return self.row_segments if self.row_segments is not None and rows in BRANCH_ROWS else self.segments
 
+    def describe(self) -> str:
+        """Which kernels run the trees: per kind, trees and segments, for batches and (when they
+        differ) single rows.  E.g. "batches: 485 trees bitvector (4 segments), 15 trees heap (8 segments)"."""
+        names = {
+            HeapSegment: "heap",
+            WalkSegment: "walk",
+            ObliviousSegment: "oblivious",
+            BitvectorSegment: "bitvector",
+            BranchSegment: "branch code",
+            GeneralSegment: "node table",
+        }
+        parts = []
+        for label, segs in (("batches", self.segments), ("one row", self.row_segments)):
+            if segs is None:
+                continue
+            kinds: dict[str, list[int]] = {}
+            for s in segs:
+                k = kinds.setdefault(names[type(s)], [0, 0])
+                k[0] += len(s.trees)
+                k[1] += 1
+            runs = ", ".join(f"{n} trees {name} ({g} segment{'' if g == 1 else 's'})" for name, (n, g) in kinds.items())
+            parts.append(f"{label}: {runs}")
+        return "; ".join(parts)
+
     @property
     def aware(self) -> bool:
         """Whether blocks holding NaN (or near-zero values) need the missing-aware heap kernels."""

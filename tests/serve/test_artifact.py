@@ -139,6 +139,20 @@ def test_artifact_metadata_and_options(demo, lgb_model, sklearn_model):
     assert artifact.loads(pickle.dumps(loaded)).n_jobs == 2
 
 
+def test_kernels_say_what_runs_the_model_and_travel_with_the_artifact(demo):
+    """`CompiledModel.kernels` names the block size, each kernel kind with its trees, and the
+    target's choices; a model loaded from an artifact reports the same plan (older artifacts,
+    without the field, say so)."""
+    text = demo.kernels
+    assert text.startswith("blocks of ") and "50 trees heap (1 segment)" in text
+    assert f"cpu {demo.jit.target.cpu}" in text
+    data = to_artifact(demo)
+    loaded = from_artifact(data)
+    assert loaded.kernels == text
+    old = _rewrite(data, lambda h: h.pop("kernels") and None)
+    assert "not recorded" in from_artifact(old).kernels
+
+
 def _rewrite(data: bytes, edit) -> bytes:
     """Artifact bytes with the header changed by `edit` and a valid checksum again (a forged or
     newer artifact, not a damaged one)."""
