@@ -308,6 +308,9 @@ class CompiledModel:
         threads = n_jobs if n_jobs is not None and n_jobs > 0 else _CPUS
         # only split when each thread gets enough work to pay for the hand-off
         threads = max(1, min(threads, n * self._work_per_row // MIN_WORK_PER_THREAD))
+        if threads == 1 and n <= MAX_ROWS_PER_CALL:  # small batches: one call, nothing else
+            _check_status(fn(_address(X), n, _address(out), None), entry.symbol)
+            return
         block = self.lowered.block_rows
         per = -(-n // threads)
         per = min(-(-per // block) * block, MAX_ROWS_PER_CALL)
