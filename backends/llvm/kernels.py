@@ -38,7 +38,7 @@ import numpy as np
 
 from ir.dialects.tree import CAT_LIMIT, ZERO_THRESHOLD, Missing, Pred
 
-from .emit import Function, Module, byte_size, const, gather, iota, splat, vec, vector_const
+from .emit import Function, Module, const, gather, iota, splat, vec, vector_const
 from .plan import BITVECTOR_LEAVES, BITVECTOR_TREES, FEATURE_SHIFT, KIND_EQ, KIND_GE, KIND_IN, KIND_SHIFT, BranchSegment, EnsemblePlan
 from .target import TargetInfo
 
@@ -653,35 +653,18 @@ def _walk_trees_kernel(kc: KernelContext, p: EnsemblePlan, dim: int, aware: bool
     nfull = fn.op("nfull", f"and i64 %ntrees, {-K}")
     pre = "entry"
     for group in (K, 1) if K > 1 else (1,):
-        head, body, step, stepb, leaves, done = (fn.label(f"g{group}_{k}") for k in ("head", "trees", "step", "body", "leaves", "done"))
+        L = {k: fn.label(f"g{group}_{k}") for k in ("head", "trees", "step", "body", "leaves", "done")}
+        head, body, leaves, done = L["head"], L["trees"], L["leaves"], L["done"]
         t, tn = fn.tmp("t"), fn.tmp("t.next")
-        first = pre == "entry"
-        end = nfull if group > 1 else "%ntrees"
+        start, end = ("0" if pre == "entry" else nfull), (nfull if group > 1 else "%ntrees")
         fn.emit(f"br label %{head}")
         fn.block(head)
-        fn.emit(f"{t} = phi i64 [{'0' if first else nfull}, %{pre}], [{tn}, %{leaves}]")
+        fn.emit(f"{t} = phi i64 [{start}, %{pre}], [{tn}, %{leaves}]")
         fn.emit(f"br i1 {fn.op('more', f'icmp ult i64 {t}, {end}')}, label %{body}, label %{done}")
         fn.block(body)
         trees = [fn.op("tk", f"add i64 {t}, {k}") if k else t for k in range(group)]
         roots = [fn.op("root", f"sext i32 {gather(fn, None, 'i32', '%R', tk, 0, 'i64', hint='root')} to i64") for tk in trees]
-        fn.emit(f"br label %{step}")
-        fn.block(step)
-        slots = [fn.tmp("slot") for _ in range(group)]
-        nexts = [fn.tmp("slot.next") for _ in range(group)]
-        for sl, nx, rt in zip(slots, nexts, roots):
-            fn.emit(f"{sl} = phi i64 [{rt}, %{body}], [{nx}, %{stepb}]")
-        lefts = [fn.op("left", f"sext i32 {_left(fn, p, sl, 'i64')} to i64") for sl in slots]
-        acts = [fn.op("act", f"icmp sge i64 {lf}, 0") for lf in lefts]
-        anyv = acts[0]
-        for a in acts[1:]:
-            anyv = fn.op("act.any", f"or i1 {anyv}, {a}")
-        fn.emit(f"br i1 {anyv}, label %{stepb}, label %{leaves}")
-        fn.block(stepb)
-        for k in range(group):
-            ns = _walk_step(fn, kc, p, slots[k], lefts[k], "0", aware, flags, cats, "i64")
-            fn.emit(f"{nexts[k]} = select i1 {acts[k]}, i64 {ns}, i64 {slots[k]}")
-        fn.emit(f"br label %{step}")
-        fn.block(leaves)
+        lefts = _lockstep(fn, kc, p, roots, ["0"] * group, body, L, aware, flags, cats)
         for k in range(group):  # in tree order
             _add_leaf(fn, kc, p, lefts[k], "0", _out_block(fn, kc, p, trees[k]), dim, "i64")
         fn.emit(f"{tn} = add i64 {t}, {group}")
@@ -752,12 +735,28 @@ def _walk_interleaved(
     fn.emit(f"br label %{L['row']}")
     fn.block(L["row"])
     fn.emit(f"{g} = phi i64 [0, %{L['tree']}], [{g_next}, %{L['leaves']}]")
+    rows = [fn.op("r", f"add i64 {g}, {k}") for k in range(K)]
+    lefts = _lockstep(fn, kc, p, [root64] * K, rows, L["row"], L, aware, flags, cats)
+    for k in range(K):
+        _add_leaf(fn, kc, p, lefts[k], fn.op("r", f"add i64 {g}, {k}"), accb, dim, "i64")
+    fn.emit(f"{g_next} = add i64 {g}, {K}")
+    more = fn.op("g.more", f"icmp ult i64 {g_next}, {B}")
+    fn.emit(f"br i1 {more}, label %{L['row']}, label %{L['tree_end']}")
+
+
+def _lockstep(
+    fn: Function, kc: KernelContext, p: EnsemblePlan, starts: list[str], rows: list[str], pre: str, L: dict, aware, flags, cats
+) -> list[str]:
+    """Walks in lockstep, in scalar code: walk k starts at slot starts[k] (an i64) with block row
+    rows[k], coming from block `pre`; it opens L["step"] and L["body"] and ends by branching to
+    L["leaves"] once every walk is at a leaf.  A walk at its leaf keeps its slot (its words are
+    valid table entries).  Returns each walk's final `left` (-1 - its leaf), an i64."""
     fn.emit(f"br label %{L['step']}")
     fn.block(L["step"])
-    slots = [fn.tmp("slot") for _ in range(K)]
-    nexts = [fn.tmp("slot.next") for _ in range(K)]
-    for sl, nx in zip(slots, nexts):
-        fn.emit(f"{sl} = phi i64 [{root64}, %{L['row']}], [{nx}, %{L['body']}]")
+    slots = [fn.tmp("slot") for _ in starts]
+    nexts = [fn.tmp("slot.next") for _ in starts]
+    for sl, nx, st in zip(slots, nexts, starts):
+        fn.emit(f"{sl} = phi i64 [{st}, %{pre}], [{nx}, %{L['body']}]")
     lefts = [fn.op("left", f"sext i32 {_left(fn, p, sl, 'i64')} to i64") for sl in slots]
     acts = [fn.op("act", f"icmp sge i64 {lf}, 0") for lf in lefts]
     anyv = acts[0]
@@ -765,16 +764,12 @@ def _walk_interleaved(
         anyv = fn.op("act.any", f"or i1 {anyv}, {a}")
     fn.emit(f"br i1 {anyv}, label %{L['body']}, label %{L['leaves']}")
     fn.block(L["body"])
-    for k in range(K):
-        ns = _walk_step(fn, kc, p, slots[k], lefts[k], fn.op("r", f"add i64 {g}, {k}"), aware, flags, cats, "i64")
-        fn.emit(f"{nexts[k]} = select i1 {acts[k]}, i64 {ns}, i64 {slots[k]}")
+    for sl, nx, lf, act, r in zip(slots, nexts, lefts, acts, rows):
+        ns = _walk_step(fn, kc, p, sl, lf, r, aware, flags, cats, "i64")
+        fn.emit(f"{nx} = select i1 {act}, i64 {ns}, i64 {sl}")
     fn.emit(f"br label %{L['step']}")
     fn.block(L["leaves"])
-    for k in range(K):
-        _add_leaf(fn, kc, p, lefts[k], fn.op("r", f"add i64 {g}, {k}"), accb, dim, "i64")
-    fn.emit(f"{g_next} = add i64 {g}, {K}")
-    more = fn.op("g.more", f"icmp ult i64 {g_next}, {B}")
-    fn.emit(f"br i1 {more}, label %{L['row']}, label %{L['tree_end']}")
+    return lefts
 
 
 def _walk_step(fn: Function, kc: KernelContext, p: EnsemblePlan, slot: str, left: str, r: str, aware: bool, flags, cats, ity: str) -> str:
