@@ -34,6 +34,7 @@ stores node words and child slots as i16 when they fit.  Branch code has its own
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -790,26 +791,20 @@ def _bitvector_segments(segments: list) -> list:
     (128: 16 KB of bitvectors, half of L1).  A split as one i32 word (tree offset | leaf span,
     the mask built in the kernel: 12 bytes per split with its threshold instead of 20) ran
     slower, 177-190k against 209-230k rows/s: the scans are not bound by their bytes.  Heap
-    trees stay heap: XGBoost 500 trees of
-    depth 6 (complete trees) run 618k rows/s on the heap kernel and 202k as bitvectors;
-    LightGBM 300 trees x 31 leaves (half heap, half walked) 302k as they are, 319k all as
-    bitvectors, within the noise."""
+    trees stay heap: XGBoost 500 trees of depth 6 (complete trees) run 618k rows/s on the heap
+    kernel and 202k as bitvectors; LightGBM 300 trees x 31 leaves (half heap, half walked) 302k
+    as they are, 319k all as bitvectors, within the noise."""
     out: list = []
     for s in segments:
         if not isinstance(s, WalkSegment):
             out.append(s)
             continue
-        i, trees = 0, s.trees
-        while i < len(trees):
-            ok = _bitvector_ok(trees[i])
-            j = i
-            while j < len(trees) and _bitvector_ok(trees[j]) == ok:
-                j += 1
+        for ok, run in itertools.groupby(s.trees, _bitvector_ok):
+            run = list(run)
             if ok:
-                out.extend(BitvectorSegment(s.dim, trees[k : min(k + BITVECTOR_TREES, j)]) for k in range(i, j, BITVECTOR_TREES))
+                out.extend(BitvectorSegment(s.dim, run[k : k + BITVECTOR_TREES]) for k in range(0, len(run), BITVECTOR_TREES))
             else:
-                out.append(WalkSegment(s.dim, trees[i:j]))
-            i = j
+                out.append(WalkSegment(s.dim, run))
     return out
 
 
