@@ -548,14 +548,7 @@ class _Builder:
             frontier = kids
         all_seen = np.add.reduceat(seen, roots) == sizes_a  # per tree: no deleted nodes
 
-        # The node columns of every tree, in the dtypes NodeTable keeps (so it copies nothing).
-        feature = np.where(split, fidx, -1).astype(np.int32)
-        pred = np.where(is_leaf, _LEAF, np.where(cat, _IN, _LT)).astype(np.uint8)
-        threshold = np.where(num, cond, np.float32(0)).astype(np.float32)
-        yes = np.where(is_leaf, -1, np.where(cat, right, left)).astype(np.int32)
-        no = np.where(is_leaf, -1, np.where(cat, left, right)).astype(np.int32)
-        missing = np.where(split, _NAN, _NONE).astype(np.uint8)
-        default = np.where(split, np.where(dleft, left, right), -1).astype(np.int32)
+        nodes = _node_columns(split, cat, num, fidx, cond, left, right, dleft)
         leaves = np.where(is_leaf, cond, np.float32(0)).astype(np.float32).reshape(total, 1)
         has_cat = np.logical_or.reduceat(cat, roots)
 
@@ -580,7 +573,7 @@ class _Builder:
                 cat_start, cat_len, words = self.categories(t, tpath, n, cat[s])
             else:  # what `categories` returns for a tree without categorical splits
                 cat_start, cat_len, words = np.zeros(n, np.int32), np.zeros(n, np.int32), np.zeros(0, np.uint32)
-            cols = (feature[s], pred[s], threshold[s], yes[s], no[s], missing[s], default[s], leaf, cat_start, cat_len)
+            cols = (*(c[s] for c in nodes), leaf, cat_start, cat_len)
             if not all_seen[k]:
                 cols = _renumber(np.flatnonzero(seen[s]), n, *cols)
             built.append(_Tree(NodeTable(*cols, words), 0 if dim > 1 else group, bool(has_cat[k])))
@@ -632,16 +625,8 @@ class _Builder:
             self.fail(f"{path}.tree_param.size_leaf_vector", f"leaf vectors of {dim} values, but the model has {n_outputs} outputs")
 
         keep = self.reachable(path, left, right, is_leaf)
-        feature = np.where(split, fidx, -1)
-        pred = np.where(is_leaf, _LEAF, np.where(cat, _IN, _LT)).astype(np.uint8)
-        threshold = np.where(num, cond, np.float32(0)).astype(np.float32)
-        yes = np.where(is_leaf, -1, np.where(cat, right, left))
-        no = np.where(is_leaf, -1, np.where(cat, left, right))
-        missing = np.where(split, _NAN, _NONE).astype(np.uint8)
-        default = np.where(split, np.where(dleft, left, right), -1)
         cat_start, cat_len, words = self.categories(t, path, n, cat)
-
-        cols = (feature, pred, threshold, yes, no, missing, default, leaf, cat_start, cat_len)
+        cols = (*_node_columns(split, cat, num, fidx, cond, left, right, dleft), leaf, cat_start, cat_len)
         if keep is not None:
             cols = _renumber(keep, n, *cols)
         table = NodeTable(*cols, words)
@@ -779,6 +764,22 @@ class _Builder:
         else:
             v = m
         body.add_op(func.ReturnOp(operands=[v]))
+
+
+def _node_columns(split, cat, num, fidx, cond, left, right, dleft) -> tuple:
+    """NodeTable's feature, pred, threshold, yes, no, missing and default columns (in the dtypes
+    it keeps) from XGBoost's: numerical splits go left (`yes`) when x < t, categorical ones go
+    right (`yes`) for members; missing values follow `default_left`."""
+    is_leaf = ~split
+    return (
+        np.where(split, fidx, -1).astype(np.int32),
+        np.where(is_leaf, _LEAF, np.where(cat, _IN, _LT)).astype(np.uint8),
+        np.where(num, cond, np.float32(0)).astype(np.float32),
+        np.where(is_leaf, -1, np.where(cat, right, left)).astype(np.int32),
+        np.where(is_leaf, -1, np.where(cat, left, right)).astype(np.int32),
+        np.where(split, _NAN, _NONE).astype(np.uint8),
+        np.where(split, np.where(dleft, left, right), -1).astype(np.int32),
+    )
 
 
 def _check_midpoints(a64: np.ndarray, r: np.ndarray) -> None:
